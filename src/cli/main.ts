@@ -1,0 +1,53 @@
+// `search-r1 <command>`: each command lives in its own module under ./commands and is also a
+// library function there; this file only wires them into one program.
+import { Command } from 'commander';
+import { register as registerDemo } from './commands/demo.ts';
+import { register as registerData } from './commands/data.ts';
+import { register as registerIndex } from './commands/index-cmd.ts';
+import { register as registerServe } from './commands/serve.ts';
+import { register as registerModel } from './commands/model.ts';
+import { register as registerGenerate } from './commands/generate.ts';
+import { register as registerTrain } from './commands/train.ts';
+import { register as registerPretrain } from './commands/pretrain.ts';
+import { register as registerServeModel } from './commands/serve-model.ts';
+import { register as registerInfer } from './commands/infer.ts';
+import { register as registerEval } from './commands/eval.ts';
+import { register as registerServeTrainer } from './commands/serve-trainer.ts';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('search-r1')
+    .description('Train, serve and evaluate search agents with reinforcement learning (Search-R1).')
+    .showHelpAfterError()
+    .enablePositionalOptions();
+  for (const register of [
+    registerDemo,
+    registerData,
+    registerIndex,
+    registerServe,
+    registerModel,
+    registerGenerate,
+    registerTrain,
+    registerPretrain,
+    registerServeModel,
+    registerInfer,
+    registerEval,
+    registerServeTrainer,
+  ]) {
+    register(program);
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    // One clear line for users; the stack only when asked for.
+    const e = err as Error;
+    console.error(`search-r1: ${e.message}`);
+    if (process.env.SEARCH_R1_DEBUG) console.error(e.stack);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,122 @@
+// The two policy seams (ARCHITECTURE.md), modelled on the Tinker training API so the same RL loop
+// runs in process on our engine and remotely on an existing engine.
+//
+// Alignment convention (as Tinker's): a Datum's `inputTokens` are full[:-1] and `targetTokens`
+// are full[1:]; every per-token array has length N = inputTokens.length and position i refers to
+// the prediction of targetTokens[i].
+import type { ChatMessage } from '../protocol/types.ts';
+
+export interface Tokenizer {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** Token ids that end a sequence (EOS, and e.g. <|im_end|> for chat models). */
+  readonly eosTokenIds: readonly number[];
+  readonly vocabSize: number;
+  /** Renders messages through the model's own chat template; null when the model has none. */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null;
+}
+
+export type FinishReason = 'stop' | 'length' | 'eos';
+
+export interface SampleRequest {
+  /** Prompt token ids, one array per prompt. */
+  prompts: number[][];
+  /** Per-sequence budget of new tokens. */
+  maxTokens: number;
+  /** Stop strings. A completion that hits one ends with the token that completes it. */
+  stop: string[];
+  temperature: number;
+  topP: number;
+  /** ≤ 0 or undefined: off. */
+  topK?: number;
+  /** Samples per prompt (default 1). */
+  n?: number;
+  seed?: number;
+}
+
+export interface Completion {
+  /** Generated token ids (not including the prompt). */
+  tokens: number[];
+  /** Sampling log-prob of each generated token under the sampling distribution's model. */
+  logprobs: number[];
+  finish: FinishReason;
+  /** Decoded text of `tokens`, cut exactly after the stop string when finish = 'stop' on a string. */
+  text: string;
+  /** The stop string that ended the completion, if any. */
+  stopString?: string;
+}
+
+export interface Sampler {
+  /** result[i][j]: the j-th of n completions of prompts[i]. */
+  sample(req: SampleRequest): Promise<Completion[][]>;
+  readonly tokenizer: Tokenizer;
+}
+
+export interface Datum {
+  inputTokens: number[];
+  targetTokens: number[];
+  /** Cross-entropy weights, or the loss mask for RL losses (1 policy token, 0 prompt/injected). */
+  weights?: Float32Array;
+  /** Per-token advantages (RL). */
+  advantages?: Float32Array;
+  /** Per-token old (sampling) log-probs `q` (RL). */
+  logprobs?: Float32Array;
+}
+
+/** What a forward pass returns per datum (arrays of length N). */
+export interface ForwardOutput {
+  logprobs: Float32Array;
+  /** Entropy of the predictive distribution at each position (when requested). */
+  entropy?: Float32Array;
+  /** Value-head outputs (critic models only). */
+  values?: Float32Array;
+}
+
+/** Gradient of a client-side loss with respect to the forward outputs (same shapes). */
+export interface LossGradient {
+  loss: number;
+  dLogprobs: Float32Array[];
+  dEntropy?: Float32Array[];
+  dValues?: Float32Array[];
+  metrics?: Metrics;
+}
+
+/**
+ * The loss a forwardBackward computes. Built-ins are the Tinker ones (summed over tokens, no
+ * normalisation: scale advantages/weights on the client). `custom` is Tinker's
+ * forward_backward_custom: the loss is any function of the forward outputs; a remote backend
+ * implements it as forward + cross-entropy with weights = −∂L/∂logprob.
+ */
+export type LossSpec =
+  | { type: 'cross_entropy' }
+  | { type: 'importance_sampling' }
+  | { type: 'ppo'; clipLow: number; clipHigh: number }
+  | {
+      type: 'custom';
+      needsEntropy?: boolean;
+      fn: (outputs: ForwardOutput[], batch: Datum[]) => LossGradient;
+    };
+
+export type Metrics = Record<string, number>;
+
+export interface AdamWParams {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip gradients to this global L2 norm; 0 = off. */
+  gradClipNorm: number;
+}
+
+export interface Trainer extends Sampler {
+  /** Per-token log-probs (and entropy/values when asked) with no gradient. */
+  forward(batch: Datum[], opts?: { entropy?: boolean }): Promise<ForwardOutput[]>;
+  /** Accumulates gradients of the loss into the model's gradient buffers. */
+  forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics>;
+  /** Applies accumulated gradients (AdamW) and zeroes them. Returns e.g. grad_norm. */
+  optimStep(opts: AdamWParams): Promise<Metrics>;
+  /** Saves weights (HF folder) and optimizer state. */
+  saveWeights(dir: string, opts?: { optimizer?: boolean }): Promise<void>;
+  loadWeights(dir: string, opts?: { optimizer?: boolean }): Promise<void>;
+}
