@@ -1,0 +1,87 @@
+// The whole world in one value, and its files: the corpus (wiki-18 JSON lines), the question sets
+// (FlashRAG JSON lines and Search-R1 parquet), and world.json (the knowledge base, for analysis).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_SIZE, generateKnowledgeBase, type KnowledgeBase, type WorldSize } from './kb.ts';
+import { buildPassages, DEFAULT_STYLE, wikiContents, type PassageStyle, type WorldPassage } from './passages.ts';
+import { generateQuestions, splitQuestions, type WorldQuestion } from './questions.ts';
+
+export interface WorldOptions {
+  seed: number;
+  size?: Partial<WorldSize>;
+  style?: Partial<PassageStyle>;
+}
+
+export interface World {
+  kb: KnowledgeBase;
+  passages: WorldPassage[];
+  train: WorldQuestion[];
+  test: WorldQuestion[];
+}
+
+export const DEFAULT_WORLD_SEED = 20250101;
+
+export function buildWorld(opts: WorldOptions): World {
+  const kb = generateKnowledgeBase(opts.seed, { ...DEFAULT_SIZE, ...opts.size });
+  const passages = buildPassages(kb, { ...DEFAULT_STYLE, ...opts.style });
+  const { train, test } = splitQuestions(kb, generateQuestions(kb));
+  return { kb, passages, train, test };
+}
+
+export interface WorldFiles {
+  corpus: string;
+  trainJsonl: string;
+  testJsonl: string;
+  trainParquet: string | null;
+  testParquet: string | null;
+  worldJson: string;
+}
+
+/** FlashRAG row: `id`, `question`, `golden_answers`, plus `metadata` (question type and chain). */
+export function flashragRow(q: WorldQuestion): Record<string, unknown> {
+  return { id: q.id, question: q.question, golden_answers: q.goldenAnswers, metadata: { data_source: q.dataSource, ...q.metadata } };
+}
+
+export async function writeWorld(world: World, dir: string): Promise<WorldFiles> {
+  mkdirSync(dir, { recursive: true });
+  const files: WorldFiles = {
+    corpus: join(dir, 'corpus.jsonl'),
+    trainJsonl: join(dir, 'train.jsonl'),
+    testJsonl: join(dir, 'test.jsonl'),
+    trainParquet: null,
+    testParquet: null,
+    worldJson: join(dir, 'world.json'),
+  };
+  writeFileSync(files.corpus, world.passages.map((p) => JSON.stringify({ id: p.id, contents: wikiContents(p) })).join('\n') + '\n');
+  writeFileSync(files.trainJsonl, world.train.map((q) => JSON.stringify(flashragRow(q))).join('\n') + '\n');
+  writeFileSync(files.testJsonl, world.test.map((q) => JSON.stringify(flashragRow(q))).join('\n') + '\n');
+  const { byId: _byId, ...kbPlain } = world.kb;
+  writeFileSync(files.worldJson, JSON.stringify(kbPlain));
+  const parquet = await writeParquetIfAvailable(world, dir);
+  files.trainParquet = parquet?.train ?? null;
+  files.testParquet = parquet?.test ?? null;
+  return files;
+}
+
+/**
+ * Search-R1 parquet rows through the data layer's writer (foundation's module). Loaded lazily so
+ * the world builds even where that writer is absent; `null` then, and the caller says so.
+ */
+async function writeParquetIfAvailable(world: World, dir: string): Promise<{ train: string; test: string } | null> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import('../data/searchr1-parquet.ts')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const write = mod.writeSearchR1Parquet as
+    | ((path: string, rows: { question: string; goldenAnswers: string[]; dataSource: string; split: string; index: number }[]) => Promise<void>)
+    | undefined;
+  if (typeof write !== 'function') return null;
+  const out = { train: join(dir, 'train.parquet'), test: join(dir, 'test.parquet') };
+  for (const split of ['train', 'test'] as const) {
+    const rows = world[split].map((q, index) => ({ question: q.question, goldenAnswers: q.goldenAnswers, dataSource: q.dataSource, split, index }));
+    await write(out[split], rows);
+  }
+  return out;
+}
