@@ -1,0 +1,350 @@
+// A Sampler over any OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, Ollama, or our
+// own `search-r1 serve-model`.
+//
+// Three wire modes:
+//   tokens  POST /v1/completions with the prompt as a list of token ids (vLLM, SGLang, llama.cpp,
+//           serve-model). With vLLM extensions on, asks for `return_token_ids` and
+//           `include_stop_str_in_output` so tokens come back exactly as generated (token-in/out).
+//   text    POST /v1/completions with the decoded prompt text (any server). Tokens are taken from
+//           the server when it returns them, else re-encoded locally (then log-probs are NaN
+//           unless the server's per-token log-probs line up one-to-one).
+//   chat    POST /v1/chat/completions (servers that only offer chat). The prompt ids are decoded
+//           and split back into messages at ChatML / Llama-3 markers; a trailing partial assistant
+//           message is continued (vLLM `continue_final_message`).
+// `auto` (default) starts in tokens mode and falls back to text mode for good when the server
+// rejects a token-id prompt with a 4xx.
+//
+// Robustness: a concurrency limit over in-flight HTTP requests, a timeout per attempt, retries
+// with exponential backoff on 429 / 5xx / connection errors / timeouts; the final error names
+// the URL, the number of attempts and the cause.
+import type { ChatMessage } from '../protocol/types.ts';
+import type { Completion, FinishReason, SampleRequest, Sampler, Tokenizer } from './types.ts';
+
+export type OpenAIMode = 'auto' | 'tokens' | 'text' | 'chat';
+
+export interface OpenAISamplerOptions {
+  /** Server root, with or without the trailing `/v1` (e.g. `http://localhost:8000`). */
+  baseUrl: string;
+  /** Model name sent in requests; default: the first id of GET /v1/models. */
+  model?: string;
+  /** Local tokenizer of the served model (prompts arrive as token ids; text mode encodes). */
+  tokenizer: Tokenizer;
+  mode?: OpenAIMode;
+  apiKey?: string;
+  /** Maximum in-flight HTTP requests (default 8). */
+  concurrency?: number;
+  /** Per-attempt timeout in ms (default 120 000). */
+  timeoutMs?: number;
+  /** Retries after the first attempt (default 3). */
+  retries?: number;
+  /** First backoff delay in ms, doubled each retry (default 500). */
+  backoffMs?: number;
+  /** Ask for per-token log-probs (default true). */
+  logprobs?: boolean;
+  /** Send vLLM's `return_token_ids` / `include_stop_str_in_output` (default true; others ignore them). */
+  vllmExtensions?: boolean;
+  /** Extra JSON fields merged into every request body (e.g. `{ "repetition_penalty": 1 }`). */
+  extraBody?: Record<string, unknown>;
+  /** Injected for tests. */
+  fetch?: typeof fetch;
+}
+
+/** An HTTP failure that will not get better by retrying (4xx other than 408/429). */
+export class OpenAIRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly url: string,
+  ) {
+    super(message);
+    this.name = 'OpenAIRequestError';
+  }
+}
+
+// ---- stop-string helpers (also used by gguf.ts and openai-server.ts) ----------------------------
+
+/** The stop string whose occurrence in `text` ends earliest (where generation would have stopped). */
+export function findStop(text: string, stops: readonly string[]): { index: number; stop: string } | null {
+  let best: { index: number; stop: string } | null = null;
+  for (const s of stops) {
+    if (s.length === 0) continue;
+    const i = text.indexOf(s);
+    if (i >= 0 && (best === null || i + s.length < best.index + best.stop.length)) best = { index: i, stop: s };
+  }
+  return best;
+}
+
+/** `text` cut right after the first stop string it contains (kept), or unchanged. */
+export function cutAfterStop(text: string, stops: readonly string[]): { text: string; stop?: string } {
+  const hit = findStop(text, stops);
+  if (!hit) return { text };
+  return { text: text.slice(0, hit.index + hit.stop.length), stop: hit.stop };
+}
+
+/**
+ * Which stop string ended a completion, for servers that strip it without saying which (OpenAI's
+ * API, llama.cpp, Ollama report only finish_reason "stop", which EOS gives too). With one stop
+ * string it is that one; tag-like stops `</x>` resolve to the tag `<x>` opened last and still
+ * open. undefined when it cannot be told (the completion is then reported as EOS).
+ */
+export function inferStrippedStop(text: string, stops: readonly string[]): string | undefined {
+  if (stops.length === 1) return stops[0];
+  let best: { pos: number; stop: string } | undefined;
+  for (const s of stops) {
+    const m = /^<\/([^<>]+)>$/.exec(s);
+    if (!m) continue;
+    const pos = text.lastIndexOf(`<${m[1]}>`);
+    if (pos < 0 || text.indexOf(s, pos) >= 0) continue;
+    if (!best || pos > best.pos) best = { pos, stop: s };
+  }
+  return best?.stop;
+}
+
+// ---- chat prompt splitting ----------------------------------------------------------------------
+
+/**
+ * Splits a rendered chat prompt back into messages (ChatML `<|im_start|>role\n…<|im_end|>` or
+ * Llama-3 `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`). `continueFinal` is true
+ * when the prompt ends inside an assistant message that has content (a multi-turn rollout).
+ * Text without markers becomes one user message.
+ */
+export function splitChatPrompt(text: string): { messages: ChatMessage[]; continueFinal: boolean } {
+  const patterns: RegExp[] = [
+    /<\|im_start\|>(system|user|assistant)\n([\s\S]*?)(<\|im_end\|>|$)/g,
+    /<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n([\s\S]*?)(<\|eot_id\|>|$)/g,
+  ];
+  for (const re of patterns) {
+    const messages: ChatMessage[] = [];
+    let lastOpen = false;
+    for (const m of text.matchAll(re)) {
+      messages.push({ role: m[1] as ChatMessage['role'], content: m[2] });
+      lastOpen = m[3] === '';
+    }
+    if (messages.length === 0) continue;
+    const last = messages[messages.length - 1];
+    if (last.role === 'assistant' && lastOpen) {
+      if (last.content.length === 0) {
+        messages.pop(); // only the generation prompt
+        return { messages, continueFinal: false };
+      }
+      return { messages, continueFinal: true };
+    }
+    return { messages, continueFinal: false };
+  }
+  return { messages: [{ role: 'user', content: text }], continueFinal: false };
+}
+
+// ---- the sampler --------------------------------------------------------------------------------
+
+/** A FIFO semaphore bounding concurrent requests. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Human-readable cause of a fetch failure (undici hides the socket error in `cause`). */
+function describeCause(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError') return e.message ?? 'timed out';
+  if (e?.cause?.message) return e.cause.code && !e.cause.message.includes(e.cause.code) ? `${e.cause.code}: ${e.cause.message}` : e.cause.message;
+  return e?.message ?? String(err);
+}
+
+interface ChoiceLike {
+  index?: number;
+  text?: string;
+  message?: { content?: string | null };
+  finish_reason?: string | null;
+  stop_reason?: string | number | null;
+  token_ids?: number[] | null;
+  logprobs?: {
+    tokens?: string[];
+    token_logprobs?: (number | null)[];
+    content?: { token: string; logprob: number }[] | null;
+  } | null;
+}
+
+export class OpenAISampler implements Sampler {
+  readonly tokenizer: Tokenizer;
+  private readonly root: string;
+  private model: string | undefined;
+  private mode: OpenAIMode;
+  private readonly limiter: Limiter;
+  private readonly fetchFn: typeof fetch;
+  private readonly opts: Required<Pick<OpenAISamplerOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'logprobs' | 'vllmExtensions'>>;
+
+  constructor(private readonly options: OpenAISamplerOptions) {
+    this.tokenizer = options.tokenizer;
+    this.root = options.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
+    this.model = options.model;
+    this.mode = options.mode ?? 'auto';
+    this.limiter = new Limiter(Math.max(1, options.concurrency ?? 8));
+    this.fetchFn = options.fetch ?? fetch;
+    this.opts = {
+      timeoutMs: options.timeoutMs ?? 120_000,
+      retries: options.retries ?? 3,
+      backoffMs: options.backoffMs ?? 500,
+      logprobs: options.logprobs ?? true,
+      vllmExtensions: options.vllmExtensions ?? true,
+    };
+  }
+
+  /** The wire mode in use (auto resolves to tokens or text after the first request). */
+  get currentMode(): OpenAIMode {
+    return this.mode;
+  }
+
+  /** GET /v1/models, with the same retries; returns the model ids. */
+  async listModels(): Promise<string[]> {
+    const body = (await this.request('GET', '/v1/models')) as { data?: { id: string }[] };
+    return (body.data ?? []).map((m) => m.id);
+  }
+
+  private async modelName(): Promise<string> {
+    if (this.model === undefined) {
+      const ids = await this.listModels();
+      if (ids.length === 0) throw new Error(`${this.root}/v1/models lists no models; pass a model name`);
+      this.model = ids[0];
+    }
+    return this.model;
+  }
+
+  async sample(req: SampleRequest): Promise<Completion[][]> {
+    const model = await this.modelName();
+    return Promise.all(req.prompts.map((p) => this.limiter.run(() => this.sampleOne(model, p, req))));
+  }
+
+  private async sampleOne(model: string, prompt: number[], req: SampleRequest): Promise<Completion[]> {
+    const n = req.n ?? 1;
+    const common: Record<string, unknown> = {
+      model,
+      max_tokens: req.maxTokens,
+      temperature: req.temperature,
+      top_p: req.topP,
+      n,
+      ...(req.stop.length > 0 ? { stop: req.stop } : {}),
+      ...(req.seed !== undefined ? { seed: req.seed } : {}),
+      ...(req.topK !== undefined && req.topK > 0 ? { top_k: req.topK } : {}),
+      ...(this.opts.vllmExtensions ? { return_token_ids: true, include_stop_str_in_output: true, skip_special_tokens: false } : {}),
+      ...this.options.extraBody,
+    };
+    if (this.mode === 'chat') {
+      const { messages, continueFinal } = splitChatPrompt(this.tokenizer.decode(prompt));
+      const body = {
+        ...common,
+        messages,
+        ...(this.opts.logprobs ? { logprobs: true } : {}),
+        ...(continueFinal ? { continue_final_message: true, add_generation_prompt: false } : {}),
+      };
+      const res = (await this.request('POST', '/v1/chat/completions', body)) as { choices?: ChoiceLike[] };
+      return this.parseChoices(res.choices, n, req.stop, '/v1/chat/completions');
+    }
+    const lp = this.opts.logprobs ? { logprobs: 1 } : {};
+    if (this.mode === 'auto' || this.mode === 'tokens') {
+      try {
+        const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt })) as { choices?: ChoiceLike[] };
+        if (this.mode === 'auto') this.mode = 'tokens';
+        return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
+      } catch (err) {
+        const rejected = err instanceof OpenAIRequestError && (err.status === 400 || err.status === 422);
+        if (this.mode !== 'auto' || !rejected) throw err;
+        this.mode = 'text'; // the server does not take token-id prompts
+      }
+    }
+    const text = this.tokenizer.decode(prompt);
+    const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt: text })) as { choices?: ChoiceLike[] };
+    return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
+  }
+
+  /** Server choices → Completions (tokens, log-probs, finish, text cut after the stop string). */
+  private parseChoices(choices: ChoiceLike[] | undefined, n: number, stops: string[], path: string): Completion[] {
+    if (!Array.isArray(choices) || choices.length !== n) {
+      throw new Error(`${this.root}${path}: expected ${n} choices, got ${Array.isArray(choices) ? choices.length : 'none'}`);
+    }
+    const sorted = [...choices].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    return sorted.map((c) => this.parseChoice(c, stops));
+  }
+
+  private parseChoice(c: ChoiceLike, stops: string[]): Completion {
+    let text = c.text ?? c.message?.content ?? '';
+    let finish: FinishReason = c.finish_reason === 'length' ? 'length' : 'eos';
+    let stopString: string | undefined;
+    if (c.finish_reason === 'stop') {
+      const atEnd = stops.find((s) => s.length > 0 && text.endsWith(s));
+      if (typeof c.stop_reason === 'string') stopString = c.stop_reason;
+      else if (c.stop_reason === undefined) stopString = atEnd ?? inferStrippedStop(text, stops);
+      // stop_reason null or a token id: EOS / a stop token.
+      if (stopString !== undefined) {
+        finish = 'stop';
+        if (!text.endsWith(stopString)) text += stopString; // the server stripped it
+      }
+    }
+    // Token ids as generated: vLLM's return_token_ids, or logprob tokens "token_id:N"
+    // (vLLM --return-tokens-as-token-ids); else re-encode the text locally.
+    let tokens: number[] | undefined = Array.isArray(c.token_ids) ? c.token_ids : undefined;
+    const lpTokens = c.logprobs?.tokens;
+    if (!tokens && lpTokens && lpTokens.length > 0 && lpTokens.every((t) => /^token_id:\d+$/.test(t))) {
+      tokens = lpTokens.map((t) => Number(t.slice('token_id:'.length)));
+    }
+    if (!tokens) tokens = this.tokenizer.encode(text);
+    const raw: (number | null)[] | undefined = c.logprobs?.token_logprobs ?? c.logprobs?.content?.map((x) => x.logprob);
+    const logprobs =
+      raw && raw.length === tokens.length ? raw.map((x) => (typeof x === 'number' ? x : Number.NaN)) : tokens.map(() => Number.NaN);
+    // A server that stops on EOS may append nothing; one that hit the stop string may have
+    // generated past it inside the last token: cut the text exactly after the stop string.
+    if (finish === 'stop') text = cutAfterStop(text, stops).text;
+    return { tokens, logprobs, finish, text, ...(stopString !== undefined ? { stopString } : {}) };
+  }
+
+  /** One HTTP call with timeout, retries and backoff. */
+  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    const url = `${this.root}${path}`;
+    const attempts = this.opts.retries + 1;
+    let cause = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      let status = 0;
+      try {
+        const res = await this.fetchFn(url, {
+          method,
+          headers: {
+            'content-type': 'application/json',
+            ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(this.opts.timeoutMs),
+        });
+        status = res.status;
+        const textBody = await res.text();
+        if (res.ok) {
+          try {
+            return JSON.parse(textBody);
+          } catch {
+            throw new OpenAIRequestError(`${url}: response is not JSON: ${textBody.slice(0, 200)}`, status, url);
+          }
+        }
+        const message = `HTTP ${status}: ${textBody.slice(0, 500)}`;
+        if (status !== 429 && status !== 408 && status < 500) throw new OpenAIRequestError(`${url}: ${message}`, status, url);
+        cause = message;
+      } catch (err) {
+        if (err instanceof OpenAIRequestError) throw err;
+        const e = err as { name?: string };
+        cause = e?.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : describeCause(err);
+      }
+      if (attempt < attempts) await sleep(this.opts.backoffMs * 2 ** (attempt - 1));
+    }
+    throw new Error(`${method} ${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${cause}`);
+  }
+}
