@@ -1,0 +1,7 @@
+// The Search-R1 text protocol in one import: template, actions, passages, rewards.
+export * from './prompt.ts';
+export * from './actions.ts';
+export * from './passages.ts';
+export * from './rewards.ts';
+export { pyStrip, pySplit } from './text.ts';
+export type { Passage, ChatMessage, QaExample } from './types.ts';
