@@ -1,11 +1,13 @@
 // The fictional knowledge base: countries, cities, people, films, books and organisations, with
 // made-up names (so no model can know the answers in advance) and the relations between them.
-// Every entity except countries and cities belongs to a split ('train' | 'test'); a chain of
-// relations (film → director → birth city) never crosses splits, so a test question's answer is
-// reachable only through passages about test entities, which pretraining never sees.
+// Every entity except countries and cities belongs to a split; a chain of relations (film →
+// director → birth city) never crosses splits. Three splits, so that neither RL nor evaluation can
+// be answered from memory: 'pretrain' entities are the only ones the base model reads about in
+// pretraining; 'train' entities are the RL training questions (their passages are only in the
+// search corpus); 'test' entities are the held-out evaluation questions.
 import { Rng } from './rng.ts';
 
-export type Split = 'train' | 'test';
+export type Split = 'pretrain' | 'train' | 'test';
 
 export interface Country {
   kind: 'country';
@@ -67,9 +69,11 @@ export interface WorldSize {
   people: number;
   /** Fraction of people (and of their works/orgs) held out for test questions. */
   testFraction: number;
+  /** Fraction of people whose passages and questions the pretraining reads. The rest is 'train'. */
+  pretrainFraction: number;
 }
 
-export const DEFAULT_SIZE: WorldSize = { countries: 8, citiesPerCountry: 3, people: 360, testFraction: 0.2 };
+export const DEFAULT_SIZE: WorldSize = { countries: 8, citiesPerCountry: 3, people: 480, testFraction: 0.2, pretrainFraction: 0.4 };
 
 // Small syllable and word inventories keep the vocabulary small enough for a ~1k-token BPE.
 const ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'br', 'dr', 'kr', 'st', 'th', 'sh'];
@@ -78,8 +82,8 @@ const CODAS = ['', '', '', 'n', 'r', 'l', 's', 'm', 'k'];
 const COUNTRY_SUFFIX = ['ia', 'ova', 'and', 'istan', 'ora'];
 const CITY_SUFFIX = ['burg', 'ford', 'heim', 'port', 'ton', 'vale', 'mar'];
 const ORG_KIND = ['Studios', 'Press', 'Institute', 'Company', 'Foundation', 'Works'];
-const FILM_ADJ = ['Silent', 'Red', 'Hidden', 'Last', 'Broken', 'Golden', 'Lost', 'Quiet', 'Dark', 'Endless', 'Frozen', 'Little'];
-const FILM_NOUN = ['Harbor', 'Garden', 'River', 'Mirror', 'Winter', 'Tower', 'Road', 'Island', 'Letter', 'Forest', 'Bridge', 'Crown', 'Storm', 'Door'];
+const FILM_ADJ = ['Silent', 'Red', 'Hidden', 'Last', 'Broken', 'Golden', 'Lost', 'Quiet', 'Dark', 'Endless', 'Frozen', 'Little', 'Bright', 'Hollow', 'Final', 'Wild'];
+const FILM_NOUN = ['Harbor', 'Garden', 'River', 'Mirror', 'Winter', 'Tower', 'Road', 'Island', 'Letter', 'Forest', 'Bridge', 'Crown', 'Storm', 'Door', 'Valley', 'Lantern', 'Shadow', 'Summer', 'Key', 'Window'];
 const BOOK_PRE = ['Songs of', 'Letters from', 'The Roads of', 'A History of', 'Tales of', 'The Fall of', 'Winter in', 'Dreams of'];
 const OCCUPATIONS: Person['occupation'][] = ['director', 'writer', 'founder', 'scientist'];
 
@@ -138,6 +142,8 @@ export function generateKnowledgeBase(seed: number, size: WorldSize = DEFAULT_SI
   }
   const people: Person[] = [];
   const nTest = Math.round(size.people * size.testFraction);
+  const nPretrain = Math.round(size.people * size.pretrainFraction);
+  const splitOfIndex = (i: number): Split => (i < nPretrain ? 'pretrain' : i >= size.people - nTest ? 'test' : 'train');
   for (let i = 0; i < size.people; i++) {
     const surname = unique(rng, used, (r) => word(r, 2 + r.int(2)));
     const first = word(rng, 1 + rng.int(2));
@@ -148,8 +154,7 @@ export function generateKnowledgeBase(seed: number, size: WorldSize = DEFAULT_SI
       id: `person-${i}`,
       name,
       surname,
-      // The last nTest people are the test split; shuffled below so ids do not reveal the split.
-      split: i >= size.people - nTest ? 'test' : 'train',
+      split: splitOfIndex(i),
       occupation: OCCUPATIONS[i % OCCUPATIONS.length],
       birthCity: rng.pick(cities).id,
       birthYear: 1900 + rng.int(90),

@@ -57,10 +57,11 @@ export function generateQuestions(kb: KnowledgeBase): WorldQuestion[] {
 }
 
 /** Splits questions by subject split, shuffled (seeded) so files mix relations. */
-export function splitQuestions(kb: KnowledgeBase, qs: WorldQuestion[]): { train: WorldQuestion[]; test: WorldQuestion[] } {
+export function splitQuestions(kb: KnowledgeBase, qs: WorldQuestion[]): Record<Split, WorldQuestion[]> {
   const rng = new Rng(kb.seed ^ 0x9e57);
   const shuffled = rng.shuffle(qs);
   return {
+    pretrain: shuffled.filter((q) => q.metadata.split === 'pretrain'),
     train: shuffled.filter((q) => q.metadata.split === 'train'),
     test: shuffled.filter((q) => q.metadata.split === 'test'),
   };

@@ -15,7 +15,11 @@ export interface WorldOptions {
 export interface World {
   kb: KnowledgeBase;
   passages: WorldPassage[];
+  /** Questions about pretraining entities: only the pretraining trajectories use them. */
+  pretrain: WorldQuestion[];
+  /** RL training questions. */
   train: WorldQuestion[];
+  /** Held-out evaluation questions. */
   test: WorldQuestion[];
 }
 
@@ -24,8 +28,8 @@ export const DEFAULT_WORLD_SEED = 20250101;
 export function buildWorld(opts: WorldOptions): World {
   const kb = generateKnowledgeBase(opts.seed, { ...DEFAULT_SIZE, ...opts.size });
   const passages = buildPassages(kb, { ...DEFAULT_STYLE, ...opts.style });
-  const { train, test } = splitQuestions(kb, generateQuestions(kb));
-  return { kb, passages, train, test };
+  const { pretrain, train, test } = splitQuestions(kb, generateQuestions(kb));
+  return { kb, passages, pretrain, train, test };
 }
 
 export interface WorldFiles {
@@ -70,7 +74,8 @@ export async function writeWorld(world: World, dir: string): Promise<WorldFiles>
 async function writeParquetIfAvailable(world: World, dir: string): Promise<{ train: string; test: string } | null> {
   let mod: Record<string, unknown>;
   try {
-    mod = (await import('../data/searchr1-parquet.ts')) as Record<string, unknown>;
+    // A computed specifier: the module may not exist in every checkout, so no static type import.
+    mod = (await import(new URL('../data/searchr1-parquet.ts', import.meta.url).href)) as Record<string, unknown>;
   } catch {
     return null;
   }

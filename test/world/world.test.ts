@@ -39,7 +39,7 @@ test('world: every entity name is unique (no ambiguous answers)', () => {
 
 test('world: every golden answer occurs in some passage, and in the passage of the answer chain', () => {
   const corpusText = world.passages.map((p) => `${p.title}\n${p.text}`).join('\n');
-  for (const q of [...world.train, ...world.test]) {
+  for (const q of [...world.pretrain, ...world.train, ...world.test]) {
     assert.ok(q.goldenAnswers.length > 0, q.id);
     for (const g of q.goldenAnswers) assert.ok(corpusText.includes(g), `${q.id}: "${g}" not in corpus`);
     // Derivable: each hop's passage names the next entity; the last hop's passage states a gold answer.
@@ -55,22 +55,25 @@ test('world: every golden answer occurs in some passage, and in the passage of t
   }
 });
 
-test('world: train and test questions are about disjoint entities; test chains stay in the test split', () => {
-  const trainEntities = new Set(world.train.flatMap((q) => q.metadata.chain));
-  const testEntities = new Set(world.test.flatMap((q) => q.metadata.chain));
-  for (const id of testEntities) {
-    const e = entity(world.kb, id);
-    if (e.kind === 'city' || e.kind === 'country') continue; // common knowledge, in both
-    assert.ok(!trainEntities.has(id), `${id} in both splits`);
-    assert.equal(e.split, 'test');
+test('world: pretrain, train and test questions are about disjoint entities; chains stay in their split', () => {
+  const splits = ['pretrain', 'train', 'test'] as const;
+  const entitiesOf = Object.fromEntries(
+    splits.map((s) => [s, new Set(world[s].flatMap((q) => q.metadata.chain.filter((id) => !/^(city|country)-/.test(id))))]),
+  ) as Record<(typeof splits)[number], Set<string>>;
+  for (const s of splits) {
+    assert.ok(entitiesOf[s].size > 0, s);
+    for (const id of entitiesOf[s]) {
+      assert.equal(entity(world.kb, id).split, s, `${id} in ${s} questions`);
+      for (const other of splits) if (other !== s) assert.ok(!entitiesOf[other].has(id), `${id} in ${s} and ${other}`);
+    }
   }
-  // No test entity is named in a passage of the train split (pretraining reads those).
-  const testNames = [...testEntities].map((id) => entity(world.kb, id)).filter((e) => e.kind !== 'city' && e.kind !== 'country').map((e) => e.name);
-  for (const p of world.passages.filter((p) => p.split !== 'test')) {
-    for (const n of testNames) assert.ok(!p.text.includes(n), `${n} leaks into ${p.title}`);
+  // Pretraining reads only pretrain-split and shared passages: no RL-train or test entity is named there.
+  const heldOutNames = [...entitiesOf.train, ...entitiesOf.test].map((id) => entity(world.kb, id).name);
+  for (const p of world.passages.filter((p) => p.split === 'pretrain' || p.split === 'shared')) {
+    for (const n of heldOutNames) assert.ok(!p.text.includes(n) && p.title !== n, `${n} leaks into ${p.title}`);
   }
   assert.ok(world.test.length >= 100, `test set ${world.test.length}`);
-  assert.ok(world.train.length >= 4 * world.test.length - 200);
+  assert.ok(world.train.length >= world.test.length, `train set ${world.train.length}`);
   for (const type of ['single_hop', 'two_hop']) assert.ok(world.test.some((q) => q.metadata.type === type));
 });
 

@@ -1,0 +1,129 @@
+// Pretraining text for the world's base model: the passages a reader of the world could know
+// (pretrain-split entities, cities and countries — never an RL-train or test entity), and example
+// trajectories in the exact Search-R1 format about pretrain-split questions, of mixed quality. The mix is chosen so the
+// model learns the format (tags, search calls, information blocks, copying spans) but not the
+// policy: its most likely first move is a guess, so greedy EM on test questions starts low, and RL
+// has to discover that searching and copying pays.
+import type { Retriever } from '../retrieval/types.ts';
+import { informationBlock } from '../protocol/actions.ts';
+import { formatPassages } from '../protocol/passages.ts';
+import { searchR1UserPrompt } from '../protocol/prompt.ts';
+import { entity, type Entity, type KnowledgeBase } from './kb.ts';
+import { wikiContents } from './passages.ts';
+import type { WorldQuestion } from './questions.ts';
+import type { World } from './world.ts';
+import { Rng } from './rng.ts';
+
+export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_span';
+
+/** Probabilities of each mode; the guess dominates so greedy decoding starts by guessing. */
+export const DEFAULT_MIX: Record<TrajectoryMode, number> = { guess: 0.45, search_copy: 0.25, wrong_query: 0.15, wrong_span: 0.15 };
+
+export interface PretrainExample {
+  /** Text the model conditions on (the Search-R1 prompt, raw: the base model has no chat template). */
+  prompt: string;
+  /** The continuation (trajectory), or the whole document for passages (prompt = ''). */
+  completion: string;
+  kind: 'passage' | TrajectoryMode;
+  /** Whether the trajectory's answer is correct (EM); null for passages. */
+  correct: boolean | null;
+}
+
+export interface PretrainDataOptions {
+  seed: number;
+  topk: number;
+  mix?: Record<TrajectoryMode, number>;
+  /** Trajectories per training question (each with a freshly drawn mode). */
+  trajectoriesPerQuestion?: number;
+  /** Copies of each passage document (weight of plain text vs trajectories). */
+  passageRepeats?: number;
+}
+
+function drawMode(rng: Rng, mix: Record<TrajectoryMode, number>): TrajectoryMode {
+  const total = Object.values(mix).reduce((a, b) => a + b, 0);
+  let u = rng.float() * total;
+  for (const [m, p] of Object.entries(mix) as [TrajectoryMode, number][]) {
+    if ((u -= p) < 0) return m;
+  }
+  return 'guess';
+}
+
+/** Entities the answer could plausibly be (same kind), from the pretrain split or shared. */
+function sameKindPool(kb: KnowledgeBase, answer: Entity): Entity[] {
+  const all: Entity[] = [...kb.countries, ...kb.cities, ...kb.people, ...kb.works, ...kb.orgs];
+  return all.filter((e) => e.kind === answer.kind && (!('split' in e) || e.split === 'pretrain'));
+}
+
+const think = (s: string): string => `<think> ${s} </think>\n`;
+const search = (q: string): string => `<search> ${q} </search>`;
+const answer = (a: string): string => `<answer> ${a} </answer>`;
+
+export async function buildPretrainExamples(world: World, retriever: Retriever, opts: PretrainDataOptions): Promise<PretrainExample[]> {
+  const rng = new Rng(opts.seed);
+  const mix = opts.mix ?? DEFAULT_MIX;
+  const perQ = opts.trajectoriesPerQuestion ?? 1;
+  const { kb } = world;
+  const out: PretrainExample[] = [];
+  for (const p of world.passages) {
+    if (p.split !== 'pretrain' && p.split !== 'shared') continue;
+    for (let r = 0; r < (opts.passageRepeats ?? 1); r++) out.push({ prompt: '', completion: wikiContents(p), kind: 'passage', correct: null });
+  }
+  // Plan every trajectory first so the searches can go to the retriever in one batch.
+  interface Plan { q: WorldQuestion; mode: TrajectoryMode; queries: string[] }
+  const plans: Plan[] = [];
+  for (const q of world.pretrain) {
+    for (let k = 0; k < perQ; k++) {
+      const mode = drawMode(rng, mix);
+      const chainNames = q.metadata.chain.map((id) => entity(kb, id).name);
+      let queries: string[] = [];
+      if (mode === 'search_copy' || mode === 'wrong_span') queries = chainNames;
+      else if (mode === 'wrong_query') {
+        const subj = entity(kb, q.metadata.chain[0]);
+        queries = [rng.pick(sameKindPool(kb, subj).filter((e) => e.id !== subj.id)).name];
+      }
+      plans.push({ q, mode, queries });
+    }
+  }
+  const allQueries = [...new Set(plans.flatMap((p) => p.queries))];
+  const hits = allQueries.length > 0 ? await retriever.search(allQueries, opts.topk) : [];
+  const info = new Map(allQueries.map((q, i) => [q, informationBlock(formatPassages(hits[i]))]));
+
+  for (const { q, mode, queries } of plans) {
+    const gold = entity(kb, q.metadata.answerEntity);
+    const pool = sameKindPool(kb, gold);
+    const wrong = (): Entity => {
+      const others = pool.filter((e) => e.id !== gold.id);
+      return rng.pick(others);
+    };
+    let text = '';
+    let said: string;
+    if (mode === 'guess') {
+      said = rng.float() < 1 / pool.length ? gold.name : wrong().name;
+      text = think('I know the answer.') + answer(said);
+    } else {
+      for (let i = 0; i < queries.length; i++) {
+        text += think(i === 0 ? `I need to search ${queries[i]}.` : `Now I need to search ${queries[i]}.`);
+        text += search(queries[i]) + info.get(queries[i])!;
+      }
+      if (mode === 'search_copy') said = rng.pick(q.goldenAnswers);
+      else if (mode === 'wrong_span') {
+        // A wrong entity of the right kind that the retrieved text mentions, else any.
+        const seen = queries.map((x) => info.get(x)!).join(' ');
+        const mentioned = pool.filter((e) => e.id !== gold.id && seen.includes(e.name));
+        said = (mentioned.length > 0 ? rng.pick(mentioned) : wrong()).name;
+      } else {
+        const seen = info.get(queries[0])!;
+        const mentioned = pool.filter((e) => e.id !== gold.id && seen.includes(e.name));
+        said = (mentioned.length > 0 ? rng.pick(mentioned) : wrong()).name;
+      }
+      text += think('I found the answer.') + answer(said);
+    }
+    out.push({
+      prompt: searchR1UserPrompt(q.question),
+      completion: text,
+      kind: mode,
+      correct: q.goldenAnswers.some((g) => g.toLowerCase() === said.toLowerCase()),
+    });
+  }
+  return rng.shuffle(out);
+}
