@@ -1,0 +1,288 @@
+// Index construction with bounded memory: analyse documents one at a time, buffer postings
+// (term, doc, tf) up to a memory budget, spill each full buffer as a run sorted by term id, then
+// merge the runs. Doc numbers only grow, so run r holds smaller doc numbers than run r+1 and the
+// merge is a sequential walk over term ids that concatenates each term's blocks in run order.
+// The term dictionary (term → provisional id) stays in memory: it grows with the vocabulary,
+// not with the corpus.
+import { mkdirSync, rmSync, writeFileSync, mkdtempSync, renameSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnglishAnalyzer } from '../analyzer.ts';
+import { readCorpusDocs, type CorpusDoc } from '../corpus-source.ts';
+import {
+  BinReader,
+  BinWriter,
+  FILES,
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  TF_ESCAPE,
+  assertLittleEndian,
+  type IndexMeta,
+} from './format.ts';
+
+export interface BuildOptions {
+  /** Bytes of postings buffered before spilling a sorted run (default 256 MiB). */
+  memoryBudgetBytes?: number;
+  /** Skip (and count) bad corpus records instead of failing on the first one. */
+  skipBadLines?: boolean;
+  /** Default BM25 parameters recorded in the index (pyserini: 0.9 / 0.4). */
+  k1?: number;
+  b?: number;
+  /** Progress callback, called at most a few times per second and once at the end. */
+  onProgress?: (p: { docs: number; seconds: number; phase: 'index' | 'merge' | 'done' }) => void;
+  /** Called for each skipped record. */
+  onSkip?: (where: string, reason: string) => void;
+}
+
+export interface BuildStats {
+  numDocs: number;
+  numTerms: number;
+  numPostings: number;
+  runs: number;
+  skippedLines: number;
+  seconds: number;
+}
+
+const BYTES_PER_BUFFERED_POSTING = 12; // term u32 + doc u32 + tf u32
+
+/** Growable Uint32Array (amortised doubling, capped by the caller's budget). */
+class U32Buffer {
+  data = new Uint32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+/**
+ * Build an index from a corpus file (`.jsonl`, `.jsonl.gz`, `.json` array) or any async iterable
+ * of `{id, contents}` into `outDir` (created; existing index files are replaced atomically-ish:
+ * written into a temp dir next to it, then renamed file by file).
+ */
+export async function buildIndex(
+  corpus: string | AsyncIterable<CorpusDoc> | Iterable<CorpusDoc>,
+  outDir: string,
+  opts: BuildOptions = {},
+): Promise<BuildStats> {
+  assertLittleEndian();
+  const t0 = performance.now();
+  const budget = Math.max(opts.memoryBudgetBytes ?? 256 * 1024 * 1024, 1024);
+  const maxBuffered = Math.max(16, Math.floor(budget / BYTES_PER_BUFFERED_POSTING));
+  const k1 = opts.k1 ?? 0.9;
+  const b = opts.b ?? 0.4;
+  let skippedLines = 0;
+  const onSkip = (where: string, reason: string): void => {
+    skippedLines++;
+    opts.onSkip?.(where, reason);
+  };
+  const docs: AsyncIterable<CorpusDoc> | Iterable<CorpusDoc> =
+    typeof corpus === 'string' ? readCorpusDocs(corpus, { skipBadLines: opts.skipBadLines, onSkip }) : corpus;
+
+  mkdirSync(outDir, { recursive: true });
+  const work = mkdtempSync(join(outDir, '.build-'));
+  try {
+    const analyzer = new EnglishAnalyzer();
+    const vocab = new Map<string, number>(); // term → provisional id (first-seen order)
+    const termBuf = new U32Buffer();
+    const docBuf = new U32Buffer();
+    const tfBuf = new U32Buffer();
+    const runPaths: string[] = [];
+    const storeW = new BinWriter(join(work, FILES.store));
+    const storeIdxW = new BinWriter(join(work, FILES.storeIdx));
+    const docLensW = new BinWriter(join(work, FILES.docLens));
+    const enc = new TextEncoder();
+    const docTf = new Map<number, number>();
+    let numDocs = 0;
+    let totalLength = 0;
+    let lastReport = 0;
+
+    const spill = (): void => {
+      if (termBuf.length === 0) return;
+      const path = join(work, `run-${runPaths.length}.bin`);
+      writeRun(path, vocab.size, termBuf, docBuf, tfBuf);
+      runPaths.push(path);
+      termBuf.length = docBuf.length = tfBuf.length = 0;
+    };
+
+    for await (const doc of docs as AsyncIterable<CorpusDoc>) {
+      const docNum = numDocs++;
+      if (numDocs > 0xfffffffe) throw new Error('corpus has more than 2^32-2 passages');
+      // Passage store: [u32 idLen][id][contents], offsets in store.idx.
+      storeIdxW.writeF64(storeW.bytes);
+      const idBytes = enc.encode(doc.id);
+      storeW.writeU32(idBytes.length);
+      storeW.write(idBytes);
+      storeW.write(enc.encode(doc.contents));
+      // Postings of this document.
+      const terms = analyzer.analyze(doc.contents);
+      docLensW.writeU32(terms.length);
+      totalLength += terms.length;
+      docTf.clear();
+      for (const t of terms) {
+        let id = vocab.get(t);
+        if (id === undefined) {
+          id = vocab.size;
+          vocab.set(t, id);
+        }
+        docTf.set(id, (docTf.get(id) ?? 0) + 1);
+      }
+      for (const [id, tf] of docTf) {
+        termBuf.push(id);
+        docBuf.push(docNum);
+        tfBuf.push(tf);
+      }
+      if (termBuf.length >= maxBuffered) spill();
+      if (opts.onProgress && (numDocs & 1023) === 0) {
+        const now = performance.now();
+        if (now - lastReport > 250) {
+          lastReport = now;
+          opts.onProgress({ docs: numDocs, seconds: (now - t0) / 1000, phase: 'index' });
+        }
+      }
+    }
+    storeIdxW.writeF64(storeW.bytes);
+    storeW.close();
+    storeIdxW.close();
+    docLensW.close();
+    spill();
+    const runs = runPaths.length;
+    opts.onProgress?.({ docs: numDocs, seconds: (performance.now() - t0) / 1000, phase: 'merge' });
+
+    const numPostings = mergeRuns(work, runPaths, vocab);
+    const meta: IndexMeta = {
+      format: INDEX_FORMAT,
+      version: INDEX_VERSION,
+      analyzer: 'lucene-english-v1',
+      numDocs,
+      numTerms: vocab.size,
+      numPostings,
+      totalLength,
+      avgdl: numDocs > 0 ? totalLength / numDocs : 0,
+      k1,
+      b,
+      createdAt: new Date().toISOString(),
+      skippedLines,
+    };
+    writeFileSync(join(work, FILES.meta), JSON.stringify(meta, null, 2) + '\n');
+    for (const p of runPaths) rmSync(p, { force: true });
+    // Move the finished files into place; meta.json last so a crash never leaves a valid-looking
+    // meta over half-written arrays.
+    if (existsSync(join(outDir, FILES.meta))) rmSync(join(outDir, FILES.meta));
+    for (const f of Object.values(FILES)) if (f !== FILES.meta) renameSync(join(work, f), join(outDir, f));
+    renameSync(join(work, FILES.meta), join(outDir, FILES.meta));
+    const seconds = (performance.now() - t0) / 1000;
+    opts.onProgress?.({ docs: numDocs, seconds, phase: 'done' });
+    return { numDocs, numTerms: vocab.size, numPostings, runs, skippedLines, seconds };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Spill one run: postings grouped by term id (counting sort keeps doc order), as blocks
+ *  `[termId u32][count u32][docs u32 × count][tfs u32 × count]`. */
+function writeRun(path: string, vocabSize: number, terms: U32Buffer, docs: U32Buffer, tfs: U32Buffer): void {
+  const n = terms.length;
+  const start = new Uint32Array(vocabSize + 1);
+  for (let i = 0; i < n; i++) start[terms.data[i] + 1]++;
+  for (let t = 0; t < vocabSize; t++) start[t + 1] += start[t];
+  const fill = start.slice(0, vocabSize);
+  const sortedDocs = new Uint32Array(n);
+  const sortedTfs = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = fill[terms.data[i]]++;
+    sortedDocs[p] = docs.data[i];
+    sortedTfs[p] = tfs.data[i];
+  }
+  const w = new BinWriter(path, 4 << 20);
+  for (let t = 0; t < vocabSize; t++) {
+    const a = start[t];
+    const c = start[t + 1] - a;
+    if (c === 0) continue;
+    w.writeU32(t);
+    w.writeU32(c);
+    w.write(sortedDocs.subarray(a, a + c));
+    w.write(sortedTfs.subarray(a, a + c));
+  }
+  w.close();
+}
+
+/** Compare two UTF-8 byte strings (the order terms.bin is sorted in). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** Merge the runs into docs.bin / tfs.bin / tfs-big.bin and write the sorted term dictionary. */
+function mergeRuns(work: string, runPaths: string[], vocab: Map<string, number>): number {
+  const V = vocab.size;
+  const readers = runPaths.map((p) => new BinReader(p));
+  const nextTerm = readers.map((r) => (r.done ? Infinity : r.readU32()));
+  const docsW = new BinWriter(join(work, FILES.docs), 4 << 20);
+  const tfsW = new BinWriter(join(work, FILES.tfs), 1 << 20);
+  const bigW = new BinWriter(join(work, FILES.tfsBig));
+  const postStart = new Float64Array(V); // by provisional id
+  const df = new Uint32Array(V);
+  let block = new Uint32Array(1 << 16);
+  let posting = 0;
+  for (let t = 0; t < V; t++) {
+    postStart[t] = posting;
+    for (let r = 0; r < readers.length; r++) {
+      if (nextTerm[r] !== t) continue;
+      const rd = readers[r];
+      const c = rd.readU32();
+      if (block.length < c) block = new Uint32Array(Math.max(c, block.length * 2));
+      rd.readU32s(block, 0, c);
+      docsW.write(block.subarray(0, c));
+      rd.readU32s(block, 0, c);
+      const tf8 = new Uint8Array(c);
+      for (let i = 0; i < c; i++) {
+        const tf = block[i];
+        if (tf >= TF_ESCAPE) {
+          tf8[i] = TF_ESCAPE;
+          bigW.writeF64(posting + i);
+          bigW.writeF64(tf);
+        } else tf8[i] = tf;
+      }
+      tfsW.write(tf8);
+      posting += c;
+      df[t] += c;
+      nextTerm[r] = rd.done ? Infinity : rd.readU32();
+    }
+  }
+  for (const r of readers) r.close();
+  docsW.close();
+  tfsW.close();
+  bigW.close();
+
+  // Dictionary sorted by UTF-8 bytes so lookups can binary-search the raw blob.
+  const enc = new TextEncoder();
+  const entries: { bytes: Uint8Array; id: number }[] = [];
+  for (const [term, id] of vocab) entries.push({ bytes: enc.encode(term), id });
+  entries.sort((a, b) => compareBytes(a.bytes, b.bytes));
+  const termsW = new BinWriter(join(work, FILES.terms));
+  const idx = new Uint32Array(V + 1);
+  const post = new Float64Array(2 * V);
+  let off = 0;
+  entries.forEach((e, i) => {
+    idx[i] = off;
+    termsW.write(e.bytes);
+    off += e.bytes.length;
+    post[2 * i] = postStart[e.id];
+    post[2 * i + 1] = df[e.id];
+  });
+  if (off > 0xffffffff) throw new Error('term dictionary exceeds 4 GiB');
+  idx[V] = off;
+  termsW.close();
+  const idxW = new BinWriter(join(work, FILES.termsIdx));
+  idxW.write(idx);
+  idxW.close();
+  const postW = new BinWriter(join(work, FILES.termsPost));
+  postW.write(post);
+  postW.close();
+  return posting;
+}
