@@ -7,7 +7,11 @@
 import type { Retriever } from '../retrieval/types.ts';
 import { informationBlock } from '../protocol/actions.ts';
 import { formatPassages } from '../protocol/passages.ts';
-import { searchR1UserPrompt } from '../protocol/prompt.ts';
+import { normalizeQuestion, searchR1UserPrompt } from '../protocol/prompt.ts';
+import type { Tokenizer } from '../policy/types.ts';
+import { renderPrompt } from '../eval/methods/common.ts';
+import { DIRECT_SYSTEM } from '../eval/methods/direct.ts';
+import { ragSystem } from '../eval/methods/rag.ts';
 import { entity, type Entity, type KnowledgeBase } from './kb.ts';
 import { wikiContents } from './passages.ts';
 import type { WorldQuestion } from './questions.ts';
@@ -15,18 +19,29 @@ import type { World } from './world.ts';
 import { Rng } from './rng.ts';
 
 export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_span';
+export type ExampleKind = 'passage' | 'direct' | 'rag' | TrajectoryMode;
 
 /** Probabilities of each mode; the guess dominates so greedy decoding starts by guessing. */
 export const DEFAULT_MIX: Record<TrajectoryMode, number> = { guess: 0.45, search_copy: 0.25, wrong_query: 0.15, wrong_span: 0.15 };
 
+export interface PretrainSegment {
+  text: string;
+  /** Written by the environment at rollout time (information blocks): encoded on its own, as the rollout does. */
+  injected: boolean;
+}
+
 export interface PretrainExample {
-  /** Text the model conditions on (the Search-R1 prompt, raw: the base model has no chat template). */
+  /** Text the model conditions on (raw: the base model has no chat template); '' for passages. */
   prompt: string;
-  /** The continuation (trajectory), or the whole document for passages (prompt = ''). */
-  completion: string;
-  kind: 'passage' | TrajectoryMode;
-  /** Whether the trajectory's answer is correct (EM); null for passages. */
+  /** The continuation in the pieces a rollout would produce (model turns and injected blocks). */
+  segments: PretrainSegment[];
+  kind: ExampleKind;
+  /** Whether the example's answer is correct (EM); null for passages. */
   correct: boolean | null;
+}
+
+export function exampleText(e: PretrainExample): string {
+  return e.prompt + e.segments.map((s) => s.text).join('');
 }
 
 export interface PretrainDataOptions {
@@ -37,6 +52,13 @@ export interface PretrainDataOptions {
   trajectoriesPerQuestion?: number;
   /** Copies of each passage document (weight of plain text vs trajectories). */
   passageRepeats?: number;
+  /**
+   * Direct and RAG examples (the eval harness's prompts, answers after "Answer:") per pretrain
+   * question: the base model then knows those formats too, so the Direct and RAG baselines measure
+   * the model rather than its unfamiliarity with a prompt. Direct answers are the true facts (the
+   * model read these passages); RAG answers are copied from the retrieved passages.
+   */
+  baselineFormatsPerQuestion?: number;
 }
 
 function drawMode(rng: Rng, mix: Record<TrajectoryMode, number>): TrajectoryMode {
@@ -54,6 +76,9 @@ function sameKindPool(kb: KnowledgeBase, answer: Entity): Entity[] {
   return all.filter((e) => e.kind === answer.kind && (!('split' in e) || e.split === 'pretrain'));
 }
 
+/** The base model has no chat template: prompts render as raw text, as the eval harness does for it. */
+const NO_CHAT_TEMPLATE = { applyChatTemplate: () => null } as unknown as Tokenizer;
+
 const think = (s: string): string => `<think> ${s} </think>\n`;
 const search = (q: string): string => `<search> ${q} </search>`;
 const answer = (a: string): string => `<answer> ${a} </answer>`;
@@ -66,7 +91,7 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
   const out: PretrainExample[] = [];
   for (const p of world.passages) {
     if (p.split !== 'pretrain' && p.split !== 'shared') continue;
-    for (let r = 0; r < (opts.passageRepeats ?? 1); r++) out.push({ prompt: '', completion: wikiContents(p), kind: 'passage', correct: null });
+    for (let r = 0; r < (opts.passageRepeats ?? 1); r++) out.push({ prompt: '', segments: [{ text: wikiContents(p), injected: false }], kind: 'passage', correct: null });
   }
   // Plan every trajectory first so the searches can go to the retriever in one batch.
   interface Plan { q: WorldQuestion; mode: TrajectoryMode; queries: string[] }
@@ -84,8 +109,17 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
       plans.push({ q, mode, queries });
     }
   }
-  const allQueries = [...new Set(plans.flatMap((p) => p.queries))];
-  const hits = allQueries.length > 0 ? await retriever.search(allQueries, opts.topk) : [];
+  const baselinePlans: { q: WorldQuestion; kind: 'direct' | 'rag' }[] = [];
+  for (const q of world.pretrain) {
+    for (let k = 0; k < (opts.baselineFormatsPerQuestion ?? 0); k++) baselinePlans.push({ q, kind: rng.float() < 0.5 ? 'direct' : 'rag' });
+  }
+  const ragQueries = baselinePlans.filter((b) => b.kind === 'rag').map((b) => normalizeQuestion(b.q.question));
+  const allQueries = [...new Set([...plans.flatMap((p) => p.queries), ...ragQueries])];
+  // Pretraining must not read about RL-train or test entities, even as distractors: over-fetch and
+  // keep only pretrain-split and shared passages.
+  const visible = new Set(world.passages.filter((p) => p.split === 'pretrain' || p.split === 'shared').map((p) => p.id));
+  const raw = allQueries.length > 0 ? await retriever.search(allQueries, opts.topk * 8) : [];
+  const hits = raw.map((hs) => hs.filter((h) => visible.has(h.id)).slice(0, opts.topk));
   const info = new Map(allQueries.map((q, i) => [q, informationBlock(formatPassages(hits[i]))]));
 
   for (const { q, mode, queries } of plans) {
@@ -95,15 +129,15 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
       const others = pool.filter((e) => e.id !== gold.id);
       return rng.pick(others);
     };
-    let text = '';
+    const segments: PretrainSegment[] = [];
     let said: string;
     if (mode === 'guess') {
       said = rng.float() < 1 / pool.length ? gold.name : wrong().name;
-      text = think('I know the answer.') + answer(said);
+      segments.push({ text: think('I know the answer.') + answer(said), injected: false });
     } else {
       for (let i = 0; i < queries.length; i++) {
-        text += think(i === 0 ? `I need to search ${queries[i]}.` : `Now I need to search ${queries[i]}.`);
-        text += search(queries[i]) + info.get(queries[i])!;
+        const prefix = think(i === 0 ? `I need to search ${queries[i]}.` : `Now I need to search ${queries[i]}.`);
+        segments.push({ text: prefix + search(queries[i]), injected: false }, { text: info.get(queries[i])!, injected: true });
       }
       if (mode === 'search_copy') said = rng.pick(q.goldenAnswers);
       else if (mode === 'wrong_span') {
@@ -116,14 +150,24 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
         const mentioned = pool.filter((e) => e.id !== gold.id && seen.includes(e.name));
         said = (mentioned.length > 0 ? rng.pick(mentioned) : wrong()).name;
       }
-      text += think('I found the answer.') + answer(said);
+      segments.push({ text: think('I found the answer.') + answer(said), injected: false });
     }
     out.push({
       prompt: searchR1UserPrompt(q.question),
-      completion: text,
+      segments,
       kind: mode,
       correct: q.goldenAnswers.some((g) => g.toLowerCase() === said.toLowerCase()),
     });
+  }
+  for (const { q, kind } of baselinePlans) {
+    const question = normalizeQuestion(q.question);
+    const prompt =
+      kind === 'direct'
+        ? renderPrompt(NO_CHAT_TEMPLATE, DIRECT_SYSTEM, `Question: ${question}`, 'Answer:')
+        : renderPrompt(NO_CHAT_TEMPLATE, ragSystem(formatPassages(hits[allQueries.indexOf(question)])), `Question: ${question}`, 'Answer:');
+    // The true answer: RAG's passages hold it for single-hop questions; otherwise (Direct, two-hop
+    // RAG) it is a fact the model read about this pretrain-split entity.
+    out.push({ prompt, segments: [{ text: ` ${q.goldenAnswers[0]}`, injected: false }], kind, correct: true });
   }
   return rng.shuffle(out);
 }

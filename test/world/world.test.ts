@@ -63,7 +63,7 @@ test('world: pretrain, train and test questions are about disjoint entities; cha
   for (const s of splits) {
     assert.ok(entitiesOf[s].size > 0, s);
     for (const id of entitiesOf[s]) {
-      assert.equal(entity(world.kb, id).split, s, `${id} in ${s} questions`);
+      assert.equal((entity(world.kb, id) as { split?: string }).split, s, `${id} in ${s} questions`);
       for (const other of splits) if (other !== s) assert.ok(!entitiesOf[other].has(id), `${id} in ${s} and ${other}`);
     }
   }
