@@ -1,0 +1,420 @@
+// WebAssembly SIMD kernels (AssemblyScript, built by scripts/build-kernels.mjs → build/kernels.wasm).
+// All pointers are byte offsets into the module's single memory; all matrices are row-major f32.
+// The plain-TS twins of every kernel live in ../ref.ts (tests compare the two).
+
+// ---------------------------------------------------------------------------------------------
+// Heap (TLSF from the `minimal` runtime): the JS side allocates every tensor here.
+export function alloc(bytes: usize): usize {
+  return heap.alloc(bytes);
+}
+export function free(ptr: usize): void {
+  heap.free(ptr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM: C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C   (beta ∈ {0, 1})
+//   op(A)[i,k] = transA ? A[k*lda + i] : A[i*lda + k]
+//   op(B)[k,j] = transB ? B[j*ldb + k] : B[k*ldb + j]
+// GotoBLAS structure: K in blocks of KC; op(B) block packed into NR-wide column panels [kc][NR];
+// op(A) in blocks of MC rows packed into MR-tall row panels [kc][MR]; a 4×8 register-blocked
+// v128 micro-kernel. Panels are zero-padded, so edges need no special casing inside the kernel.
+const MR: i32 = 4;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 128;
+
+let packA: usize = 0;
+let packACap: usize = 0;
+let packB: usize = 0;
+let packBCap: usize = 0;
+let edge: usize = 0; // 4×8 scratch for partial tiles
+
+function ensurePackA(bytes: usize): void {
+  if (bytes > packACap) {
+    if (packA) heap.free(packA);
+    packA = heap.alloc(bytes);
+    packACap = bytes;
+  }
+}
+function ensurePackB(bytes: usize): void {
+  if (bytes > packBCap) {
+    if (packB) heap.free(packB);
+    packB = heap.alloc(bytes);
+    packBCap = bytes;
+  }
+}
+
+// Packs op(B)[pc..pc+kc, 0..N] → packB: panel jp holds [kc][NR] (zero-padded past N).
+function packBBlock(transB: i32, N: i32, kc: i32, pc: i32, B: usize, ldb: i32): void {
+  const np = (N + NR - 1) / NR;
+  for (let jp = 0; jp < np; jp++) {
+    const j0 = jp * NR;
+    const nr = min(NR, N - j0);
+    let dst = packB + (<usize>(jp * kc * NR) << 2);
+    if (!transB) {
+      for (let k = 0; k < kc; k++) {
+        const src = B + (<usize>((pc + k) * ldb + j0) << 2);
+        if (nr == NR) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+        } else {
+          for (let j = 0; j < NR; j++) store<f32>(dst + (<usize>j << 2), j < nr ? load<f32>(src + (<usize>j << 2)) : 0);
+        }
+        dst += NR << 2;
+      }
+    } else {
+      // op(B)[k,j] = B[j*ldb + k]: rows of B are contiguous in k.
+      for (let j = 0; j < NR; j++) {
+        let d = dst + (<usize>j << 2);
+        if (j < nr) {
+          let src = B + (<usize>((j0 + j) * ldb + pc) << 2);
+          for (let k = 0; k < kc; k++) {
+            store<f32>(d, load<f32>(src));
+            src += 4;
+            d += NR << 2;
+          }
+        } else {
+          for (let k = 0; k < kc; k++) {
+            store<f32>(d, 0);
+            d += NR << 2;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Packs op(A)[ic..ic+mc, pc..pc+kc] → packA: panel ip holds [kc][MR] (zero-padded past mc).
+function packABlock(transA: i32, mc: i32, kc: i32, ic: i32, pc: i32, A: usize, lda: i32): void {
+  const mp = (mc + MR - 1) / MR;
+  for (let ip = 0; ip < mp; ip++) {
+    const i0 = ip * MR;
+    const mr = min(MR, mc - i0);
+    let dst = packA + (<usize>(ip * kc * MR) << 2);
+    if (transA) {
+      // op(A)[i,k] = A[k*lda + i]: MR consecutive i are contiguous.
+      for (let k = 0; k < kc; k++) {
+        const src = A + (<usize>((pc + k) * lda + ic + i0) << 2);
+        if (mr == MR) v128.store(dst, v128.load(src));
+        else for (let i = 0; i < MR; i++) store<f32>(dst + (<usize>i << 2), i < mr ? load<f32>(src + (<usize>i << 2)) : 0);
+        dst += MR << 2;
+      }
+    } else {
+      for (let i = 0; i < MR; i++) {
+        let d = dst + (<usize>i << 2);
+        if (i < mr) {
+          let src = A + (<usize>((ic + i0 + i) * lda + pc) << 2);
+          for (let k = 0; k < kc; k++) {
+            store<f32>(d, load<f32>(src));
+            src += 4;
+            d += MR << 2;
+          }
+        } else {
+          for (let k = 0; k < kc; k++) {
+            store<f32>(d, 0);
+            d += MR << 2;
+          }
+        }
+      }
+    }
+  }
+}
+
+// 4×8 micro-kernel over packed panels; writes C[i0..i0+mr, j0..j0+nr] (+)= alpha · acc.
+// accumulate = 0 only on the first K block when beta = 0.
+// @ts-ignore: decorator
+@inline
+function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, accumulate: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    pa += 16;
+    pb += 32;
+  }
+  const al = f32x4.splat(alpha);
+  const ldcb = <usize>ldc << 2;
+  if (mr == MR && nr == NR) {
+    let r = C;
+    if (accumulate) {
+      v128.store(r, f32x4.add(v128.load(r), f32x4.mul(al, c00)));
+      v128.store(r, f32x4.add(v128.load(r, 16), f32x4.mul(al, c01)), 16);
+      r += ldcb;
+      v128.store(r, f32x4.add(v128.load(r), f32x4.mul(al, c10)));
+      v128.store(r, f32x4.add(v128.load(r, 16), f32x4.mul(al, c11)), 16);
+      r += ldcb;
+      v128.store(r, f32x4.add(v128.load(r), f32x4.mul(al, c20)));
+      v128.store(r, f32x4.add(v128.load(r, 16), f32x4.mul(al, c21)), 16);
+      r += ldcb;
+      v128.store(r, f32x4.add(v128.load(r), f32x4.mul(al, c30)));
+      v128.store(r, f32x4.add(v128.load(r, 16), f32x4.mul(al, c31)), 16);
+    } else {
+      v128.store(r, f32x4.mul(al, c00));
+      v128.store(r, f32x4.mul(al, c01), 16);
+      r += ldcb;
+      v128.store(r, f32x4.mul(al, c10));
+      v128.store(r, f32x4.mul(al, c11), 16);
+      r += ldcb;
+      v128.store(r, f32x4.mul(al, c20));
+      v128.store(r, f32x4.mul(al, c21), 16);
+      r += ldcb;
+      v128.store(r, f32x4.mul(al, c30));
+      v128.store(r, f32x4.mul(al, c31), 16);
+    }
+    return;
+  }
+  // Partial tile: spill to scratch, then copy the valid part.
+  const e = edge;
+  v128.store(e, c00, 0);
+  v128.store(e, c01, 16);
+  v128.store(e, c10, 32);
+  v128.store(e, c11, 48);
+  v128.store(e, c20, 64);
+  v128.store(e, c21, 80);
+  v128.store(e, c30, 96);
+  v128.store(e, c31, 112);
+  for (let i = 0; i < mr; i++) {
+    for (let j = 0; j < nr; j++) {
+      const p = C + <usize>i * ldcb + (<usize>j << 2);
+      const v = alpha * load<f32>(e + (<usize>(i * NR + j) << 2));
+      store<f32>(p, accumulate ? load<f32>(p) + v : v);
+    }
+  }
+}
+
+export function gemm(
+  transA: i32,
+  transB: i32,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  lda: i32,
+  B: usize,
+  ldb: i32,
+  beta: f32,
+  C: usize,
+  ldc: i32,
+): void {
+  if (M <= 0 || N <= 0) return;
+  if (edge == 0) edge = heap.alloc(MR * NR * 4);
+  if (K <= 0) {
+    if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + (<usize>(i * ldc) << 2), 0, <usize>N << 2);
+    return;
+  }
+  const np = (N + NR - 1) / NR;
+  ensurePackB(<usize>(np * NR * min(K, KC)) << 2);
+  ensurePackA(<usize>(((MC + MR - 1) / MR) * MR * min(K, KC)) << 2);
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    const acc = pc > 0 || beta != 0;
+    packBBlock(transB, N, kc, pc, B, ldb);
+    for (let ic = 0; ic < M; ic += MC) {
+      const mc = min(MC, M - ic);
+      packABlock(transA, mc, kc, ic, pc, A, lda);
+      const mp = (mc + MR - 1) / MR;
+      for (let jp = 0; jp < np; jp++) {
+        const j0 = jp * NR;
+        const nr = min(NR, N - j0);
+        const pb = packB + (<usize>(jp * kc * NR) << 2);
+        for (let ip = 0; ip < mp; ip++) {
+          const i0 = ip * MR;
+          const mr = min(MR, mc - i0);
+          const pa = packA + (<usize>(ip * kc * MR) << 2);
+          const c = C + (<usize>((ic + i0) * ldc + j0) << 2);
+          micro(kc, pa, pb, c, ldc, mr, nr, alpha, acc);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused row ops.
+
+// y[r,:] = x[r,:] · inv[r] · w,  inv[r] = 1/sqrt(mean(x[r,:]²) + eps)    x,y: [rows, D]
+export function rmsnorm(x: usize, w: usize, y: usize, inv: usize, rows: i32, D: i32, eps: f32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + (<usize>(r * D) << 2);
+    const yr = y + (<usize>(r * D) << 2);
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const v = v128.load(xr + (<usize>j << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+    }
+    let ss = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    for (; j < D; j++) {
+      const v = load<f32>(xr + (<usize>j << 2));
+      ss += v * v;
+    }
+    const s: f32 = 1.0 / Mathf.sqrt(ss / <f32>D + eps);
+    store<f32>(inv + (<usize>r << 2), s);
+    const sv = f32x4.splat(s);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), sv), v128.load(w + o)));
+    }
+    for (; j < D; j++) {
+      const o = <usize>j << 2;
+      store<f32>(yr + o, load<f32>(xr + o) * s * load<f32>(w + o));
+    }
+  }
+}
+
+// Backward of rmsnorm: dx (+)= inv·(dy⊙w) − inv³/D · x · Σ(dy⊙w⊙x);  dw += Σ_r dy⊙x·inv.
+export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: usize, dw: usize, rows: i32, D: i32, accumulate: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + (<usize>(r * D) << 2);
+    const dyr = dy + (<usize>(r * D) << 2);
+    const dxr = dx + (<usize>(r * D) << 2);
+    const s = load<f32>(inv + (<usize>r << 2));
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j << 2;
+      acc = f32x4.add(acc, f32x4.mul(f32x4.mul(v128.load(dyr + o), v128.load(w + o)), v128.load(xr + o)));
+    }
+    let dot = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    for (; j < D; j++) {
+      const o = <usize>j << 2;
+      dot += load<f32>(dyr + o) * load<f32>(w + o) * load<f32>(xr + o);
+    }
+    const c: f32 = (s * s * s * dot) / <f32>D;
+    const sv = f32x4.splat(s);
+    const cv = f32x4.splat(c);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      const o = <usize>j << 2;
+      const xv = v128.load(xr + o);
+      const dyv = v128.load(dyr + o);
+      let g = f32x4.sub(f32x4.mul(sv, f32x4.mul(dyv, v128.load(w + o))), f32x4.mul(cv, xv));
+      if (accumulate) g = f32x4.add(g, v128.load(dxr + o));
+      v128.store(dxr + o, g);
+      v128.store(dw + o, f32x4.add(v128.load(dw + o), f32x4.mul(f32x4.mul(dyv, xv), sv)));
+    }
+    for (; j < D; j++) {
+      const o = <usize>j << 2;
+      const xv = load<f32>(xr + o);
+      const dyv = load<f32>(dyr + o);
+      let g = s * dyv * load<f32>(w + o) - c * xv;
+      if (accumulate) g += load<f32>(dxr + o);
+      store<f32>(dxr + o, g);
+      store<f32>(dw + o, load<f32>(dw + o) + dyv * xv * s);
+    }
+  }
+}
+
+// a = silu(g) ⊙ u   (n elements)
+export function swiglu(g: usize, u: usize, a: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o);
+    store<f32>(a + o, (gv / (1 + Mathf.exp(-gv))) * load<f32>(u + o));
+  }
+}
+
+// dg = da ⊙ u ⊙ silu'(g), du = da ⊙ silu(g);  silu'(g) = s(1 + g(1 − s)), s = sigmoid(g)
+export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o);
+    const s: f32 = 1 / (1 + Mathf.exp(-gv));
+    const d = load<f32>(da + o);
+    store<f32>(du + o, d * gv * s);
+    store<f32>(dg + o, d * load<f32>(u + o) * s * (1 + gv * (1 - s)));
+  }
+}
+
+// In-place causal softmax over rows of S[L, ld]: row i keeps columns 0..i (+ offset), zeros the rest.
+// Columns ≤ i + offset are visible (offset = cached positions before the first query row).
+export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const row = S + (<usize>(i * ld) << 2);
+    const n = min(cols, i + offset + 1);
+    let m: f32 = -Infinity;
+    for (let j = 0; j < n; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
+    let sum: f32 = 0;
+    for (let j = 0; j < n; j++) {
+      const e = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
+      store<f32>(row + (<usize>j << 2), e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    for (let j = 0; j < n; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
+    for (let j = n; j < cols; j++) store<f32>(row + (<usize>j << 2), 0);
+  }
+}
+
+// Softmax backward in place: dP[i,j] ← P[i,j]·(dP[i,j] − Σ_j dP[i,j]P[i,j]) · scale
+export function softmaxBackward(P: usize, dP: usize, rows: i32, cols: i32, ld: i32, scale: f32): void {
+  for (let i = 0; i < rows; i++) {
+    const pr = P + (<usize>(i * ld) << 2);
+    const dr = dP + (<usize>(i * ld) << 2);
+    let dot: f32 = 0;
+    for (let j = 0; j < cols; j++) dot += load<f32>(pr + (<usize>j << 2)) * load<f32>(dr + (<usize>j << 2));
+    for (let j = 0; j < cols; j++) {
+      const o = <usize>j << 2;
+      store<f32>(dr + o, load<f32>(pr + o) * (load<f32>(dr + o) - dot) * scale);
+    }
+  }
+}
+
+// Row log-softmax statistics of logits Z[rows, V]: lse[r], logprob of target[r], entropy[r].
+export function logsoftmaxStats(Z: usize, rows: i32, V: i32, targets: usize, lse: usize, lp: usize, ent: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const zr = Z + (<usize>(r * V) << 2);
+    let m: f32 = -Infinity;
+    for (let j = 0; j < V; j++) m = max(m, load<f32>(zr + (<usize>j << 2)));
+    let s: f32 = 0;
+    let sz: f32 = 0;
+    for (let j = 0; j < V; j++) {
+      const z = load<f32>(zr + (<usize>j << 2)) - m;
+      const e = Mathf.exp(z);
+      s += e;
+      sz += e * z;
+    }
+    const ls = Mathf.log(s);
+    store<f32>(lse + (<usize>r << 2), ls + m);
+    const t = load<i32>(targets + (<usize>r << 2));
+    store<f32>(lp + (<usize>r << 2), load<f32>(zr + (<usize>t << 2)) - m - ls);
+    // H = lse − Σ p z  (with z shifted by m: H = log s − Σ e z / s)
+    store<f32>(ent + (<usize>r << 2), ls - sz / s);
+  }
+}
+
+// dZ[r,j] = gLp[r]·(δ_{j,t} − p_j) − gEnt[r]·p_j·(log p_j + H_r), in place over Z (logits → dlogits).
+export function logsoftmaxBackward(Z: usize, rows: i32, V: i32, targets: usize, lse: usize, ent: usize, gLp: usize, gEnt: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const zr = Z + (<usize>(r * V) << 2);
+    const L = load<f32>(lse + (<usize>r << 2));
+    const H = load<f32>(ent + (<usize>r << 2));
+    const a = load<f32>(gLp + (<usize>r << 2));
+    const b = load<f32>(gEnt + (<usize>r << 2));
+    for (let j = 0; j < V; j++) {
+      const o = <usize>j << 2;
+      const lpj = load<f32>(zr + o) - L;
+      const p = Mathf.exp(lpj);
+      store<f32>(zr + o, -a * p - b * p * (lpj + H));
+    }
+    const t = load<i32>(targets + (<usize>r << 2));
+    store<f32>(zr + (<usize>t << 2), load<f32>(zr + (<usize>t << 2)) + a);
+  }
+}

@@ -1,0 +1,119 @@
+// Plain-TypeScript kernels: the reference implementation (straightforward loops, f64 accumulators
+// in reductions) used as the independent check of the WASM kernels and as the fallback path.
+import type { Kernels } from './types.ts';
+import { JsArena, type Arena, type Buf } from '../memory.ts';
+
+export function createRefKernels(arena: Arena = new JsArena()): Kernels {
+  return {
+    kind: 'ref',
+    arena,
+    gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
+      const a = A.data, b = B.data, c = C.data;
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) {
+            const av = tA ? a[aOff + k * lda + i] : a[aOff + i * lda + k];
+            const bv = tB ? b[bOff + j * ldb + k] : b[bOff + k * ldb + j];
+            s += av * bv;
+          }
+          const o = cOff + i * ldc + j;
+          c[o] = alpha * s + (beta !== 0 ? c[o] : 0);
+        }
+      }
+    },
+    rmsnorm(x, w, y, inv, rows, D, eps) {
+      for (let r = 0; r < rows; r++) {
+        let ss = 0;
+        for (let j = 0; j < D; j++) ss += x.data[r * D + j] ** 2;
+        const s = 1 / Math.sqrt(ss / D + eps);
+        inv.data[r] = s;
+        for (let j = 0; j < D; j++) y.data[r * D + j] = x.data[r * D + j] * s * w.data[j];
+      }
+    },
+    rmsnormBackward(x, w, inv, dy, dx, dw, rows, D, accumulate) {
+      for (let r = 0; r < rows; r++) {
+        const s = inv.data[r];
+        let dot = 0;
+        for (let j = 0; j < D; j++) dot += dy.data[r * D + j] * w.data[j] * x.data[r * D + j];
+        const c = (s * s * s * dot) / D;
+        for (let j = 0; j < D; j++) {
+          const o = r * D + j;
+          const g = s * dy.data[o] * w.data[j] - c * x.data[o];
+          dx.data[o] = accumulate ? dx.data[o] + g : g;
+          dw.data[j] += dy.data[o] * x.data[o] * s;
+        }
+      }
+    },
+    swiglu(g, u, a, n) {
+      for (let i = 0; i < n; i++) {
+        const gv = g.data[i];
+        a.data[i] = (gv / (1 + Math.exp(-gv))) * u.data[i];
+      }
+    },
+    swigluBackward(g, u, da, dg, du, n) {
+      for (let i = 0; i < n; i++) {
+        const gv = g.data[i];
+        const s = 1 / (1 + Math.exp(-gv));
+        const d = da.data[i];
+        du.data[i] = d * gv * s;
+        dg.data[i] = d * u.data[i] * s * (1 + gv * (1 - s));
+      }
+    },
+    causalSoftmax(S, sOff, rows, cols, ld, offset) {
+      const s = S.data;
+      for (let i = 0; i < rows; i++) {
+        const r = sOff + i * ld;
+        const n = Math.min(cols, i + offset + 1);
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) m = Math.max(m, s[r + j]);
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += Math.exp(s[r + j] - m);
+        for (let j = 0; j < n; j++) s[r + j] = Math.exp(s[r + j] - m) / sum;
+        for (let j = n; j < cols; j++) s[r + j] = 0;
+      }
+    },
+    softmaxBackward(P, dP, rows, cols, ld, scale) {
+      for (let i = 0; i < rows; i++) {
+        let dot = 0;
+        for (let j = 0; j < cols; j++) dot += P.data[i * ld + j] * dP.data[i * ld + j];
+        for (let j = 0; j < cols; j++) {
+          const o = i * ld + j;
+          dP.data[o] = P.data[o] * (dP.data[o] - dot) * scale;
+        }
+      }
+    },
+    logsoftmaxStats(Z, rows, V, targets, tOff, lse, lp, ent) {
+      const t = targets.i32;
+      for (let r = 0; r < rows; r++) {
+        let m = -Infinity;
+        for (let j = 0; j < V; j++) m = Math.max(m, Z.data[r * V + j]);
+        let s = 0;
+        for (let j = 0; j < V; j++) s += Math.exp(Z.data[r * V + j] - m);
+        const L = m + Math.log(s);
+        lse.data[r] = L;
+        lp.data[r] = Z.data[r * V + t[tOff + r]] - L;
+        let h = 0;
+        for (let j = 0; j < V; j++) {
+          const l = Z.data[r * V + j] - L;
+          h -= Math.exp(l) * l;
+        }
+        ent.data[r] = h;
+      }
+    },
+    logsoftmaxBackward(Z, rows, V, targets, tOff, lse, ent, gLp, gEnt) {
+      const t = targets.i32;
+      for (let r = 0; r < rows; r++) {
+        const L = lse.data[r], H = ent.data[r], a = gLp.data[r], b = gEnt.data[r];
+        for (let j = 0; j < V; j++) {
+          const l = Z.data[r * V + j] - L;
+          const p = Math.exp(l);
+          Z.data[r * V + j] = -a * p - b * p * (l + H);
+        }
+        Z.data[r * V + t[tOff + r]] += a;
+      }
+    },
+  };
+}
+
+export type { Buf };

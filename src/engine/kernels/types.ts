@@ -1,0 +1,43 @@
+// The kernel set the model runs on. Two implementations: WASM SIMD (./wasm.ts, the fast path) and
+// plain TypeScript (./ref.ts, the independent reference the tests check the WASM kernels against).
+// Offsets and leading dimensions are in elements; matrices are row-major f32.
+import type { Arena, Buf } from '../memory.ts';
+
+export interface Kernels {
+  readonly kind: 'wasm' | 'ref';
+  readonly arena: Arena;
+  /** C[M,N] = alpha·op(A)·op(B) + beta·C, beta ∈ {0,1}; op(X) = Xᵀ when trans. */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Buf,
+    aOff: number,
+    lda: number,
+    B: Buf,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    C: Buf,
+    cOff: number,
+    ldc: number,
+  ): void;
+  /** y = x·inv·w per row; inv[r] = 1/sqrt(mean(x²)+eps). x,y: [rows,D]. */
+  rmsnorm(x: Buf, w: Buf, y: Buf, inv: Buf, rows: number, D: number, eps: number): void;
+  /** dx (+)= ∂/∂x, dw += ∂/∂w of rmsnorm given dy. */
+  rmsnormBackward(x: Buf, w: Buf, inv: Buf, dy: Buf, dx: Buf, dw: Buf, rows: number, D: number, accumulate: boolean): void;
+  /** a = silu(g)·u over n elements. */
+  swiglu(g: Buf, u: Buf, a: Buf, n: number): void;
+  swigluBackward(g: Buf, u: Buf, da: Buf, dg: Buf, du: Buf, n: number): void;
+  /** In-place softmax of S[sOff..] rows (ld stride); row i sees columns 0..i+offset. */
+  causalSoftmax(S: Buf, sOff: number, rows: number, cols: number, ld: number, offset: number): void;
+  /** dP ← P·(dP − rowsum(dP·P))·scale, in place. */
+  softmaxBackward(P: Buf, dP: Buf, rows: number, cols: number, ld: number, scale: number): void;
+  /** Per row of Z[rows,V]: lse, log p(target), entropy. targets: Buf viewed as int32. */
+  logsoftmaxStats(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, lp: Buf, ent: Buf): void;
+  /** Z ← dZ given ∂L/∂logp(target) (gLp) and ∂L/∂entropy (gEnt) per row. */
+  logsoftmaxBackward(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, ent: Buf, gLp: Buf, gEnt: Buf): void;
+}

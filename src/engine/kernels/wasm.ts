@@ -1,0 +1,68 @@
+// The WASM SIMD kernels (build/kernels.wasm, built from ./assembly/index.ts by scripts/build-kernels.mjs).
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { WasmArena } from '../memory.ts';
+import type { Kernels } from './types.ts';
+
+export const KERNELS_WASM_PATH = fileURLToPath(new URL('../../../build/kernels.wasm', import.meta.url));
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  gemm(...a: number[]): void;
+  rmsnorm(...a: number[]): void;
+  rmsnormBackward(...a: number[]): void;
+  swiglu(...a: number[]): void;
+  swigluBackward(...a: number[]): void;
+  causalSoftmax(...a: number[]): void;
+  softmaxBackward(...a: number[]): void;
+  logsoftmaxStats(...a: number[]): void;
+  logsoftmaxBackward(...a: number[]): void;
+}
+
+/** Instantiates a fresh kernel module (its own memory). Throws if the .wasm is not built. */
+export function createWasmKernels(path = KERNELS_WASM_PATH): Kernels {
+  if (!existsSync(path)) throw new Error(`${path} not found: run \`npm run build:kernels\``);
+  const mod = new WebAssembly.Module(readFileSync(path));
+  const inst = new WebAssembly.Instance(mod, {
+    env: {
+      abort(_msg: number, _file: number, line: number, col: number) {
+        throw new Error(`kernels.wasm aborted at ${line}:${col}`);
+      },
+    },
+  });
+  const x = inst.exports as unknown as Exports;
+  const arena = new WasmArena(x.memory, x.alloc, x.free);
+  return {
+    kind: 'wasm',
+    arena,
+    gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
+      x.gemm(tA ? 1 : 0, tB ? 1 : 0, M, N, K, alpha, A.ptr + aOff * 4, lda, B.ptr + bOff * 4, ldb, beta, C.ptr + cOff * 4, ldc);
+    },
+    rmsnorm(xb, w, y, inv, rows, D, eps) {
+      x.rmsnorm(xb.ptr, w.ptr, y.ptr, inv.ptr, rows, D, eps);
+    },
+    rmsnormBackward(xb, w, inv, dy, dx, dw, rows, D, acc) {
+      x.rmsnormBackward(xb.ptr, w.ptr, inv.ptr, dy.ptr, dx.ptr, dw.ptr, rows, D, acc ? 1 : 0);
+    },
+    swiglu(g, u, a, n) {
+      x.swiglu(g.ptr, u.ptr, a.ptr, n);
+    },
+    swigluBackward(g, u, da, dg, du, n) {
+      x.swigluBackward(g.ptr, u.ptr, da.ptr, dg.ptr, du.ptr, n);
+    },
+    causalSoftmax(S, sOff, rows, cols, ld, offset) {
+      x.causalSoftmax(S.ptr + sOff * 4, rows, cols, ld, offset);
+    },
+    softmaxBackward(P, dP, rows, cols, ld, scale) {
+      x.softmaxBackward(P.ptr, dP.ptr, rows, cols, ld, scale);
+    },
+    logsoftmaxStats(Z, rows, V, t, tOff, lse, lp, ent) {
+      x.logsoftmaxStats(Z.ptr, rows, V, t.ptr + tOff * 4, lse.ptr, lp.ptr, ent.ptr);
+    },
+    logsoftmaxBackward(Z, rows, V, t, tOff, lse, ent, gLp, gEnt) {
+      x.logsoftmaxBackward(Z.ptr, rows, V, t.ptr + tOff * 4, lse.ptr, ent.ptr, gLp.ptr, gEnt.ptr);
+    },
+  };
+}

@@ -1,0 +1,127 @@
+// WASM SIMD kernels vs the plain-TS reference kernels, on odd shapes and strides.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRefKernels, createWasmKernels } from '../../src/engine/kernels/index.ts';
+import type { Buf } from '../../src/engine/memory.ts';
+import { Rng } from '../../src/engine/rng.ts';
+
+const wasm = createWasmKernels();
+const ref = createRefKernels();
+const rng = new Rng(1234);
+
+function pair(n: number, fill = true): [Buf, Buf] {
+  const a = wasm.arena.alloc(n);
+  const b = ref.arena.alloc(n);
+  if (fill) for (let i = 0; i < n; i++) a.data[i] = b.data[i] = rng.normal();
+  return [a, b];
+}
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+}
+
+test('gemm: all transpose forms, odd shapes, strides, alpha, accumulate', () => {
+  const shapes = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [4, 8, 16],
+    [13, 17, 300], // K spans two K blocks
+    [130, 9, 33], // M spans two M blocks
+    [5, 70, 1],
+    [64, 64, 64],
+  ];
+  for (const [M, N, K] of shapes)
+    for (const tA of [false, true])
+      for (const tB of [false, true])
+        for (const beta of [0, 1]) {
+          const pad = 3; // leading dims larger than the logical width
+          const lda = (tA ? M : K) + pad, ldb = (tB ? K : N) + pad, ldc = N + pad;
+          const aRows = tA ? K : M, bRows = tB ? N : K;
+          const [aw, ar] = pair(aRows * lda + 2);
+          const [bw, br] = pair(bRows * ldb + 1);
+          const [cw, cr] = pair(M * ldc + 5);
+          wasm.gemm(tA, tB, M, N, K, 0.75, aw, 2, lda, bw, 1, ldb, beta, cw, 5, ldc);
+          ref.gemm(tA, tB, M, N, K, 0.75, ar, 2, lda, br, 1, ldb, beta, cr, 5, ldc);
+          const d = maxRelDiff(cw.data, cr.data);
+          assert.ok(d < 1e-5, `gemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${N}x${K} beta=${beta}: rel diff ${d}`);
+          // Padding columns of C must be untouched (no writes past N).
+          for (let i = 0; i < M; i++)
+            for (let j = N; j < ldc && 5 + i * ldc + j < cw.len; j++)
+              assert.equal(cw.data[5 + i * ldc + j], cr.data[5 + i * ldc + j]);
+        }
+});
+
+test('rmsnorm forward/backward match the reference', () => {
+  for (const [rows, D] of [
+    [3, 7],
+    [5, 64],
+    [2, 257],
+  ]) {
+    const [xw, xr] = pair(rows * D);
+    const [ww, wr] = pair(D);
+    const [yw, yr] = pair(rows * D, false);
+    const [iw, ir] = pair(rows, false);
+    wasm.rmsnorm(xw, ww, yw, iw, rows, D, 1e-6);
+    ref.rmsnorm(xr, wr, yr, ir, rows, D, 1e-6);
+    assert.ok(maxRelDiff(yw.data, yr.data) < 1e-5);
+    const [dyw, dyr] = pair(rows * D);
+    const [dxw, dxr] = pair(rows * D);
+    const [dww, dwr] = pair(D);
+    wasm.rmsnormBackward(xw, ww, iw, dyw, dxw, dww, rows, D, true);
+    ref.rmsnormBackward(xr, wr, ir, dyr, dxr, dwr, rows, D, true);
+    assert.ok(maxRelDiff(dxw.data, dxr.data) < 1e-5, 'dx');
+    assert.ok(maxRelDiff(dww.data, dwr.data) < 1e-5, 'dw');
+  }
+});
+
+test('swiglu, causal softmax, log-softmax stats and backward match the reference', () => {
+  const n = 37;
+  const [gw, gr] = pair(n), [uw, ur] = pair(n), [aw, ar] = pair(n, false);
+  wasm.swiglu(gw, uw, aw, n);
+  ref.swiglu(gr, ur, ar, n);
+  assert.ok(maxRelDiff(aw.data, ar.data) < 1e-5);
+  const [daw, dar] = pair(n), [dgw, dgr] = pair(n, false), [duw, dur] = pair(n, false);
+  wasm.swigluBackward(gw, uw, daw, dgw, duw, n);
+  ref.swigluBackward(gr, ur, dar, dgr, dur, n);
+  assert.ok(maxRelDiff(dgw.data, dgr.data) < 1e-5 && maxRelDiff(duw.data, dur.data) < 1e-5);
+
+  const rows = 5, cols = 9, ld = 11;
+  const [sw, sr] = pair(rows * ld + 3);
+  wasm.causalSoftmax(sw, 3, rows, cols, ld, 2);
+  ref.causalSoftmax(sr, 3, rows, cols, ld, 2);
+  assert.ok(maxRelDiff(sw.data, sr.data) < 1e-5);
+  const [pw, pr] = pair(rows * ld), [dpw, dpr] = pair(rows * ld);
+  wasm.softmaxBackward(pw, dpw, rows, cols, ld, 0.3);
+  ref.softmaxBackward(pr, dpr, rows, cols, ld, 0.3);
+  assert.ok(maxRelDiff(dpw.data, dpr.data) < 1e-5);
+
+  const R = 4, V = 33;
+  const [zw, zr] = pair(R * V);
+  const [tw, tr] = pair(R, false);
+  for (let r = 0; r < R; r++) tw.i32[r] = tr.i32[r] = (r * 7) % V;
+  const [lw, lr] = pair(R, false), [pw2, pr2] = pair(R, false), [ew, er] = pair(R, false);
+  wasm.logsoftmaxStats(zw, R, V, tw, 0, lw, pw2, ew);
+  ref.logsoftmaxStats(zr, R, V, tr, 0, lr, pr2, er);
+  for (const [a, b] of [
+    [lw, lr],
+    [pw2, pr2],
+    [ew, er],
+  ])
+    assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
+  const [gaw, gar] = pair(R), [gbw, gbr] = pair(R);
+  wasm.logsoftmaxBackward(zw, R, V, tw, 0, lw, ew, gaw, gbw);
+  ref.logsoftmaxBackward(zr, R, V, tr, 0, lr, er, gar, gbr);
+  assert.ok(maxRelDiff(zw.data, zr.data) < 1e-5);
+});
+
+test('wasm arena re-points live buffers when the memory grows', () => {
+  const keep = wasm.arena.alloc(8);
+  keep.data.set([1, 2, 3, 4, 5, 6, 7, 8]);
+  const big = wasm.arena.alloc(16 * 1024 * 1024); // forces memory.grow
+  assert.equal(keep.data.length, 8);
+  assert.deepEqual(Array.from(keep.data), [1, 2, 3, 4, 5, 6, 7, 8]);
+  wasm.arena.free(big);
+});
