@@ -74,7 +74,9 @@ export function parseHfConfig(raw: Json, source = 'config.json'): ModelConfig {
     const t = rs.rope_type ?? rs.type;
     if (t !== 'default') throw new Error(`${source}: field "rope_scaling" ${JSON.stringify(rs)} is not supported (only none/default)`);
   }
-  return configFromHf(raw, source);
+  const config = configFromHf(raw, source);
+  if (config.valueHead === undefined) delete config.valueHead; // absent, not present-but-undefined
+  return config;
 }
 
 /** Tensors a checkpoint may carry that the engine does not use (dropped on load, by design). */
