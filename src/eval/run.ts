@@ -1,0 +1,118 @@
+// `search-r1 eval` as a library function: every method on every dataset, batch by batch, each
+// finished batch appended to the run directory (resumable), then the markdown table, the
+// trajectories and the HTML report written from everything recorded.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Sampler } from '../policy/types.ts';
+import type { QaExample } from '../protocol/types.ts';
+import type { Retriever } from '../retrieval/types.ts';
+import { buildScoreTable, markdownTables, scorePrediction, type ScoreTable } from './metrics.ts';
+import { ResultStore, resultKey } from './store.ts';
+import type { Method, MethodOptions, TrajectoryRecord } from './types.ts';
+import { renderEvalReport } from './viewer.ts';
+
+export interface EvalDataset {
+  name: string;
+  examples: QaExample[];
+}
+
+export interface RunEvalOptions {
+  datasets: EvalDataset[];
+  methods: Method[];
+  sampler: Sampler;
+  retriever: Retriever | null;
+  opts: MethodOptions;
+  outDir: string;
+  /** Questions per method call (batched generation). Default 16. */
+  batchSize?: number;
+  /** Describes the run in run.json (model, retriever, ...); a resumed run must match it. */
+  runInfo?: Record<string, unknown>;
+  /** Start the run directory over instead of resuming. */
+  fresh?: boolean;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+  title?: string;
+}
+
+export interface RunEvalResult {
+  table: ScoreTable;
+  markdown: string;
+  /** Questions answered in this call (the rest came from an earlier run). */
+  newlyScored: number;
+  files: { results: string; trajectories: string; table: string; report: string };
+}
+
+export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const batchSize = Math.max(1, o.batchSize ?? 16);
+  for (const m of o.methods) {
+    if (m.retrieves && !o.retriever) throw new Error(`method ${m.name} needs a retriever (--retriever INDEX_DIR or --retriever-url URL)`);
+  }
+  for (const d of o.datasets) {
+    const seen = new Set<string>();
+    for (const ex of d.examples) {
+      if (seen.has(ex.id)) throw new Error(`dataset ${d.name}: duplicate question id "${ex.id}" (ids must be unique to resume)`);
+      seen.add(ex.id);
+    }
+  }
+  const store = new ResultStore(o.outDir, { ...o.runInfo, options: o.opts }, { fresh: o.fresh });
+  const total = o.methods.length * o.datasets.reduce((s, d) => s + d.examples.length, 0);
+  let done = store.done.size;
+  let newly = 0;
+  const started = Date.now();
+  for (const method of o.methods) {
+    for (const ds of o.datasets) {
+      const todo = ds.examples.filter((ex) => !store.has(resultKey(method.name, ds.name, ex.id)));
+      if (todo.length === 0) continue;
+      if (todo.length < ds.examples.length) log(`eval: ${method.name} on ${ds.name}: resuming, ${ds.examples.length - todo.length} already scored`);
+      for (let at = 0; at < todo.length; at += batchSize) {
+        const batch = todo.slice(at, at + batchSize);
+        const outs = await method.run(batch, { sampler: o.sampler, retriever: o.retriever, opts: o.opts });
+        if (outs.length !== batch.length) throw new Error(`method ${method.name} returned ${outs.length} outputs for ${batch.length} questions`);
+        const records: TrajectoryRecord[] = batch.map((ex, i) => {
+          const out = outs[i];
+          return {
+            key: resultKey(method.name, ds.name, ex.id),
+            method: method.name,
+            dataset: ds.name,
+            id: ex.id,
+            question: ex.question,
+            golds: ex.goldenAnswers,
+            prediction: out.prediction,
+            ...scorePrediction(out.prediction, ex.goldenAnswers),
+            numSearches: out.numSearches,
+            numGenerations: out.numGenerations,
+            finish: out.finish,
+            prompt: out.prompt,
+            segments: out.segments,
+          };
+        });
+        store.append(records);
+        done += records.length;
+        newly += records.length;
+        const secs = (Date.now() - started) / 1000;
+        log(`eval: ${method.name} on ${ds.name}: ${Math.min(at + batch.length, todo.length)}/${todo.length} · total ${done}/${total} · ${(newly / Math.max(secs, 1e-9)).toFixed(2)} q/s`);
+      }
+    }
+  }
+  // Tables and report from everything recorded for the requested methods and datasets.
+  const wantedMethods = new Set(o.methods.map((m) => m.name as string));
+  const wantedDatasets = new Set(o.datasets.map((d) => d.name));
+  const records = [...store.done.values()].filter((r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset));
+  const table = buildScoreTable(records, o.methods.map((m) => m.name), o.datasets.map((d) => d.name));
+  const title = o.title ?? 'Search-R1 evaluation';
+  const info = o.runInfo ? Object.entries(o.runInfo).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`) : [];
+  const header = [
+    `# ${title}`,
+    '',
+    ...info.map((l) => `- ${l}`),
+    `- decoding: temperature ${o.opts.temperature}, top-p ${o.opts.topP}; top-k passages ${o.opts.topk}; max turns ${o.opts.maxTurns}`,
+    '',
+  ].join('\n');
+  const markdown = `${header}\n${markdownTables(table)}`;
+  const files = { results: store.files.results, trajectories: store.files.trajectories, table: join(o.outDir, 'table.md'), report: join(o.outDir, 'report.html') };
+  writeFileSync(files.table, markdown);
+  const trajectories = store.trajectories().filter((t) => wantedMethods.has(t.method) && wantedDatasets.has(t.dataset));
+  writeFileSync(files.report, renderEvalReport({ title, notes: info, table, trajectories }));
+  return { table, markdown, newlyScored: newly, files };
+}
