@@ -1,0 +1,131 @@
+// The eval runner: scoring, the markdown table, resumability (skip done, survive a partial last
+// line), refusing to mix runs, and the HTML report with its trajectory viewer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runEval } from '../../src/eval/run.ts';
+import { METHODS } from '../../src/eval/methods/index.ts';
+import { buildScoreTable } from '../../src/eval/metrics.ts';
+import { DEFAULT_METHOD_OPTIONS } from '../../src/eval/types.ts';
+import type { QaExample } from '../../src/protocol/types.ts';
+import { KeywordRetriever, ScriptedSampler } from './fakes.ts';
+
+const PASSAGES = [
+  { id: 'p1', title: '"Alpha"', text: 'Alpha was born in Oslo.' },
+  { id: 'p2', title: '"Beta"', text: 'Beta was born in Rome.' },
+];
+const DS = (name: string, n: number): QaExample[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${name}-${i}`, question: `where was ${i % 2 ? 'beta' : 'alpha'} born`, goldenAnswers: [i % 2 ? 'Rome' : 'Oslo'], dataSource: name }));
+
+// Direct knows only Alpha (answers Oslo always); RAG reads the first passage line.
+const script = (p: string) => {
+  const m = /Doc 1\(Title: "\w+"\) \w+ was born in (\w+)\./.exec(p);
+  return m ? m[1] : 'Oslo';
+};
+
+test('runEval scores every question, writes table/trajectories/report, and resumes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eval-run-'));
+  try {
+    const datasets = [
+      { name: 'a', examples: DS('a', 5) },
+      { name: 'b', examples: DS('b', 4) },
+    ];
+    const common = {
+      datasets,
+      methods: [METHODS.direct, METHODS.rag],
+      retriever: new KeywordRetriever(PASSAGES),
+      opts: { ...DEFAULT_METHOD_OPTIONS, topk: 1 },
+      outDir: dir,
+      batchSize: 2,
+      runInfo: { model: 'scripted' },
+      log: () => {},
+    };
+    const s1 = new ScriptedSampler(script);
+    const r1 = await runEval({ ...common, sampler: s1 });
+    assert.equal(r1.newlyScored, 18, 'no question dropped (odd dataset sizes, batch 2)');
+    // direct: Oslo right on even ids → a: 3/5, b: 2/4; rag: all right.
+    assert.equal(r1.table.cells.direct.a.em, 3 / 5);
+    assert.equal(r1.table.cells.direct.b.em, 2 / 4);
+    assert.equal(r1.table.average.direct.em, (3 / 5 + 2 / 4) / 2);
+    assert.equal(r1.table.cells.rag.a.em, 1);
+    assert.equal(r1.table.cells.rag.a.searches, 1);
+    assert.match(r1.markdown, /\| Method \| a \(n=5\) \| b \(n=4\) \| Avg\. \|/);
+    assert.match(r1.markdown, /\| direct \| 0\.600 \| 0\.500 \| 0\.550 \|/);
+    assert.match(r1.markdown, /\| rag \| 1\.000 \| 1\.000 \| 1\.000 \|/);
+    assert.equal(readFileSync(join(dir, 'table.md'), 'utf8'), r1.markdown);
+    const lines = readFileSync(r1.files.results, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 18);
+    const traj = readFileSync(r1.files.trajectories, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(traj.length, 18);
+    assert.ok(traj.every((t) => typeof t.prompt === 'string' && Array.isArray(t.segments)));
+
+    const html = readFileSync(r1.files.report, 'utf8');
+    assert.match(html, /<select id="f-dataset"><option value="">all<\/option><option value="a">a<\/option><option value="b">b<\/option>/);
+    assert.match(html, /id="f-correct"/);
+    assert.match(html, /id="f-searches"/);
+    assert.ok(!/<script[^>]+src=/.test(html) && !/<link[^>]+href="http/.test(html), 'no external assets');
+    const data = JSON.parse(/const TRAJS = (\[.*\]);\n/.exec(html)![1]) as { m: string; d: string; em: number; s: number }[];
+    assert.equal(data.length, 18);
+    assert.equal(data.filter((t) => t.m === 'direct' && t.em === 0).length, 4);
+
+    // A rerun does nothing new.
+    const s2 = new ScriptedSampler(script);
+    const r2 = await runEval({ ...common, sampler: s2 });
+    assert.equal(r2.newlyScored, 0);
+    assert.equal(s2.calls.length, 0);
+    assert.deepEqual(r2.table, r1.table);
+
+    // A crash mid-write: a partial last line is dropped and that question redone.
+    const text = readFileSync(r1.files.results, 'utf8');
+    const cut = text.slice(0, text.length - 1 - Math.floor(lines[17].length / 2));
+    writeFileSync(r1.files.results, cut);
+    const s3 = new ScriptedSampler(script);
+    const r3 = await runEval({ ...common, sampler: s3 });
+    assert.equal(r3.newlyScored, 1);
+    assert.deepEqual(r3.table, r1.table);
+    assert.equal(readFileSync(r1.files.results, 'utf8').trim().split('\n').length, 18);
+
+    // Adding a method resumes the same directory; the table grows.
+    const r4 = await runEval({ ...common, methods: [METHODS.direct, METHODS.rag, METHODS.cot], sampler: new ScriptedSampler(() => 'So the answer is: Rome.') });
+    assert.equal(r4.newlyScored, 9);
+    assert.deepEqual(r4.table.methods, ['direct', 'rag', 'cot']);
+
+    // Another model in the same directory is refused; --fresh starts over.
+    await assert.rejects(runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }), /different run \(model differ\)/);
+    const r5 = await runEval({ ...common, runInfo: { model: 'other' }, fresh: true, sampler: new ScriptedSampler(script) });
+    assert.equal(r5.newlyScored, 18);
+
+    // A corrupt line in the middle names the file and line.
+    const good = readFileSync(r1.files.results, 'utf8').split('\n');
+    good[3] = '{"broken": ';
+    writeFileSync(r1.files.results, good.join('\n'));
+    await assert.rejects(runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }), (e: Error) => {
+      assert.ok(e.message.startsWith(`${r1.files.results}:4: not valid JSON`), e.message);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('runEval refuses duplicate ids and retrieving methods without a retriever', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eval-run-'));
+  try {
+    const base = { sampler: new ScriptedSampler(() => 'x'), retriever: null, opts: DEFAULT_METHOD_OPTIONS, outDir: dir, log: () => {} };
+    const dup = [...DS('a', 2), DS('a', 1)[0]];
+    await assert.rejects(runEval({ ...base, datasets: [{ name: 'a', examples: dup }], methods: [METHODS.direct] }), /duplicate question id "a-0"/);
+    await assert.rejects(runEval({ ...base, datasets: [{ name: 'a', examples: DS('a', 1) }], methods: [METHODS.ircot] }), /method ircot needs a retriever/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('score table averages datasets unweighted', () => {
+  const rec = (method: string, dataset: string, em: number) => ({ key: `${method}${dataset}${Math.random()}`, method: method as 'direct', dataset, id: 'x', question: '', golds: [], prediction: '', em, subem: em, f1: em, numSearches: 0, numGenerations: 1, finish: 'eos' });
+  const t = buildScoreTable([rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'small', 0)], ['direct'], ['small', 'big']);
+  assert.deepEqual(t.datasets, ['small', 'big']);
+  assert.equal(t.average.direct.em, 0.5);
+  assert.equal(t.average.direct.n, 4);
+});
