@@ -1,0 +1,217 @@
+// Inference with a KV cache: one call processes new tokens for many sequences at once (prefill
+// of whole prompts, or one token per sequence when decoding) and returns the next-token logits
+// of each sequence. Linear layers run on the packed [T, ·] rows of all sequences; attention runs
+// per sequence against its own cache.
+import type { Model } from './model.ts';
+import type { Buf } from './memory.ts';
+import { RopeTable, applyRope } from './rope.ts';
+import { linear } from './forward.ts';
+
+/** Per-sequence key/value cache: slot s, layer l → [cap_s, KD] keys and values. */
+export class KvCache {
+  readonly k: Buf[][];
+  readonly v: Buf[][];
+  readonly len: Int32Array;
+  private disposed = false;
+  constructor(
+    private readonly model: Model,
+    readonly caps: readonly number[],
+  ) {
+    const c = model.config;
+    const KD = c.numKvHeads * c.headDim;
+    const A = model.kernels.arena;
+    this.k = caps.map((cap) => Array.from({ length: c.numLayers }, () => A.alloc(Math.max(1, cap) * KD)));
+    this.v = caps.map((cap) => Array.from({ length: c.numLayers }, () => A.alloc(Math.max(1, cap) * KD)));
+    this.len = new Int32Array(caps.length);
+  }
+  get slots(): number {
+    return this.caps.length;
+  }
+  /** Copies the first `len[from]` cached positions of slot `from` into slot `to` (shared prompts). */
+  copySlot(from: number, to: number): void {
+    const KD = this.model.config.numKvHeads * this.model.config.headDim;
+    const n = this.len[from];
+    if (n > this.caps[to]) throw new Error(`kv cache: slot ${to} (cap ${this.caps[to]}) cannot hold ${n} positions`);
+    for (let l = 0; l < this.k[from].length; l++) {
+      this.k[to][l].data.set(this.k[from][l].data.subarray(0, n * KD));
+      this.v[to][l].data.set(this.v[from][l].data.subarray(0, n * KD));
+    }
+    this.len[to] = n;
+  }
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const A = this.model.kernels.arena;
+    for (const per of [this.k, this.v]) for (const slot of per) for (const b of slot) A.free(b);
+  }
+}
+
+export interface StepItem {
+  slot: number;
+  tokens: readonly number[];
+}
+
+interface InferPlan {
+  cap: number; // tokens
+  scap: number; // attention score floats
+  bcap: number; // sequences
+  bufs: Buf[];
+  x: Buf;
+  h: Buf;
+  q: Buf;
+  k: Buf;
+  v: Buf;
+  att: Buf;
+  g: Buf;
+  u: Buf;
+  a: Buf;
+  S: Buf;
+  last: Buf; // [B, D]
+  inv: Buf; // [T]
+  lastN: Buf; // [B, D]
+  logits: Buf; // [B, V]
+}
+
+export class Inference {
+  private plan: InferPlan | null = null;
+  private rope: RopeTable;
+  private pos = new Int32Array(0);
+
+  constructor(private readonly model: Model) {
+    this.rope = new RopeTable(model.config.headDim, model.config.ropeTheta);
+  }
+
+  dispose(): void {
+    if (this.plan) for (const b of this.plan.bufs) this.model.kernels.arena.free(b);
+    this.plan = null;
+  }
+
+  private ensurePlan(T: number, sNeed: number, B: number): InferPlan {
+    const p = this.plan;
+    if (p && p.cap >= T && p.scap >= sNeed && p.bcap >= B) return p;
+    this.dispose();
+    const c = this.model.config;
+    const D = c.hiddenSize, QD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim, I = c.intermediateSize;
+    const cap = Math.max(T, p?.cap ?? 0, 16);
+    const scap = Math.max(sNeed, p?.scap ?? 0, 256);
+    const bcap = Math.max(B, p?.bcap ?? 0, 1);
+    const bufs: Buf[] = [];
+    const A = (n: number) => {
+      const b = this.model.kernels.arena.alloc(Math.max(1, n));
+      bufs.push(b);
+      return b;
+    };
+    this.plan = {
+      cap,
+      scap,
+      bcap,
+      bufs,
+      x: A(cap * D),
+      h: A(cap * D),
+      q: A(cap * QD),
+      k: A(cap * KD),
+      v: A(cap * KD),
+      att: A(cap * QD),
+      g: A(cap * I),
+      u: A(cap * I),
+      a: A(cap * I),
+      S: A(scap),
+      last: A(bcap * D),
+      inv: A(Math.max(cap, bcap)),
+      lastN: A(bcap * D),
+      logits: A(bcap * c.vocabSize),
+    };
+    return this.plan;
+  }
+
+  /**
+   * Appends `tokens` to each item's slot (positions continue from cache.len[slot]) and returns the
+   * logits after each item's last token: [items.length, V] (a view valid until the next call).
+   */
+  step(cache: KvCache, items: readonly StepItem[]): Float32Array {
+    const m = this.model;
+    const c = m.config;
+    const K = m.kernels;
+    const D = c.hiddenSize, hd = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, I = c.intermediateSize, V = c.vocabSize;
+    const QD = Hq * hd, KD = Hkv * hd, rep = Hq / Hkv;
+    let T = 0, sNeed = 0;
+    const starts: number[] = [];
+    for (const it of items) {
+      if (it.tokens.length === 0) throw new Error(`inference step: slot ${it.slot} has no new tokens`);
+      const ctx = cache.len[it.slot] + it.tokens.length;
+      if (ctx > cache.caps[it.slot])
+        throw new Error(`inference step: slot ${it.slot} would hold ${ctx} positions, its cache holds ${cache.caps[it.slot]}`);
+      starts.push(T);
+      T += it.tokens.length;
+      sNeed = Math.max(sNeed, it.tokens.length * ctx, rep * ctx);
+    }
+    const B = items.length;
+    const P = this.ensurePlan(T, sNeed, B);
+    if (this.pos.length < P.cap) this.pos = new Int32Array(P.cap);
+    let maxPos = 0;
+    {
+      const x = P.x.data, E = m.embed.w.data;
+      for (let i = 0; i < B; i++) {
+        const it = items[i];
+        const p0 = cache.len[it.slot];
+        for (let j = 0; j < it.tokens.length; j++) {
+          const tok = it.tokens[j];
+          if (!Number.isInteger(tok) || tok < 0 || tok >= V) throw new Error(`token ${tok} is outside the vocabulary [0, ${V})`);
+          x.set(E.subarray(tok * D, tok * D + D), (starts[i] + j) * D);
+          this.pos[starts[i] + j] = p0 + j;
+        }
+        maxPos = Math.max(maxPos, p0 + it.tokens.length);
+      }
+    }
+    this.rope.ensure(maxPos);
+    const scale = 1 / Math.sqrt(hd);
+    for (let l = 0; l < c.numLayers; l++) {
+      const W = m.layers[l];
+      K.rmsnorm(P.x, W.ln1.w, P.h, P.inv, T, D, c.rmsNormEps);
+      linear(m, P.h, T, D, W.wq, W.bq, P.q, QD);
+      linear(m, P.h, T, D, W.wk, W.bk, P.k, KD);
+      linear(m, P.h, T, D, W.wv, W.bv, P.v, KD);
+      applyRope(P.q.data, 0, T, QD, Hq, this.pos, 0, this.rope, false);
+      applyRope(P.k.data, 0, T, KD, Hkv, this.pos, 0, this.rope, false);
+      for (let i = 0; i < B; i++) {
+        const it = items[i];
+        const n = it.tokens.length, s0 = starts[i], p0 = cache.len[it.slot];
+        const ctx = p0 + n;
+        const kc = cache.k[it.slot][l], vc = cache.v[it.slot][l];
+        kc.data.set(P.k.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
+        vc.data.set(P.v.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
+        if (n === 1) {
+          // Decode: the `rep` query heads sharing a KV head form one [rep, hd] matrix.
+          for (let g = 0; g < Hkv; g++) {
+            const qo = s0 * QD + g * rep * hd;
+            K.gemm(false, true, rep, ctx, hd, scale, P.q, qo, hd, kc, g * hd, KD, 0, P.S, 0, ctx);
+            K.causalSoftmax(P.S, 0, rep, ctx, ctx, ctx);
+            K.gemm(false, false, rep, hd, ctx, 1, P.S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, hd);
+          }
+        } else {
+          for (let h = 0; h < Hq; h++) {
+            const g = Math.floor(h / rep);
+            const qo = s0 * QD + h * hd;
+            K.gemm(false, true, n, ctx, hd, scale, P.q, qo, QD, kc, g * hd, KD, 0, P.S, 0, ctx);
+            K.causalSoftmax(P.S, 0, n, ctx, ctx, p0);
+            K.gemm(false, false, n, hd, ctx, 1, P.S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, QD);
+          }
+        }
+      }
+      K.gemm(false, true, T, D, QD, 1, P.att, 0, QD, W.wo.w, 0, QD, 1, P.x, 0, D);
+      K.rmsnorm(P.x, W.ln2.w, P.h, P.inv, T, D, c.rmsNormEps);
+      K.gemm(false, true, T, I, D, 1, P.h, 0, D, W.wg.w, 0, D, 0, P.g, 0, I);
+      K.gemm(false, true, T, I, D, 1, P.h, 0, D, W.wu.w, 0, D, 0, P.u, 0, I);
+      K.swiglu(P.g, P.u, P.a, T * I);
+      K.gemm(false, true, T, D, I, 1, P.a, 0, I, W.wd.w, 0, I, 1, P.x, 0, D);
+    }
+    for (let i = 0; i < B; i++) {
+      cache.len[items[i].slot] += items[i].tokens.length;
+      const r = starts[i] + items[i].tokens.length - 1;
+      P.last.data.set(P.x.data.subarray(r * D, r * D + D), i * D);
+    }
+    K.rmsnorm(P.last, m.norm.w, P.lastN, P.inv, B, D, c.rmsNormEps);
+    K.gemm(false, true, B, V, D, 1, P.lastN, 0, D, m.lmHead.w, 0, D, 0, P.logits, 0, V);
+    return P.logits.data.subarray(0, B * V);
+  }
+}
