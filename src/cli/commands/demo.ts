@@ -1,11 +1,43 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 demo` (= `npm start`): the main job on the bundled world; prints the EM table.
 import type { Command } from 'commander';
+import { DEFAULT_DEMO, formatTable, runDemo } from '../../world/demo.ts';
+
+function int(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
 
 export function register(program: Command): void {
+  const d = DEFAULT_DEMO;
   program
     .command('demo')
-    .description('Run the main job on the bundled world (not built yet)')
-    .action(() => {
-      throw new Error('the "demo" command is not built yet');
+    .description('Run the main job on the bundled world: baselines, GRPO training with search, evaluation, HTML report')
+    .option('--name <name>', 'run name (writes runs/<name>/)', 'demo')
+    .option('--full', 'also R1 (no search), PPO and the no-mask ablation', false)
+    .option('--seed <n>', 'seed of training and sampling', int('seed'), d.seed)
+    .option('--world-seed <n>', 'seed of the world (must match the base model)', int('world-seed'), d.worldSeed)
+    .option('--model <dir>', 'base model HF folder', d.model)
+    .option('--steps <n>', 'RL steps (default: the world preset)', int('steps'))
+    .option('--prompts-per-step <n>', 'prompts per RL step', int('prompts-per-step'))
+    .option('--eval-per-type <n>', 'test questions per type (single-hop, two-hop)', int('eval-per-type'), d.evalPerType)
+    .option('--cache-dir <dir>', 'where the world files and index are built', d.cacheDir)
+    .option('--runs-dir <dir>', 'where runs/<name> goes', d.runsDir)
+    .action(async (opts: Record<string, unknown>) => {
+      const summary = await runDemo({
+        name: opts.name as string,
+        full: opts.full as boolean,
+        seed: opts.seed as number,
+        worldSeed: opts.worldSeed as number,
+        model: opts.model as string,
+        evalPerType: opts.evalPerType as number,
+        cacheDir: opts.cacheDir as string,
+        runsDir: opts.runsDir as string,
+        ...(opts.steps !== undefined ? { steps: opts.steps as number } : {}),
+        ...(opts.promptsPerStep !== undefined ? { promptsPerStep: opts.promptsPerStep as number } : {}),
+      });
+      process.stdout.write(formatTable(summary) + '\n');
     });
 }

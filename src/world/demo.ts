@@ -1,0 +1,358 @@
+// `search-r1 demo` (= `npm start`): the whole Search-R1 story on the bundled world, in minutes on a
+// laptop CPU. Build the world and its BM25 index → evaluate the shipped base model and the
+// baselines on held-out test questions → train with GRPO (search on) → evaluate the trained
+// policy → runs/<name>/report.html, summary.json and the table on stdout.
+// `--full` adds R1 (RL without search), PPO, GRPO without the retrieved-token mask, SFT and an
+// "instruct" start (the base after a short SFT on well-formed trajectories).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Trainer } from '../policy/types.ts';
+import type { Retriever } from '../retrieval/types.ts';
+import { createTrainer } from '../policy/backends.ts';
+import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
+import { loadConfig } from '../rl/config.ts';
+import { latestCheckpoint } from '../rl/checkpoint.ts';
+import { readMetrics } from '../rl/metrics.ts';
+import { direct } from '../eval/methods/direct.ts';
+import { rag } from '../eval/methods/rag.ts';
+import { r1, searchR1 } from '../eval/methods/search-r1.ts';
+import type { Method, MethodOptions } from '../eval/types.ts';
+import { renderReport, type Chart, type Table, type TrajectoryView } from '../eval/report/render.ts';
+import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World, type WorldFiles } from './world.ts';
+import { emByType, evalMethod, evalSubset, type EmTable, type EvalRow } from './evaluate.ts';
+import type { WorldQuestion } from './questions.ts';
+
+export interface DemoOptions {
+  name: string;
+  seed: number;
+  worldSeed: number;
+  /** Base model HF folder. */
+  model: string;
+  cacheDir: string;
+  runsDir: string;
+  full: boolean;
+  /** RL steps and batch (defaults: the `world` preset's). */
+  steps?: number;
+  promptsPerStep?: number;
+  n?: number;
+  /** Held-out test questions evaluated per question type. */
+  evalPerType: number;
+  /** Questions per evaluation batch (progress granularity). */
+  evalChunk: number;
+  /** Validation during training: every N steps on `valExamples` test questions (0: off). */
+  valEvery?: number;
+  valExamples?: number;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
+  seed: 0,
+  worldSeed: DEFAULT_WORLD_SEED,
+  model: 'models/world-base',
+  cacheDir: '.cache/search-r1',
+  runsDir: 'runs',
+  full: false,
+  evalPerType: 100,
+  evalChunk: 50,
+};
+
+/** Rollout limits sized for the world: three ~50-token passages fit one information block. */
+const WORLD_ROLLOUT = { maxTurns: 2, topk: 3, maxTurnTokens: 48, maxObsTokens: 256, maxTotalTokens: 768, maxPromptTokens: 256 };
+
+export interface RunCurves {
+  name: string;
+  metrics: Record<string, number>[];
+}
+
+export interface DemoSummary {
+  em: Record<string, EmTable>;
+  searches_per_question: Record<string, number>;
+  wall_seconds: number;
+  seconds: Record<string, number>;
+  seed: number;
+  world_seed: number;
+  eval_questions: { single_hop: number; two_hop: number };
+  train_runs: string[];
+  report: string;
+}
+
+const METHOD_LABEL: Record<string, string> = {
+  direct: 'Direct (base)',
+  rag: 'RAG top-3 (base)',
+  'search-r1-base': 'Search-R1 prompt, base model',
+  r1: 'R1 (RL, no search)',
+  sft: 'SFT (question → answer)',
+  'search-r1': 'Search-R1 (GRPO)',
+  'search-r1-ppo': 'Search-R1 (PPO)',
+  'search-r1-nomask': 'Search-R1 (GRPO, no retrieved-token mask)',
+  'search-r1-instruct': 'Search-R1 (GRPO from instruct)',
+};
+
+export async function prepareWorld(worldSeed: number, cacheDir: string, log: (l: string) => void): Promise<{ world: World; files: WorldFiles; indexDir: string }> {
+  const dir = resolve(cacheDir, `world-${worldSeed}`);
+  const world = buildWorld({ seed: worldSeed });
+  const files = await writeWorld(world, dir);
+  const indexDir = join(dir, 'bm25');
+  // The corpus is a pure function of the seed, so a built index of the same corpus is reused.
+  const stamp = join(indexDir, 'world-corpus.json');
+  const want = JSON.stringify({ worldSeed, passages: world.passages.length, bytes: readFileSync(files.corpus).length });
+  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
+    log(`[demo] indexing ${world.passages.length} passages with BM25 → ${indexDir}`);
+    await buildIndex(files.corpus, indexDir);
+    writeFileSync(stamp, want);
+  }
+  return { world, files, indexDir };
+}
+
+/** The policy at the end of a training run: its newest checkpoint. */
+async function trainedPolicy(runDir: string, seed: number): Promise<Trainer> {
+  const ck = latestCheckpoint(runDir);
+  if (!ck) throw new Error(`${runDir}: training left no checkpoint`);
+  return createTrainer({ backend: 'embedded', model: join(ck.dir, 'policy'), seed });
+}
+
+type TrainFn = (cfg: ReturnType<typeof loadConfig>, opts?: Record<string, unknown>) => Promise<unknown>;
+async function loadTrain(): Promise<TrainFn> {
+  // Computed specifier: the RL loop is another engineer's module.
+  const mod = (await import(new URL('../rl/train.ts', import.meta.url).href)) as { train?: TrainFn };
+  if (typeof mod.train !== 'function') throw new Error('src/rl/train.ts does not export train(config)');
+  return mod.train;
+}
+
+export async function runDemo(options: Partial<DemoOptions> & { name: string }): Promise<DemoSummary> {
+  const o: DemoOptions = { ...DEFAULT_DEMO, ...options };
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const t0 = Date.now();
+  const seconds: Record<string, number> = {};
+  const lap = (k: string, since: number) => (seconds[k] = (Date.now() - since) / 1000);
+  const runDir = resolve(o.runsDir, o.name);
+  mkdirSync(runDir, { recursive: true });
+  if (!existsSync(join(o.model, 'config.json'))) {
+    throw new Error(`${o.model}: no base model here (config.json missing); run \`search-r1 pretrain --out ${o.model}\` to make it`);
+  }
+
+  let t = Date.now();
+  log(`[demo] 1/5 world (seed ${o.worldSeed})`);
+  const { world, files, indexDir } = await prepareWorld(o.worldSeed, o.cacheDir, log);
+  const retriever: Retriever = await Bm25Index.open(indexDir);
+  const evalQs = evalSubset(world.test, o.evalPerType);
+  const nSingle = evalQs.filter((q) => q.metadata.type === 'single_hop').length;
+  log(`[demo]   ${world.passages.length} passages, ${world.train.length} RL-train and ${world.test.length} test questions; evaluating on ${evalQs.length} (${nSingle} single-hop, ${evalQs.length - nSingle} two-hop)`);
+  lap('world', t);
+
+  const methodOpts: Partial<MethodOptions> = {
+    topk: 3,
+    maxTurns: 4,
+    maxTurnTokens: WORLD_ROLLOUT.maxTurnTokens,
+    maxObsTokens: WORLD_ROLLOUT.maxObsTokens,
+    maxTotalTokens: 1024,
+    maxAnswerTokens: 16,
+    temperature: 0,
+    topP: 1,
+    seed: o.seed,
+  };
+  const rows: Record<string, EvalRow[]> = {};
+  const evaluate = async (key: string, method: Method, sampler: Trainer, qs: WorldQuestion[] = evalQs) => {
+    const t1 = Date.now();
+    rows[key] = await evalMethod(method, sampler, retriever, qs, {
+      ...methodOpts,
+      chunk: o.evalChunk,
+      onProgress: (d, n) => log(`[demo]   ${METHOD_LABEL[key] ?? key}: ${d}/${n}`),
+    });
+    const em = emByType(rows[key]);
+    log(`[demo]   ${METHOD_LABEL[key] ?? key}: EM ${em.overall.toFixed(3)} (single ${em.single_hop.toFixed(3)}, two-hop ${em.two_hop.toFixed(3)}) in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+  };
+
+  t = Date.now();
+  log(`[demo] 2/5 baselines with the base model ${o.model}`);
+  const base = await createTrainer({ backend: 'embedded', model: o.model, seed: o.seed });
+  await evaluate('direct', direct, base);
+  await evaluate('rag', rag, base);
+  await evaluate('search-r1-base', searchR1, base);
+  lap('baselines', t);
+
+  const train = await loadTrain();
+  const curves: RunCurves[] = [];
+  const trainOne = async (key: string, label: string, layer: Record<string, unknown>, model = o.model): Promise<Trainer> => {
+    const t1 = Date.now();
+    const dir = join(runDir, 'train', key);
+    const cfg = loadConfig({
+      preset: 'world',
+      overrides: deepMerge(
+        {
+          name: `${o.name}-${key}`,
+          runDir: dir,
+          seed: o.seed,
+          model,
+          data: { train: [files.trainJsonl], val: [files.testJsonl], ...(o.valExamples ? { maxValExamples: o.valExamples } : {}) },
+          retriever: { type: 'bm25', index: indexDir },
+          rollout: WORLD_ROLLOUT,
+          ...(o.steps ? { steps: o.steps } : {}),
+          ...(o.promptsPerStep ? { promptsPerStep: o.promptsPerStep, miniBatchPrompts: Math.min(o.promptsPerStep, 8) } : {}),
+          ...(o.n ? { n: o.n } : {}),
+          ...(o.valEvery !== undefined ? { val: { every: o.valEvery, beforeTrain: o.valEvery > 0 } } : {}),
+        },
+        layer,
+      ),
+    });
+    log(`[demo]   training ${label}: ${cfg.steps} steps × ${cfg.promptsPerStep} prompts × ${cfg.n} samples (${cfg.algo})`);
+    await train(cfg, { log });
+    const mpath = join(dir, 'metrics.jsonl');
+    curves.push({ name: label, metrics: existsSync(mpath) ? readMetrics(mpath) : [] });
+    lap(`train_${key}`, t1);
+    return trainedPolicy(dir, o.seed);
+  };
+
+  t = Date.now();
+  log('[demo] 3/5 RL: GRPO with search');
+  const grpo = await trainOne('grpo', 'GRPO', {});
+  log('[demo] 4/5 evaluating the trained policy');
+  await evaluate('search-r1', searchR1, grpo);
+  lap('rl', t);
+
+  if (o.full) {
+    log('[demo] --full: R1 (no search), PPO, no mask');
+    const r1Policy = await trainOne('r1', 'R1 (no search)', { rollout: { searchEnabled: false }, retriever: { type: 'none' } });
+    await evaluate('r1', r1, r1Policy);
+    const ppo = await trainOne('ppo', 'PPO', { algo: 'ppo' });
+    await evaluate('search-r1-ppo', searchR1, ppo);
+    const nomask = await trainOne('nomask', 'GRPO, no mask', { actor: { stateMasking: false } });
+    await evaluate('search-r1-nomask', searchR1, nomask);
+  }
+
+  log('[demo] 5/5 report');
+  const summary = writeOutputs(o, runDir, rows, curves, evalQs, seconds, t0);
+  await retriever.close?.();
+  return summary;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+const CURVES: { title: string; key: string | ((m: Record<string, number>) => number | undefined) }[] = [
+  { title: 'Reward (train batch mean)', key: 'critic/score/mean' },
+  { title: 'EM (train batch)', key: 'train/em' },
+  { title: 'Response length (tokens)', key: 'response_length/mean' },
+  { title: 'Searches per question', key: 'env/number_of_valid_search' },
+  { title: 'KL to reference', key: (m) => m['actor/kl_loss'] ?? m['actor/ppo_kl'] },
+  { title: 'Entropy', key: 'actor/entropy_loss' },
+  { title: 'Validation EM (test questions)', key: (m) => { const k = Object.keys(m).find((x) => x.startsWith('val/test_score/')); return k ? m[k] : undefined; } },
+];
+
+export function curveCharts(curves: RunCurves[]): Chart[] {
+  return CURVES.map(({ title, key }) => ({
+    title,
+    series: curves.map((c) => {
+      const pts = c.metrics
+        .map((m) => ({ x: m.step, y: typeof key === 'string' ? m[key] : key(m) }))
+        .filter((p): p is { x: number; y: number } => typeof p.x === 'number' && typeof p.y === 'number' && Number.isFinite(p.y));
+      return { name: c.name, x: pts.map((p) => p.x), y: pts.map((p) => p.y) };
+    }),
+  })).filter((ch) => ch.series.some((s) => s.x.length > 0));
+}
+
+function pickTrajectories(rows: Record<string, EvalRow[]>): TrajectoryView[] {
+  const out: TrajectoryView[] = [];
+  const add = (key: string, r: EvalRow | undefined, note: string) => {
+    if (!r) return;
+    out.push({
+      title: `${METHOD_LABEL[key] ?? key} — ${note}: ${r.question}`,
+      prompt: r.prompt,
+      segments: r.segments,
+      meta: { type: r.type, relation: r.relation, gold: r.golds.join(' | '), prediction: r.prediction || '(none)', EM: r.em, searches: r.numSearches },
+    });
+  };
+  const trained = rows['search-r1'] ?? [];
+  add('search-r1', trained.find((r) => r.em === 1 && r.type === 'single_hop'), 'correct, single-hop');
+  add('search-r1', trained.find((r) => r.em === 1 && r.type === 'two_hop'), 'correct, two-hop');
+  add('search-r1', trained.find((r) => r.em === 0), 'wrong');
+  const base = rows['search-r1-base'] ?? [];
+  add('search-r1-base', base[0], 'before RL');
+  add('search-r1-base', base.find((r) => r.numSearches > 0), 'before RL, a search');
+  add('r1', (rows.r1 ?? [])[0], 'no search');
+  return out;
+}
+
+function writeOutputs(
+  o: DemoOptions,
+  runDir: string,
+  rows: Record<string, EvalRow[]>,
+  curves: RunCurves[],
+  evalQs: WorldQuestion[],
+  seconds: Record<string, number>,
+  t0: number,
+): DemoSummary {
+  const em: Record<string, EmTable> = {};
+  const searches: Record<string, number> = {};
+  for (const [k, rs] of Object.entries(rows)) {
+    em[k] = emByType(rs);
+    searches[k] = rs.reduce((a, r) => a + r.numSearches, 0) / Math.max(1, rs.length);
+  }
+  const nSingle = evalQs.filter((q) => q.metadata.type === 'single_hop').length;
+  const reportPath = join(runDir, 'report.html');
+  const summary: DemoSummary = {
+    em,
+    searches_per_question: searches,
+    wall_seconds: (Date.now() - t0) / 1000,
+    seconds,
+    seed: o.seed,
+    world_seed: o.worldSeed,
+    eval_questions: { single_hop: nSingle, two_hop: evalQs.length - nSingle },
+    train_runs: curves.map((c) => c.name),
+    report: reportPath,
+  };
+  const table: Table = {
+    title: 'Exact match on held-out test questions (greedy)',
+    columns: ['method', 'single-hop', 'two-hop', 'overall', 'searches / question'],
+    rows: Object.keys(em).map((k) => [METHOD_LABEL[k] ?? k, em[k].single_hop, em[k].two_hop, em[k].overall, searches[k]]),
+    caption: `${evalQs.length} test questions about entities never seen in pretraining or RL (${nSingle} single-hop). World seed ${o.worldSeed}, seed ${o.seed}.`,
+  };
+  const perRelation: Table = {
+    title: 'EM by relation',
+    columns: ['relation', ...Object.keys(rows).map((k) => METHOD_LABEL[k] ?? k)],
+    rows: [...new Set(evalQs.map((q) => q.metadata.relation))].map((rel) => [
+      rel,
+      ...Object.values(rows).map((rs) => {
+        const sel = rs.filter((r) => r.relation === rel);
+        return sel.length ? sel.reduce((a, r) => a + r.em, 0) / sel.length : null;
+      }),
+    ]),
+  };
+  const timing: Table = { title: 'Wall time (s)', columns: ['phase', 'seconds'], rows: [...Object.entries(seconds), ['total', summary.wall_seconds]] };
+  const html = renderReport({
+    title: `Search-R1 on the bundled world — ${o.name}`,
+    subtitle: `A tiny policy learns by RL to call a search engine and copy answers from what it finds.`,
+    notes: [
+      'Test questions are about fictional entities whose passages the base model never read: answers can only come from search. ' +
+        'Direct answers from memory; RAG puts the top-3 passages for the question in the prompt; "Search-R1 prompt, base model" is the ' +
+        'pretrained model before RL; Search-R1 (GRPO) is after RL with the outcome reward (EM) alone.',
+    ],
+    tables: [table, perRelation, timing],
+    charts: curveCharts(curves),
+    trajectories: pickTrajectories(rows),
+  });
+  writeFileSync(reportPath, html);
+  writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileSync(join(runDir, 'eval.jsonl'), Object.entries(rows).flatMap(([k, rs]) => rs.map((r) => JSON.stringify({ method: k, ...r }))).join('\n') + '\n');
+  return summary;
+}
+
+export function formatTable(s: DemoSummary): string {
+  const lines = [`${'method'.padEnd(44)} ${'single-hop'.padStart(10)} ${'two-hop'.padStart(8)} ${'overall'.padStart(8)} ${'searches'.padStart(9)}`];
+  for (const [k, v] of Object.entries(s.em)) {
+    lines.push(
+      `${(METHOD_LABEL[k] ?? k).padEnd(44)} ${v.single_hop.toFixed(3).padStart(10)} ${v.two_hop.toFixed(3).padStart(8)} ${v.overall.toFixed(3).padStart(8)} ${s.searches_per_question[k].toFixed(2).padStart(9)}`,
+    );
+  }
+  lines.push(`wall time ${s.wall_seconds.toFixed(0)} s; report: ${s.report}`);
+  return lines.join('\n');
+}
