@@ -1,0 +1,134 @@
+// Our LossSpec (src/policy/types.ts) → Tinker forward_backward inputs (TINKER-API.md §5, §9).
+// Pure functions: no HTTP here.
+//
+// - cross_entropy → `cross_entropy` with target_tokens + weights (1 when the datum has none).
+// - importance_sampling / ppo → the built-in losses with per-token advantages; the datum's weights
+//   (loss mask × aggregation scale) are folded into the advantages, so masked tokens get advantage
+//   0 and token-mean aggregation is "pre-scaling advantages". For ppo this needs weights ≥ 0
+//   (min(r·A·w, clip(r)·A·w) = w·min(r·A, clip(r)·A) only for w ≥ 0).
+// - custom → forward_backward_custom: `forward` (cross_entropy, weights 0) for log-probs, the loss
+//   locally, then `forward_backward` cross_entropy with weights = −∂L/∂logprob.
+import type { Datum, ForwardOutput, LossGradient, LossSpec } from '../types.ts';
+import type { FBInput, TensorData, WireDatum } from './wire.ts';
+
+export function intTensor(values: ArrayLike<number>): TensorData {
+  return { data: Array.from(values), dtype: 'int64', shape: [values.length] };
+}
+
+export function floatTensor(values: ArrayLike<number>): TensorData {
+  return { data: Array.from(values), dtype: 'float32', shape: [values.length] };
+}
+
+function checkLengths(d: Datum, i: number): number {
+  const N = d.inputTokens.length;
+  if (d.targetTokens.length !== N) {
+    throw new Error(`batch[${i}].targetTokens has length ${d.targetTokens.length}, inputTokens ${N}`);
+  }
+  for (const key of ['weights', 'advantages', 'logprobs'] as const) {
+    const a = d[key];
+    if (a && a.length !== N) throw new Error(`batch[${i}].${key} has length ${a.length}, inputTokens ${N}`);
+  }
+  return N;
+}
+
+function wireDatum(d: Datum, inputs: Record<string, TensorData>): WireDatum {
+  return {
+    model_input: { chunks: [{ type: 'encoded_text', tokens: [...d.inputTokens] }] },
+    loss_fn_inputs: { target_tokens: intTensor(d.targetTokens), ...inputs },
+  };
+}
+
+/** cross_entropy datums with the given per-datum weights (default: the datum's, else 1). */
+export function crossEntropyInput(batch: Datum[], weights?: ArrayLike<number>[]): FBInput {
+  return {
+    loss_fn: 'cross_entropy',
+    data: batch.map((d, i) => {
+      const N = checkLengths(d, i);
+      const w = weights ? weights[i]! : (d.weights ?? new Float32Array(N).fill(1));
+      if (w.length !== N) throw new Error(`weights for batch[${i}] have length ${w.length}, expected ${N}`);
+      return wireDatum(d, { weights: floatTensor(w) });
+    }),
+  };
+}
+
+/** Datums of the built-in RL losses: advantages × weights, sampling log-probs (0 where masked). */
+export function policyGradientInput(
+  batch: Datum[],
+  lossFn: 'importance_sampling' | 'ppo',
+  config?: Record<string, number>,
+): FBInput {
+  const data = batch.map((d, i) => {
+    const N = checkLengths(d, i);
+    if (!d.advantages) throw new Error(`batch[${i}].advantages is required by the ${lossFn} loss`);
+    if (!d.logprobs) throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by the ${lossFn} loss`);
+    const adv = new Float32Array(N);
+    const q = new Float32Array(N);
+    for (let t = 0; t < N; t++) {
+      const w = d.weights ? d.weights[t]! : 1;
+      if (lossFn === 'ppo' && w < 0) {
+        throw new Error(`batch[${i}].weights[${t}] = ${w}: the ppo loss cannot fold negative weights into advantages`);
+      }
+      adv[t] = w === 0 ? 0 : d.advantages[t]! * w;
+      q[t] = w === 0 ? 0 : d.logprobs[t]!;
+    }
+    return wireDatum(d, { logprobs: floatTensor(q), advantages: floatTensor(adv) });
+  });
+  return config ? { loss_fn: lossFn, loss_fn_config: config, data } : { loss_fn: lossFn, data };
+}
+
+/**
+ * Our ppo LossSpec's clipLow/clipHigh are ε's (ratio clipped to [1 − clipLow, 1 + clipHigh], as in
+ * src/rl/losses.ts); Tinker's config takes the thresholds themselves.
+ */
+export function ppoConfig(spec: { clipLow: number; clipHigh: number }): Record<string, number> {
+  return { clip_low_threshold: 1 - spec.clipLow, clip_high_threshold: 1 + spec.clipHigh };
+}
+
+/** The forward_backward input of a built-in LossSpec (not `custom`). */
+export function builtinInput(batch: Datum[], loss: Exclude<LossSpec, { type: 'custom' }>): FBInput {
+  switch (loss.type) {
+    case 'cross_entropy':
+      return crossEntropyInput(batch);
+    case 'importance_sampling':
+      return policyGradientInput(batch, 'importance_sampling');
+    case 'ppo':
+      return policyGradientInput(batch, 'ppo', ppoConfig(loss));
+  }
+}
+
+function anyNonZero(arrays: Float32Array[] | undefined): boolean {
+  return !!arrays && arrays.some((a) => a.some((x) => x !== 0));
+}
+
+/**
+ * Second half of forward_backward_custom: evaluates the user's loss on the forward outputs and
+ * returns the cross_entropy weights −∂L/∂logprob. Refuses gradients the API cannot carry.
+ */
+export function customLossWeights(
+  fn: (outputs: ForwardOutput[], batch: Datum[]) => LossGradient,
+  outputs: ForwardOutput[],
+  batch: Datum[],
+): { grad: LossGradient; weights: Float32Array[] } {
+  const grad = fn(outputs, batch);
+  if (grad.dLogprobs.length !== batch.length) {
+    throw new Error(`custom loss returned ${grad.dLogprobs.length} dLogprobs for a batch of ${batch.length}`);
+  }
+  if (anyNonZero(grad.dEntropy)) {
+    throw new Error(
+      'custom loss has a gradient through the entropy (entropy coefficient ≠ 0); the Tinker API can only ' +
+        'backpropagate through token log-probs. Set the entropy coefficient to 0 for backend "tinker".',
+    );
+  }
+  if (anyNonZero(grad.dValues)) {
+    throw new Error('custom loss has a gradient through value-head outputs; the Tinker API client has no critic');
+  }
+  const weights = grad.dLogprobs.map((g, i) => {
+    if (g.length !== batch[i]!.inputTokens.length) {
+      throw new Error(`custom loss dLogprobs[${i}] has length ${g.length}, expected ${batch[i]!.inputTokens.length}`);
+    }
+    const w = new Float32Array(g.length);
+    for (let t = 0; t < g.length; t++) w[t] = -g[t]!;
+    return w;
+  });
+  return { grad, weights };
+}

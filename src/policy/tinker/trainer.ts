@@ -1,0 +1,468 @@
+// TinkerTrainer: our Trainer seam (src/policy/types.ts) over the Tinker training API
+// (TINKER-API.md), for the hosted service, a SkyRL server, or `search-r1 serve-trainer`.
+//
+// Ordering: every training call takes its `seq_id` synchronously when it is called and its POST is
+// chained after the previous one, so calls made without awaiting (forwardBackward(); optimStep())
+// are pipelined: both are submitted before either result is awaited, and the server runs them in
+// seq_id order. Results are polled concurrently.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { z } from 'zod';
+import type {
+  AdamWParams,
+  Completion,
+  Datum,
+  ForwardOutput,
+  LossSpec,
+  Metrics,
+  SampleRequest,
+  Tokenizer,
+  Trainer,
+} from '../types.ts';
+import { call, submit, type FutureOptions } from './futures.ts';
+import { TinkerHttp, TinkerHttpError, type HttpOptions } from './http.ts';
+import { builtinInput, crossEntropyInput, customLossWeights } from './losses.ts';
+import {
+  CreateModelResponse,
+  CreateSamplingSessionResponse,
+  CreateSessionResponse,
+  ForwardBackwardOutput,
+  GetInfoResponse,
+  LoadWeightsResponse,
+  OptimStepResponse,
+  SampleResponse,
+  SaveWeightsForSamplerResponse,
+  SaveWeightsResponse,
+  SessionHeartbeatResponse,
+  UnloadModelResponse,
+  type FBInput,
+  type LoraConfig,
+} from './wire.ts';
+
+export const DEFAULT_TINKER_BASE_URL = 'https://tinker.thinkingmachines.dev/services/tinker-prod';
+/** Sent as sdk_version; identifies this client in server logs. */
+export const CLIENT_VERSION = 'search-r1-ts/0.1.0';
+/** Written by saveWeights(dir): where the remote checkpoint lives. */
+export const CHECKPOINT_POINTER = 'tinker-checkpoint.json';
+
+export interface TinkerTrainerOptions {
+  /** Default: $TINKER_BASE_URL, else the hosted service. */
+  baseUrl?: string;
+  /** Default: $TINKER_API_KEY. */
+  apiKey?: string;
+  /** The server's base model name (e.g. "Qwen/Qwen3-8B"). */
+  baseModel: string;
+  /** Tokenizer of the base model, loaded locally (the API does not ship tokenizers). */
+  tokenizer: Tokenizer;
+  /** LoRA adapter config; omitted = full fine-tuning where the server allows it. */
+  lora?: { rank: number; seed?: number; trainMlp?: boolean; trainAttn?: boolean; trainUnembed?: boolean };
+  tags?: string[];
+  userMetadata?: Record<string, unknown>;
+  /** Heartbeat period (default 10 s, as the SDK). */
+  heartbeatMs?: number;
+  http?: Partial<Omit<HttpOptions, 'baseUrl' | 'apiKey'>>;
+  futures?: FutureOptions;
+}
+
+function cleanName(s: string): string {
+  const n = s.replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 200);
+  return n.length > 0 ? n : 'ckpt';
+}
+
+export class TinkerTrainer implements Trainer {
+  readonly tokenizer: Tokenizer;
+  readonly http: TinkerHttp;
+  readonly baseModel: string;
+  private readonly futureOpts: FutureOptions;
+  private sessionId = '';
+  modelId = '';
+  private modelSeqId = 0; // per-session counter of training clients
+  private seqId = 0; // per-model training seq_id; first request is 1
+  private samplingSessionSeqId = 0;
+  private samplerId: Promise<string> | null = null;
+  private sampleSeqId = 0;
+  private samplerStale = true;
+  private submitChain: Promise<unknown> = Promise.resolve();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private heartbeatError: Error | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: TinkerTrainerOptions,
+    http: TinkerHttp,
+  ) {
+    this.tokenizer = opts.tokenizer;
+    this.http = http;
+    this.baseModel = opts.baseModel;
+    this.futureOpts = opts.futures ?? {};
+  }
+
+  /** Opens a session (with heartbeats) and creates the training model. */
+  static async create(opts: TinkerTrainerOptions): Promise<TinkerTrainer> {
+    const baseUrl = opts.baseUrl ?? process.env.TINKER_BASE_URL ?? DEFAULT_TINKER_BASE_URL;
+    const apiKey = opts.apiKey ?? process.env.TINKER_API_KEY;
+    const http = new TinkerHttp({ ...opts.http, baseUrl, apiKey });
+    const t = new TinkerTrainer(opts, http);
+    await t.openSession();
+    try {
+      t.modelId = await t.createModel();
+    } catch (err) {
+      await t.close();
+      throw err;
+    }
+    return t;
+  }
+
+  private async openSession(): Promise<void> {
+    const res = await this.http.post(
+      'create_session',
+      { tags: this.opts.tags ?? ['search-r1'], user_metadata: this.opts.userMetadata, sdk_version: CLIENT_VERSION, type: 'create_session' },
+      CreateSessionResponse,
+    );
+    if (res.error_message) throw new Error(`tinker create_session: ${res.error_message}`);
+    if (res.warning_message) this.http.log(`server warning: ${res.warning_message}`);
+    this.sessionId = res.session_id;
+    const every = this.opts.heartbeatMs ?? 10_000;
+    this.heartbeat = setInterval(() => void this.sendHeartbeat(), every);
+    this.heartbeat.unref(); // never keeps the process alive on its own
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    try {
+      const res = await this.http.once('POST', 'session_heartbeat', { session_id: this.sessionId, type: 'session_heartbeat' });
+      if (res.status === 404) {
+        this.heartbeatError = new Error(`tinker session ${this.sessionId} expired (heartbeat got 404); its models are gone`);
+      } else if (res.status >= 200 && res.status < 300) {
+        SessionHeartbeatResponse.parse(res.body);
+      } else {
+        this.http.log(`heartbeat: HTTP ${res.status}`);
+      }
+    } catch (err) {
+      this.http.log(`heartbeat failed: ${(err as Error).message}`); // transient; the next one may pass
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('TinkerTrainer is closed');
+    if (this.heartbeatError) throw this.heartbeatError;
+  }
+
+  private loraConfig(): LoraConfig | undefined {
+    const l = this.opts.lora;
+    if (!l) return undefined;
+    return {
+      rank: l.rank,
+      ...(l.seed !== undefined ? { seed: l.seed } : {}),
+      train_mlp: l.trainMlp ?? true,
+      train_attn: l.trainAttn ?? true,
+      train_unembed: l.trainUnembed ?? true,
+    };
+  }
+
+  private async createModel(): Promise<string> {
+    const body = {
+      session_id: this.sessionId,
+      model_seq_id: this.modelSeqId++,
+      base_model: this.baseModel,
+      ...(this.loraConfig() ? { lora_config: this.loraConfig() } : {}),
+      ...(this.opts.userMetadata ? { user_metadata: this.opts.userMetadata } : {}),
+      type: 'create_model',
+    };
+    const res = await call(this.http, 'create_model', body, CreateModelResponse, this.futureOpts);
+    this.seqId = 0;
+    return res.model_id;
+  }
+
+  /** Takes the next training seq_id (synchronously, at call time: this fixes the order). */
+  private reserve(): number {
+    this.checkOpen();
+    return ++this.seqId;
+  }
+
+  /**
+   * Submits a training request in seq_id order and returns its result promise. The POST waits for
+   * the previous POST's acknowledgement (not for its result), and for `payload` when it is a
+   * promise (a body that depends on an earlier result, as in forward_backward_custom).
+   */
+  private ordered<S extends z.ZodType>(path: string, payload: object | Promise<object>, schema: S): Promise<z.output<S>> {
+    const body = Promise.resolve(payload);
+    const ack = this.submitChain.then(async () => submit(this.http, path, await body));
+    this.submitChain = ack.catch(() => undefined);
+    return ack.then(async (id) => call(this.http, path, await body, schema, this.futureOpts, Promise.resolve(id)));
+  }
+
+  private fb(path: 'forward' | 'forward_backward', seqId: number, input: FBInput | Promise<FBInput>): Promise<ForwardBackwardOutput> {
+    const key = path === 'forward' ? 'forward_input' : 'forward_backward_input';
+    const body = Promise.resolve(input).then((i) => ({ model_id: this.modelId, seq_id: seqId, [key]: i }));
+    return this.ordered(path, body, ForwardBackwardOutput);
+  }
+
+  private forwardAt(seqId: number, batch: Datum[], entropy: boolean): Promise<ForwardOutput[]> {
+    const input = crossEntropyInput(batch, batch.map((d) => new Float32Array(d.inputTokens.length)));
+    // Entropy is not part of the API; our serve-trainer returns it when asked through this config
+    // key. Other servers reject the key or omit the output, and either way we fail clearly.
+    if (entropy) input.loss_fn_config = { return_entropy: 1 };
+    return this.fb('forward', seqId, input).then((out) => outputsOf(out, batch, entropy));
+  }
+
+  // ---------------- Trainer ----------------
+
+  forward(batch: Datum[], opts: { entropy?: boolean } = {}): Promise<ForwardOutput[]> {
+    return this.forwardAt(this.reserve(), batch, opts.entropy ?? false);
+  }
+
+  async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
+    if (loss.type !== 'custom') {
+      const out = await this.fb('forward_backward', this.reserve(), builtinInput(batch, loss));
+      return metricsOf(out);
+    }
+    // forward_backward_custom: forward for log-probs, loss locally, CE with weights = −∂L/∂p. Both
+    // seq_ids are taken now, so a pipelined optimStep cannot overtake the second call.
+    const fwdSeq = this.reserve();
+    const fbSeq = this.reserve();
+    const local = this.forwardAt(fwdSeq, batch, loss.needsEntropy ?? false).then((outputs) =>
+      customLossWeights(loss.fn, outputs, batch),
+    );
+    const out = await this.fb('forward_backward', fbSeq, local.then(({ weights }) => crossEntropyInput(batch, weights)));
+    const { grad } = await local;
+    return { ...metricsOf(out), loss: grad.loss, ...(grad.metrics ?? {}) };
+  }
+
+  async optimStep(p: AdamWParams): Promise<Metrics> {
+    this.samplerStale = true;
+    const res = await this.ordered(
+      'optim_step',
+      {
+        model_id: this.modelId,
+        seq_id: this.reserve(),
+        adam_params: {
+          learning_rate: p.learningRate,
+          beta1: p.beta1,
+          beta2: p.beta2,
+          eps: p.eps,
+          weight_decay: p.weightDecay,
+          grad_clip_norm: p.gradClipNorm,
+        },
+        type: 'optim_step',
+      },
+      OptimStepResponse,
+    );
+    return { ...(res.metrics ?? {}) };
+  }
+
+  /**
+   * Saves full training state on the server (`save_weights`) and writes a pointer file
+   * `dir/tinker-checkpoint.json` with its tinker:// path (the API has no weight download).
+   */
+  async saveWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
+    const name = `${cleanName(basename(resolve(dir)))}-${Date.now()}`;
+    const res = await this.ordered(
+      'save_weights',
+      { model_id: this.modelId, path: name, seq_id: this.reserve(), overwrite: false, type: 'save_weights' },
+      SaveWeightsResponse,
+    );
+    await mkdir(dir, { recursive: true });
+    const pointer = {
+      tinker_path: res.path,
+      base_model: this.baseModel,
+      model_id: this.modelId,
+      base_url: this.http.baseUrl,
+      optimizer: opts.optimizer ?? true,
+      saved_at: new Date().toISOString(),
+    };
+    await writeFile(join(dir, CHECKPOINT_POINTER), JSON.stringify(pointer, null, 2) + '\n');
+  }
+
+  /**
+   * Loads a checkpoint saved by saveWeights (reads the pointer file). The API allows a load only
+   * as a model's first request, so after other requests this creates a new model from the
+   * checkpoint (create-via-load) and continues with it.
+   */
+  async loadWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
+    const file = join(dir, CHECKPOINT_POINTER);
+    let pointer: { tinker_path?: unknown };
+    try {
+      pointer = JSON.parse(await readFile(file, 'utf8')) as { tinker_path?: unknown };
+    } catch (err) {
+      throw new Error(`${file}: cannot read the Tinker checkpoint pointer: ${(err as Error).message}`);
+    }
+    if (typeof pointer.tinker_path !== 'string') throw new Error(`${file}: field tinker_path is missing`);
+    await this.loadTinkerPath(pointer.tinker_path, opts.optimizer ?? true);
+  }
+
+  async loadTinkerPath(path: string, optimizer: boolean): Promise<void> {
+    this.checkOpen();
+    this.samplerStale = true;
+    if (this.seqId === 0) {
+      await this.ordered(
+        'load_weights',
+        { path, optimizer, model_id: this.modelId, seq_id: this.reserve(), type: 'load_weights' },
+        LoadWeightsResponse,
+      );
+      return;
+    }
+    await this.submitChain;
+    const body = {
+      path,
+      optimizer,
+      session_id: this.sessionId,
+      model_seq_id: this.modelSeqId++,
+      base_model: this.baseModel,
+      seq_id: 0,
+      type: 'load_weights',
+    };
+    const res = await call(this.http, 'load_weights', body, LoadWeightsResponse, this.futureOpts);
+    if (!res.model_id) throw new Error('tinker load_weights (create-via-load): the server returned no model_id');
+    this.modelId = res.model_id;
+    this.seqId = 0;
+  }
+
+  /** A sampler for the current weights: unnamed save_weights_for_sampler → sampling_session_id. */
+  private currentSampler(): Promise<string> {
+    if (!this.samplerStale && this.samplerId) return this.samplerId;
+    this.samplerStale = false;
+    const samplingSeq = this.samplingSessionSeqId++;
+    const saved = this.ordered(
+      'save_weights_for_sampler',
+      { model_id: this.modelId, sampling_session_seq_id: samplingSeq, seq_id: this.reserve(), type: 'save_weights_for_sampler' },
+      SaveWeightsForSamplerResponse,
+    );
+    const id = saved.then(async (res) => {
+      if (res.sampling_session_id) return res.sampling_session_id;
+      if (!res.path) throw new Error('tinker save_weights_for_sampler returned neither sampling_session_id nor path');
+      const s = await this.http.post(
+        'create_sampling_session',
+        { session_id: this.sessionId, sampling_session_seq_id: this.samplingSessionSeqId++, model_path: res.path, type: 'create_sampling_session' },
+        CreateSamplingSessionResponse,
+      );
+      return s.sampling_session_id;
+    });
+    this.sampleSeqId = 0;
+    this.samplerId = id;
+    id.catch(() => {
+      if (this.samplerId === id) this.samplerStale = true;
+    });
+    return id;
+  }
+
+  /**
+   * One asample per prompt (the API samples one prompt per request), all in flight at once.
+   * Seeds: prompt i of the batch is sampled with seed + i, so a batch is reproducible.
+   */
+  async sample(req: SampleRequest): Promise<Completion[][]> {
+    this.checkOpen();
+    const samplerId = await this.currentSampler();
+    const n = req.n ?? 1;
+    const jobs = req.prompts.map((prompt, i) => {
+      const body = {
+        prompt: { chunks: [{ type: 'encoded_text', tokens: [...prompt] }] },
+        sampling_params: {
+          max_tokens: req.maxTokens,
+          temperature: req.temperature,
+          top_p: req.topP,
+          top_k: req.topK && req.topK > 0 ? req.topK : -1,
+          ...(req.seed !== undefined ? { seed: req.seed + i } : {}),
+          ...(req.stop.length > 0 ? { stop: [...req.stop] } : {}),
+        },
+        num_samples: n,
+        sampling_session_id: samplerId,
+        seq_id: this.sampleSeqId++,
+        type: 'sample',
+      };
+      return call(this.http, 'asample', body, SampleResponse, this.futureOpts).then((res) => {
+        if (res.sequences.length !== n) {
+          throw new Error(`tinker asample returned ${res.sequences.length} sequences, asked for ${n}`);
+        }
+        return res.sequences.map((s) => this.completion(s, req.stop));
+      });
+    });
+    return Promise.all(jobs);
+  }
+
+  private completion(
+    s: { tokens: number[]; logprobs?: number[] | null; stop_reason: 'stop' | 'length' },
+    stops: string[],
+  ): Completion {
+    if (!s.logprobs || s.logprobs.length !== s.tokens.length) {
+      throw new Error('tinker asample: the server returned no per-token logprobs (RL needs them)');
+    }
+    let text = this.tokenizer.decode(s.tokens);
+    let finish: Completion['finish'] = s.stop_reason === 'length' ? 'length' : 'stop';
+    let stopString: string | undefined;
+    const last = s.tokens[s.tokens.length - 1];
+    if (finish === 'stop' && last !== undefined && this.tokenizer.eosTokenIds.includes(last)) finish = 'eos';
+    if (finish !== 'length') {
+      // Earliest stop string in the text: cut just after it (tokens are kept as generated).
+      let best = -1;
+      for (const st of stops) {
+        const at = text.indexOf(st);
+        if (at >= 0 && (best < 0 || at < best)) {
+          best = at;
+          stopString = st;
+        }
+      }
+      if (stopString !== undefined && finish === 'stop') text = text.slice(0, best + stopString.length);
+      else stopString = undefined;
+    }
+    return { tokens: s.tokens, logprobs: s.logprobs, finish, text, ...(stopString ? { stopString } : {}) };
+  }
+
+  /** Model info as the server reports it. */
+  async getInfo(): Promise<z.output<typeof GetInfoResponse>> {
+    return this.http.post('get_info', { model_id: this.modelId, type: 'get_info' }, GetInfoResponse);
+  }
+
+  /** Stops heartbeats and unloads the model (best effort). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    if (!this.modelId) return;
+    try {
+      await this.submitChain;
+      await call(this.http, 'unload_model', { model_id: this.modelId, type: 'unload_model' }, UnloadModelResponse, this.futureOpts);
+    } catch (err) {
+      if (!(err instanceof TinkerHttpError)) this.http.log(`unload_model: ${(err as Error).message}`);
+    }
+  }
+}
+
+function metricsOf(out: ForwardBackwardOutput): Metrics {
+  const m: Metrics = {};
+  for (const [k, v] of Object.entries(out.metrics)) m[k] = v;
+  // Convenience: our loops read `loss`; Tinker reports `loss:sum`.
+  if (m['loss:sum'] !== undefined && m.loss === undefined) m.loss = m['loss:sum'];
+  return m;
+}
+
+function outputsOf(out: ForwardBackwardOutput, batch: Datum[], entropy: boolean): ForwardOutput[] {
+  if (out.loss_fn_outputs.length !== batch.length) {
+    throw new Error(`tinker forward returned ${out.loss_fn_outputs.length} outputs for ${batch.length} datums`);
+  }
+  return out.loss_fn_outputs.map((o, i) => {
+    const N = batch[i]!.inputTokens.length;
+    const lp = o.logprobs;
+    if (!lp) throw new Error(`tinker forward: output ${i} has no logprobs`);
+    if (lp.data.length !== N) throw new Error(`tinker forward: output ${i} logprobs has ${lp.data.length} values, expected ${N}`);
+    const result: ForwardOutput = { logprobs: Float32Array.from(lp.data) };
+    if (entropy) {
+      const e = o.entropy;
+      if (!e) {
+        throw new Error(
+          'the loss needs per-token entropy, which the Tinker API does not provide (only search-r1 serve-trainer ' +
+            'returns it); set the entropy coefficient to 0 for backend "tinker"',
+        );
+      }
+      result.entropy = Float32Array.from(e.data);
+    }
+    return result;
+  });
+}
+
+export interface CreateTinkerTrainerOptions extends TinkerTrainerOptions {}
+
+/** Factory used by src/policy/backends.ts for `backend: 'tinker'`. */
+export function createTinkerTrainer(opts: CreateTinkerTrainerOptions): Promise<TinkerTrainer> {
+  return TinkerTrainer.create(opts);
+}
