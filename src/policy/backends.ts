@@ -1,0 +1,40 @@
+// Trainer backends by name: one small table. Each entry loads the backend lazily so that a
+// backend's dependencies are only needed when it is used.
+import type { Trainer } from './types.ts';
+
+export type BackendName = 'embedded' | 'tinker';
+
+export interface TrainerSpec {
+  backend: BackendName;
+  /** Model to start from: an HF folder (embedded) or the backend's model name. */
+  model: string;
+  /** A value head on top of the model (the PPO critic). */
+  valueHead?: boolean;
+  /** Seed for anything the backend initialises at random (e.g. a fresh value head). */
+  seed?: number;
+  /** Backend-specific options (e.g. a Tinker base URL and API key variable). */
+  options?: Record<string, unknown>;
+}
+
+type Factory = (spec: TrainerSpec) => Promise<Trainer>;
+
+// Module specifiers kept in variables: a backend still being written must not break the others.
+const EMBEDDED_MODULE = './embedded.ts';
+
+export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
+  embedded: async (spec) => {
+    const mod = (await import(EMBEDDED_MODULE)) as {
+      EmbeddedTrainer: { load(dir: string, opts?: Record<string, unknown>): Promise<Trainer> };
+    };
+    return mod.EmbeddedTrainer.load(spec.model, { valueHead: spec.valueHead ?? false, seed: spec.seed, ...spec.options });
+  },
+  tinker: async () => {
+    throw new Error('the tinker training backend is not wired into createTrainer yet');
+  },
+};
+
+export async function createTrainer(spec: TrainerSpec): Promise<Trainer> {
+  const factory = TRAINER_BACKENDS[spec.backend];
+  if (!factory) throw new Error(`unknown backend "${spec.backend}" (known: ${Object.keys(TRAINER_BACKENDS).join(', ')})`);
+  return factory(spec);
+}

@@ -1,0 +1,78 @@
+// Per-step metrics with the reference's names (spec §3), the metrics.jsonl writer and the live
+// progress line.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Trajectory } from '../rollout/types.ts';
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** Rollout-side metrics of a batch of trajectories. */
+export function rolloutMetrics(trajs: readonly Trajectory[]): Record<string, number> {
+  const lens = trajs.map((t) => t.responseTokens.length);
+  const policyTokens = trajs.reduce((a, t) => a + t.policyMask.reduce((s, m) => s + m, 0), 0);
+  const allTokens = lens.reduce((a, b) => a + b, 0);
+  return {
+    'response_length/mean': mean(lens),
+    'response_length/max': lens.length ? Math.max(...lens) : 0,
+    'response_length/min': lens.length ? Math.min(...lens) : 0,
+    'response_length/clip_ratio': mean(trajs.map((t) => (t.finish === 'length' ? 1 : 0))),
+    'prompt_length/mean': mean(trajs.map((t) => t.promptTokens.length)),
+    'env/number_of_actions/mean': mean(trajs.map((t) => t.numTurns)),
+    'env/number_of_actions/max': trajs.length ? Math.max(...trajs.map((t) => t.numTurns)) : 0,
+    'env/finish_ratio': mean(trajs.map((t) => (t.finish === 'answer' ? 1 : 0))),
+    'env/number_of_valid_action': mean(trajs.map((t) => t.numValidActions)),
+    'env/ratio_of_valid_action': mean(trajs.map((t) => (t.numTurns > 0 ? t.numValidActions / t.numTurns : 0))),
+    'env/number_of_valid_search': mean(trajs.map((t) => t.numSearches)),
+    'state_tokens/total': policyTokens,
+    'state_tokens/coverage': allTokens > 0 ? policyTokens / allTokens : 0,
+  };
+}
+
+/** Appends one JSON line per step. */
+export class MetricsLog {
+  constructor(readonly path: string) {}
+  append(record: Record<string, number>): void {
+    appendFileSync(this.path, JSON.stringify(record) + '\n');
+  }
+  /** Keeps only lines with step ≤ `step` (a resumed run rewrites what came after its checkpoint). */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const kept = readFileSync(this.path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim().length > 0)
+      .filter((l) => {
+        try {
+          return (JSON.parse(l) as { step?: number }).step! <= step;
+        } catch {
+          return false; // a torn last line from a killed run
+        }
+      });
+    writeFileSync(this.path, kept.map((l) => l + '\n').join(''));
+  }
+}
+
+export function readMetrics(path: string): Record<string, number>[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+function fmtDuration(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '?';
+  const m = Math.floor(s / 60);
+  const h = Math.floor(m / 60);
+  return h > 0 ? `${h}h${String(m % 60).padStart(2, '0')}m` : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/** One progress line: step, reward, EM, response length, searches, tokens/s, ETA. */
+export function progressLine(m: Record<string, number>, totalSteps: number, secondsPerStep: number): string {
+  const f = (k: string, d = 3) => (m[k] === undefined ? '-' : m[k].toFixed(d));
+  const eta = secondsPerStep * (totalSteps - m.step);
+  const val = Object.keys(m).find((k) => k.startsWith('val/test_score/'));
+  return (
+    `step ${m.step}/${totalSteps} | reward ${f('critic/score/mean')} | EM ${f('train/em')} | len ${f('response_length/mean', 1)}` +
+    ` | searches ${f('env/number_of_valid_search', 2)} | ${f('perf/tokens_per_s', 0)} tok/s | ETA ${fmtDuration(eta)}` +
+    (val ? ` | val ${m[val].toFixed(3)}` : '') +
+    (m['train/skipped'] ? ' | SKIPPED' : '')
+  );
+}
