@@ -49,7 +49,7 @@ export function presetConfig(name: PresetName, arch: Arch = 'qwen2'): ModelConfi
         ...base,
         vocabSize: 512,
         hiddenSize: 256,
-        intermediateSize: 768,
+        intermediateSize: 688,
         numLayers: 4,
         numHeads: 4,
         numKvHeads: 4,
