@@ -2,6 +2,7 @@
 // (FlashRAG JSON lines and Search-R1 parquet), and world.json (the knowledge base, for analysis).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { qaToSearchR1Row, writeSearchR1Parquet } from '../data/searchr1-parquet.ts';
 import { DEFAULT_SIZE, generateKnowledgeBase, type KnowledgeBase, type WorldSize } from './kb.ts';
 import { buildPassages, DEFAULT_STYLE, wikiContents, type PassageStyle, type WorldPassage } from './passages.ts';
 import { generateQuestions, splitQuestions, type WorldQuestion } from './questions.ts';
@@ -36,8 +37,8 @@ export interface WorldFiles {
   corpus: string;
   trainJsonl: string;
   testJsonl: string;
-  trainParquet: string | null;
-  testParquet: string | null;
+  trainParquet: string;
+  testParquet: string;
   worldJson: string;
 }
 
@@ -52,8 +53,8 @@ export async function writeWorld(world: World, dir: string): Promise<WorldFiles>
     corpus: join(dir, 'corpus.jsonl'),
     trainJsonl: join(dir, 'train.jsonl'),
     testJsonl: join(dir, 'test.jsonl'),
-    trainParquet: null,
-    testParquet: null,
+    trainParquet: '',
+    testParquet: '',
     worldJson: join(dir, 'world.json'),
   };
   writeFileSync(files.corpus, world.passages.map((p) => JSON.stringify({ id: p.id, contents: wikiContents(p) })).join('\n') + '\n');
@@ -61,32 +62,17 @@ export async function writeWorld(world: World, dir: string): Promise<WorldFiles>
   writeFileSync(files.testJsonl, world.test.map((q) => JSON.stringify(flashragRow(q))).join('\n') + '\n');
   const { byId: _byId, ...kbPlain } = world.kb;
   writeFileSync(files.worldJson, JSON.stringify(kbPlain));
-  const parquet = await writeParquetIfAvailable(world, dir);
-  files.trainParquet = parquet?.train ?? null;
-  files.testParquet = parquet?.test ?? null;
+  const parquet = await writeParquet(world, dir);
+  files.trainParquet = parquet.train;
+  files.testParquet = parquet.test;
   return files;
 }
 
-/**
- * Search-R1 parquet rows through the data layer's writer (foundation's module). Loaded lazily so
- * the world builds even where that writer is absent; `null` then, and the caller says so.
- */
-async function writeParquetIfAvailable(world: World, dir: string): Promise<{ train: string; test: string } | null> {
-  let mod: Record<string, unknown>;
-  try {
-    // A computed specifier: the module may not exist in every checkout, so no static type import.
-    mod = (await import(new URL('../data/searchr1-parquet.ts', import.meta.url).href)) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
-  const write = mod.writeSearchR1Parquet as
-    | ((path: string, rows: { question: string; goldenAnswers: string[]; dataSource: string; split: string; index: number }[]) => Promise<void>)
-    | undefined;
-  if (typeof write !== 'function') return null;
+/** Search-R1 parquet rows (the reference's training format) through the data layer's writer. */
+async function writeParquet(world: World, dir: string): Promise<{ train: string; test: string }> {
   const out = { train: join(dir, 'train.parquet'), test: join(dir, 'test.parquet') };
   for (const split of ['train', 'test'] as const) {
-    const rows = world[split].map((q, index) => ({ question: q.question, goldenAnswers: q.goldenAnswers, dataSource: q.dataSource, split, index }));
-    await write(out[split], rows);
+    await writeSearchR1Parquet(out[split], world[split].map((q, index) => qaToSearchR1Row(q, index, split)));
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Rng } from '../../src/world/rng.ts';
 import { buildWorld, writeWorld } from '../../src/world/world.ts';
 import { entity } from '../../src/world/kb.ts';
+import { readSearchR1Parquet } from '../../src/data/searchr1-parquet.ts';
 
 const world = buildWorld({ seed: 7 });
 const passageOf = new Map(world.passages.map((p) => [p.entityId, p]));
@@ -87,6 +88,10 @@ test('world: files are wiki-18 corpus and FlashRAG jsonl', async () => {
     const test0 = JSON.parse(readFileSync(files.testJsonl, 'utf8').split('\n')[0]) as { question: string; golden_answers: string[] };
     assert.equal(test0.question, world.test[0].question);
     assert.deepEqual(test0.golden_answers, world.test[0].goldenAnswers);
+    const { rows } = await readSearchR1Parquet(files.testParquet);
+    assert.equal(rows.length, world.test.length);
+    assert.deepEqual(rows[5].reward_model.ground_truth.target, world.test[5].goldenAnswers);
+    assert.ok(rows[5].prompt[0].content.endsWith(`Question: ${world.test[5].question}\n`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
