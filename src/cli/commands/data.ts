@@ -1,11 +1,118 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 data …`: turn FlashRAG QA files into Search-R1 parquet rows, and look into data files.
 import type { Command } from 'commander';
+import { readCorpus } from '../../data/corpus.ts';
+import { readQaFileWithStats } from '../../data/qa.ts';
+import { prepareSearchR1Data, type PrepareResult } from '../../data/prepare.ts';
+
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+export interface DataPrepareCliOptions {
+  input: string[];
+  dataSource?: string[];
+  split: string;
+  out: string;
+  skipBadLines?: boolean;
+  limit?: number;
+}
+
+/** `search-r1 data prepare` as a library function. */
+export async function dataPrepare(o: DataPrepareCliOptions): Promise<PrepareResult> {
+  return prepareSearchR1Data({
+    inputs: o.input,
+    ...(o.dataSource ? { dataSources: o.dataSource } : {}),
+    split: o.split,
+    out: o.out,
+    skipBadLines: o.skipBadLines ?? false,
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+  });
+}
+
+/** `search-r1 data inspect` as a library function: counts and the first records. */
+export async function dataInspect(
+  file: string,
+  o: { corpus?: boolean; n?: number; skipBadLines?: boolean },
+): Promise<{ records: number; skipped: number; first: unknown[] }> {
+  const n = o.n ?? 3;
+  const first: unknown[] = [];
+  if (o.corpus) {
+    const reader = readCorpus(file, { skipBadLines: o.skipBadLines ?? false });
+    for await (const doc of reader) if (first.length < n) first.push(doc);
+    return { records: reader.stats.records, skipped: reader.stats.skipped, first };
+  }
+  const { examples, stats } = await readQaFileWithStats(file, { skipBadLines: o.skipBadLines ?? false });
+  return { records: examples.length, skipped: stats.skipped, first: examples.slice(0, n) };
+}
 
 export function register(program: Command): void {
-  program
+  const data = program
     .command('data')
-    .description('Data preparation (FlashRAG jsonl to Search-R1 parquet) (not built yet)')
-    .action(() => {
-      throw new Error('the "data" command is not built yet');
+    .description('Data preparation: FlashRAG/NQ-open QA files → Search-R1 parquet rows; inspect data files');
+
+  data
+    .command('prepare')
+    .description(
+      'Build Search-R1 training/test rows from QA files (the reference data-prep step) and write one parquet file',
+    )
+    .addHelpText(
+      'after',
+      `
+Each row (the reference's parquet schema):
+  data_source    the input's name (--data-source)
+  prompt         [{role: "user", content: <Search-R1 instruction>"Question: <question>?\\n"}]
+  ability        "fact-reasoning"
+  reward_model   {style: "rule", ground_truth: {target: [gold answers]}}
+  extra_info     {split, index, uid}
+  id, question, golden_answers   the FlashRAG columns, kept as the reference keeps them
+index restarts at 0 for every input (as the reference); uid = "<data_source>:<index>" is unique
+across the merged inputs and is the GRPO group id.
+
+Example:
+  search-r1 data prepare --input nq/train.jsonl,hotpotqa/train.jsonl --data-source nq,hotpotqa \\
+    --split train --out data/train.parquet`,
+    )
+    .requiredOption(
+      '--input <files>',
+      'comma-separated QA files, merged in order: FlashRAG JSONL (question, golden_answers), NQ-open JSONL (question, answer), .jsonl.gz, a JSON array, or a Search-R1 .parquet',
+      list,
+    )
+    .option(
+      '--data-source <names>',
+      'comma-separated dataset names, one per input in the same order (e.g. nq,hotpotqa); default: the file name stem, or its folder when the stem is a split name (nq/test.jsonl → nq)',
+      list,
+    )
+    .option('--split <name>', 'value of extra_info.split for every row (train, test, dev)', 'train')
+    .requiredOption('--out <file.parquet>', 'output parquet file (written to a temp file, then renamed)')
+    .option(
+      '--skip-bad-lines',
+      'skip malformed lines instead of failing; the count of skipped lines is reported',
+    )
+    .option('--limit <n>', 'keep at most n examples per input', positiveInt)
+    .action(async (o: DataPrepareCliOptions) => {
+      const r = await dataPrepare(o);
+      console.log(JSON.stringify(r));
+    });
+
+  data
+    .command('inspect')
+    .description(
+      'Read a QA file (JSONL, JSON array, Search-R1 parquet) or a corpus (--corpus) and print its record count and first records as JSON',
+    )
+    .argument('<file>', 'file to read')
+    .option('--corpus', 'read as a passage corpus (wiki-18 contents, or title+text) instead of QA')
+    .option('-n, --n <n>', 'how many records to print', positiveInt, 3)
+    .option('--skip-bad-lines', 'skip malformed lines instead of failing; the count is reported')
+    .action(async (file: string, o: { corpus?: boolean; n: number; skipBadLines?: boolean }) => {
+      const r = await dataInspect(file, o);
+      console.log(JSON.stringify(r, null, 2));
     });
 }
