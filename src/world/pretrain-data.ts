@@ -22,7 +22,7 @@ export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_sp
 export type ExampleKind = 'passage' | 'direct' | 'rag' | TrajectoryMode;
 
 /** Probabilities of each mode; the guess dominates so greedy decoding starts by guessing. */
-export const DEFAULT_MIX: Record<TrajectoryMode, number> = { guess: 0.45, search_copy: 0.25, wrong_query: 0.15, wrong_span: 0.15 };
+export const DEFAULT_MIX: Record<TrajectoryMode, number> = { guess: 0.6, search_copy: 0.2, wrong_query: 0.08, wrong_span: 0.12 };
 
 export interface PretrainSegment {
   text: string;

@@ -47,12 +47,12 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   seed: 1,
   vocabSize: 1024,
   model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 4 },
-  epochs: 4,
+  epochs: 10,
   batchSize: 16,
   learningRate: 3e-3,
   warmup: 0.05,
   maxSeqLen: 1024,
-  trajectoriesPerQuestion: 2,
+  trajectoriesPerQuestion: 1,
   passageRepeats: 2,
   baselineFormatsPerQuestion: 1,
   checkpointEvery: 50,
@@ -180,7 +180,7 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
     const batchSeqs = order.slice(k * o.batchSize, (k + 1) * o.batchSize).map((i) => seqs[i]);
     const m = await trainer.forwardBackward(lmBatch(batchSeqs), { type: 'cross_entropy' });
     await trainer.optimStep(adam(lrAt(step, total, o.learningRate, o.warmup)));
-    lastLoss = m.loss ?? NaN;
+    lastLoss = m['loss:sum'] ?? NaN; // weights are 1/T: the summed loss is the batch's mean token loss
     ema = Number.isNaN(ema) ? lastLoss : 0.9 * ema + 0.1 * lastLoss;
     tokensDone += batchSeqs.reduce((a, s) => a + s.length, 0);
     step++;
