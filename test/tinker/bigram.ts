@@ -152,8 +152,8 @@ export class BigramTrainer implements Trainer {
               total += -w * r * A;
               g[t] = -w * r * A;
             } else {
-              // Our LossSpec's ε convention: ratio clipped to [1 − clipLow, 1 + clipHigh].
-              const rc = Math.min(Math.max(r, 1 - loss.clipLow), 1 + loss.clipHigh);
+              // LossSpec thresholds (Tinker's convention): ratio clipped to [clipLow, clipHigh].
+              const rc = Math.min(Math.max(r, loss.clipLow), loss.clipHigh);
               const l = Math.max(-r * A, -rc * A);
               total += w * l;
               g[t] = -r * A >= -rc * A ? -w * r * A : 0;

@@ -76,6 +76,7 @@ async function rlStep(trainer: Trainer, ref: BigramTrainer, step: number, mode: 
   if (mode === 'custom') {
     spec = {
       type: 'custom',
+      needsEntropy: true, // exercises serve-trainer's entropy extension
       fn: (outs) => {
         const r = policyLoss(
           {
@@ -84,8 +85,9 @@ async function rlStep(trainer: Trainer, ref: BigramTrainer, step: number, mode: 
             advantages: datums.map((d) => d.advantages!),
             masks,
             refLogprobs: refOut.map((o) => o.logprobs),
+            entropy: outs.map((o) => o.entropy!),
           },
-          { clipLow: 0.2, clipHigh: 0.2, klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0, aggregation: 'token-mean' },
+          { clipLow: 0.2, clipHigh: 0.2, klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0.05, aggregation: 'token-mean' },
         );
         return { loss: r.loss, dLogprobs: r.dLogprobs, dEntropy: r.dEntropy, metrics: { pg_loss: r.metrics.pg_loss } };
       },
@@ -98,7 +100,7 @@ async function rlStep(trainer: Trainer, ref: BigramTrainer, step: number, mode: 
   } else {
     // Built-in losses: token-mean aggregation through the weights, old log-probs recomputed.
     batch = datums.map((d, k) => ({ ...d, weights: agg[k]!, logprobs: old[k]!.logprobs }));
-    spec = mode === 'ppo' ? { type: 'ppo', clipLow: 0.2, clipHigh: 0.2 } : { type: 'importance_sampling' };
+    spec = mode === 'ppo' ? { type: 'ppo', clipLow: 0.8, clipHigh: 1.2 } : { type: 'importance_sampling' };
   }
   const fb = trainer.forwardBackward(batch, spec);
   const opt = trainer.optimStep(ADAM);

@@ -81,6 +81,8 @@ type SamplerRecord =
 interface ParsedDatum {
   datum: Datum;
   inputs: LossInputs;
+  /** Extension input (EXT_ENTROPY): adds −Σ entropy_weights·H to the loss. */
+  entropyWeights?: Float32Array;
 }
 
 const API = '/api/v1/';
@@ -122,6 +124,7 @@ function parseDatum(d: W.WireDatum, loss: ResolvedLoss, field: string): ParsedDa
     if (!inputs[name]) throw new HttpError(400, `${field}.loss_fn_inputs.${name}: required by the ${loss.name} loss`);
   }
   return {
+    entropyWeights: floatArray(inputs.entropy_weights),
     datum: { inputTokens: tokens, targetTokens: target.data.map((x) => Math.trunc(x)) },
     inputs: {
       weights: floatArray(inputs.weights) ?? (loss.name === 'cross_entropy' ? new Float32Array(N).fill(1) : undefined),
@@ -292,6 +295,7 @@ export class TinkerServer {
           supported_models: [
             { model_name: this.provider.baseModel, ...(this.provider.maxContextLength ? { max_context_length: this.provider.maxContextLength } : {}) },
           ],
+          search_r1_extensions: [W.EXT_ENTROPY],
         };
       }
       const sm = /^samplers\/([^/]+)$/.exec(route);
@@ -466,6 +470,8 @@ export class TinkerServer {
     if (wantEntropy && !isForward) throw new HttpError(400, `${field}.loss_fn_config.${RETURN_ENTROPY_KEY}: only for forward`);
     const parsed = input.data.map((d, i) => parseDatum(d, loss, `${field}.data[${i}]`));
     const batch = parsed.map((p) => p.datum);
+    const entropyTerm = parsed.some((p) => p.entropyWeights);
+    if (entropyTerm && isForward) throw new HttpError(400, `${field}.data: entropy_weights is a forward_backward input`);
     return this.submitOrdered(m, r.seq_id, r, async () => {
       const outputs: Record<string, W.TensorData>[] = [];
       let lossSum = 0;
@@ -474,13 +480,15 @@ export class TinkerServer {
       const record = (logprobs: Float32Array[], entropy?: Float32Array[]): Float32Array[] =>
         logprobs.map((p, i) => {
           const e = elementwiseLoss(loss, p, parsed[i]!.inputs);
+          const ew = parsed[i]!.entropyWeights;
+          if (ew && entropy) for (let t = 0; t < ew.length; t++) e.loss[t] = e.loss[t]! - ew[t]! * entropy[i]![t]!;
           for (const x of e.loss) lossSum += x;
           clipped += e.clipped;
           tokens += p.length;
           outputs.push({
             logprobs: tensor(p),
             elementwise_loss: tensor(e.loss),
-            ...(entropy ? { entropy: tensor(entropy[i]!) } : {}),
+            ...(entropy && (isForward || ew) ? { entropy: tensor(entropy[i]!) } : {}),
           });
           return e.dLogp;
         });
@@ -493,10 +501,14 @@ export class TinkerServer {
       } else {
         await m.trainer.forwardBackward(batch, {
           type: 'custom',
+          needsEntropy: entropyTerm,
           fn: (outs) => {
             if (outs.length !== batch.length) throw new Error(`engine returned ${outs.length} outputs for ${batch.length} datums`);
-            const dLogprobs = record(outs.map((o) => o.logprobs));
-            return { loss: lossSum, dLogprobs };
+            const entropy = entropyTerm ? outs.map((o, i) => o.entropy ?? failNoEntropy(i)) : undefined;
+            const dLogprobs = record(outs.map((o) => o.logprobs), entropy);
+            // loss = … − Σ ew·H  ⇒  ∂loss/∂H = −ew
+            const dEntropy = entropyTerm ? parsed.map((p, i) => (p.entropyWeights ? p.entropyWeights.map((x) => -x) : new Float32Array(batch[i]!.inputTokens.length))) : undefined;
+            return dEntropy ? { loss: lossSum, dLogprobs, dEntropy } : { loss: lossSum, dLogprobs };
           },
         });
       }

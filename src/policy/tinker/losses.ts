@@ -38,15 +38,19 @@ function wireDatum(d: Datum, inputs: Record<string, TensorData>): WireDatum {
   };
 }
 
-/** cross_entropy datums with the given per-datum weights (default: the datum's, else 1). */
-export function crossEntropyInput(batch: Datum[], weights?: ArrayLike<number>[]): FBInput {
+/**
+ * cross_entropy datums with the given per-datum weights (default: the datum's, else 1), and
+ * optionally serve-trainer's `entropy_weights` extension input.
+ */
+export function crossEntropyInput(batch: Datum[], weights?: ArrayLike<number>[], entropyWeights?: ArrayLike<number>[] | null): FBInput {
   return {
     loss_fn: 'cross_entropy',
     data: batch.map((d, i) => {
       const N = checkLengths(d, i);
       const w = weights ? weights[i]! : (d.weights ?? new Float32Array(N).fill(1));
       if (w.length !== N) throw new Error(`weights for batch[${i}] have length ${w.length}, expected ${N}`);
-      return wireDatum(d, { weights: floatTensor(w) });
+      const extra: Record<string, TensorData> = entropyWeights ? { entropy_weights: floatTensor(entropyWeights[i]!) } : {};
+      return wireDatum(d, { weights: floatTensor(w), ...extra });
     }),
   };
 }
@@ -77,11 +81,14 @@ export function policyGradientInput(
 }
 
 /**
- * Our ppo LossSpec's clipLow/clipHigh are ε's (ratio clipped to [1 − clipLow, 1 + clipHigh], as in
- * src/rl/losses.ts); Tinker's config takes the thresholds themselves.
+ * Our ppo LossSpec's clipLow/clipHigh are the ratio thresholds themselves (e.g. 0.8 / 1.2), as in
+ * Tinker and in the embedded engine (src/policy/embedded.ts clips r to [clipLow, clipHigh]).
  */
 export function ppoConfig(spec: { clipLow: number; clipHigh: number }): Record<string, number> {
-  return { clip_low_threshold: 1 - spec.clipLow, clip_high_threshold: 1 + spec.clipHigh };
+  if (!(spec.clipLow <= 1 && spec.clipHigh >= 1)) {
+    throw new Error(`ppo loss: clipLow/clipHigh are ratio thresholds (e.g. 0.8 / 1.2), got ${spec.clipLow} / ${spec.clipHigh}`);
+  }
+  return { clip_low_threshold: spec.clipLow, clip_high_threshold: spec.clipHigh };
 }
 
 /** The forward_backward input of a built-in LossSpec (not `custom`). */
@@ -102,33 +109,42 @@ function anyNonZero(arrays: Float32Array[] | undefined): boolean {
 
 /**
  * Second half of forward_backward_custom: evaluates the user's loss on the forward outputs and
- * returns the cross_entropy weights −∂L/∂logprob. Refuses gradients the API cannot carry.
+ * returns the cross_entropy weights −∂L/∂logprob (and −∂L/∂entropy when the server implements our
+ * entropy extension). Refuses gradients the API cannot carry.
  */
 export function customLossWeights(
   fn: (outputs: ForwardOutput[], batch: Datum[]) => LossGradient,
   outputs: ForwardOutput[],
   batch: Datum[],
-): { grad: LossGradient; weights: Float32Array[] } {
+  entropyExtension = false,
+): { grad: LossGradient; weights: Float32Array[]; entropyWeights: Float32Array[] | null } {
   const grad = fn(outputs, batch);
   if (grad.dLogprobs.length !== batch.length) {
     throw new Error(`custom loss returned ${grad.dLogprobs.length} dLogprobs for a batch of ${batch.length}`);
   }
-  if (anyNonZero(grad.dEntropy)) {
-    throw new Error(
-      'custom loss has a gradient through the entropy (entropy coefficient ≠ 0); the Tinker API can only ' +
-        'backpropagate through token log-probs. Set the entropy coefficient to 0 for backend "tinker".',
-    );
-  }
-  if (anyNonZero(grad.dValues)) {
-    throw new Error('custom loss has a gradient through value-head outputs; the Tinker API client has no critic');
-  }
-  const weights = grad.dLogprobs.map((g, i) => {
+  if (!Number.isFinite(grad.loss)) throw new Error(`custom loss returned a non-finite loss (${grad.loss})`);
+  const negate = (g: Float32Array, i: number, what: string): Float32Array => {
     if (g.length !== batch[i]!.inputTokens.length) {
-      throw new Error(`custom loss dLogprobs[${i}] has length ${g.length}, expected ${batch[i]!.inputTokens.length}`);
+      throw new Error(`custom loss ${what}[${i}] has length ${g.length}, expected ${batch[i]!.inputTokens.length}`);
     }
     const w = new Float32Array(g.length);
     for (let t = 0; t < g.length; t++) w[t] = -g[t]!;
     return w;
-  });
-  return { grad, weights };
+  };
+  let entropyWeights: Float32Array[] | null = null;
+  if (anyNonZero(grad.dEntropy)) {
+    if (!entropyExtension) {
+      throw new Error(
+        'custom loss has a gradient through the entropy (entropy coefficient ≠ 0); the Tinker API can only ' +
+          'backpropagate through token log-probs (search-r1 serve-trainer is the exception). Set the entropy ' +
+          'coefficient to 0 for backend "tinker".',
+      );
+    }
+    entropyWeights = grad.dEntropy!.map((g, i) => negate(g, i, 'dEntropy'));
+  }
+  if (anyNonZero(grad.dValues)) {
+    throw new Error('custom loss has a gradient through value-head outputs; the Tinker API client has no critic');
+  }
+  const weights = grad.dLogprobs.map((g, i) => negate(g, i, 'dLogprobs'));
+  return { grad, weights, entropyWeights };
 }

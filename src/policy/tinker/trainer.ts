@@ -33,8 +33,10 @@ import {
   SampleResponse,
   SaveWeightsForSamplerResponse,
   SaveWeightsResponse,
+  ServerCapabilities,
   SessionHeartbeatResponse,
   UnloadModelResponse,
+  EXT_ENTROPY,
   type FBInput,
   type LoraConfig,
 } from './wire.ts';
@@ -86,6 +88,8 @@ export class TinkerTrainer implements Trainer {
   private heartbeat: NodeJS.Timeout | null = null;
   private heartbeatError: Error | null = null;
   private closed = false;
+  /** search-r1 protocol extensions the server offers (see wire.ts EXT_ENTROPY). */
+  readonly extensions = new Set<string>();
 
   private constructor(
     private readonly opts: TinkerTrainerOptions,
@@ -103,6 +107,9 @@ export class TinkerTrainer implements Trainer {
     const apiKey = opts.apiKey ?? process.env.TINKER_API_KEY;
     const http = new TinkerHttp({ ...opts.http, baseUrl, apiKey });
     const t = new TinkerTrainer(opts, http);
+    // Protocol extensions (search-r1 serve-trainer only); any server answers this endpoint.
+    const caps = await http.get('get_server_capabilities', ServerCapabilities);
+    for (const e of caps.search_r1_extensions ?? []) t.extensions.add(e);
     await t.openSession();
     try {
       t.modelId = await t.createModel();
@@ -221,9 +228,13 @@ export class TinkerTrainer implements Trainer {
     const fwdSeq = this.reserve();
     const fbSeq = this.reserve();
     const local = this.forwardAt(fwdSeq, batch, loss.needsEntropy ?? false).then((outputs) =>
-      customLossWeights(loss.fn, outputs, batch),
+      customLossWeights(loss.fn, outputs, batch, this.extensions.has(EXT_ENTROPY)),
     );
-    const out = await this.fb('forward_backward', fbSeq, local.then(({ weights }) => crossEntropyInput(batch, weights)));
+    const out = await this.fb(
+      'forward_backward',
+      fbSeq,
+      local.then(({ weights, entropyWeights }) => crossEntropyInput(batch, weights, entropyWeights)),
+    );
     const { grad } = await local;
     return { ...metricsOf(out), loss: grad.loss, ...(grad.metrics ?? {}) };
   }

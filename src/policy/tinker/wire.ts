@@ -106,7 +106,15 @@ export const ServerCapabilities = z.object({
   supported_models: z.array(
     z.object({ model_name: z.string().nullish(), max_context_length: int.nullish() }),
   ),
+  /** search-r1 serve-trainer only (other servers omit it): protocol extensions it implements. */
+  search_r1_extensions: z.array(z.string()).optional(),
 });
+/**
+ * Our extension, offered by serve-trainer in get_server_capabilities: forward returns per-token
+ * `entropy` when loss_fn_config has `return_entropy: 1`, and forward_backward accepts an
+ * `entropy_weights` input adding −Σ entropy_weights·H to the loss (so an entropy bonus trains).
+ */
+export const EXT_ENTROPY = 'entropy';
 export const ClientConfigRequest = z.object({ sdk_version: z.string() });
 /** Feature flags: every field optional with a default (§3). */
 export const ClientConfigResponse = z.object({
