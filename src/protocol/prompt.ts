@@ -40,6 +40,20 @@ export interface ChatTemplateOptions {
 
 const templateCache = new Map<string, Template>();
 
+// Globals @huggingface/jinja defines itself (as transformers does); passing them again throws
+// deep inside the library, so we say it plainly instead.
+const BUILT_IN_GLOBALS = new Set([
+  'true',
+  'false',
+  'none',
+  'True',
+  'False',
+  'None',
+  'range',
+  'raise_exception',
+  'strftime_now',
+]);
+
 /**
  * Render a Hugging Face chat template (the `chat_template` string of tokenizer_config.json)
  * with @huggingface/jinja, exactly as `tokenizer.apply_chat_template(..., tokenize=False)` does.
@@ -50,6 +64,16 @@ export function renderChatTemplate(
   opts: ChatTemplateOptions = {},
 ): string {
   const { addGenerationPrompt, bosToken, eosToken, ...extra } = opts;
+  for (const k of Object.keys(extra)) {
+    if (BUILT_IN_GLOBALS.has(k)) {
+      throw new Error(
+        `renderChatTemplate: "${k}" is built into the template engine and cannot be overridden` +
+          (k === 'strftime_now'
+            ? ' (pass date_string for a fixed date, as Llama 3.x templates read it)'
+            : ''),
+      );
+    }
+  }
   let compiled = templateCache.get(template);
   if (!compiled) {
     compiled = new Template(template);

@@ -79,6 +79,32 @@ test('Llama-3 chat template renders with bos_token and trims contents', () => {
   );
 });
 
+test('Llama-3.2 chat template: date_string and strftime_now variables as transformers passes them', () => {
+  const tpl = fixture('llama3.2-instruct.chat_template.jinja');
+  const msgs = [{ role: 'user' as const, content: 'Q: café?\n' }];
+  const head =
+    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: ';
+  const tail =
+    '<|start_header_id|>user<|end_header_id|>\n\nQ: café?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n';
+  // Expected strings from Python jinja2 with transformers' settings.
+  assert.equal(
+    renderChatTemplate(tpl, [{ role: 'system', content: ' S ' }, ...msgs], {
+      addGenerationPrompt: true,
+      bosToken: '<|begin_of_text|>',
+      date_string: '01 Jan 2025',
+    }),
+    `${head}01 Jan 2025\n\nS<|eot_id|>${tail}`,
+  );
+  // Without date_string the template calls the built-in strftime_now (today's date), as transformers does.
+  const today = renderChatTemplate(tpl, msgs, { addGenerationPrompt: true, bosToken: '<|begin_of_text|>' });
+  assert.match(today, /Today Date: \d\d [A-Z][a-z]{2} \d{4}\n\n<\|eot_id\|>/);
+  assert.ok(today.endsWith(tail));
+  assert.throws(
+    () => renderChatTemplate(tpl, msgs, { strftime_now: () => 'x' }),
+    /"strftime_now" is built into the template engine.*date_string/,
+  );
+});
+
 test('extra variables reach the template', () => {
   const out = renderChatTemplate(
     '{{ greeting }} {{ messages[0].content }}{% if add_generation_prompt %}!{% endif %}',
