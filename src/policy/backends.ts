@@ -28,8 +28,12 @@ export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
     };
     return mod.EmbeddedTrainer.load(spec.model, { valueHead: spec.valueHead ?? false, seed: spec.seed, ...spec.options });
   },
-  tinker: async () => {
-    throw new Error('the tinker training backend is not wired into createTrainer yet');
+  // Tinker API (hosted, SkyRL, or `search-r1 serve-trainer`). options: baseUrl, apiKey (default
+  // $TINKER_BASE_URL / $TINKER_API_KEY), tokenizer (a Tokenizer) or tokenizerDir (HF folder with
+  // tokenizer.json: the API does not ship tokenizers), lora ({rank, …}).
+  tinker: async (spec) => {
+    const { createTinkerBackend } = await import('./tinker/backend.ts');
+    return createTinkerBackend(spec);
   },
 };
 
