@@ -7,11 +7,14 @@ import { createRequire } from 'node:module';
 
 const src = 'src/engine/kernels/assembly/index.ts';
 const out = 'build/kernels.wasm';
+// The relaxed-SIMD twin (fused multiply-add); loaded when the runtime accepts it.
+const outRelaxed = 'build/kernels-relaxed.wasm';
 if (!existsSync(src)) {
   console.log('build-kernels: no kernel sources yet');
   process.exit(0);
 }
-if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs && !process.argv.includes('--force')) {
+const fresh = (f) => existsSync(f) && statSync(f).mtimeMs >= statSync(src).mtimeMs;
+if (fresh(out) && fresh(outRelaxed) && !process.argv.includes('--force')) {
   process.exit(0);
 }
 mkdirSync('build', { recursive: true });
@@ -23,10 +26,15 @@ try {
   console.error('build-kernels: assemblyscript is not installed (devDependency); the engine will use its plain-TS kernels');
   process.exit(0);
 }
-const args = [asc, src, '-o', out, '-O3', '--noAssert', '--enable', 'simd', '--runtime', 'minimal'];
-const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error('build-kernels: asc failed');
-  process.exit(r.status ?? 1);
+for (const [file, features] of [
+  [out, ['simd']],
+  [outRelaxed, ['simd', 'relaxed-simd']],
+]) {
+  const args = [asc, src, '-o', file, '-O3', '--noAssert', '--runtime', 'minimal', ...features.flatMap((f) => ['--enable', f])];
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`build-kernels: asc failed for ${file}`);
+    process.exit(r.status ?? 1);
+  }
+  console.log(`build-kernels: wrote ${file}`);
 }
-console.log(`build-kernels: wrote ${out}`);

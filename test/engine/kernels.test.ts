@@ -2,10 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRefKernels, createWasmKernels } from '../../src/engine/kernels/index.ts';
+import { KERNELS_WASM_PATH, KERNELS_RELAXED_WASM_PATH, relaxedSimdAvailable } from '../../src/engine/kernels/wasm.ts';
 import type { Buf } from '../../src/engine/memory.ts';
 import { Rng } from '../../src/engine/rng.ts';
 
-const wasm = createWasmKernels();
+let wasm = createWasmKernels(KERNELS_WASM_PATH);
 const ref = createRefKernels();
 const rng = new Rng(1234);
 
@@ -23,7 +24,14 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
   return m / scale;
 }
 
-test('gemm: all transpose forms, odd shapes, strides, alpha, accumulate', () => {
+for (const variant of ['simd', 'relaxed-simd'] as const)
+test(`gemm (${variant}): all transpose forms, odd shapes, strides, alpha, accumulate`, () => {
+  if (variant === 'relaxed-simd') {
+    // Node 20 runs relaxed SIMD behind a V8 flag that relaxedSimdAvailable() sets; Node ≥ 22 has it on.
+    assert.ok(relaxedSimdAvailable(), 'relaxed-SIMD build should load on this runtime');
+    wasm = createWasmKernels(KERNELS_RELAXED_WASM_PATH);
+  }
+  assert.equal(wasm.variant, variant);
   const shapes = [
     [1, 1, 1],
     [3, 5, 7],

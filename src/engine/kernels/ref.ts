@@ -6,6 +6,7 @@ import { JsArena, type Arena, type Buf } from '../memory.ts';
 export function createRefKernels(arena: Arena = new JsArena()): Kernels {
   return {
     kind: 'ref',
+    variant: 'ts',
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
       const a = A.data, b = B.data, c = C.data;

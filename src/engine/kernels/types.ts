@@ -5,6 +5,8 @@ import type { Arena, Buf } from '../memory.ts';
 
 export interface Kernels {
   readonly kind: 'wasm' | 'ref';
+  /** Which build: 'simd', 'relaxed-simd' (FMA), or 'ts'. */
+  readonly variant: 'simd' | 'relaxed-simd' | 'ts';
   readonly arena: Arena;
   /** C[M,N] = alpha·op(A)·op(B) + beta·C, beta ∈ {0,1}; op(X) = Xᵀ when trans. */
   gemm(

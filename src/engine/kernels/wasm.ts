@@ -1,10 +1,33 @@
 // The WASM SIMD kernels (build/kernels.wasm, built from ./assembly/index.ts by scripts/build-kernels.mjs).
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { WasmArena } from '../memory.ts';
 import type { Kernels } from './types.ts';
 
 export const KERNELS_WASM_PATH = fileURLToPath(new URL('../../../build/kernels.wasm', import.meta.url));
+/** The relaxed-SIMD build (fused multiply-add in the GEMM micro-kernel). */
+export const KERNELS_RELAXED_WASM_PATH = fileURLToPath(new URL('../../../build/kernels-relaxed.wasm', import.meta.url));
+
+let relaxedChecked: boolean | null = null;
+/** Whether this runtime runs relaxed SIMD (Node 20 needs V8's experimental flag, set here). */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxedChecked !== null) return relaxedChecked;
+  relaxedChecked = false;
+  if (process.env.SEARCH_R1_RELAXED_SIMD === '0' || !existsSync(KERNELS_RELAXED_WASM_PATH)) return false;
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    relaxedChecked = WebAssembly.validate(readFileSync(KERNELS_RELAXED_WASM_PATH));
+  } catch {
+    relaxedChecked = false;
+  }
+  return relaxedChecked;
+}
+
+/** The best kernel build this runtime accepts. */
+export function preferredKernelsPath(): string {
+  return relaxedSimdAvailable() ? KERNELS_RELAXED_WASM_PATH : KERNELS_WASM_PATH;
+}
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -22,7 +45,7 @@ interface Exports {
 }
 
 /** Instantiates a fresh kernel module (its own memory). Throws if the .wasm is not built. */
-export function createWasmKernels(path = KERNELS_WASM_PATH): Kernels {
+export function createWasmKernels(path = preferredKernelsPath()): Kernels {
   if (!existsSync(path)) throw new Error(`${path} not found: run \`npm run build:kernels\``);
   const mod = new WebAssembly.Module(readFileSync(path));
   const inst = new WebAssembly.Instance(mod, {
@@ -36,6 +59,7 @@ export function createWasmKernels(path = KERNELS_WASM_PATH): Kernels {
   const arena = new WasmArena(x.memory, x.alloc, x.free);
   return {
     kind: 'wasm',
+    variant: path === KERNELS_RELAXED_WASM_PATH ? 'relaxed-simd' : 'simd',
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
       x.gemm(tA ? 1 : 0, tB ? 1 : 0, M, N, K, alpha, A.ptr + aOff * 4, lda, B.ptr + bOff * 4, ldb, beta, C.ptr + cOff * 4, ldc);
