@@ -66,8 +66,7 @@ try {
   const REPS = 20;
   t0 = process.hrtime.bigint();
   let hits = 0;
-  for (let r = 0; r < REPS; r++)
-    for (const [p, g] of pairs) hits += exactMatch(p, g);
+  for (let r = 0; r < REPS; r++) for (const [p, g] of pairs) hits += exactMatch(p, g);
   const oursEm = ms(t0);
   const calls = REPS * pairs.length;
   let pyLine = 'python3 not available: no peer';
