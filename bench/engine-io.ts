@@ -7,6 +7,7 @@
 // The file is written first, so all three read from the page cache (warm), one after another.
 //
 //   node --import tsx bench/engine-io.ts [--keep DIR]
+//   node --import tsx bench/engine-io.ts --bpe     (BPE training/encoding on the 2Wiki passages)
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { countParameters, parameterShapes } from '../src/engine/config.ts';
 import { loadHfFolder, saveHfFolder } from '../src/engine/io/hf.ts';
 import { bf16ToF32 } from '../src/engine/io/half.ts';
 import type { TensorMap } from '../src/engine/io/safetensors.ts';
+import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer } from '../src/engine/tokenizer.ts';
 
 /** Qwen2.5-0.5B's shape (config.json of Qwen/Qwen2.5-0.5B-Instruct). */
 const QWEN25_05B: ModelConfig = {
@@ -65,9 +67,31 @@ function runChild(mode: string, dir: string): { ms: number; maxRssMB: number; va
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
+/** trainBpeTokenizer on real text (2.7 MB of Wikipedia passages), and encode throughput. */
+function bpe(): void {
+  const docs = JSON.parse(readFileSync('/work/shared/data/2wikimultihopqa_corpus.json', 'utf8')) as { title: string; text: string }[];
+  const texts = docs.map((d) => `${d.title}\n${d.text}`);
+  const chars = texts.reduce((a, t) => a + t.length, 0);
+  console.log(`2Wiki passages: ${texts.length} docs, ${(chars / 1e6).toFixed(2)} M chars`);
+  for (const vocabSize of [512, 2048, 8192]) {
+    const t0 = performance.now();
+    const tok = new HfTokenizer(trainBpeTokenizer(texts, { vocabSize, addedTokens: SEARCH_R1_TAGS }));
+    const t1 = performance.now();
+    let n = 0;
+    let c = 0;
+    for (const t of texts.slice(0, 1000)) {
+      n += tok.encode(t).length;
+      c += t.length;
+    }
+    const t2 = performance.now();
+    console.log(`vocab ${vocabSize}: train ${((t1 - t0) / 1000).toFixed(2)} s; encode ${(c / 1e3 / ((t2 - t1) / 1000)).toFixed(0)} k chars/s (@huggingface/tokenizers), ${(c / n).toFixed(2)} chars/token`);
+  }
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--child') return child(args[1], args[2]);
+  if (args[0] === '--bpe') return bpe();
   const keep = args[0] === '--keep' ? args[1] : null;
   const root = keep ?? mkdtempSync(join(tmpdir(), 'bench-engine-io-'));
   const dir = join(root, 'qwen2.5-0.5b-shaped');

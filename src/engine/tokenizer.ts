@@ -214,11 +214,13 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
   const K = 1 << 20; // pair key = a*K + b (vocab < 2^20)
   const pairCounts = new Map<number, number>();
   const where = new Map<number, Set<number>>();
+  const touched: number[] = [];
   const addPairs = (wi: number, sign: number) => {
     const w = words[wi];
     for (let i = 0; i + 1 < w.length; i++) {
       const k = w[i] * K + w[i + 1];
       pairCounts.set(k, (pairCounts.get(k) ?? 0) + sign * counts[wi]);
+      if (sign < 0) touched.push(k);
       if (sign > 0) {
         let s = where.get(k);
         if (!s) where.set(k, (s = new Set()));
@@ -259,7 +261,8 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
     }
     pairCounts.delete(best);
     where.delete(best);
-    for (const [k, c] of pairCounts) if (c <= 0) pairCounts.delete(k);
+    for (const k of touched) if ((pairCounts.get(k) ?? 0) <= 0) pairCounts.delete(k);
+    touched.length = 0;
   }
 
   const vocab: Record<string, number> = {};
