@@ -279,5 +279,5 @@ export function writeGguf(
 
 function writeAll(fd: number, buf: Uint8Array): void {
   let done = 0;
-  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
+  while (done < buf.length) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
 }

@@ -64,7 +64,8 @@ function numel(shape: readonly number[]): number {
 function readExactly(fd: number, buf: Uint8Array, position: number, file: string, what: string): void {
   let done = 0;
   while (done < buf.length) {
-    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    // At most 1 GiB per call: Node refuses single reads/writes above 2 GiB.
+    const n = readSync(fd, buf, done, Math.min(buf.length - done, 1 << 30), position + done);
     if (n === 0) throw new SafetensorsError(file, `unexpected end of file while reading ${what}`);
     done += n;
   }
@@ -249,7 +250,7 @@ export function writeSafetensors(path: string, tensors: Iterable<[string, Tensor
 
 function writeAll(fd: number, buf: Uint8Array): void {
   let done = 0;
-  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
+  while (done < buf.length) done += writeSync(fd, buf, done, Math.min(buf.length - done, 1 << 30));
 }
 
 // ---- sharded checkpoints (model.safetensors.index.json) ----

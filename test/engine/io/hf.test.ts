@@ -148,3 +148,33 @@ test('loads parameters from an engine-style namedParameters() list and keeps the
     assert.ok(bitsEqual(back.tensors.get('value_head.weight')!.data, tensors.get('value_head.weight')!.data));
     assert.equal(back.tokenizer, null);
   }));
+
+test('real configs: Qwen2.5-0.5B-Instruct maps field by field; Llama 3.2 rope scaling is refused by name', async () => {
+  const { parseHfConfig } = await import('../../../src/engine/io/hf.ts');
+  // config.json of Qwen/Qwen2.5-0.5B-Instruct, as published.
+  const qwen = {
+    architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645,
+    hidden_act: 'silu', hidden_size: 896, initializer_range: 0.02, intermediate_size: 4864,
+    max_position_embeddings: 32768, max_window_layers: 21, model_type: 'qwen2', num_attention_heads: 14,
+    num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 32768,
+    tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.43.1', use_cache: true,
+    use_sliding_window: false, vocab_size: 151936,
+  };
+  assert.deepEqual(parseHfConfig(qwen), {
+    arch: 'qwen2', vocabSize: 151936, hiddenSize: 896, intermediateSize: 4864, numLayers: 24, numHeads: 14,
+    numKvHeads: 2, headDim: 64, ropeTheta: 1000000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true,
+    maxPositionEmbeddings: 32768,
+  });
+  assert.throws(() => parseHfConfig({ ...qwen, use_sliding_window: true }), /field "use_sliding_window"/);
+  const llama32 = {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 2048, intermediate_size: 8192,
+    num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, rope_theta: 500000.0,
+    rms_norm_eps: 1e-5, tie_word_embeddings: true, attention_bias: false, mlp_bias: false, vocab_size: 128256,
+    max_position_embeddings: 131072, hidden_act: 'silu',
+    rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  };
+  assert.throws(() => parseHfConfig(llama32, 'Llama-3.2-1B/config.json'), /Llama-3\.2-1B\/config\.json: field "rope_scaling"/);
+  const noScaling = parseHfConfig({ ...llama32, rope_scaling: null });
+  assert.equal(noScaling.numKvHeads, 8);
+  assert.equal(noScaling.attentionBias, false);
+});
