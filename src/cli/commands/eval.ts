@@ -1,11 +1,106 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 eval`: the paper's evaluation table. Methods × datasets, EM / SubEM / F1 per dataset
+// and averaged, greedy, every question scored, resumable; writes table.md, results.jsonl,
+// trajectories.jsonl and report.html (trajectory viewer) into --out.
 import type { Command } from 'commander';
+import { addPolicyOptions, addRetrieverOptions, intArg, loadPolicy, loadRetriever, numArg, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
+import { loadDatasets } from '../../eval/datasets.ts';
+import { parseMethods } from '../../eval/methods/index.ts';
+import { runEval, type RunEvalResult } from '../../eval/run.ts';
+import { DEFAULT_METHOD_OPTIONS, METHOD_NAMES, type MethodOptions } from '../../eval/types.ts';
+
+export interface EvalCliOptions extends PolicyOptions, RetrieverOptions {
+  dataset: string;
+  method: string;
+  out: string;
+  dataDir: string;
+  limit?: number;
+  batchSize: number;
+  fresh?: boolean;
+  splitBySource: boolean;
+  topk: number;
+  maxTurns: number;
+  maxTurnTokens: number;
+  maxAnswerTokens: number;
+  maxObsTokens: number;
+  maxTotalTokens?: number;
+  ircotSteps: number;
+  searchO1Searches: number;
+  temperature: number;
+  topP: number;
+  seed?: number;
+  quiet?: boolean;
+}
+
+/** The library function behind the command. */
+export async function evaluate(o: EvalCliOptions): Promise<RunEvalResult> {
+  const methods = parseMethods(o.method);
+  const datasets = await loadDatasets(o.dataset, { dataDir: o.dataDir, limit: o.limit, splitBySource: o.splitBySource });
+  const { retriever, describe: retrieverDesc } = await loadRetriever(o);
+  const needs = methods.filter((m) => m.retrieves).map((m) => m.name);
+  if (needs.length > 0 && !retriever) throw new Error(`methods ${needs.join(', ')} need a retriever: pass --retriever INDEX_DIR or --retriever-url URL`);
+  const policy = await loadPolicy(o);
+  try {
+    const opts: MethodOptions = {
+      ...DEFAULT_METHOD_OPTIONS,
+      topk: o.topk,
+      maxTurns: o.maxTurns,
+      maxTurnTokens: o.maxTurnTokens,
+      maxAnswerTokens: o.maxAnswerTokens,
+      maxObsTokens: o.maxObsTokens,
+      maxTotalTokens: o.maxTotalTokens ?? policy.maxContext ?? DEFAULT_METHOD_OPTIONS.maxTotalTokens,
+      ircotMaxSteps: o.ircotSteps,
+      searchO1MaxSearches: o.searchO1Searches,
+      temperature: o.temperature,
+      topP: o.topP,
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    };
+    return await runEval({
+      datasets,
+      methods,
+      sampler: policy.sampler,
+      retriever,
+      opts,
+      outDir: o.out,
+      batchSize: o.batchSize,
+      fresh: o.fresh,
+      runInfo: { model: policy.describe, retriever: retrieverDesc ?? 'none' },
+      ...(o.quiet ? { log: () => {} } : {}),
+    });
+  } finally {
+    await retriever?.close?.();
+    await policy.close();
+  }
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
-    .description('Evaluate methods on QA datasets (not built yet)')
-    .action(() => {
-      throw new Error('the "eval" command is not built yet');
-    });
+    .description('Evaluate inference methods (direct, cot, rag, ircot, search-o1, search-r1, r1) on QA datasets: EM/SubEM/F1 table, trajectories, HTML report')
+    .requiredOption('--dataset <names>', 'comma-separated dataset names (nq, triviaqa, popqa, hotpotqa, 2wikimultihopqa, musique, bamboogle — looked up in --data-dir) or file paths (FlashRAG jsonl, Search-R1 parquet)')
+    .option('--method <names>', `comma-separated methods: ${METHOD_NAMES.join(', ')}`, 'direct,cot,rag,ircot,search-o1,search-r1')
+    .option('--out <dir>', 'run directory (rerunning with the same one resumes)', 'runs/eval')
+    .option('--data-dir <dir>', 'where dataset names are looked up ($SEARCH_R1_DATA)', process.env.SEARCH_R1_DATA ?? 'data')
+    .option('--limit <n>', 'first N questions of each dataset', intArg(1))
+    .option('--batch-size <n>', 'questions per batched method call', intArg(1), 16)
+    .option('--fresh', 'start the run directory over instead of resuming')
+    .option('--no-split-by-source', 'keep a file mixing data sources as one dataset')
+    .option('--topk <n>', 'passages per retrieval', intArg(1), DEFAULT_METHOD_OPTIONS.topk)
+    .option('--max-turns <n>', 'Search-R1 search turns', intArg(1), DEFAULT_METHOD_OPTIONS.maxTurns)
+    .option('--max-turn-tokens <n>', 'tokens per generation turn / chain of thought', intArg(1), DEFAULT_METHOD_OPTIONS.maxTurnTokens)
+    .option('--max-answer-tokens <n>', 'tokens of a short answer (direct, rag)', intArg(1), DEFAULT_METHOD_OPTIONS.maxAnswerTokens)
+    .option('--max-obs-tokens <n>', 'tokens per information block', intArg(1), DEFAULT_METHOD_OPTIONS.maxObsTokens)
+    .option('--max-total-tokens <n>', 'prompt + response budget (default: the model context, else 4096)', intArg(2))
+    .option('--ircot-steps <n>', 'IRCoT reasoning steps', intArg(1), DEFAULT_METHOD_OPTIONS.ircotMaxSteps)
+    .option('--search-o1-searches <n>', 'Search-o1 search limit', intArg(1), DEFAULT_METHOD_OPTIONS.searchO1MaxSearches)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy, the paper\'s setting)', numArg, 0)
+    .option('--top-p <p>', 'nucleus sampling', numArg, 1)
+    .option('--seed <n>', 'sampling seed', intArg(0))
+    .option('--quiet', 'no progress lines');
+  addPolicyOptions(cmd);
+  addRetrieverOptions(cmd);
+  cmd.action(async (o: EvalCliOptions) => {
+    const r = await evaluate(o);
+    process.stdout.write(`${r.markdown}\n`);
+    process.stderr.write(`eval: ${r.newlyScored} questions scored now; results in ${r.files.results}, report ${r.files.report}\n`);
+  });
 }
