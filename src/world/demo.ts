@@ -13,6 +13,7 @@ import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
 import { loadConfig } from '../rl/config.ts';
 import { latestCheckpoint } from '../rl/checkpoint.ts';
 import { readMetrics } from '../rl/metrics.ts';
+import { train } from '../rl/trainer.ts';
 import { direct } from '../eval/methods/direct.ts';
 import { rag } from '../eval/methods/rag.ts';
 import { r1, searchR1 } from '../eval/methods/search-r1.ts';
@@ -57,7 +58,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
 };
 
 /** Rollout limits sized for the world: three ~50-token passages fit one information block. */
-const WORLD_ROLLOUT = { maxTurns: 2, topk: 3, maxTurnTokens: 48, maxObsTokens: 256, maxTotalTokens: 768, maxPromptTokens: 256 };
+const WORLD_ROLLOUT = { maxTurns: 2, topk: 3, maxTurnTokens: 48, maxObsTokens: 256, maxTotalTokens: 768, maxPromptTokens: 512 };
 
 export interface RunCurves {
   name: string;
@@ -109,14 +110,6 @@ async function trainedPolicy(runDir: string, seed: number): Promise<Trainer> {
   const ck = latestCheckpoint(runDir);
   if (!ck) throw new Error(`${runDir}: training left no checkpoint`);
   return createTrainer({ backend: 'embedded', model: join(ck.dir, 'policy'), seed });
-}
-
-type TrainFn = (cfg: ReturnType<typeof loadConfig>, opts?: Record<string, unknown>) => Promise<unknown>;
-async function loadTrain(): Promise<TrainFn> {
-  // Computed specifier: the RL loop is another engineer's module.
-  const mod = (await import(new URL('../rl/train.ts', import.meta.url).href)) as { train?: TrainFn };
-  if (typeof mod.train !== 'function') throw new Error('src/rl/train.ts does not export train(config)');
-  return mod.train;
 }
 
 export async function runDemo(options: Partial<DemoOptions> & { name: string }): Promise<DemoSummary> {
@@ -171,7 +164,6 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   await evaluate('search-r1-base', searchR1, base);
   lap('baselines', t);
 
-  const train = await loadTrain();
   const curves: RunCurves[] = [];
   const trainOne = async (key: string, label: string, layer: Record<string, unknown>, model = o.model): Promise<Trainer> => {
     const t1 = Date.now();
@@ -196,7 +188,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
       ),
     });
     log(`[demo]   training ${label}: ${cfg.steps} steps × ${cfg.promptsPerStep} prompts × ${cfg.n} samples (${cfg.algo})`);
-    await train(cfg, { log });
+    await train(cfg, { log, retriever: key === 'r1' ? null : retriever });
     const mpath = join(dir, 'metrics.jsonl');
     curves.push({ name: label, metrics: existsSync(mpath) ? readMetrics(mpath) : [] });
     lap(`train_${key}`, t1);
@@ -313,7 +305,7 @@ function writeOutputs(
   const table: Table = {
     title: 'Exact match on held-out test questions (greedy)',
     columns: ['method', 'single-hop', 'two-hop', 'overall', 'searches / question'],
-    rows: Object.keys(em).map((k) => [METHOD_LABEL[k] ?? k, em[k].single_hop, em[k].two_hop, em[k].overall, searches[k]]),
+    rows: Object.keys(em).map((k) => [METHOD_LABEL[k] ?? k, ...[em[k].single_hop, em[k].two_hop, em[k].overall, searches[k]].map((x) => x.toFixed(3))]),
     caption: `${evalQs.length} test questions about entities never seen in pretraining or RL (${nSingle} single-hop). World seed ${o.worldSeed}, seed ${o.seed}.`,
   };
   const perRelation: Table = {
@@ -323,11 +315,11 @@ function writeOutputs(
       rel,
       ...Object.values(rows).map((rs) => {
         const sel = rs.filter((r) => r.relation === rel);
-        return sel.length ? sel.reduce((a, r) => a + r.em, 0) / sel.length : null;
+        return sel.length ? (sel.reduce((a, r) => a + r.em, 0) / sel.length).toFixed(3) : null;
       }),
     ]),
   };
-  const timing: Table = { title: 'Wall time (s)', columns: ['phase', 'seconds'], rows: [...Object.entries(seconds), ['total', summary.wall_seconds]] };
+  const timing: Table = { title: 'Wall time (s)', columns: ['phase', 'seconds'], rows: [...Object.entries(seconds), ['total', summary.wall_seconds]].map(([k, v]) => [k as string, (v as number).toFixed(1)]) };
   const html = renderReport({
     title: `Search-R1 on the bundled world — ${o.name}`,
     subtitle: `A tiny policy learns by RL to call a search engine and copy answers from what it finds.`,

@@ -47,7 +47,7 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   seed: 1,
   vocabSize: 1024,
   model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 4 },
-  epochs: 10,
+  epochs: 5,
   batchSize: 16,
   learningRate: 3e-3,
   warmup: 0.05,

@@ -175,7 +175,7 @@ ${trajs ? `<h2>Trajectories</h2>${legend}${trajs}` : ''}
 const REPORT = ${dataJson};
 REPORT.charts.forEach((c, i) => {
   const opts = {
-    width: 560, height: 240,
+    width: 540, height: 230,
     scales: { x: { time: false } },
     axes: [{ label: c.xLabel }, { label: c.yLabel }],
     series: [{ label: c.xLabel }].concat(c.names.map((n, k) => ({ label: n, stroke: REPORT.palette[k % REPORT.palette.length], width: 1.5, spanGaps: true }))),
