@@ -1,0 +1,178 @@
+// `search-r1 eval` end to end on a generated world: the BM25 index, a tiny model folder run by our
+// engine, all six methods, the table / results / trajectories / report; then `infer`, serve-model
+// with the real engine behind the OpenAI client, and the bad-input errors (file and line; URL and
+// cause after retries).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildWorld, writeWorld, type WorldFiles } from '../../src/world/world.ts';
+import { buildIndex } from '../../src/retrieval/bm25/index.ts';
+import { HfTokenizer, trainBpeTokenizer, SEARCH_R1_TAGS } from '../../src/engine/tokenizer.ts';
+import { saveHfFolder } from '../../src/engine/io/hf.ts';
+import { Model } from '../../src/engine/model.ts';
+import type { ModelConfig } from '../../src/engine/config.ts';
+import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
+import { OpenAISampler } from '../../src/policy/openai.ts';
+import { evaluate, type EvalCliOptions } from '../../src/cli/commands/eval.ts';
+import { infer } from '../../src/cli/commands/infer.ts';
+import { serveModel } from '../../src/cli/commands/serve-model.ts';
+import { METHOD_NAMES } from '../../src/eval/types.ts';
+
+let dir = '';
+let files: WorldFiles;
+let modelDir = '';
+let indexDir = '';
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'eval-world-'));
+  const world = buildWorld({ seed: 11, size: { countries: 3, citiesPerCountry: 2, people: 40, testFraction: 0.25 } });
+  files = await writeWorld(world, join(dir, 'world'));
+  indexDir = join(dir, 'index');
+  await buildIndex(files.corpus, indexDir);
+  // A tiny model: BPE trained on the world's passages, random weights (the shipped world model
+  // is trained; here only the method code paths matter, and every row is produced by them).
+  const texts = world.passages.map((p) => `${p.title} ${p.text}`);
+  const tokFiles = trainBpeTokenizer(texts, { vocabSize: 600, addedTokens: SEARCH_R1_TAGS });
+  const tok = new HfTokenizer(tokFiles);
+  const config: ModelConfig = {
+    arch: 'qwen2',
+    vocabSize: tok.vocabSize,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 16,
+    ropeTheta: 10000,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: true,
+    attentionBias: true,
+    maxPositionEmbeddings: 2048,
+  };
+  const model = new Model(config, { seed: 3 });
+  modelDir = join(dir, 'model');
+  saveHfFolder(modelDir, { config, tensors: model.tensors(), tokenizer: tokFiles });
+  model.dispose();
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const base = (over: Partial<EvalCliOptions>): EvalCliOptions => ({
+  dataset: files.testJsonl,
+  method: 'direct,cot,rag,ircot,search-o1,search-r1',
+  out: join(dir, 'run'),
+  dataDir: dir,
+  limit: 3,
+  batchSize: 8,
+  splitBySource: true,
+  topk: 3,
+  maxTurns: 2,
+  maxTurnTokens: 12,
+  maxAnswerTokens: 8,
+  maxObsTokens: 200,
+  ircotSteps: 2,
+  searchO1Searches: 2,
+  temperature: 0,
+  topP: 1,
+  quiet: true,
+  model: modelDir,
+  retriever: indexDir,
+  ...over,
+});
+
+test('eval on the world: a table with all six methods, each row from the real method code', async () => {
+  const r = await evaluate(base({}));
+  const sixMethods = METHOD_NAMES.filter((m) => m !== 'r1');
+  assert.deepEqual(r.table.methods, sixMethods);
+  assert.ok(r.table.datasets.length >= 1);
+  for (const m of sixMethods) assert.match(r.markdown, new RegExp(`\\| ${m} \\| `));
+  const results = readFileSync(r.files.results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; dataset: string; numSearches: number; numGenerations: number; em: number });
+  const perDataset = r.table.datasets.map((d) => r.table.cells.direct[d].n);
+  assert.equal(results.length, 6 * perDataset.reduce((a, b) => a + b, 0), 'every question of every dataset scored by every method');
+  for (const rec of results) {
+    assert.ok(rec.numGenerations >= 1, `${rec.method} generated`);
+    if (rec.method === 'direct' || rec.method === 'cot') assert.equal(rec.numSearches, 0);
+    if (rec.method === 'rag') assert.equal(rec.numSearches, 1);
+    if (rec.method === 'ircot') assert.ok(rec.numSearches >= 1);
+    assert.ok(rec.em === 0 || rec.em === 1);
+  }
+  const traj = readFileSync(r.files.trajectories, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; prompt: string; segments: { text: string; injected: boolean }[] });
+  const sr1 = traj.filter((t) => t.method === 'search-r1');
+  assert.ok(sr1.length > 0 && sr1.every((t) => t.prompt.includes('Answer the given question. You must conduct reasoning inside <think>')), 'Search-R1 prompt');
+  assert.ok(traj.filter((t) => t.method === 'rag').every((t) => /Doc 1\(Title: /.test(t.prompt)), 'RAG prompts carry passages');
+  assert.ok(existsSync(r.files.report));
+  assert.match(readFileSync(r.files.report, 'utf8'), /const TRAJS = /);
+  // Resumed: nothing to do.
+  const again = await evaluate(base({}));
+  assert.equal(again.newlyScored, 0);
+  assert.equal(again.markdown, r.markdown);
+});
+
+test('infer: one question through the agent, JSON-able result', async () => {
+  const q = readFileSync(files.testJsonl, 'utf8').split('\n')[0];
+  const question = (JSON.parse(q) as { question: string }).question;
+  const r = await infer(question, { method: 'search-r1', topk: 3, maxTurns: 2, maxTurnTokens: 12, temperature: 0, topP: 1, model: modelDir, retriever: indexDir });
+  assert.equal(r.question, question);
+  assert.ok(r.segments.length >= 1);
+  assert.ok(r.prompt.includes(question.trim()));
+  JSON.stringify(r);
+});
+
+test('serve-model with the real engine: the OpenAI client gets the engine\'s own tokens and log-probs', async () => {
+  const srv = await serveModel({ model: modelDir, port: 0, host: '127.0.0.1', maxBatch: 8 });
+  try {
+    const trainer = await EmbeddedTrainer.load(modelDir);
+    const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: trainer.tokenizer, retries: 0 });
+    const prompts = ['Answer the given question.', 'Doc 1(Title: x)'].map((t) => trainer.tokenizer.encode(t));
+    const req = { prompts, maxTokens: 10, stop: ['</search>', '</answer>'], temperature: 0, topP: 1, seed: 5 };
+    const direct = await trainer.sample(req);
+    const viaHttp = await client.sample(req);
+    assert.equal(client.currentMode, 'tokens');
+    for (let i = 0; i < prompts.length; i++) {
+      assert.deepEqual(viaHttp[i][0].tokens, direct[i][0].tokens);
+      assert.equal(viaHttp[i][0].text, direct[i][0].text);
+      assert.equal(viaHttp[i][0].finish, direct[i][0].finish);
+      viaHttp[i][0].logprobs.forEach((x, k) => assert.ok(Math.abs(x - direct[i][0].logprobs[k]) < 1e-6));
+    }
+    trainer.dispose();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('bad dataset rows fail with file and line', async () => {
+  const bad1 = join(dir, 'missing.jsonl');
+  writeFileSync(bad1, '{"id":"a","question":"q1?","golden_answers":["x"]}\n{"id":"b","question":"q2?"}\n');
+  await assert.rejects(evaluate(base({ dataset: bad1, method: 'direct', out: join(dir, 'bad1') })), (e: Error) => {
+    assert.match(e.message, new RegExp(`${bad1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: field "golden_answers"`));
+    return true;
+  });
+  const bad2 = join(dir, 'nonstring.jsonl');
+  writeFileSync(bad2, '{"id":"a","question":"q1?","golden_answers":["x"]}\n{"id":"b","question":"q2?","golden_answers":["y"]}\n{"id":"c","question":"q3?","golden_answers":[42]}\n');
+  await assert.rejects(evaluate(base({ dataset: bad2, method: 'direct', out: join(dir, 'bad2') })), (e: Error) => {
+    assert.match(e.message, /nonstring\.jsonl:3: field "golden_answers/);
+    return true;
+  });
+  await assert.rejects(evaluate(base({ dataset: 'nq', method: 'direct', out: join(dir, 'bad3') })), /--dataset nq: not found under/);
+});
+
+test('an unreachable model server fails with the URL and the cause after the retries', async () => {
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const url = `http://127.0.0.1:${port}`;
+  await assert.rejects(
+    evaluate(base({ method: 'direct', out: join(dir, 'unreachable'), model: undefined, openaiUrl: url, openaiModel: 'm', tokenizer: modelDir, retries: 2 })),
+    (e: Error) => {
+      assert.match(e.message, new RegExp(`${url}/v1/completions failed after 3 attempts: .*ECONNREFUSED`));
+      return true;
+    },
+  );
+});
