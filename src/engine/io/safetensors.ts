@@ -135,10 +135,14 @@ function readHeaderFd(fd: number, path: string): SafetensorsHeader {
 /** Read chunk for converting half-precision tensors (bounded temporary memory). */
 const CHUNK_ELEMS = 1 << 22;
 
+// Tensor bytes are little-endian and read straight into typed arrays: refuse big-endian hosts.
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 function readTensorFd(fd: number, path: string, name: string, e: HeaderEntry): Float32Array {
   if (!SUPPORTED.has(e.dtype)) {
     throw new SafetensorsError(path, `dtype ${e.dtype} is not supported (only F32, F16, BF16 weights)`, name);
   }
+  if (!LITTLE_ENDIAN) throw new SafetensorsError(path, 'big-endian hosts are not supported', name);
   const n = numel(e.shape);
   const out = new Float32Array(n);
   if (e.dtype === 'F32') {

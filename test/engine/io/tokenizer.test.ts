@@ -113,3 +113,10 @@ test('vocabSize too small for bytes + special + added tokens is refused', () => 
   assert.equal(bytesOnly.vocabSize, 259);
   assert.equal(bytesOnly.encode('héllo').length, 6);
 });
+
+test('merges stored as pairs (tokenizers >= 0.20 format, e.g. recent Qwen2.5 files) encode identically', () => {
+  const model = files.tokenizerJson.model as { merges: string[] };
+  const pairs = { ...files.tokenizerJson, model: { ...model, merges: model.merges.map((m) => m.split(' ')) } };
+  const t2 = new HfTokenizer({ tokenizerJson: pairs, tokenizerConfig: files.tokenizerConfig });
+  for (const s of corpus) assert.deepEqual(t2.encode(s), tok.encode(s));
+});
