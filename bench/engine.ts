@@ -1,0 +1,244 @@
+// Engine benchmarks (npm run bench:engine). Side by side, in one run:
+//   1. sgemm GFLOP/s, ours (WASM SIMD and relaxed-SIMD FMA) vs onnxruntime-node's MatMul (1 thread)
+//   2. training tokens/s (forward + backward + AdamW), reference config, seq 128 × batch 4
+//   3. generation tokens/s at batch 1 and 16, ours vs node-llama-cpp on the same GGUF (1 thread)
+//   4. peak RSS: training the reference config; a 0.5B-shaped (Qwen2.5-0.5B) random model
+// The machine is shared, so every rate is printed per wall-second AND per CPU-second of this
+// process (process.cpuUsage), with the load average; ratios compare like with like.
+// Flags: --quick (shorter runs), --skip-llama, --skip-big, --child=<name> (internal).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createWasmKernels } from '../src/engine/kernels/index.ts';
+import { KERNELS_WASM_PATH, KERNELS_RELAXED_WASM_PATH, relaxedSimdAvailable } from '../src/engine/kernels/wasm.ts';
+import { presetConfig, countParameters, type ModelConfig } from '../src/engine/config.ts';
+import { Model } from '../src/engine/model.ts';
+import { EmbeddedTrainer } from '../src/policy/embedded.ts';
+import type { Tokenizer } from '../src/policy/types.ts';
+import { matmulModel } from './engine/onnx-matmul.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const child = args.find((a) => a.startsWith('--child='))?.slice(8);
+const SECONDS = quick ? 0.5 : 1.5;
+
+interface Rate {
+  wall: number;
+  cpu: number;
+}
+/** Runs fn repeatedly for ~SECONDS; returns work units per wall-second and per CPU-second. */
+async function rate(work: number, fn: () => unknown | Promise<unknown>, seconds = SECONDS): Promise<Rate> {
+  await fn(); // warm-up
+  let reps = 0;
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  while (performance.now() - t0 < seconds * 1000 || reps < 2) {
+    await fn();
+    reps++;
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const cu = process.cpuUsage(c0);
+  const cpu = (cu.user + cu.system) / 1e6;
+  return { wall: (work * reps) / wall, cpu: (work * reps) / cpu };
+}
+const f1 = (x: number) => x.toFixed(1);
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+// ------------------------------------------------------------------------------------------ 1
+async function benchGemm(): Promise<void> {
+  const ortMod = await import('onnxruntime-node');
+  const ort = (ortMod as unknown as { default?: typeof ortMod }).default ?? ortMod;
+  console.log(`\n## sgemm (C = A·B, f32, single thread)   load: ${load()}`);
+  console.log('| shape | ours simd | ours relaxed-simd | onnxruntime | ratio (best ours / ort) |');
+  console.log('|---|---|---|---|---|');
+  const variants = [createWasmKernels(KERNELS_WASM_PATH)];
+  if (relaxedSimdAvailable()) variants.push(createWasmKernels(KERNELS_RELAXED_WASM_PATH));
+  for (const [M, K, N] of [
+    [512, 512, 512],
+    [512, 1024, 4096],
+  ]) {
+    const flop = 2 * M * N * K;
+    const ours: Rate[] = [];
+    for (const k of variants) {
+      const A = k.arena.alloc(M * K), B = k.arena.alloc(K * N), C = k.arena.alloc(M * N);
+      A.data.fill(0.5);
+      B.data.fill(0.25);
+      ours.push(await rate(flop / 1e9, () => k.gemm(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, C, 0, N)));
+      if (Math.abs(C.data[0] - 0.125 * K) > 1e-3 * K) throw new Error('gemm result wrong');
+      for (const b of [A, B, C]) k.arena.free(b);
+    }
+    const sess = await ort.InferenceSession.create(matmulModel(M, K, N), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const A = new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]);
+    const B = new ort.Tensor('float32', new Float32Array(K * N).fill(0.25), [K, N]);
+    const o = await rate(flop / 1e9, () => sess.run({ A, B }));
+    await sess.release();
+    const best = ours.reduce((a, b) => (b.cpu > a.cpu ? b : a));
+    const fmt = (r: Rate | undefined) => (r ? `${f1(r.wall)} wall / ${f1(r.cpu)} cpu GFLOP/s` : 'n/a');
+    console.log(
+      `| ${M}×${K}·${K}×${N} | ${fmt(ours[0])} | ${fmt(ours[1])} | ${fmt(o)} | ${(best.cpu / o.cpu).toFixed(2)}× (cpu), ${(best.wall / o.wall).toFixed(2)}× (wall) |`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------------------------------ 2
+const nullTokenizer = (V: number): Tokenizer => ({
+  eosTokenIds: [],
+  vocabSize: V,
+  encode: () => [],
+  decode: (ids) => ids.join(' '),
+  applyChatTemplate: () => null,
+});
+
+function trainBatch(V: number, seq: number, batch: number) {
+  return Array.from({ length: batch }, (_, i) => {
+    const t = Array.from({ length: seq + 1 }, (_, k) => (k * 7919 + i * 104729) % V);
+    return { inputTokens: t.slice(0, -1), targetTokens: t.slice(1) };
+  });
+}
+
+async function benchTrain(): Promise<void> {
+  const cfg = presetConfig('reference');
+  const tr = EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1 }), nullTokenizer(cfg.vocabSize));
+  const data = trainBatch(cfg.vocabSize, 128, 4);
+  const h = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01, gradClipNorm: 1 };
+  const r = await rate(
+    512,
+    async () => {
+      await tr.forwardBackward(data, { type: 'cross_entropy' });
+      await tr.optimStep(h);
+    },
+    quick ? 2 : 6,
+  );
+  console.log(`\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${tr.model.kernels.variant}   load: ${load()}`);
+  console.log(`tokens/s: ${r.wall.toFixed(0)} per wall-second, ${r.cpu.toFixed(0)} per CPU-second (goal ≥ 2,000 on one core; libtorch CPU ≈ 3,000)`);
+  tr.dispose();
+}
+
+// ------------------------------------------------------------------------------------------ 3
+async function benchGenerate(): Promise<void> {
+  const { HfTokenizer, trainBpeTokenizer } = await import('../src/engine/tokenizer.ts');
+  const { writeGguf } = await import('../src/engine/io/gguf.ts');
+  const cfg = presetConfig('reference');
+  const text = 'The quick brown fox jumps over the lazy dog. Paris is the capital of France. '.repeat(20);
+  const hf = new HfTokenizer(trainBpeTokenizer([text], { vocabSize: cfg.vocabSize }));
+  if (hf.vocabSize > cfg.vocabSize) throw new Error('tokenizer larger than the model vocab');
+  const model = new Model(cfg, { seed: 3, initStd: 0.1 });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-engine-'));
+  const gguf = join(dir, 'reference.gguf');
+  const tensors = model.tensors();
+  writeGguf(gguf, cfg, tensors, hf, { dtype: 'f32' });
+  const tr = EmbeddedTrainer.fromModel(model, nullTokenizer(cfg.vocabSize));
+  const NEW = quick ? 32 : 96;
+  const prompt = (i: number) => Array.from({ length: 32 }, (_, k) => (k * 31 + i * 17 + 5) % 256);
+  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  const lm = await llama.loadModel({ modelPath: gguf });
+  console.log(`\n## generation, reference config, 32-token prompts, ${NEW} new tokens, greedy, 1 thread   load: ${load()}`);
+  console.log('| batch | ours tok/s (wall / cpu) | llama.cpp tok/s (wall / cpu) | ratio (cpu) |');
+  console.log('|---|---|---|---|');
+  for (const B of [1, 16]) {
+    const prompts = Array.from({ length: B }, (_, i) => prompt(i));
+    const ours = await rate(B * NEW, () =>
+      tr.sample({ prompts, maxTokens: NEW, stop: [], temperature: 0, topP: 1 }),
+    );
+    const ctx = await lm.createContext({ sequences: B, contextSize: 256 * B, threads: 1, batchSize: 512 });
+    const seqs = Array.from({ length: B }, () => ctx.getSequence());
+    const theirs = await rate(B * NEW, async () => {
+      await Promise.all(
+        seqs.map(async (s, i) => {
+          await s.clearHistory();
+          let n = 0;
+          for await (const _t of s.evaluate(prompts[i] as never[], { temperature: 0 })) {
+            void _t;
+            if (++n >= NEW) break;
+          }
+        }),
+      );
+    });
+    await ctx.dispose();
+    console.log(
+      `| ${B} | ${ours.wall.toFixed(0)} / ${ours.cpu.toFixed(0)} | ${theirs.wall.toFixed(0)} / ${theirs.cpu.toFixed(0)} | ${(ours.cpu / theirs.cpu).toFixed(2)}× |`,
+    );
+  }
+  console.log('(rates include prefill of the prompts; llama.cpp uses its default f16 KV cache)');
+  await lm.dispose();
+  await llama.dispose();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------------------------------ 4
+const QWEN05B: ModelConfig = {
+  arch: 'qwen2',
+  vocabSize: 151936,
+  hiddenSize: 896,
+  intermediateSize: 4864,
+  numLayers: 24,
+  numHeads: 14,
+  numKvHeads: 2,
+  headDim: 64,
+  ropeTheta: 1000000,
+  rmsNormEps: 1e-6,
+  tieWordEmbeddings: true,
+  attentionBias: true,
+  maxPositionEmbeddings: 32768,
+};
+
+async function childMain(name: string): Promise<void> {
+  const t0 = performance.now();
+  if (name === 'train-rss') {
+    const cfg = presetConfig('reference');
+    const tr = EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1 }), nullTokenizer(cfg.vocabSize));
+    const data = trainBatch(cfg.vocabSize, 128, 4);
+    for (let i = 0; i < 3; i++) {
+      await tr.forwardBackward(data, { type: 'cross_entropy' });
+      await tr.optimStep({ learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClipNorm: 1 });
+    }
+  } else if (name === 'big-rss') {
+    const m = new Model(QWEN05B, { seed: 1 });
+    const tr = EmbeddedTrainer.fromModel(m, nullTokenizer(QWEN05B.vocabSize));
+    const g0 = performance.now();
+    const c0 = process.cpuUsage();
+    await tr.sample({ prompts: [Array.from({ length: 16 }, (_, i) => i + 100)], maxTokens: 8, stop: [], temperature: 0, topP: 1 });
+    const cu = process.cpuUsage(c0);
+    console.log(
+      JSON.stringify({
+        params: m.numParameters(),
+        genTokPerWallS: 8 / ((performance.now() - g0) / 1000),
+        genTokPerCpuS: 8 / ((cu.user + cu.system) / 1e6),
+      }),
+    );
+  }
+  console.log(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000 }));
+}
+
+function runChild(name: string): Record<string, number> {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`child ${name} failed: ${r.stderr}`);
+  return Object.assign({}, ...r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>));
+}
+
+async function benchMemory(): Promise<void> {
+  console.log(`\n## memory (peak RSS of a fresh process)   load: ${load()}`);
+  const t = runChild('train-rss');
+  console.log(`training the reference config (seq 128 × batch 4, 3 steps): ${t.maxRssMiB.toFixed(0)} MiB`);
+  if (!args.includes('--skip-big')) {
+    const b = runChild('big-rss');
+    console.log(
+      `0.5B-shaped random model (Qwen2.5-0.5B config, ${(b.params / 1e6).toFixed(0)}M params, fp32) created + 8 greedy tokens: ` +
+        `${b.maxRssMiB.toFixed(0)} MiB (weights alone ${((b.params * 4) / 2 ** 20).toFixed(0)} MiB); ` +
+        `decode ${b.genTokPerWallS.toFixed(1)} tok/s wall, ${b.genTokPerCpuS.toFixed(1)} per CPU-second (incl. prefill)`,
+    );
+  }
+}
+
+if (child) await childMain(child);
+else {
+  console.log(`# engine benchmark  ${new Date().toISOString()}  node ${process.version}  relaxed-simd: ${relaxedSimdAvailable()}`);
+  await benchGemm();
+  await benchTrain();
+  if (!args.includes('--skip-llama')) await benchGenerate();
+  await benchMemory();
+}
