@@ -51,7 +51,7 @@ function sourceOf(ex: QaExample): string {
 
 export interface LoadDatasetsOptions {
   dataDir: string;
-  /** First N questions of each file. */
+  /** First N questions of each dataset. */
   limit?: number;
   /** A file mixing several data sources (Search-R1's test.parquet, the world's test set) is split into one dataset per source (default true). */
   splitBySource?: boolean;
@@ -64,13 +64,15 @@ export async function loadDatasets(specs: string, o: LoadDatasetsOptions): Promi
   if (parts.length === 0) throw new Error('--dataset: no dataset given');
   for (const spec of parts) {
     const { path, name } = resolveDatasetPath(spec, o.dataDir);
-    const examples = await readQaFile(path, { ...(name ? { dataSource: name } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
+    // The whole file is read (every row validated); --limit applies per resulting dataset.
+    const examples = await readQaFile(path, name ? { dataSource: name } : {});
     if (examples.length === 0) throw new Error(`${path}: no questions`);
     const sources = [...new Set(examples.map(sourceOf))];
+    const cap = (xs: QaExample[]) => (o.limit !== undefined ? xs.slice(0, o.limit) : xs);
     if ((o.splitBySource ?? true) && sources.length > 1) {
-      for (const s of sources) out.push({ name: s, examples: examples.filter((ex) => sourceOf(ex) === s) });
+      for (const s of sources) out.push({ name: s, examples: cap(examples.filter((ex) => sourceOf(ex) === s)) });
     } else {
-      out.push({ name: name ?? (sources.length === 1 ? sources[0] : examples[0].dataSource), examples });
+      out.push({ name: name ?? (sources.length === 1 ? sources[0] : examples[0].dataSource), examples: cap(examples) });
     }
   }
   const names = out.map((d) => d.name);
