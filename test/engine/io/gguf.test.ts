@@ -18,6 +18,8 @@ import type { Llama, Token } from 'node-llama-cpp';
 import { presetConfig } from '../../../src/engine/config.ts';
 import type { ModelConfig } from '../../../src/engine/config.ts';
 import { writeGguf } from '../../../src/engine/io/gguf.ts';
+import { defaultGenerationConfig } from '../../../src/engine/io/hf.ts';
+import { generate } from '../../../src/engine/generate.ts';
 import { f16ToF32, f32ToF16 } from '../../../src/engine/io/half.ts';
 import { randomTensors } from '../../../src/engine/io/random-init.ts';
 import type { TensorMap } from '../../../src/engine/io/safetensors.ts';
@@ -26,12 +28,12 @@ import { Model } from '../../../src/engine/model.ts';
 import { TrainingPass } from '../../../src/engine/forward.ts';
 import { logSoftmax, referenceLogits } from './reference-forward.ts';
 
-const tokenizer = new HfTokenizer(
-  trainBpeTokenizer(['Paris is the capital of France. <search> capital of France </search> <answer> Paris </answer>'], {
-    vocabSize: 300,
-    addedTokens: SEARCH_R1_TAGS,
-  }),
-);
+const tokFiles = trainBpeTokenizer(['Paris is the capital of France. <search> capital of France </search> <answer> Paris </answer>'], {
+  vocabSize: 300,
+  addedTokens: SEARCH_R1_TAGS,
+});
+// EOS = <|endoftext|> and <|im_end|>, as llama.cpp's EOS + EOT from the GGUF metadata.
+const tokenizer = new HfTokenizer(tokFiles, defaultGenerationConfig(tokFiles));
 
 /**
  * A tiny model with weights large enough that logits spread over ~20 nats (a near-uniform
@@ -168,6 +170,15 @@ for (const arch of ['qwen2', 'llama'] as const) {
     const g = referenceGreedy(config, tensors, PROMPT, 12);
     assert.ok(g.minMargin > 1e-3, 'greedy steps are not near-ties');
     assert.deepEqual(cpp.greedy, g.tokens);
+    // The engine's own KV-cache sampler, greedy, produces the same tokens.
+    const m = new Model(config);
+    try {
+      m.loadTensors(tensors);
+      const [[c]] = await generate(m, tokenizer, { prompts: [PROMPT], maxTokens: 12, stop: [], temperature: 0, topP: 1, seed: 0 });
+      assert.deepEqual(c.tokens, cpp.greedy);
+    } finally {
+      m.dispose();
+    }
     // The tokenizer in the GGUF is ours: llama.cpp tokenizes text (incl. tags) to the same ids.
     const model = await llama.loadModel({ modelPath: path });
     try {
