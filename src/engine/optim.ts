@@ -1,10 +1,13 @@
 // AdamW (decoupled weight decay, PyTorch semantics) with global-norm gradient clipping.
-// Moments live on the JS heap (Float32Array), not in the kernels' 4 GiB WASM memory.
+// Moments live next to the weights in the kernels' memory; the update is one SIMD kernel call
+// per tensor (the plain-TS kernel on the reference path).
 //   g ← g·min(1, clip/‖g‖)         (when clip > 0; ‖g‖ over all parameters)
 //   p ← p·(1 − lr·wd)              (decay: matrices only, see Param.decay)
 //   m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
 //   p ← p − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + eps)
 import type { Param } from './model.ts';
+import type { Kernels } from './kernels/types.ts';
+import type { Buf } from './memory.ts';
 import type { AdamWParams } from '../policy/types.ts';
 
 export interface AdamWState {
@@ -16,20 +19,39 @@ export interface AdamWState {
 
 export class AdamW {
   step = 0;
-  private m = new Map<string, Float32Array>();
-  private v = new Map<string, Float32Array>();
+  private m = new Map<string, Buf>();
+  private v = new Map<string, Buf>();
 
-  constructor(private readonly params: readonly Param[]) {}
+  constructor(
+    private readonly params: readonly Param[],
+    private readonly kernels: Kernels,
+  ) {}
 
-  /** L2 norm of all gradients (float64 accumulation). */
+  /** L2 norm of all gradients (float64 accumulation across tensors). */
   gradNorm(): number {
     let s = 0;
-    for (const p of this.params) {
-      if (!p.g) continue;
-      const g = p.g.data;
-      for (let i = 0; i < g.length; i++) s += g[i] * g[i];
-    }
+    for (const p of this.params) if (p.g) s += this.kernels.sumSquares(p.g, p.size);
     return Math.sqrt(s);
+  }
+
+  private moments(p: Param): [Buf, Buf] {
+    let m = this.m.get(p.name), v = this.v.get(p.name);
+    if (!m || !v) {
+      m = this.kernels.arena.alloc(p.size);
+      v = this.kernels.arena.alloc(p.size);
+      m.data.fill(0);
+      v.data.fill(0);
+      this.m.set(p.name, m);
+      this.v.set(p.name, v);
+    }
+    return [m, v];
+  }
+
+  /** Frees the moment buffers. */
+  dispose(): void {
+    for (const b of [...this.m.values(), ...this.v.values()]) this.kernels.arena.free(b);
+    this.m.clear();
+    this.v.clear();
   }
 
   /** One update from the accumulated gradients; zeroes them. Returns grad_norm (before clipping). */
@@ -46,28 +68,15 @@ export class AdamW {
     const invSqrtBc2 = 1 / Math.sqrt(bc2);
     for (const p of this.params) {
       if (!p.g) continue;
-      let m = this.m.get(p.name), v = this.v.get(p.name);
-      if (!m || !v) {
-        m = new Float32Array(p.size);
-        v = new Float32Array(p.size);
-        this.m.set(p.name, m);
-        this.v.set(p.name, v);
-      }
-      const w = p.w.data, g = p.g.data;
+      const [m, v] = this.moments(p);
       const decay = p.decay ? 1 - lr * h.weightDecay : 1;
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i] * clip;
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-        w[i] = w[i] * decay - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
-      }
-      g.fill(0);
+      this.kernels.adamw(p.w, p.g, m, v, p.size, b1, b2, eps, stepSize, invSqrtBc2, decay, clip);
     }
     return { grad_norm: norm, clip_scale: clip };
   }
 
   getState(): AdamWState {
-    const copy = (src: Map<string, Float32Array>) => new Map([...src].map(([k, a]) => [k, a.slice()]));
+    const copy = (src: Map<string, Buf>) => new Map([...src].map(([k, b]) => [k, Float32Array.from(b.data)]));
     return { step: this.step, m: copy(this.m), v: copy(this.v) };
   }
 
@@ -82,9 +91,16 @@ export class AdamW {
         if (n === undefined) throw new Error(`optimizer state: moment ${what} for unknown parameter "${k}"`);
         if (a.length !== n) throw new Error(`optimizer state: moment ${what} of "${k}" has ${a.length} values, expected ${n}`);
       }
+    this.dispose();
     this.step = s.step;
-    this.m = new Map([...s.m].map(([k, a]) => [k, a.slice()]));
-    this.v = new Map([...s.v].map(([k, a]) => [k, a.slice()]));
+    for (const p of this.params) {
+      const m = s.m.get(p.name), v = s.v.get(p.name);
+      if (!m && !v) continue;
+      if (!m || !v) throw new Error(`optimizer state: "${p.name}" has only one of its two moments`);
+      const [bm, bv] = this.moments(p);
+      bm.data.set(m);
+      bv.data.set(v);
+    }
   }
 }
 

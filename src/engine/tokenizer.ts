@@ -31,7 +31,14 @@ const QWEN2_SPLIT_JS =
 
 export const DEFAULT_SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] as const;
 export const SEARCH_R1_TAGS = [
-  '<think>', '</think>', '<search>', '</search>', '<information>', '</information>', '<answer>', '</answer>',
+  '<think>',
+  '</think>',
+  '<search>',
+  '</search>',
+  '<information>',
+  '</information>',
+  '<answer>',
+  '</answer>',
 ] as const;
 
 /** ChatML (as Qwen2.5 without tools and without a default system prompt): short for tiny models. */
@@ -60,7 +67,8 @@ export function byteToUnicode(): string[] {
 
 function tokenContent(v: unknown): string | null {
   if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string')
+    return (v as Json).content as string;
   return null;
 }
 
@@ -92,13 +100,17 @@ export class HfTokenizer implements Tokenizer {
       const c = tokenContent(v);
       if (c === null) return null;
       const id = this.impl.token_to_id(c);
-      if (id === undefined) throw new Error(`${source}: tokenizer_config field "${field}" names token ${JSON.stringify(c)}, which is not in the vocabulary`);
+      if (id === undefined)
+        throw new Error(
+          `${source}: tokenizer_config field "${field}" names token ${JSON.stringify(c)}, which is not in the vocabulary`,
+        );
       return id;
     };
     const eos = new Set<number>();
     const g = generationConfig?.eos_token_id;
     for (const id of Array.isArray(g) ? g : g !== undefined && g !== null ? [g] : []) {
-      if (typeof id !== 'number') throw new Error(`generation_config.json: field "eos_token_id" must be a number or a list of numbers`);
+      if (typeof id !== 'number')
+        throw new Error(`generation_config.json: field "eos_token_id" must be a number or a list of numbers`);
       eos.add(id);
     }
     const cfgEos = idOf('eos_token', tokenizerConfig.eos_token);
@@ -107,7 +119,9 @@ export class HfTokenizer implements Tokenizer {
     this.bosTokenId = idOf('bos_token', tokenizerConfig.bos_token);
     const ct = tokenizerConfig.chat_template;
     // A list of named templates (some models): take "default".
-    if (Array.isArray(ct)) this.chatTemplate = (ct.find((t: Json) => t.name === 'default') as Json | undefined)?.template as string ?? null;
+    if (Array.isArray(ct))
+      this.chatTemplate =
+        ((ct.find((t: Json) => t.name === 'default') as Json | undefined)?.template as string) ?? null;
     else this.chatTemplate = typeof ct === 'string' ? ct : null;
   }
 
@@ -121,7 +135,10 @@ export class HfTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
     if (ids.length === 0) return ''; // the library refuses an empty list
-    return this.impl.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
+    return this.impl.decode([...ids], {
+      skip_special_tokens: opts.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: false,
+    });
   }
 
   tokenToId(token: string): number | undefined {
@@ -187,7 +204,9 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
   const added = [...(opts.addedTokens ?? [])];
   const reserved = 256 + specials.length + added.length;
   if (opts.vocabSize < reserved) {
-    throw new Error(`trainBpeTokenizer: vocabSize ${opts.vocabSize} < 256 bytes + ${specials.length} special + ${added.length} added tokens`);
+    throw new Error(
+      `trainBpeTokenizer: vocabSize ${opts.vocabSize} < 256 bytes + ${specials.length} special + ${added.length} added tokens`,
+    );
   }
   const minFreq = opts.minFrequency ?? 2;
   const b2u = byteToUnicode();
@@ -270,7 +289,15 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
   const addedTokens = [
     ...specials.map((content) => ({ content, special: true })),
     ...added.map((content) => ({ content, special: false })),
-  ].map((t, i) => ({ id: symbols.length + i, content: t.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: t.special }));
+  ].map((t, i) => ({
+    id: symbols.length + i,
+    content: t.content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: t.special,
+  }));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
   const tokenizerJson: Json = {
     version: '1.0',
@@ -289,13 +316,28 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
     post_processor: byteLevel,
     decoder: byteLevel,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
     },
   };
   const addedDecoder: Record<string, Json> = {};
   for (const t of addedTokens) {
-    addedDecoder[String(t.id)] = { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: t.special };
+    addedDecoder[String(t.id)] = {
+      content: t.content,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: t.special,
+    };
   }
   const eos = specials.includes('<|endoftext|>') ? '<|endoftext|>' : (specials[0] ?? null);
   const tokenizerConfig: Json = {
@@ -319,6 +361,8 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: TrainBpeOptions
 /** Splits text around occurrences of the given tokens (longest first), dropping the tokens. */
 function splitOnTokens(text: string, tokens: readonly string[]): string[] {
   if (tokens.length === 0) return [text];
-  const esc = [...tokens].sort((a, b) => b.length - a.length).map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const esc = [...tokens]
+    .sort((a, b) => b.length - a.length)
+    .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return text.split(new RegExp(esc.join('|'), 'u')).filter((s) => s.length > 0);
 }

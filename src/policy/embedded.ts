@@ -69,7 +69,7 @@ export class EmbeddedTrainer implements Trainer {
     this.tokenizer = tokenizer;
     this.opts = opts;
     this.pass = new TrainingPass(model);
-    this.optim = new AdamW(model.params);
+    this.optim = new AdamW(model.params, model.kernels);
     this.rng = new Rng(opts.seed ?? 0);
   }
 
@@ -104,6 +104,7 @@ export class EmbeddedTrainer implements Trainer {
   /** Frees engine memory. */
   dispose(): void {
     this.pass.dispose();
+    this.optim.dispose();
     this.model.dispose();
   }
 

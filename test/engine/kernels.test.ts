@@ -133,3 +133,20 @@ test('wasm arena re-points live buffers when the memory grows', () => {
   assert.deepEqual(Array.from(keep.data), [1, 2, 3, 4, 5, 6, 7, 8]);
   wasm.arena.free(big);
 });
+
+test('adamw and sumSquares match the reference', () => {
+  const n = 1031; // not a multiple of 4
+  const [ww, wr] = pair(n), [gw, gr] = pair(n), [mw, mr] = pair(n), [vw, vr] = pair(n);
+  for (let i = 0; i < n; i++) vw.data[i] = vr.data[i] = Math.abs(vr.data[i]);
+  const s1 = wasm.sumSquares(gw, n), s2 = ref.sumSquares(gr, n);
+  assert.ok(Math.abs(s1 - s2) < 1e-5 * s2);
+  wasm.adamw(ww, gw, mw, vw, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
+  ref.adamw(wr, gr, mr, vr, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
+  for (const [a, b] of [
+    [ww, wr],
+    [mw, mr],
+    [vw, vr],
+  ])
+    assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
+  assert.ok(gw.data.every((x) => x === 0));
+});

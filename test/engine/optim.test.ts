@@ -21,7 +21,7 @@ test('AdamW matches a hand computation over three steps (decay on matrices only)
   m.ensureGrads();
   const mat = m.param('model.layers.0.mlp.up_proj.weight');
   const vec = m.param('model.norm.weight');
-  const opt = new AdamW(m.params);
+  const opt = new AdamW(m.params, kernels);
   const w0m = Float64Array.from(mat.w.data.subarray(0, 3));
   const w0v = Float64Array.from(vec.w.data.subarray(0, 3));
   const grads = [
@@ -64,7 +64,7 @@ test('global-norm clipping scales gradients and reports the pre-clip norm', () =
   a.g!.data[0] = 3;
   b.g!.data[1] = 4;
   const before = a.w.data[0];
-  const opt = new AdamW(m.params);
+  const opt = new AdamW(m.params, kernels);
   const r = opt.update({ ...H, weightDecay: 0, gradClipNorm: 1 });
   assert.ok(Math.abs(r.grad_norm - 5) < 1e-6);
   assert.ok(Math.abs(r.clip_scale - 0.2) < 1e-9);

@@ -18,8 +18,19 @@ import type { TensorData, TensorMap } from './safetensors.ts';
 export type GgufDtype = 'f32' | 'f16';
 
 const enum VT {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 }
 const GGML_F32 = 0;
 const GGML_F16 = 1;
@@ -52,11 +63,30 @@ class ByteSink {
     this.buf = b;
     this.view = new DataView(b.buffer);
   }
-  u32(v: number) { this.reserve(4); this.view.setUint32(this.length, v, true); this.length += 4; }
-  i32(v: number) { this.reserve(4); this.view.setInt32(this.length, v, true); this.length += 4; }
-  u64(v: number) { this.reserve(8); this.view.setBigUint64(this.length, BigInt(v), true); this.length += 8; }
-  f32(v: number) { this.reserve(4); this.view.setFloat32(this.length, v, true); this.length += 4; }
-  u8(v: number) { this.reserve(1); this.buf[this.length++] = v; }
+  u32(v: number) {
+    this.reserve(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  i32(v: number) {
+    this.reserve(4);
+    this.view.setInt32(this.length, v, true);
+    this.length += 4;
+  }
+  u64(v: number) {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  f32(v: number) {
+    this.reserve(4);
+    this.view.setFloat32(this.length, v, true);
+    this.length += 4;
+  }
+  u8(v: number) {
+    this.reserve(1);
+    this.buf[this.length++] = v;
+  }
   str(s: string) {
     const b = this.enc.encode(s);
     this.u64(b.length);
@@ -64,20 +94,49 @@ class ByteSink {
     this.buf.set(b, this.length);
     this.length += b.length;
   }
-  pad(align: number) { while (this.length % align !== 0) this.u8(0); }
-  bytes(): Uint8Array { return this.buf.subarray(0, this.length); }
+  pad(align: number) {
+    while (this.length % align !== 0) this.u8(0);
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 function writeKv(s: ByteSink, key: string, kv: KV): void {
   s.str(key);
   switch (kv.type) {
-    case 'u32': s.u32(VT.UINT32); s.u32(kv.value); break;
-    case 'i32': s.u32(VT.INT32); s.i32(kv.value); break;
-    case 'f32': s.u32(VT.FLOAT32); s.f32(kv.value); break;
-    case 'bool': s.u32(VT.BOOL); s.u8(kv.value ? 1 : 0); break;
-    case 'str': s.u32(VT.STRING); s.str(kv.value); break;
-    case 'str[]': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(kv.value.length); for (const v of kv.value) s.str(v); break;
-    case 'i32[]': s.u32(VT.ARRAY); s.u32(VT.INT32); s.u64(kv.value.length); for (const v of kv.value) s.i32(v); break;
+    case 'u32':
+      s.u32(VT.UINT32);
+      s.u32(kv.value);
+      break;
+    case 'i32':
+      s.u32(VT.INT32);
+      s.i32(kv.value);
+      break;
+    case 'f32':
+      s.u32(VT.FLOAT32);
+      s.f32(kv.value);
+      break;
+    case 'bool':
+      s.u32(VT.BOOL);
+      s.u8(kv.value ? 1 : 0);
+      break;
+    case 'str':
+      s.u32(VT.STRING);
+      s.str(kv.value);
+      break;
+    case 'str[]':
+      s.u32(VT.ARRAY);
+      s.u32(VT.STRING);
+      s.u64(kv.value.length);
+      for (const v of kv.value) s.str(v);
+      break;
+    case 'i32[]':
+      s.u32(VT.ARRAY);
+      s.u32(VT.INT32);
+      s.u64(kv.value.length);
+      for (const v of kv.value) s.i32(v);
+      break;
   }
 }
 
@@ -86,7 +145,8 @@ export function permuteRopeRows(t: TensorData, nHeads: number): TensorData {
   const rows = t.shape[0];
   const cols = t.shape.length > 1 ? t.shape[1] : 1;
   const hd = rows / nHeads;
-  if (!Number.isInteger(hd) || hd % 2 !== 0) throw new Error(`permuteRopeRows: ${rows} rows do not split into ${nHeads} heads of even size`);
+  if (!Number.isInteger(hd) || hd % 2 !== 0)
+    throw new Error(`permuteRopeRows: ${rows} rows do not split into ${nHeads} heads of even size`);
   const half = hd / 2;
   const out = new Float32Array(t.data.length);
   for (let h = 0; h < nHeads; h++) {
@@ -132,11 +192,24 @@ export function ggufTensorName(hfName: string): string | null {
 /** The tokenizer.ggml.* metadata of a byte-level BPE tokenizer, padded to the model's vocab. */
 export function ggufTokenizerMetadata(tok: HfTokenizer, modelVocab: number): [string, KV][] {
   const tj = tok.files.tokenizerJson;
-  const model = tj.model as { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] };
-  if (model.type !== 'BPE') throw new Error(`GGUF export: tokenizer model type "${model.type}" is not supported (byte-level BPE only)`);
+  const model = tj.model as {
+    type?: string;
+    vocab?: Record<string, number>;
+    merges?: (string | [string, string])[];
+  };
+  if (model.type !== 'BPE')
+    throw new Error(
+      `GGUF export: tokenizer model type "${model.type}" is not supported (byte-level BPE only)`,
+    );
   const pre = JSON.stringify(tj.pre_tokenizer ?? null);
-  if (!pre.includes('ByteLevel')) throw new Error('GGUF export: tokenizer pre_tokenizer is not byte-level (only GPT-2/Qwen2-style BPE is supported)');
-  if (tok.vocabSize > modelVocab) throw new Error(`GGUF export: tokenizer has ${tok.vocabSize} tokens but the model's vocab_size is ${modelVocab}`);
+  if (!pre.includes('ByteLevel'))
+    throw new Error(
+      'GGUF export: tokenizer pre_tokenizer is not byte-level (only GPT-2/Qwen2-style BPE is supported)',
+    );
+  if (tok.vocabSize > modelVocab)
+    throw new Error(
+      `GGUF export: tokenizer has ${tok.vocabSize} tokens but the model's vocab_size is ${modelVocab}`,
+    );
   const tokens = new Array<string>(modelVocab);
   const types = new Array<number>(modelVocab).fill(TokenType.NORMAL);
   for (const [t, id] of Object.entries(model.vocab ?? {})) tokens[id] = t;
@@ -168,9 +241,13 @@ export function ggufTokenizerMetadata(tok: HfTokenizer, modelVocab: number): [st
   const bos = tok.bosTokenId ?? eos;
   if (bos !== undefined) kv.push(['tokenizer.ggml.bos_token_id', { type: 'u32', value: bos }]);
   if (eos !== undefined) kv.push(['tokenizer.ggml.eos_token_id', { type: 'u32', value: eos }]);
-  if (imEnd !== undefined && imEnd !== eos) kv.push(['tokenizer.ggml.eot_token_id', { type: 'u32', value: imEnd }]);
+  if (imEnd !== undefined && imEnd !== eos)
+    kv.push(['tokenizer.ggml.eot_token_id', { type: 'u32', value: imEnd }]);
   if (pad !== undefined) kv.push(['tokenizer.ggml.padding_token_id', { type: 'u32', value: pad }]);
-  kv.push(['tokenizer.ggml.add_bos_token', { type: 'bool', value: tok.files.tokenizerConfig.add_bos_token === true }]);
+  kv.push([
+    'tokenizer.ggml.add_bos_token',
+    { type: 'bool', value: tok.files.tokenizerConfig.add_bos_token === true },
+  ]);
   if (tok.chatTemplate) kv.push(['tokenizer.chat_template', { type: 'str', value: tok.chatTemplate }]);
   return kv;
 }

@@ -11,7 +11,8 @@ export function f32ToBf16(src: Float32Array, dst: Uint16Array): void {
   const s = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < s.length; i++) {
     const x = s[i];
-    if ((x & 0x7fffffff) > 0x7f800000) dst[i] = (x >>> 16) | 0x0040; // NaN stays (quiet) NaN
+    if ((x & 0x7fffffff) > 0x7f800000)
+      dst[i] = (x >>> 16) | 0x0040; // NaN stays (quiet) NaN
     else dst[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
   }
 }
@@ -26,7 +27,8 @@ function f16Table(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const man = h & 0x3ff;
-    if (exp === 0) t[h] = sign * man * 2 ** -24; // zero / subnormal
+    if (exp === 0)
+      t[h] = sign * man * 2 ** -24; // zero / subnormal
     else if (exp === 31) t[h] = man ? NaN : sign * Infinity;
     else t[h] = sign * (1 + man / 1024) * 2 ** (exp - 15);
   }

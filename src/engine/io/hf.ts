@@ -5,7 +5,15 @@
 // shape against the config from the safetensors headers *before* reading any weights, so a bad
 // checkpoint fails fast with the file and tensor named. Saving writes a sibling temp folder and
 // renames it into place, so a crash never leaves a half-written checkpoint at `dir`.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { configFromHf, configToHf, parameterShapes } from '../config.ts';
 import type { ModelConfig } from '../config.ts';
@@ -58,21 +66,34 @@ export function parseHfConfig(raw: Json, source = 'config.json'): ModelConfig {
   const archs = raw.architectures;
   if (archs !== undefined) {
     if (!Array.isArray(archs) || archs.length !== 1 || !(String(archs[0]) in SUPPORTED_ARCHITECTURES)) {
-      throw new Error(`${source}: field "architectures" is ${JSON.stringify(archs)}; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}`);
+      throw new Error(
+        `${source}: field "architectures" is ${JSON.stringify(archs)}; supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')}`,
+      );
     }
     if (raw.model_type !== undefined && SUPPORTED_ARCHITECTURES[String(archs[0])] !== raw.model_type) {
-      throw new Error(`${source}: field "model_type" (${JSON.stringify(raw.model_type)}) does not match "architectures" ${JSON.stringify(archs)}`);
+      throw new Error(
+        `${source}: field "model_type" (${JSON.stringify(raw.model_type)}) does not match "architectures" ${JSON.stringify(archs)}`,
+      );
     }
   }
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') {
-    throw new Error(`${source}: field "hidden_act" is ${JSON.stringify(raw.hidden_act)}; only "silu" is supported`);
+    throw new Error(
+      `${source}: field "hidden_act" is ${JSON.stringify(raw.hidden_act)}; only "silu" is supported`,
+    );
   }
-  if (raw.use_sliding_window === true) throw new Error(`${source}: field "use_sliding_window" is true; sliding-window attention is not supported`);
-  if (raw.mlp_bias === true) throw new Error(`${source}: field "mlp_bias" is true; MLP biases are not supported`);
+  if (raw.use_sliding_window === true)
+    throw new Error(
+      `${source}: field "use_sliding_window" is true; sliding-window attention is not supported`,
+    );
+  if (raw.mlp_bias === true)
+    throw new Error(`${source}: field "mlp_bias" is true; MLP biases are not supported`);
   const rs = raw.rope_scaling as Json | null | undefined;
   if (rs !== undefined && rs !== null) {
     const t = rs.rope_type ?? rs.type;
-    if (t !== 'default') throw new Error(`${source}: field "rope_scaling" ${JSON.stringify(rs)} is not supported (only none/default)`);
+    if (t !== 'default')
+      throw new Error(
+        `${source}: field "rope_scaling" ${JSON.stringify(rs)} is not supported (only none/default)`,
+      );
   }
   const config = configFromHf(raw, source);
   if (config.valueHead === undefined) delete config.valueHead; // absent, not present-but-undefined
@@ -117,15 +138,25 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
   const where = files.length === 1 ? files[0] : join(dir, 'model.safetensors.index.json');
   for (const p of expected) {
     const t = located.get(p.name);
-    if (!t) throw new SafetensorsError(where, `missing (required by ${basename(configPath)} for ${config.arch} with ${config.numLayers} layers)`, p.name);
+    if (!t)
+      throw new SafetensorsError(
+        where,
+        `missing (required by ${basename(configPath)} for ${config.arch} with ${config.numLayers} layers)`,
+        p.name,
+      );
     if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw new SafetensorsError(t.file, `has shape ${JSON.stringify(t.shape)} but the config implies ${JSON.stringify(p.shape)}`, p.name);
+      throw new SafetensorsError(
+        t.file,
+        `has shape ${JSON.stringify(t.shape)} but the config implies ${JSON.stringify(p.shape)}`,
+        p.name,
+      );
     }
   }
   const wanted = new Set<string>();
   for (const [name, t] of located) {
     if (expectedNames.has(name)) wanted.add(name);
-    else if (!isIgnorable(name, config)) throw new SafetensorsError(t.file, 'is not a parameter of this architecture/config', name);
+    else if (!isIgnorable(name, config))
+      throw new SafetensorsError(t.file, 'is not a parameter of this architecture/config', name);
   }
 
   const wantedBytes = (h: (typeof headers)[number]) =>
@@ -134,7 +165,10 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
   const tensors: TensorMap = new Map();
   let before = 0;
   for (const h of headers) {
-    const part = readSafetensors(h.path, { names: wanted, onProgress: (b) => opts.onProgress?.(before + b, total) });
+    const part = readSafetensors(h.path, {
+      names: wanted,
+      onProgress: (b) => opts.onProgress?.(before + b, total),
+    });
     for (const [name, t] of part) tensors.set(name, t);
     before += wantedBytes(h);
   }
@@ -148,7 +182,8 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
 }
 
 /** Anything with HF-named tensors: a Map, or the engine's `model.namedParameters()`. */
-export type TensorSource = TensorMap | Iterable<{ name: string; shape: readonly number[]; data: Float32Array }>;
+export type TensorSource =
+  TensorMap | Iterable<{ name: string; shape: readonly number[]; data: Float32Array }>;
 
 function toEntries(src: TensorSource): [string, TensorData][] {
   if (src instanceof Map) return [...src];
@@ -171,7 +206,13 @@ export interface SaveOptions {
 }
 
 const TORCH_DTYPE: Record<SafetensorsDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+];
 
 /**
  * Writes a Hugging Face model folder that transformers (and llama.cpp's converter) can read.
@@ -186,11 +227,15 @@ export function saveHfFolder(dir: string, opts: SaveOptions): void {
     const t = byName.get(p.name);
     if (!t) throw new Error(`saveHfFolder(${dir}): tensor "${p.name}" is missing`);
     if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      throw new Error(`saveHfFolder(${dir}): tensor "${p.name}" has shape ${JSON.stringify(t.shape)}, config implies ${JSON.stringify(p.shape)}`);
+      throw new Error(
+        `saveHfFolder(${dir}): tensor "${p.name}" has shape ${JSON.stringify(t.shape)}, config implies ${JSON.stringify(p.shape)}`,
+      );
     }
   }
   const expectedNames = new Set(expected.map((p) => p.name));
-  for (const [name] of entries) if (!expectedNames.has(name)) throw new Error(`saveHfFolder(${dir}): tensor "${name}" is not a parameter of this config`);
+  for (const [name] of entries)
+    if (!expectedNames.has(name))
+      throw new Error(`saveHfFolder(${dir}): tensor "${name}" is not a parameter of this config`);
 
   const target = resolve(dir);
   mkdirSync(dirname(target), { recursive: true });
@@ -199,7 +244,11 @@ export function saveHfFolder(dir: string, opts: SaveOptions): void {
   mkdirSync(tmp);
   try {
     const dtype = opts.dtype ?? 'F32';
-    writeCheckpoint(tmp, expected.map((p) => [p.name, byName.get(p.name) as TensorData]), { dtype, maxShardBytes: opts.maxShardBytes ?? 2e9 });
+    writeCheckpoint(
+      tmp,
+      expected.map((p) => [p.name, byName.get(p.name) as TensorData]),
+      { dtype, maxShardBytes: opts.maxShardBytes ?? 2e9 },
+    );
     const hfConfig = { ...(opts.extraConfig ?? {}), ...configToHf(config), torch_dtype: TORCH_DTYPE[dtype] };
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(hfConfig, null, 2) + '\n');
 
@@ -208,10 +257,15 @@ export function saveHfFolder(dir: string, opts: SaveOptions): void {
     else if (opts.tokenizer) tokFiles = opts.tokenizer;
     if (tokFiles) {
       writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(tokFiles.tokenizerJson) + '\n');
-      writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tokFiles.tokenizerConfig, null, 2) + '\n');
+      writeFileSync(
+        join(tmp, 'tokenizer_config.json'),
+        JSON.stringify(tokFiles.tokenizerConfig, null, 2) + '\n',
+      );
     } else if (opts.tokenizerDir) {
-      if (!existsSync(join(opts.tokenizerDir, 'tokenizer.json'))) throw new Error(`${opts.tokenizerDir}: no tokenizer.json to copy`);
-      for (const f of TOKENIZER_FILES) if (existsSync(join(opts.tokenizerDir, f))) copyFileSync(join(opts.tokenizerDir, f), join(tmp, f));
+      if (!existsSync(join(opts.tokenizerDir, 'tokenizer.json')))
+        throw new Error(`${opts.tokenizerDir}: no tokenizer.json to copy`);
+      for (const f of TOKENIZER_FILES)
+        if (existsSync(join(opts.tokenizerDir, f))) copyFileSync(join(opts.tokenizerDir, f), join(tmp, f));
     }
     const gen = opts.generationConfig ?? (tokFiles ? defaultGenerationConfig(tokFiles) : null);
     if (gen) writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');

@@ -37,8 +37,21 @@ export interface SafetensorsHeader {
 }
 
 const BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  U16: 2,
+  U32: 4,
+  U64: 8,
 };
 const SUPPORTED = new Set<string>(['F32', 'F16', 'BF16']);
 /** Refuse absurd headers before allocating for them (the format caps it at 100 MB). */
@@ -83,13 +96,21 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
 
 function readHeaderFd(fd: number, path: string): SafetensorsHeader {
   const fileSize = fstatSync(fd).size;
-  if (fileSize < 8) throw new SafetensorsError(path, `file is ${fileSize} bytes: too short for a safetensors header (truncated?)`);
+  if (fileSize < 8)
+    throw new SafetensorsError(
+      path,
+      `file is ${fileSize} bytes: too short for a safetensors header (truncated?)`,
+    );
   const lenBuf = new Uint8Array(8);
   readExactly(fd, lenBuf, 0, path, 'the header length');
   const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
-  if (headerLen > MAX_HEADER_BYTES) throw new SafetensorsError(path, `header length ${headerLen} is implausible (not a safetensors file?)`);
+  if (headerLen > MAX_HEADER_BYTES)
+    throw new SafetensorsError(path, `header length ${headerLen} is implausible (not a safetensors file?)`);
   if (8 + headerLen > fileSize) {
-    throw new SafetensorsError(path, `header says ${headerLen} bytes but the file has only ${fileSize - 8} after the length (truncated?)`);
+    throw new SafetensorsError(
+      path,
+      `header says ${headerLen} bytes but the file has only ${fileSize - 8} after the length (truncated?)`,
+    );
   }
   const headerBuf = new Uint8Array(headerLen);
   readExactly(fd, headerBuf, 8, path, 'the header');
@@ -99,7 +120,8 @@ function readHeaderFd(fd: number, path: string): SafetensorsHeader {
   } catch (e) {
     throw new SafetensorsError(path, `header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SafetensorsError(path, 'header is not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new SafetensorsError(path, 'header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataSize = fileSize - dataStart;
   const tensors = new Map<string, HeaderEntry>();
@@ -110,22 +132,37 @@ function readHeaderFd(fd: number, path: string): SafetensorsHeader {
       continue;
     }
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new SafetensorsError(path, 'header entry is not an object', name);
-    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw new SafetensorsError(path, `unknown dtype ${JSON.stringify(e.dtype)}`, name);
+    if (typeof e !== 'object' || e === null)
+      throw new SafetensorsError(path, 'header entry is not an object', name);
+    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES))
+      throw new SafetensorsError(path, `unknown dtype ${JSON.stringify(e.dtype)}`, name);
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(path, `bad shape ${JSON.stringify(e.shape)}`, name);
     }
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      off[0] > off[1]
+    ) {
       throw new SafetensorsError(path, `bad data_offsets ${JSON.stringify(off)}`, name);
     }
     const shape = e.shape as number[];
     const expected = numel(shape) * BYTES[e.dtype];
     if (off[1] - off[0] !== expected) {
-      throw new SafetensorsError(path, `data_offsets span ${off[1] - off[0]} bytes but ${e.dtype}${JSON.stringify(shape)} needs ${expected}`, name);
+      throw new SafetensorsError(
+        path,
+        `data_offsets span ${off[1] - off[0]} bytes but ${e.dtype}${JSON.stringify(shape)} needs ${expected}`,
+        name,
+      );
     }
     if (off[1] > dataSize) {
-      throw new SafetensorsError(path, `data ends at byte ${off[1]} but the file has only ${dataSize} data bytes (truncated?)`, name);
+      throw new SafetensorsError(
+        path,
+        `data ends at byte ${off[1]} but the file has only ${dataSize} data bytes (truncated?)`,
+        name,
+      );
     }
     tensors.set(name, { dtype: e.dtype, shape, begin: dataStart + off[0], end: dataStart + off[1] });
   }
@@ -196,7 +233,11 @@ export interface WriteOptions {
 function validateTensor(path: string, name: string, t: TensorData): void {
   if (!(t.data instanceof Float32Array)) throw new SafetensorsError(path, 'data is not a Float32Array', name);
   if (numel(t.shape) !== t.data.length) {
-    throw new SafetensorsError(path, `shape ${JSON.stringify(t.shape)} has ${numel(t.shape)} elements but data has ${t.data.length}`, name);
+    throw new SafetensorsError(
+      path,
+      `shape ${JSON.stringify(t.shape)} has ${numel(t.shape)} elements but data has ${t.data.length}`,
+      name,
+    );
   }
 }
 
@@ -204,7 +245,11 @@ function validateTensor(path: string, name: string, t: TensorData): void {
  * Writes one .safetensors file atomically (temp file + rename). Tensors are stored in the given
  * order; the header is space-padded so the data starts 8-byte aligned (as the reference writer).
  */
-export function writeSafetensors(path: string, tensors: Iterable<[string, TensorData]>, opts: WriteOptions = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Iterable<[string, TensorData]>,
+  opts: WriteOptions = {},
+): void {
   const dtype = opts.dtype ?? 'F32';
   const entries = [...tensors];
   const width = dtype === 'F32' ? 4 : 2;
@@ -301,7 +346,10 @@ export function writeCheckpoint(
     for (const [name] of shard) weightMap[name] = file;
     names.push(file);
   });
-  writeFileSync(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, INDEX_FILE),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n',
+  );
   names.push(INDEX_FILE);
   return names;
 }
@@ -316,14 +364,18 @@ export function checkpointFiles(dir: string): { files: string[]; weightMap: Map<
     } catch (e) {
       throw new SafetensorsError(indexPath, `not valid JSON (${(e as Error).message})`);
     }
-    if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new SafetensorsError(indexPath, 'missing field "weight_map"');
+    if (!idx.weight_map || typeof idx.weight_map !== 'object')
+      throw new SafetensorsError(indexPath, 'missing field "weight_map"');
     const weightMap = new Map(Object.entries(idx.weight_map));
     const files = [...new Set(weightMap.values())].map((f) => join(dir, f));
-    for (const f of files) if (!existsSync(f)) throw new SafetensorsError(indexPath, `weight_map names ${basename(f)}, which does not exist`);
+    for (const f of files)
+      if (!existsSync(f))
+        throw new SafetensorsError(indexPath, `weight_map names ${basename(f)}, which does not exist`);
     return { files, weightMap };
   }
   const single = join(dir, SINGLE_FILE);
-  if (!existsSync(single)) throw new SafetensorsError(dir, `no ${SINGLE_FILE} or ${INDEX_FILE} in this folder`);
+  if (!existsSync(single))
+    throw new SafetensorsError(dir, `no ${SINGLE_FILE} or ${INDEX_FILE} in this folder`);
   return { files: [single], weightMap: null };
 }
 
@@ -331,10 +383,16 @@ export function checkpointFiles(dir: string): { files: string[]; weightMap: Map<
  * Reads every tensor of a checkpoint folder (single file or sharded). With an index, each tensor
  * must be in the file the weight_map names, and every mapped tensor must exist.
  */
-export function readCheckpoint(dir: string, opts: { onProgress?: (bytesDone: number, bytesTotal: number) => void } = {}): TensorMap {
+export function readCheckpoint(
+  dir: string,
+  opts: { onProgress?: (bytesDone: number, bytesTotal: number) => void } = {},
+): TensorMap {
   const { files, weightMap } = checkpointFiles(dir);
   const headers = files.map((f) => readSafetensorsHeader(f));
-  const total = headers.reduce((s, h) => s + [...h.tensors.values()].reduce((a, e) => a + e.end - e.begin, 0), 0);
+  const total = headers.reduce(
+    (s, h) => s + [...h.tensors.values()].reduce((a, e) => a + e.end - e.begin, 0),
+    0,
+  );
   const out: TensorMap = new Map();
   let before = 0;
   for (const h of headers) {
@@ -350,7 +408,8 @@ export function readCheckpoint(dir: string, opts: { onProgress?: (bytesDone: num
   }
   if (weightMap) {
     for (const [name, file] of weightMap) {
-      if (!out.has(name)) throw new SafetensorsError(join(dir, file), `listed in ${INDEX_FILE} but not in the file`, name);
+      if (!out.has(name))
+        throw new SafetensorsError(join(dir, file), `listed in ${INDEX_FILE} but not in the file`, name);
     }
   }
   return out;

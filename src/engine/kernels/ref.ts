@@ -114,6 +114,21 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
         Z.data[r * V + t[tOff + r]] += a;
       }
     },
+    sumSquares(x, n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x.data[i] * x.data[i];
+      return s;
+    },
+    adamw(w, g, m, v, n, b1, b2, eps, stepSize, invSqrtBc2, decay, clip) {
+      const W = w.data, G = g.data, M = m.data, Vv = v.data;
+      for (let i = 0; i < n; i++) {
+        const gi = G[i] * clip;
+        const mi = (M[i] = b1 * M[i] + (1 - b1) * gi);
+        const vi = (Vv[i] = b2 * Vv[i] + (1 - b2) * gi * gi);
+        W[i] = W[i] * decay - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
+        G[i] = 0;
+      }
+    },
   };
 }
 

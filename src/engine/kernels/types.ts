@@ -42,4 +42,8 @@ export interface Kernels {
   logsoftmaxStats(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, lp: Buf, ent: Buf): void;
   /** Z ← dZ given ∂L/∂logp(target) (gLp) and ∂L/∂entropy (gEnt) per row. */
   logsoftmaxBackward(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, ent: Buf, gLp: Buf, gEnt: Buf): void;
+  /** Σ x² (float64 result). */
+  sumSquares(x: Buf, n: number): number;
+  /** One AdamW step over n elements (formula in optim.ts); zeroes g. */
+  adamw(w: Buf, g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, stepSize: number, invSqrtBc2: number, decay: number, clip: number): void;
 }

@@ -42,6 +42,8 @@ interface Exports {
   softmaxBackward(...a: number[]): void;
   logsoftmaxStats(...a: number[]): void;
   logsoftmaxBackward(...a: number[]): void;
+  sumSquares(ptr: number, n: number): number;
+  adamw(...a: number[]): void;
 }
 
 /** Instantiates a fresh kernel module (its own memory). Throws if the .wasm is not built. */
@@ -87,6 +89,12 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     },
     logsoftmaxBackward(Z, rows, V, t, tOff, lse, ent, gLp, gEnt) {
       x.logsoftmaxBackward(Z.ptr, rows, V, t.ptr + tOff * 4, lse.ptr, ent.ptr, gLp.ptr, gEnt.ptr);
+    },
+    sumSquares(b, n) {
+      return x.sumSquares(b.ptr, n);
+    },
+    adamw(w, g, m, v, n, b1, b2, eps, stepSize, invSqrtBc2, decay, clip) {
+      x.adamw(w.ptr, g.ptr, m.ptr, v.ptr, n, b1, b2, eps, stepSize, invSqrtBc2, decay, clip);
     },
   };
 }

@@ -426,3 +426,56 @@ export function logsoftmaxBackward(Z: usize, rows: i32, V: i32, targets: usize, 
     store<f32>(zr + (<usize>t << 2), load<f32>(zr + (<usize>t << 2)) + a);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer.
+
+// Σ g² over n elements (f64 accumulation across f32x4 partial sums per 1024-element block).
+export function sumSquares(g: usize, n: i32): f64 {
+  let total: f64 = 0;
+  let i = 0;
+  while (i + 4 <= n) {
+    let acc = f32x4.splat(0);
+    const end = min(n & ~3, i + 1024);
+    for (; i < end; i += 4) {
+      const v = v128.load(g + (<usize>i << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+    }
+    total += <f64>(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + <f64>(f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  }
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(g + (<usize>i << 2));
+    total += v * v;
+  }
+  return total;
+}
+
+// AdamW step over n elements; zeroes g. decay = 1 − lr·wd (1 for no decay); clip scales g;
+// stepSize = lr/(1−β1ᵗ); invSqrtBc2 = 1/√(1−β2ᵗ).
+export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, b1: f32, b2: f32, eps: f32, stepSize: f32, invSqrtBc2: f32, decay: f32, clip: f32): void {
+  const B1 = f32x4.splat(b1), B2 = f32x4.splat(b2), OB1 = f32x4.splat(1 - b1), OB2 = f32x4.splat(1 - b2);
+  const EPS = f32x4.splat(eps), SS = f32x4.splat(stepSize), IB = f32x4.splat(invSqrtBc2), DEC = f32x4.splat(decay), CL = f32x4.splat(clip);
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gi = f32x4.mul(v128.load(g + o), CL);
+    const mi = f32x4.add(f32x4.mul(B1, v128.load(m + o)), f32x4.mul(OB1, gi));
+    const vi = f32x4.add(f32x4.mul(B2, v128.load(v + o)), f32x4.mul(OB2, f32x4.mul(gi, gi)));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    const den = f32x4.add(f32x4.mul(f32x4.sqrt(vi), IB), EPS);
+    v128.store(w + o, f32x4.sub(f32x4.mul(v128.load(w + o), DEC), f32x4.div(f32x4.mul(SS, mi), den)));
+    v128.store(g + o, zero);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o) * clip;
+    const mi = b1 * load<f32>(m + o) + (1 - b1) * gi;
+    const vi = b2 * load<f32>(v + o) + (1 - b2) * gi * gi;
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(w + o, load<f32>(w + o) * decay - (stepSize * mi) / (Mathf.sqrt(vi) * invSqrtBc2 + eps));
+    store<f32>(g + o, 0);
+  }
+}
