@@ -9,7 +9,16 @@
 //   node --import tsx bench/engine-io.ts [--keep DIR]
 //   node --import tsx bench/engine-io.ts --bpe     (BPE training/encoding on the 2Wiki passages)
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +31,18 @@ import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer } from '../src/engine/to
 
 /** Qwen2.5-0.5B's shape (config.json of Qwen/Qwen2.5-0.5B-Instruct). */
 const QWEN25_05B: ModelConfig = {
-  arch: 'qwen2', vocabSize: 151936, hiddenSize: 896, intermediateSize: 4864, numLayers: 24, numHeads: 14,
-  numKvHeads: 2, headDim: 64, ropeTheta: 1000000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true,
+  arch: 'qwen2',
+  vocabSize: 151936,
+  hiddenSize: 896,
+  intermediateSize: 4864,
+  numLayers: 24,
+  numHeads: 14,
+  numKvHeads: 2,
+  headDim: 64,
+  ropeTheta: 1000000,
+  rmsNormEps: 1e-6,
+  tieWordEmbeddings: true,
+  attentionBias: true,
   maxPositionEmbeddings: 32768,
 };
 
@@ -38,13 +57,16 @@ function child(mode: string, dir: string): void {
     const fd = openSync(file, 'r');
     const buf = new Uint8Array(64 << 20);
     let pos = 0;
-    for (let r; (r = readSync(fd, buf, 0, buf.length, pos)) > 0; ) pos += r;
+    for (let r; (r = readSync(fd, buf, 0, buf.length, pos)) > 0;) pos += r;
     closeSync(fd);
     n = pos / 2;
   } else if (mode === 'naive') {
     const b = readFileSync(file);
     const hlen = Number(b.readBigUInt64LE(0));
-    const header = JSON.parse(b.subarray(8, 8 + hlen).toString('utf8')) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+    const header = JSON.parse(b.subarray(8, 8 + hlen).toString('utf8')) as Record<
+      string,
+      { shape: number[]; data_offsets: [number, number] }
+    >;
     const out = new Map<string, Float32Array>();
     for (const [name, e] of Object.entries(header)) {
       if (name === '__metadata__') continue;
@@ -57,19 +79,27 @@ function child(mode: string, dir: string): void {
     }
   } else throw new Error(`unknown mode ${mode}`);
   const ms = performance.now() - t0;
-  process.stdout.write(JSON.stringify({ mode, ms, values: n, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ mode, ms, values: n, maxRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n',
+  );
 }
 
 function runChild(mode: string, dir: string): { ms: number; maxRssMB: number; values: number } {
   const self = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', mode, dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', mode, dir], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (r.status !== 0) throw new Error(`child ${mode} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
 /** trainBpeTokenizer on real text (2.7 MB of Wikipedia passages), and encode throughput. */
 function bpe(): void {
-  const docs = JSON.parse(readFileSync('/work/shared/data/2wikimultihopqa_corpus.json', 'utf8')) as { title: string; text: string }[];
+  const docs = JSON.parse(readFileSync('/work/shared/data/2wikimultihopqa_corpus.json', 'utf8')) as {
+    title: string;
+    text: string;
+  }[];
   const texts = docs.map((d) => `${d.title}\n${d.text}`);
   const chars = texts.reduce((a, t) => a + t.length, 0);
   console.log(`2Wiki passages: ${texts.length} docs, ${(chars / 1e6).toFixed(2)} M chars`);
@@ -84,7 +114,9 @@ function bpe(): void {
       c += t.length;
     }
     const t2 = performance.now();
-    console.log(`vocab ${vocabSize}: train ${((t1 - t0) / 1000).toFixed(2)} s; encode ${(c / 1e3 / ((t2 - t1) / 1000)).toFixed(0)} k chars/s (@huggingface/tokenizers), ${(c / n).toFixed(2)} chars/token`);
+    console.log(
+      `vocab ${vocabSize}: train ${((t1 - t0) / 1000).toFixed(2)} s; encode ${(c / 1e3 / ((t2 - t1) / 1000)).toFixed(0)} k chars/s (@huggingface/tokenizers), ${(c / n).toFixed(2)} chars/token`,
+    );
   }
 }
 
@@ -106,13 +138,26 @@ function main(): void {
       x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
       pool[i] = (x / 2 ** 32 - 0.5) * 0.1;
     }
-    const tensors: TensorMap = new Map(shapes.map((p) => [p.name, { shape: p.shape, data: pool.subarray(0, p.shape.reduce((a, b) => a * b, 1)) }]));
+    const tensors: TensorMap = new Map(
+      shapes.map((p) => [
+        p.name,
+        {
+          shape: p.shape,
+          data: pool.subarray(
+            0,
+            p.shape.reduce((a, b) => a * b, 1),
+          ),
+        },
+      ]),
+    );
     mkdirSync(root, { recursive: true });
     const tw = performance.now();
     saveHfFolder(dir, { config: QWEN25_05B, tensors, dtype: 'BF16' });
     const writeMs = performance.now() - tw;
     const bytes = statSync(join(dir, 'model.safetensors')).size;
-    console.log(`checkpoint: ${(params / 1e6).toFixed(1)}M parameters, bf16, ${(bytes / 1e9).toFixed(3)} GB; written (fp32 -> bf16) in ${(writeMs / 1000).toFixed(2)} s`);
+    console.log(
+      `checkpoint: ${(params / 1e6).toFixed(1)}M parameters, bf16, ${(bytes / 1e9).toFixed(3)} GB; written (fp32 -> bf16) in ${(writeMs / 1000).toFixed(2)} s`,
+    );
     const res = ['raw', 'naive', 'ours'].map((m) => runChild(m, dir));
     const ours = res[2];
     console.log('mode    time_s   GB/s(file)  peak_RSS_MB  time_vs_ours  RSS_vs_ours');

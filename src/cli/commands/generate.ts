@@ -38,7 +38,8 @@ export async function generateText(o: GenerateTextOptions): Promise<GenerateText
       { role: 'user' as const, content: o.prompt },
     ];
     const rendered = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
-    if (rendered === null) throw new Error(`${o.modelDir}: --chat given but tokenizer_config.json has no chat_template`);
+    if (rendered === null)
+      throw new Error(`${o.modelDir}: --chat given but tokenizer_config.json has no chat_template`);
     promptText = rendered;
   }
   const promptTokens = tok.encode(promptText);
@@ -72,33 +73,74 @@ function num(name: string, check: (n: number) => boolean, what: string) {
 export function register(program: Command): void {
   program
     .command('generate')
-    .description('Generate a continuation of a prompt with a Hugging Face model folder on the embedded engine')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)')
+    .description(
+      'Generate a continuation of a prompt with a Hugging Face model folder on the embedded engine',
+    )
+    .requiredOption(
+      '--model <dir>',
+      'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
+    )
     .requiredOption('--prompt <text>', 'prompt text')
-    .option('--max-tokens <n>', 'new tokens at most', num('--max-tokens', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'), 64)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature', (n) => n >= 0, '≥ 0'), 0)
-    .option('--top-p <p>', 'nucleus sampling mass', num('--top-p', (n) => n > 0 && n <= 1, 'in (0, 1]'), 1)
-    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', num('--top-k', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'), 0)
+    .option(
+      '--max-tokens <n>',
+      'new tokens at most',
+      num('--max-tokens', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
+      64,
+    )
+    .option(
+      '--temperature <t>',
+      'sampling temperature (0 = greedy)',
+      num('--temperature', (n) => n >= 0, '≥ 0'),
+      0,
+    )
+    .option(
+      '--top-p <p>',
+      'nucleus sampling mass',
+      num('--top-p', (n) => n > 0 && n <= 1, 'in (0, 1]'),
+      1,
+    )
+    .option(
+      '--top-k <k>',
+      'keep the k most likely tokens (0 = off)',
+      num('--top-k', (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'),
+      0,
+    )
     .option('--seed <n>', 'random seed', num('--seed', Number.isInteger, 'an integer'), 0)
     .option('--stop <text...>', 'stop strings (the output ends with the first one generated)')
     .option('--chat', "wrap the prompt as a user message in the model's chat template")
     .option('--system <text>', 'system message (with --chat)')
     .option('--show-prompt', 'print the prompt text before the continuation')
-    .action(async (o: { model: string; prompt: string; maxTokens: number; temperature: number; topP: number; topK: number; seed: number; stop?: string[]; chat?: boolean; system?: string; showPrompt?: boolean }) => {
-      const r = await generateText({
-        modelDir: o.model,
-        prompt: o.prompt,
-        maxTokens: o.maxTokens,
-        temperature: o.temperature,
-        topP: o.topP,
-        topK: o.topK,
-        seed: o.seed,
-        stop: o.stop,
-        chat: o.chat,
-        system: o.system,
-      });
-      if (o.showPrompt) process.stdout.write(r.promptText);
-      process.stdout.write(r.completion.text + '\n');
-      process.stderr.write(`[${r.completion.tokens.length} tokens, finish: ${r.completion.finish}${r.completion.stopString ? ` (${JSON.stringify(r.completion.stopString)})` : ''}]\n`);
-    });
+    .action(
+      async (o: {
+        model: string;
+        prompt: string;
+        maxTokens: number;
+        temperature: number;
+        topP: number;
+        topK: number;
+        seed: number;
+        stop?: string[];
+        chat?: boolean;
+        system?: string;
+        showPrompt?: boolean;
+      }) => {
+        const r = await generateText({
+          modelDir: o.model,
+          prompt: o.prompt,
+          maxTokens: o.maxTokens,
+          temperature: o.temperature,
+          topP: o.topP,
+          topK: o.topK,
+          seed: o.seed,
+          stop: o.stop,
+          chat: o.chat,
+          system: o.system,
+        });
+        if (o.showPrompt) process.stdout.write(r.promptText);
+        process.stdout.write(r.completion.text + '\n');
+        process.stderr.write(
+          `[${r.completion.tokens.length} tokens, finish: ${r.completion.finish}${r.completion.stopString ? ` (${JSON.stringify(r.completion.stopString)})` : ''}]\n`,
+        );
+      },
+    );
 }

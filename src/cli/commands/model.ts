@@ -8,7 +8,13 @@ import { loadHfFolder, saveHfFolder } from '../../engine/io/hf.ts';
 import { writeGguf } from '../../engine/io/gguf.ts';
 import type { GgufDtype } from '../../engine/io/gguf.ts';
 import { randomTensors } from '../../engine/io/random-init.ts';
-import { HfTokenizer, SEARCH_R1_TAGS, loadTokenizer, trainBpeTokenizer, DEFAULT_SPECIAL_TOKENS } from '../../engine/tokenizer.ts';
+import {
+  HfTokenizer,
+  SEARCH_R1_TAGS,
+  loadTokenizer,
+  trainBpeTokenizer,
+  DEFAULT_SPECIAL_TOKENS,
+} from '../../engine/tokenizer.ts';
 import { builtinTokenizerCorpus } from '../../engine/tokenizer-corpus.ts';
 
 export interface InitModelOptions {
@@ -27,7 +33,11 @@ export interface InitModelOptions {
  * trained on built-in text with the preset's vocab size (Search-R1 tags as added tokens when the
  * vocab has room for them beyond bytes + specials). vocab_size grows to fit a larger tokenizer.
  */
-export function initModel(o: InitModelOptions): { config: ModelConfig; parameters: number; tokenizerSize: number } {
+export function initModel(o: InitModelOptions): {
+  config: ModelConfig;
+  parameters: number;
+  tokenizerSize: number;
+} {
   if (existsSync(o.out) && !o.force) throw new Error(`${o.out} already exists (use --force to replace it)`);
   const config = presetConfig(o.preset, o.arch);
   let tokenizer: HfTokenizer;
@@ -35,7 +45,10 @@ export function initModel(o: InitModelOptions): { config: ModelConfig; parameter
   else {
     const roomForTags = config.vocabSize >= 256 + DEFAULT_SPECIAL_TOKENS.length + SEARCH_R1_TAGS.length + 64;
     tokenizer = new HfTokenizer(
-      trainBpeTokenizer(builtinTokenizerCorpus(), { vocabSize: config.vocabSize, addedTokens: roomForTags ? SEARCH_R1_TAGS : [] }),
+      trainBpeTokenizer(builtinTokenizerCorpus(), {
+        vocabSize: config.vocabSize,
+        addedTokens: roomForTags ? SEARCH_R1_TAGS : [],
+      }),
     );
   }
   if (tokenizer.vocabSize > config.vocabSize) config.vocabSize = tokenizer.vocabSize;
@@ -101,7 +114,9 @@ function int(name: string) {
 }
 
 export function register(program: Command): void {
-  const model = program.command('model').description('Create, convert and inspect model checkpoints (Hugging Face folders, GGUF)');
+  const model = program
+    .command('model')
+    .description('Create, convert and inspect model checkpoints (Hugging Face folders, GGUF)');
   model
     .command('init')
     .description('Write a random-initialised Hugging Face model folder (config, safetensors, tokenizer)')
@@ -109,14 +124,37 @@ export function register(program: Command): void {
     .option('--arch <arch>', 'qwen2 | llama', 'qwen2')
     .option('--preset <name>', 'tiny | reference', 'tiny')
     .option('--seed <n>', 'random seed', int('--seed'), 0)
-    .option('--tokenizer <dir>', 'copy the tokenizer of this folder (default: a byte-level BPE trained on built-in text)')
+    .option(
+      '--tokenizer <dir>',
+      'copy the tokenizer of this folder (default: a byte-level BPE trained on built-in text)',
+    )
     .option('--force', 'replace an existing folder')
-    .action((o: { out: string; arch: string; preset: string; seed: number; tokenizer?: string; force?: boolean }) => {
-      if (o.arch !== 'qwen2' && o.arch !== 'llama') throw new Error(`--arch ${o.arch}: expected qwen2 | llama`);
-      if (o.preset !== 'tiny' && o.preset !== 'reference') throw new Error(`--preset ${o.preset}: expected tiny | reference`);
-      const r = initModel({ arch: o.arch, preset: o.preset, seed: o.seed, out: o.out, tokenizerDir: o.tokenizer, force: o.force });
-      console.log(`wrote ${o.out}: ${o.arch} ${o.preset}, ${r.parameters.toLocaleString('en-US')} parameters, vocab ${r.config.vocabSize} (tokenizer ${r.tokenizerSize})`);
-    });
+    .action(
+      (o: {
+        out: string;
+        arch: string;
+        preset: string;
+        seed: number;
+        tokenizer?: string;
+        force?: boolean;
+      }) => {
+        if (o.arch !== 'qwen2' && o.arch !== 'llama')
+          throw new Error(`--arch ${o.arch}: expected qwen2 | llama`);
+        if (o.preset !== 'tiny' && o.preset !== 'reference')
+          throw new Error(`--preset ${o.preset}: expected tiny | reference`);
+        const r = initModel({
+          arch: o.arch,
+          preset: o.preset,
+          seed: o.seed,
+          out: o.out,
+          tokenizerDir: o.tokenizer,
+          force: o.force,
+        });
+        console.log(
+          `wrote ${o.out}: ${o.arch} ${o.preset}, ${r.parameters.toLocaleString('en-US')} parameters, vocab ${r.config.vocabSize} (tokenizer ${r.tokenizerSize})`,
+        );
+      },
+    );
   model
     .command('convert')
     .description('Convert a Hugging Face model folder to GGUF (for llama.cpp / node-llama-cpp)')

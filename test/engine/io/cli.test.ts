@@ -30,12 +30,27 @@ test(
   withDir((root) => {
     const a = initModel({ arch: 'llama', preset: 'reference', seed: 5, out: join(root, 'a') });
     assert.equal(a.config.arch, 'llama');
-    assert.ok(a.tokenizerSize <= 512 && a.tokenizerSize > 400, `BPE on built-in text: ${a.tokenizerSize} tokens`);
+    assert.ok(
+      a.tokenizerSize <= 512 && a.tokenizerSize > 400,
+      `BPE on built-in text: ${a.tokenizerSize} tokens`,
+    );
     const fa = loadHfFolder(join(root, 'a'));
     assert.equal(fa.tokenizer!.encode('<search>').length, 1, 'reference preset has room for the tags');
-    initModel({ arch: 'llama', preset: 'reference', seed: 5, out: join(root, 'b'), tokenizerDir: join(root, 'a') });
-    assert.deepEqual(readFileSync(join(root, 'a', 'model.safetensors')), readFileSync(join(root, 'b', 'model.safetensors')));
-    assert.deepEqual(readFileSync(join(root, 'a', 'tokenizer.json')), readFileSync(join(root, 'b', 'tokenizer.json')));
+    initModel({
+      arch: 'llama',
+      preset: 'reference',
+      seed: 5,
+      out: join(root, 'b'),
+      tokenizerDir: join(root, 'a'),
+    });
+    assert.deepEqual(
+      readFileSync(join(root, 'a', 'model.safetensors')),
+      readFileSync(join(root, 'b', 'model.safetensors')),
+    );
+    assert.deepEqual(
+      readFileSync(join(root, 'a', 'tokenizer.json')),
+      readFileSync(join(root, 'b', 'tokenizer.json')),
+    );
     // Same init convention as the engine's Model (ones for norms, zeros for biases, N(0, 0.02²) in order).
     const m = new Model(fa.config, { seed: 5 });
     try {
@@ -43,7 +58,10 @@ test(
     } finally {
       m.dispose();
     }
-    assert.throws(() => initModel({ arch: 'llama', preset: 'reference', seed: 5, out: join(root, 'a') }), /already exists/);
+    assert.throws(
+      () => initModel({ arch: 'llama', preset: 'reference', seed: 5, out: join(root, 'a') }),
+      /already exists/,
+    );
     // The tiny preset (vocab 259) gets a byte-level tokenizer with the three specials only.
     const t = initModel({ arch: 'qwen2', preset: 'tiny', seed: 1, out: join(root, 'tiny') });
     assert.equal(t.tokenizerSize, 259);
@@ -59,11 +77,19 @@ test(
     const config: ModelConfig = { ...presetConfig('tiny', 'qwen2'), vocabSize: init.config.vocabSize };
     const tensors = randomTensors(config, 9, { std: 0.3 });
     const folder = loadHfFolder(join(root, 'm'));
-    saveHfFolder(join(root, 'm'), { config, tensors, tokenizer: folder.tokenizer!, generationConfig: { eos_token_id: [] } });
+    saveHfFolder(join(root, 'm'), {
+      config,
+      tensors,
+      tokenizer: folder.tokenizer!,
+      generationConfig: { eos_token_id: [] },
+    });
 
     convertModel(join(root, 'm'), { to: 'gguf', out: join(root, 'm.gguf'), dtype: 'f16' });
     const info = await readGgufFileInfo(join(root, 'm.gguf'));
-    const md = info.metadata as unknown as { general: { architecture: string }; tokenizer: { ggml: { tokens: string[] } } };
+    const md = info.metadata as unknown as {
+      general: { architecture: string };
+      tokenizer: { ggml: { tokens: string[] } };
+    };
     assert.equal(md.general.architecture, 'qwen2');
     assert.equal(md.tokenizer.ggml.tokens.length, 259);
 
@@ -85,7 +111,13 @@ test(
     const text = r.completion.text;
     const stop = text.slice(2, 4);
     assert.equal(stop.length, 2);
-    const s = await generateText({ modelDir: join(root, 'm'), prompt: 'Paris is', maxTokens: 8, chat: true, stop: [stop] });
+    const s = await generateText({
+      modelDir: join(root, 'm'),
+      prompt: 'Paris is',
+      maxTokens: 8,
+      chat: true,
+      stop: [stop],
+    });
     assert.equal(s.completion.finish, 'stop');
     assert.equal(s.completion.stopString, stop);
     assert.equal(s.completion.text, text.slice(0, text.indexOf(stop) + stop.length));
@@ -95,6 +127,12 @@ test(
 test('bad command-line values fail with the option named', async () => {
   const program = buildProgram().exitOverride();
   program.commands.forEach((c) => c.exitOverride());
-  await assert.rejects(program.parseAsync(['node', 'x', 'model', 'init', '--out', join(tmpdir(), 'never'), '--arch', 'gpt2']), /--arch gpt2: expected qwen2 \| llama/);
-  await assert.rejects(generateText({ modelDir: join(tmpdir(), 'no-such-model-dir'), prompt: 'x' }), /no config\.json/);
+  await assert.rejects(
+    program.parseAsync(['node', 'x', 'model', 'init', '--out', join(tmpdir(), 'never'), '--arch', 'gpt2']),
+    /--arch gpt2: expected qwen2 \| llama/,
+  );
+  await assert.rejects(
+    generateText({ modelDir: join(tmpdir(), 'no-such-model-dir'), prompt: 'x' }),
+    /no config\.json/,
+  );
 });

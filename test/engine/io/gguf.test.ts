@@ -28,10 +28,13 @@ import { Model } from '../../../src/engine/model.ts';
 import { TrainingPass } from '../../../src/engine/forward.ts';
 import { logSoftmax, referenceLogits } from './reference-forward.ts';
 
-const tokFiles = trainBpeTokenizer(['Paris is the capital of France. <search> capital of France </search> <answer> Paris </answer>'], {
-  vocabSize: 300,
-  addedTokens: SEARCH_R1_TAGS,
-});
+const tokFiles = trainBpeTokenizer(
+  ['Paris is the capital of France. <search> capital of France </search> <answer> Paris </answer>'],
+  {
+    vocabSize: 300,
+    addedTokens: SEARCH_R1_TAGS,
+  },
+);
 // EOS = <|endoftext|> and <|im_end|>, as llama.cpp's EOS + EOT from the GGUF metadata.
 const tokenizer = new HfTokenizer(tokFiles, defaultGenerationConfig(tokFiles));
 
@@ -40,10 +43,14 @@ const tokenizer = new HfTokenizer(tokFiles, defaultGenerationConfig(tokFiles));
  * distribution would hide mistakes), random norms and biases (so every tensor matters).
  */
 function makeModel(arch: 'qwen2' | 'llama', seed: number): { config: ModelConfig; tensors: TensorMap } {
-  const config: ModelConfig = { ...presetConfig('tiny', arch), vocabSize: 320, attentionBias: arch === 'qwen2' };
+  const config: ModelConfig = {
+    ...presetConfig('tiny', arch),
+    vocabSize: 320,
+    attentionBias: arch === 'qwen2',
+  };
   const tensors = randomTensors(config, seed, { std: 0.3 });
   let s = seed * 7919 + 1;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (const [name, t] of tensors) {
     if (name.endsWith('norm.weight')) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rnd();
     if (name.endsWith('.bias')) for (let i = 0; i < t.data.length; i++) t.data[i] = rnd() - 0.5;
@@ -63,7 +70,11 @@ after(async () => {
 });
 
 /** llama.cpp's next-token log-probs after every prefix of `ids`, and its greedy continuation. */
-async function llamaCpp(path: string, ids: number[], greedyTokens: number): Promise<{ logp: Float64Array[]; greedy: number[] }> {
+async function llamaCpp(
+  path: string,
+  ids: number[],
+  greedyTokens: number,
+): Promise<{ logp: Float64Array[]; greedy: number[] }> {
   const model = await llama.loadModel({ modelPath: path });
   try {
     const ctx = await model.createContext({
@@ -75,7 +86,9 @@ async function llamaCpp(path: string, ids: number[], greedyTokens: number): Prom
       experimentalKvCacheValueType: 'F32',
     });
     const seq = ctx.getSequence();
-    const full = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
+    const full = {
+      generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } },
+    };
     const res = await seq.controlledEvaluate(ids.map((id) => [id as Token, full] as [Token, typeof full]));
     const logp = res.map((r, i) => {
       const probs = r?.next.probabilities;
@@ -94,7 +107,9 @@ async function llamaCpp(path: string, ids: number[], greedyTokens: number): Prom
       experimentalKvCacheValueType: 'F32',
     });
     const greedy: number[] = [];
-    for await (const t of ctx2.getSequence().evaluate(ids as Token[], { temperature: 0, yieldEogToken: true })) {
+    for await (const t of ctx2
+      .getSequence()
+      .evaluate(ids as Token[], { temperature: 0, yieldEogToken: true })) {
       greedy.push(t);
       if (greedy.length >= greedyTokens) break;
     }
@@ -105,7 +120,12 @@ async function llamaCpp(path: string, ids: number[], greedyTokens: number): Prom
   }
 }
 
-function referenceGreedy(config: ModelConfig, tensors: TensorMap, ids: number[], n: number): { tokens: number[]; minMargin: number } {
+function referenceGreedy(
+  config: ModelConfig,
+  tensors: TensorMap,
+  ids: number[],
+  n: number,
+): { tokens: number[]; minMargin: number } {
   const seq = [...ids];
   let minMargin = Infinity;
   for (let k = 0; k < n; k++) {
@@ -127,10 +147,15 @@ function engineLogp(config: ModelConfig, tensors: TensorMap, ids: number[]): Flo
     model.loadTensors(tensors);
     const pass = new TrainingPass(model);
     const inputs = ids;
-    const seqs = Array.from({ length: config.vocabSize }, (_, v) => ({ inputs, targets: inputs.map(() => v) }));
+    const seqs = Array.from({ length: config.vocabSize }, (_, v) => ({
+      inputs,
+      targets: inputs.map(() => v),
+    }));
     const out = pass.forward(seqs, false);
     pass.dispose();
-    return inputs.map((_, i) => Float64Array.from({ length: config.vocabSize }, (_, v) => out.logprobs[v][i]));
+    return inputs.map((_, i) =>
+      Float64Array.from({ length: config.vocabSize }, (_, v) => out.logprobs[v][i]),
+    );
   } finally {
     model.dispose();
   }
@@ -138,7 +163,8 @@ function engineLogp(config: ModelConfig, tensors: TensorMap, ids: number[]): Flo
 
 function maxAbsDiff(a: Float64Array[], b: Float64Array[]): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) for (let v = 0; v < a[i].length; v++) m = Math.max(m, Math.abs(a[i][v] - b[i][v]));
+  for (let i = 0; i < a.length; i++)
+    for (let v = 0; v < a[i].length; v++) m = Math.max(m, Math.abs(a[i][v] - b[i][v]));
   return m;
 }
 
@@ -166,7 +192,9 @@ for (const arch of ['qwen2', 'llama'] as const) {
     const dEng = maxAbsDiff(eng, cpp.logp);
     assert.ok(dEng < 1e-3, `engine vs llama.cpp: max |Δ log p| = ${dEng}`);
 
-    t.diagnostic(`max |Δ log p|: llama.cpp vs reference ${dRef.toExponential(2)}, engine vs llama.cpp ${dEng.toExponential(2)}`);
+    t.diagnostic(
+      `max |Δ log p|: llama.cpp vs reference ${dRef.toExponential(2)}, engine vs llama.cpp ${dEng.toExponential(2)}`,
+    );
     const g = referenceGreedy(config, tensors, PROMPT, 12);
     assert.ok(g.minMargin > 1e-3, 'greedy steps are not near-ties');
     assert.deepEqual(cpp.greedy, g.tokens);
@@ -174,7 +202,14 @@ for (const arch of ['qwen2', 'llama'] as const) {
     const m = new Model(config);
     try {
       m.loadTensors(tensors);
-      const [[c]] = await generate(m, tokenizer, { prompts: [PROMPT], maxTokens: 12, stop: [], temperature: 0, topP: 1, seed: 0 });
+      const [[c]] = await generate(m, tokenizer, {
+        prompts: [PROMPT],
+        maxTokens: 12,
+        stop: [],
+        temperature: 0,
+        topP: 1,
+        seed: 0,
+      });
       assert.deepEqual(c.tokens, cpp.greedy);
     } finally {
       m.dispose();
@@ -182,7 +217,11 @@ for (const arch of ['qwen2', 'llama'] as const) {
     // The tokenizer in the GGUF is ours: llama.cpp tokenizes text (incl. tags) to the same ids.
     const model = await llama.loadModel({ modelPath: path });
     try {
-      for (const text of ['Paris is <search> capital of France </search>!', ' 日本 🎉\n\n x', "it's <answer> Paris </answer>"]) {
+      for (const text of [
+        'Paris is <search> capital of France </search>!',
+        ' 日本 🎉\n\n x',
+        "it's <answer> Paris </answer>",
+      ]) {
         assert.deepEqual([...model.tokenize(text)], tokenizer.encode(text), text);
         assert.equal(model.detokenize(tokenizer.encode(text) as Token[]), text);
       }
@@ -218,5 +257,8 @@ test('f16 GGUF: log-probs close to a reference on f16-rounded weights', async (t
 
 test('export refuses a tokenizer larger than the model vocab', () => {
   const { config, tensors } = makeModel('qwen2', 1);
-  assert.throws(() => writeGguf(join(dir, 'bad.gguf'), { ...config, vocabSize: 200 }, tensors, tokenizer), new RegExp(`tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is 200`));
+  assert.throws(
+    () => writeGguf(join(dir, 'bad.gguf'), { ...config, vocabSize: 200 }, tensors, tokenizer),
+    new RegExp(`tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is 200`),
+  );
 });

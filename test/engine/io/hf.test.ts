@@ -10,7 +10,10 @@ import { randomTensors } from '../../../src/engine/io/random-init.ts';
 import { writeSafetensors, readSafetensors } from '../../../src/engine/io/safetensors.ts';
 import { SEARCH_R1_TAGS, trainBpeTokenizer } from '../../../src/engine/tokenizer.ts';
 
-const tokFiles = trainBpeTokenizer(['Paris is the capital of France. The answer is Paris.'], { vocabSize: 300, addedTokens: SEARCH_R1_TAGS });
+const tokFiles = trainBpeTokenizer(['Paris is the capital of France. The answer is Paris.'], {
+  vocabSize: 300,
+  addedTokens: SEARCH_R1_TAGS,
+});
 
 function bitsEqual(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
@@ -36,7 +39,13 @@ for (const arch of ['qwen2', 'llama'] as const) {
       const tensors = randomTensors(config, 7);
       const dir = join(root, 'model');
       saveHfFolder(dir, { config, tensors, tokenizer: tokFiles });
-      assert.deepEqual(readdirSync(dir).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+      assert.deepEqual(readdirSync(dir).sort(), [
+        'config.json',
+        'generation_config.json',
+        'model.safetensors',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ]);
       const hfCfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
       assert.deepEqual(hfCfg.architectures, [arch === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM']);
       assert.equal(hfCfg.torch_dtype, 'float32');
@@ -48,14 +57,22 @@ for (const arch of ['qwen2', 'llama'] as const) {
         assert.ok(bitsEqual(back.tensors.get(name)!.data, t.data), name);
       }
       assert.ok(back.tokenizer);
-      assert.equal(back.tokenizer.decode(back.tokenizer.encode('x <answer> Paris </answer>')), 'x <answer> Paris </answer>');
+      assert.equal(
+        back.tokenizer.decode(back.tokenizer.encode('x <answer> Paris </answer>')),
+        'x <answer> Paris </answer>',
+      );
       const imEnd = back.tokenizer.tokenToId('<|im_end|>')!;
       assert.ok(back.tokenizer.eosTokenIds.includes(imEnd), 'generation_config lists <|im_end|> as EOS');
       assert.ok(back.tokenizer.eosTokenIds.includes(back.tokenizer.tokenToId('<|endoftext|>')!));
       assert.ok(back.tokenizer.chatTemplate?.includes('<|im_start|>'));
 
       // Saving again over an existing folder replaces it atomically (no temp folders left behind).
-      saveHfFolder(dir, { config, tensors: back.tensors, tokenizer: back.tokenizer, generationConfig: back.generationConfig });
+      saveHfFolder(dir, {
+        config,
+        tensors: back.tensors,
+        tokenizer: back.tokenizer,
+        generationConfig: back.generationConfig,
+      });
       assert.deepEqual(readdirSync(root), ['model']);
       // Sharded + bf16: still loads, values are the bf16 roundings.
       const dir2 = join(root, 'sharded');
@@ -65,7 +82,8 @@ for (const arch of ['qwen2', 'llama'] as const) {
       const b16 = loadHfFolder(dir2);
       for (const [name, t] of tensors) {
         const got = b16.tensors.get(name)!.data;
-        for (let i = 0; i < t.data.length; i++) assert.ok(Math.abs(got[i] - t.data[i]) <= 2 ** -8 * Math.abs(t.data[i]), `${name}[${i}]`);
+        for (let i = 0; i < t.data.length; i++)
+          assert.ok(Math.abs(got[i] - t.data[i]) <= 2 ** -8 * Math.abs(t.data[i]), `${name}[${i}]`);
       }
     }));
 }
@@ -84,28 +102,45 @@ test('bad checkpoints fail naming the file and the tensor or field', () =>
     const all = readSafetensors(st);
     all.delete('model.layers.1.mlp.up_proj.weight');
     writeSafetensors(st, all);
-    assert.throws(() => loadHfFolder(dir), (e: Error) => e.message.includes(st) && e.message.includes('tensor "model.layers.1.mlp.up_proj.weight": missing'));
+    assert.throws(
+      () => loadHfFolder(dir),
+      (e: Error) =>
+        e.message.includes(st) && e.message.includes('tensor "model.layers.1.mlp.up_proj.weight": missing'),
+    );
 
     // Wrong shape.
     all.set('model.layers.1.mlp.up_proj.weight', { shape: [64, 128], data: new Float32Array(64 * 128) });
     writeSafetensors(st, all);
     assert.throws(
       () => loadHfFolder(dir),
-      (e: Error) => e.message.includes(st) && /tensor "model.layers.1.mlp.up_proj.weight": has shape \[64,128\] but the config implies \[128,64\]/.test(e.message),
+      (e: Error) =>
+        e.message.includes(st) &&
+        /tensor "model.layers.1.mlp.up_proj.weight": has shape \[64,128\] but the config implies \[128,64\]/.test(
+          e.message,
+        ),
     );
 
     // A tensor the architecture does not have (nothing is silently dropped).
     all.set('model.layers.1.mlp.up_proj.weight', { shape: [128, 64], data: new Float32Array(128 * 64) });
     all.set('model.layers.0.self_attn.q_norm.weight', { shape: [16], data: new Float32Array(16) });
     writeSafetensors(st, all);
-    assert.throws(() => loadHfFolder(dir), /tensor "model.layers.0.self_attn.q_norm.weight": is not a parameter/);
+    assert.throws(
+      () => loadHfFolder(dir),
+      /tensor "model.layers.0.self_attn.q_norm.weight": is not a parameter/,
+    );
     all.delete('model.layers.0.self_attn.q_norm.weight');
     writeSafetensors(st, all);
     assert.ok(loadHfFolder(dir).tensors.size > 0);
 
     // Unsupported architecture / rope scaling / dtype.
-    writeFileSync(cfgPath, JSON.stringify({ ...cfg, architectures: ['MistralForCausalLM'], model_type: 'mistral' }));
-    assert.throws(() => loadHfFolder(dir), (e: Error) => e.message.includes(cfgPath) && /field "architectures"/.test(e.message));
+    writeFileSync(
+      cfgPath,
+      JSON.stringify({ ...cfg, architectures: ['MistralForCausalLM'], model_type: 'mistral' }),
+    );
+    assert.throws(
+      () => loadHfFolder(dir),
+      (e: Error) => e.message.includes(cfgPath) && /field "architectures"/.test(e.message),
+    );
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, rope_scaling: { rope_type: 'yarn', factor: 4 } }));
     assert.throws(() => loadHfFolder(dir), /field "rope_scaling"/);
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, num_hidden_layers: undefined }));
@@ -121,7 +156,11 @@ test('bad checkpoints fail naming the file and the tensor or field', () =>
     const h = Buffer.from(JSON.stringify(header).padEnd(hlen, ' '));
     assert.equal(h.length, hlen);
     writeFileSync(st, Buffer.concat([buf.subarray(0, 8), h, buf.subarray(8 + hlen)]));
-    assert.throws(() => loadHfFolder(dir), (e: Error) => e.message.includes(st) && /tensor "model.norm.weight": dtype I32 is not supported/.test(e.message));
+    assert.throws(
+      () => loadHfFolder(dir),
+      (e: Error) =>
+        e.message.includes(st) && /tensor "model.norm.weight": dtype I32 is not supported/.test(e.message),
+    );
 
     // No config.json at all.
     rmSync(cfgPath);
@@ -133,7 +172,10 @@ test('saveHfFolder refuses missing or misshapen tensors before writing anything'
     const config = presetConfig('tiny', 'llama');
     const tensors = randomTensors(config, 2);
     tensors.delete('lm_head.weight');
-    assert.throws(() => saveHfFolder(join(root, 'x'), { config, tensors }), /tensor "lm_head.weight" is missing/);
+    assert.throws(
+      () => saveHfFolder(join(root, 'x'), { config, tensors }),
+      /tensor "lm_head.weight" is missing/,
+    );
     assert.deepEqual(readdirSync(root), []);
   }));
 
@@ -153,27 +195,75 @@ test('real configs: Qwen2.5-0.5B-Instruct maps field by field; Llama 3.2 rope sc
   const { parseHfConfig } = await import('../../../src/engine/io/hf.ts');
   // config.json of Qwen/Qwen2.5-0.5B-Instruct, as published.
   const qwen = {
-    architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645,
-    hidden_act: 'silu', hidden_size: 896, initializer_range: 0.02, intermediate_size: 4864,
-    max_position_embeddings: 32768, max_window_layers: 21, model_type: 'qwen2', num_attention_heads: 14,
-    num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 32768,
-    tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.43.1', use_cache: true,
-    use_sliding_window: false, vocab_size: 151936,
+    architectures: ['Qwen2ForCausalLM'],
+    attention_dropout: 0.0,
+    bos_token_id: 151643,
+    eos_token_id: 151645,
+    hidden_act: 'silu',
+    hidden_size: 896,
+    initializer_range: 0.02,
+    intermediate_size: 4864,
+    max_position_embeddings: 32768,
+    max_window_layers: 21,
+    model_type: 'qwen2',
+    num_attention_heads: 14,
+    num_hidden_layers: 24,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    sliding_window: 32768,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
+    transformers_version: '4.43.1',
+    use_cache: true,
+    use_sliding_window: false,
+    vocab_size: 151936,
   };
   assert.deepEqual(parseHfConfig(qwen), {
-    arch: 'qwen2', vocabSize: 151936, hiddenSize: 896, intermediateSize: 4864, numLayers: 24, numHeads: 14,
-    numKvHeads: 2, headDim: 64, ropeTheta: 1000000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true,
+    arch: 'qwen2',
+    vocabSize: 151936,
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    ropeTheta: 1000000,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: true,
+    attentionBias: true,
     maxPositionEmbeddings: 32768,
   });
   assert.throws(() => parseHfConfig({ ...qwen, use_sliding_window: true }), /field "use_sliding_window"/);
   const llama32 = {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 2048, intermediate_size: 8192,
-    num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, rope_theta: 500000.0,
-    rms_norm_eps: 1e-5, tie_word_embeddings: true, attention_bias: false, mlp_bias: false, vocab_size: 128256,
-    max_position_embeddings: 131072, hidden_act: 'silu',
-    rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    rope_theta: 500000.0,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+    attention_bias: false,
+    mlp_bias: false,
+    vocab_size: 128256,
+    max_position_embeddings: 131072,
+    hidden_act: 'silu',
+    rope_scaling: {
+      factor: 32.0,
+      high_freq_factor: 4.0,
+      low_freq_factor: 1.0,
+      original_max_position_embeddings: 8192,
+      rope_type: 'llama3',
+    },
   };
-  assert.throws(() => parseHfConfig(llama32, 'Llama-3.2-1B/config.json'), /Llama-3\.2-1B\/config\.json: field "rope_scaling"/);
+  assert.throws(
+    () => parseHfConfig(llama32, 'Llama-3.2-1B/config.json'),
+    /Llama-3\.2-1B\/config\.json: field "rope_scaling"/,
+  );
   const noScaling = parseHfConfig({ ...llama32, rope_scaling: null });
   assert.equal(noScaling.numKvHeads, 8);
   assert.equal(noScaling.attentionBias, false);

@@ -82,8 +82,9 @@ export function referenceLogits(c: ModelConfig, t: TensorMap, ids: number[]): Fl
           m = Math.max(m, scores[j]);
         }
         let z = 0;
-        for (let j = 0; j <= i; j++) z += (scores[j] = Math.exp(scores[j] - m));
-        for (let j = 0; j <= i; j++) for (let d = 0; d < hd; d++) att[hh * hd + d] += (scores[j] / z) * vs[j][kh * hd + d];
+        for (let j = 0; j <= i; j++) z += scores[j] = Math.exp(scores[j] - m);
+        for (let j = 0; j <= i; j++)
+          for (let d = 0; d < hd; d++) att[hh * hd + d] += (scores[j] / z) * vs[j][kh * hd + d];
       }
       const o = linear(get(t, p + 'self_attn.o_proj.weight'), att, D);
       const x = xs[i].map((v, d) => v + o[d]);

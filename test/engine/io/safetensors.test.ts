@@ -56,7 +56,10 @@ test('F32 round trip is bit-exact (NaN payloads, -0, Inf, subnormals, empty and 
     const p = join(dir, 'x.safetensors');
     writeSafetensors(p, tensors);
     const back = readSafetensors(p);
-    assert.deepEqual([...back.keys()], tensors.map(([n]) => n));
+    assert.deepEqual(
+      [...back.keys()],
+      tensors.map(([n]) => n),
+    );
     for (const [name, t] of tensors) {
       const b = back.get(name)!;
       assert.deepEqual(b.shape, t.shape, name);
@@ -74,7 +77,10 @@ test('F32 round trip is bit-exact (NaN payloads, -0, Inf, subnormals, empty and 
 test('sharded checkpoint (index weight_map) round trips bit-exactly', () => {
   const dir = tmp();
   try {
-    const tensors: [string, TensorData][] = Array.from({ length: 6 }, (_, i) => [`t${i}`, { shape: [10, 10], data: awkward(100, i + 10) }]);
+    const tensors: [string, TensorData][] = Array.from({ length: 6 }, (_, i) => [
+      `t${i}`,
+      { shape: [10, 10], data: awkward(100, i + 10) },
+    ]);
     const files = writeCheckpoint(dir, tensors, { maxShardBytes: 900 }); // 400 bytes each: 2 per shard
     assert.deepEqual(files, [
       'model-00001-of-00003.safetensors',
@@ -90,7 +96,10 @@ test('sharded checkpoint (index weight_map) round trips bit-exactly', () => {
     // An index naming a tensor a shard does not have fails naming both.
     idx.weight_map.ghost = 'model-00001-of-00003.safetensors';
     writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(idx));
-    assert.throws(() => readCheckpoint(dir), /model-00001-of-00003\.safetensors: tensor "ghost": listed in model\.safetensors\.index\.json/);
+    assert.throws(
+      () => readCheckpoint(dir),
+      /model-00001-of-00003\.safetensors: tensor "ghost": listed in model\.safetensors\.index\.json/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,7 +115,14 @@ test('hand-made BF16 and F16 tensors load to the exact fp32 values', () => {
     data.set(new Uint8Array(bf.buffer), 0);
     data.set(new Uint8Array(hf.buffer), 10);
     const p = join(dir, 'half.safetensors');
-    rawFile(p, { bf: { dtype: 'BF16', shape: [5], data_offsets: [0, 10] }, hf: { dtype: 'F16', shape: [5], data_offsets: [10, 20] } }, data);
+    rawFile(
+      p,
+      {
+        bf: { dtype: 'BF16', shape: [5], data_offsets: [0, 10] },
+        hf: { dtype: 'F16', shape: [5], data_offsets: [10, 20] },
+      },
+      data,
+    );
     const t = readSafetensors(p);
     assert.deepEqual([...t.get('bf')!.data], [1, -2, Infinity, 2 ** -133, 3.140625]);
     const h = [...t.get('hf')!.data];
@@ -163,12 +179,18 @@ test('F16/BF16 writing then reading equals rounding each value', () => {
       const got = readSafetensors(p).get('w')!.data;
       const h = new Uint16Array(257);
       const want = new Float32Array(257);
-      if (dtype === 'F16') (f32ToF16(data, h), f16ToF32(h, want));
-      else (f32ToBf16(data, h), bf16ToF32(h, want));
+      if (dtype === 'F16') {
+        f32ToF16(data, h);
+        f16ToF32(h, want);
+      } else {
+        f32ToBf16(data, h);
+        bf16ToF32(h, want);
+      }
       assert.deepEqual(bits(got), bits(want));
       const relTol = dtype === 'F16' ? 2 ** -11 : 2 ** -8;
       for (let i = 0; i < 257; i++) {
-        if (Math.abs(data[i]) > 1e-4) assert.ok(Math.abs(got[i] - data[i]) <= relTol * Math.abs(data[i]), `${dtype}[${i}]`);
+        if (Math.abs(data[i]) > 1e-4)
+          assert.ok(Math.abs(got[i] - data[i]) <= relTol * Math.abs(data[i]), `${dtype}[${i}]`);
       }
     }
   } finally {
@@ -186,16 +208,25 @@ test('bad files fail naming the file and the tensor; nothing is read past the en
     ]);
     // Truncated in the middle of the second tensor's data.
     truncateSync(p, statSync(p).size - 10);
-    assert.throws(() => readSafetensors(p), (e: Error) => e.message.includes(p) && /tensor "second\.weight".*truncated/.test(e.message));
+    assert.throws(
+      () => readSafetensors(p),
+      (e: Error) => e.message.includes(p) && /tensor "second\.weight".*truncated/.test(e.message),
+    );
     // Truncated inside the header.
     truncateSync(p, 20);
-    assert.throws(() => readSafetensors(p), (e: Error) => e.message.includes(p) && /truncated/.test(e.message));
+    assert.throws(
+      () => readSafetensors(p),
+      (e: Error) => e.message.includes(p) && /truncated/.test(e.message),
+    );
     truncateSync(p, 3);
     assert.throws(() => readSafetensors(p), /too short/);
 
     const q = join(dir, 'int.safetensors');
     rawFile(q, { ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(16));
-    assert.throws(() => readSafetensors(q), (e: Error) => e.message.includes(q) && /tensor "ids": dtype I64 is not supported/.test(e.message));
+    assert.throws(
+      () => readSafetensors(q),
+      (e: Error) => e.message.includes(q) && /tensor "ids": dtype I64 is not supported/.test(e.message),
+    );
 
     const r = join(dir, 'span.safetensors');
     rawFile(r, { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8));
@@ -220,7 +251,8 @@ test('writing refuses a shape that does not match the data', () => {
   const dir = tmp();
   try {
     assert.throws(
-      () => writeSafetensors(join(dir, 'x.safetensors'), [['w', { shape: [2, 3], data: new Float32Array(5) }]]),
+      () =>
+        writeSafetensors(join(dir, 'x.safetensors'), [['w', { shape: [2, 3], data: new Float32Array(5) }]]),
       /tensor "w": shape \[2,3\] has 6 elements but data has 5/,
     );
   } finally {

@@ -37,10 +37,30 @@ test('encode -> decode round-trips arbitrary Unicode text (property)', () => {
     { numRuns: 400 },
   );
   fc.assert(
-    fc.property(fc.array(fc.constantFrom(' ', '\n', '\r\n', '\t', 'Paris', '<search>', '</answer>', '<|im_end|>', "'s", '日本', '🎉', '42', '  '), { maxLength: 20 }), (parts) => {
-      const s = parts.join('');
-      return tok.decode(tok.encode(s)) === s;
-    }),
+    fc.property(
+      fc.array(
+        fc.constantFrom(
+          ' ',
+          '\n',
+          '\r\n',
+          '\t',
+          'Paris',
+          '<search>',
+          '</answer>',
+          '<|im_end|>',
+          "'s",
+          '日本',
+          '🎉',
+          '42',
+          '  ',
+        ),
+        { maxLength: 20 },
+      ),
+      (parts) => {
+        const s = parts.join('');
+        return tok.decode(tok.encode(s)) === s;
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -48,7 +68,10 @@ test('encode -> decode round-trips arbitrary Unicode text (property)', () => {
 test('trained merges compress the training text; training is deterministic', () => {
   const text = corpus[1];
   const ids = tok.encode(text);
-  assert.ok(ids.length < new TextEncoder().encode(text).length * 0.6, `${ids.length} tokens for ${text.length} chars`);
+  assert.ok(
+    ids.length < new TextEncoder().encode(text).length * 0.6,
+    `${ids.length} tokens for ${text.length} chars`,
+  );
   const again = trainBpeTokenizer(corpus, { vocabSize: 420, addedTokens: SEARCH_R1_TAGS });
   assert.deepEqual(again, files);
   const merges = (files.tokenizerJson.model as { merges: string[] }).merges;
@@ -77,16 +100,30 @@ test('special and Search-R1 tag tokens: one id each, decoded to themselves, ids 
   assert.ok(e.includes(tok.tokenToId('</search>')!));
   assert.equal(tok.decode(e), 'x<search> who </search>y');
   // Specials can be dropped on decode; tags are ordinary text and stay.
-  assert.equal(tok.decode(tok.encode('<|im_start|>a<answer>b</answer><|im_end|>'), { skipSpecialTokens: true }), 'a<answer>b</answer>');
+  assert.equal(
+    tok.decode(tok.encode('<|im_start|>a<answer>b</answer><|im_end|>'), { skipSpecialTokens: true }),
+    'a<answer>b</answer>',
+  );
 });
 
 test('EOS ids come from generation_config and tokenizer_config; chat template renders ChatML', () => {
   const endoftext = tok.tokenToId('<|endoftext|>')!;
-  assert.deepEqual([...tok.eosTokenIds].sort((a, b) => a - b), [0, endoftext].sort((a, b) => a - b));
+  assert.deepEqual(
+    [...tok.eosTokenIds].sort((a, b) => a - b),
+    [0, endoftext].sort((a, b) => a - b),
+  );
   assert.equal(tok.bosTokenId, null);
-  const prompt = tok.applyChatTemplate([{ role: 'user', content: searchR1UserPrompt('capital of France') }], { addGenerationPrompt: true });
-  assert.equal(prompt, `<|im_start|>user\n${searchR1UserPrompt('capital of France')}<|im_end|>\n<|im_start|>assistant\n`);
-  const noTemplate = new HfTokenizer({ tokenizerJson: files.tokenizerJson, tokenizerConfig: { ...files.tokenizerConfig, chat_template: undefined } });
+  const prompt = tok.applyChatTemplate([{ role: 'user', content: searchR1UserPrompt('capital of France') }], {
+    addGenerationPrompt: true,
+  });
+  assert.equal(
+    prompt,
+    `<|im_start|>user\n${searchR1UserPrompt('capital of France')}<|im_end|>\n<|im_start|>assistant\n`,
+  );
+  const noTemplate = new HfTokenizer({
+    tokenizerJson: files.tokenizerJson,
+    tokenizerConfig: { ...files.tokenizerConfig, chat_template: undefined },
+  });
   assert.equal(noTemplate.applyChatTemplate([{ role: 'user', content: 'x' }]), null);
 });
 
@@ -99,7 +136,10 @@ test('loadTokenizer reads a folder; a tokenizer_config naming an unknown EOS fai
     const t = loadTokenizer(dir);
     assert.deepEqual(t.encode('Paris <answer>'), tok.encode('Paris <answer>'));
     assert.ok(t.eosTokenIds.includes(5) && t.eosTokenIds.includes(6));
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...files.tokenizerConfig, eos_token: '<nope>' }));
+    writeFileSync(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify({ ...files.tokenizerConfig, eos_token: '<nope>' }),
+    );
     assert.throws(() => loadTokenizer(dir), /tokenizer_config field "eos_token" names token "<nope>"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -107,7 +147,10 @@ test('loadTokenizer reads a folder; a tokenizer_config naming an unknown EOS fai
 });
 
 test('vocabSize too small for bytes + special + added tokens is refused', () => {
-  assert.throws(() => trainBpeTokenizer(['x'], { vocabSize: 260, addedTokens: SEARCH_R1_TAGS }), /vocabSize 260 < 256 bytes \+ 3 special \+ 8 added/);
+  assert.throws(
+    () => trainBpeTokenizer(['x'], { vocabSize: 260, addedTokens: SEARCH_R1_TAGS }),
+    /vocabSize 260 < 256 bytes \+ 3 special \+ 8 added/,
+  );
   // Exactly bytes + specials (the engine's tiny preset, 259): a pure byte-level tokenizer.
   const bytesOnly = new HfTokenizer(trainBpeTokenizer(['hello hello'], { vocabSize: 259 }));
   assert.equal(bytesOnly.vocabSize, 259);
@@ -116,7 +159,10 @@ test('vocabSize too small for bytes + special + added tokens is refused', () => 
 
 test('merges stored as pairs (tokenizers >= 0.20 format, e.g. recent Qwen2.5 files) encode identically', () => {
   const model = files.tokenizerJson.model as { merges: string[] };
-  const pairs = { ...files.tokenizerJson, model: { ...model, merges: model.merges.map((m) => m.split(' ')) } };
+  const pairs = {
+    ...files.tokenizerJson,
+    model: { ...model, merges: model.merges.map((m) => m.split(' ')) },
+  };
   const t2 = new HfTokenizer({ tokenizerJson: pairs, tokenizerConfig: files.tokenizerConfig });
   for (const s of corpus) assert.deepEqual(t2.encode(s), tok.encode(s));
 });
