@@ -26,6 +26,8 @@ export interface OpenAIServerOptions {
   modelName?: string;
   /** Most prompts merged into one Sampler call (default 16). */
   maxBatch?: number;
+  /** An idle server waits while requests keep arriving less than this apart (≤ 10 gaps) to batch them (default 2 ms). */
+  batchWindowMs?: number;
   /** Largest accepted request body in bytes (default 8 MiB). */
   maxBodyBytes?: number;
   /** Upper bound on max_tokens (default 4096). */
@@ -105,6 +107,7 @@ class BatchQueue {
   constructor(
     private readonly sampler: Sampler,
     private readonly maxBatch: number,
+    private readonly windowMs: number,
   ) {}
 
   submit(prompts: number[][], params: SamplingParams): Promise<Completion[][]> {
@@ -116,8 +119,15 @@ class BatchQueue {
 
   private async drain(): Promise<void> {
     this.running = true;
-    // Let requests that arrived in the same tick join the first batch.
-    await new Promise((r) => setImmediate(r));
+    // Concurrent clients' requests arrive a few ms apart (HTTP parsing): let them join the first
+    // batch. Later batches form naturally while the previous Sampler call runs.
+    // Debounced: wait while requests keep arriving (each gap ≤ window), at most 10 windows.
+    if (this.windowMs <= 0) await new Promise((r) => setImmediate(r));
+    for (let waited = 0, seen = -1; this.windowMs > 0 && seen !== this.queue.length && waited < 10; waited++) {
+      seen = this.queue.length;
+      if (this.queue.reduce((n, p) => n + p.prompts.length, 0) >= this.maxBatch) break;
+      await new Promise((r) => setTimeout(r, this.windowMs));
+    }
     while (this.queue.length > 0) {
       const first = this.queue.shift()!;
       const key = JSON.stringify(first.params);
@@ -202,7 +212,7 @@ export function createOpenAIHandler(
   opts: OpenAIServerOptions = {},
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const modelName = opts.modelName ?? 'search-r1';
-  const queue = new BatchQueue(sampler, Math.max(1, opts.maxBatch ?? 16));
+  const queue = new BatchQueue(sampler, Math.max(1, opts.maxBatch ?? 16), Math.max(0, opts.batchWindowMs ?? 2));
   const maxBody = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const maxTokensLimit = opts.maxTokensLimit ?? 4096;
   const tok = sampler.tokenizer;

@@ -1,0 +1,130 @@
+// Eval / serving benchmarks (node --import tsx bench/eval.ts [--quick]). Side by side, one run:
+//   1. serve-model: the OpenAI client → HTTP → serve-model → engine, vs the same engine called in
+//      process (peer). 16 prompts, greedy, 32 new tokens each, reference-preset random model.
+//        direct-batched   one trainer.sample call with the 16 prompts
+//        http-batched     16 concurrent HTTP requests (client concurrency 16); the server merges them
+//        direct-serial    16 trainer.sample calls of one prompt, one after another
+//        http-serial      16 HTTP requests, client concurrency 1
+//      Ratios: http/direct (HTTP + JSON overhead), batched/serial (what request merging buys).
+//   2. eval throughput: questions/s of each method on a generated world, tiny random model,
+//      BM25 index (what the harness itself costs around the model).
+// The machine is shared: wall times are printed with the load average.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { presetConfig, type ModelConfig } from '../src/engine/config.ts';
+import { Model } from '../src/engine/model.ts';
+import { HfTokenizer, trainBpeTokenizer, SEARCH_R1_TAGS } from '../src/engine/tokenizer.ts';
+import { builtinTokenizerCorpus } from '../src/engine/tokenizer-corpus.ts';
+import { saveHfFolder } from '../src/engine/io/hf.ts';
+import { EmbeddedTrainer } from '../src/policy/embedded.ts';
+import { OpenAISampler } from '../src/policy/openai.ts';
+import { startOpenAIServer } from '../src/policy/openai-server.ts';
+import { buildWorld, writeWorld } from '../src/world/world.ts';
+import { buildIndex } from '../src/retrieval/bm25/index.ts';
+import { evaluate } from '../src/cli/commands/eval.ts';
+import { METHOD_NAMES } from '../src/eval/types.ts';
+
+const quick = process.argv.includes('--quick');
+const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
+
+async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; out: T }> {
+  const t0 = performance.now();
+  const out = await fn();
+  return { ms: performance.now() - t0, out };
+}
+
+async function servingBench(dir: string): Promise<void> {
+  const tokFiles = trainBpeTokenizer(builtinTokenizerCorpus(), { vocabSize: 512, addedTokens: SEARCH_R1_TAGS });
+  const tok = new HfTokenizer(tokFiles);
+  const config: ModelConfig = { ...presetConfig('reference'), vocabSize: tok.vocabSize };
+  const model = new Model(config, { seed: 1 });
+  const modelDir = join(dir, 'ref-model');
+  saveHfFolder(modelDir, { config, tensors: model.tensors(), tokenizer: tokFiles });
+  model.dispose();
+  const trainer = await EmbeddedTrainer.load(modelDir);
+  const srv = await startOpenAIServer(trainer, { port: 0, maxBatch: 16 });
+  const questions = ['who wrote the book', 'where was she born', 'when did the war end', 'which river flows through the city'];
+  const prompts = Array.from({ length: 16 }, (_, i) => tok.encode(`Answer the given question. Question: ${questions[i % 4]} (${i})?\n`));
+  const req = { prompts, maxTokens: quick ? 16 : 32, stop: [], temperature: 0, topP: 1, seed: 1 };
+  const one = (p: number[]) => ({ ...req, prompts: [p] });
+  const batchedClient = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, concurrency: 16, retries: 0 });
+  const serialClient = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, concurrency: 1, retries: 0 });
+  await trainer.sample(one(prompts[0])); // warm-up
+  await batchedClient.sample(one(prompts[0]));
+  const rows: [string, number, number][] = [];
+  const count = (c: { tokens: number[] }[][]) => c.flat().reduce((s, x) => s + x.tokens.length, 0);
+  let r = await time(() => trainer.sample(req));
+  rows.push(['direct-batched', r.ms, count(r.out)]);
+  r = await time(() => batchedClient.sample(req));
+  rows.push(['http-batched', r.ms, count(r.out)]);
+  r = await time(async () => {
+    const out = [];
+    for (const p of prompts) out.push(...(await trainer.sample(one(p))));
+    return out;
+  });
+  rows.push(['direct-serial', r.ms, count(r.out)]);
+  r = await time(() => serialClient.sample(req));
+  rows.push(['http-serial', r.ms, count(r.out)]);
+  await srv.close();
+  trainer.dispose();
+  console.log(`\n## serve-model vs in-process engine (reference preset, ${prompts.length} prompts × ${req.maxTokens} tokens, greedy)`);
+  console.log(`load average: ${load()}`);
+  console.log('mode            wall_ms   tokens   tokens/s');
+  for (const [name, ms, n] of rows) console.log(`${name.padEnd(15)} ${ms.toFixed(0).padStart(7)} ${String(n).padStart(8)} ${(n / (ms / 1000)).toFixed(1).padStart(10)}`);
+  const ms = Object.fromEntries(rows.map(([n, m]) => [n, m]));
+  console.log(`ratio http-batched / direct-batched: ${(ms['http-batched'] / ms['direct-batched']).toFixed(2)} (time)`);
+  console.log(`ratio http-serial / direct-serial:   ${(ms['http-serial'] / ms['direct-serial']).toFixed(2)} (time)`);
+  console.log(`ratio http-serial / http-batched:    ${(ms['http-serial'] / ms['http-batched']).toFixed(2)} (speed-up from server-side request merging)`);
+}
+
+async function evalBench(dir: string): Promise<void> {
+  const world = buildWorld({ seed: 5, size: { countries: 4, citiesPerCountry: 2, people: 80, testFraction: 0.25 } });
+  const files = await writeWorld(world, join(dir, 'world'));
+  await buildIndex(files.corpus, join(dir, 'index'));
+  const tokFiles = trainBpeTokenizer(world.passages.map((p) => `${p.title} ${p.text}`), { vocabSize: 800, addedTokens: SEARCH_R1_TAGS });
+  const tok = new HfTokenizer(tokFiles);
+  const config: ModelConfig = { ...presetConfig('tiny'), vocabSize: tok.vocabSize };
+  const model = new Model(config, { seed: 2 });
+  saveHfFolder(join(dir, 'tiny-model'), { config, tensors: model.tensors(), tokenizer: tokFiles });
+  model.dispose();
+  const limit = quick ? 8 : 24;
+  console.log(`\n## eval throughput (tiny preset random model, world test set, ${limit} questions per dataset, batch 8, turn budget 32 tokens)`);
+  console.log(`load average: ${load()}`);
+  console.log('method        questions   wall_s   questions/s');
+  for (const m of METHOD_NAMES) {
+    const r = await time(() =>
+      evaluate({
+        dataset: files.testJsonl,
+        method: m,
+        out: join(dir, `run-${m}`),
+        dataDir: dir,
+        limit,
+        batchSize: 8,
+        splitBySource: false,
+        topk: 3,
+        maxTurns: 4,
+        maxTurnTokens: 32,
+        maxAnswerTokens: 16,
+        maxObsTokens: 500,
+        ircotSteps: 5,
+        searchO1Searches: 5,
+        temperature: 0,
+        topP: 1,
+        quiet: true,
+        model: join(dir, 'tiny-model'),
+        retriever: join(dir, 'index'),
+      }),
+    );
+    console.log(`${m.padEnd(13)} ${String(r.out.newlyScored).padStart(9)} ${(r.ms / 1000).toFixed(2).padStart(8)} ${(r.out.newlyScored / (r.ms / 1000)).toFixed(2).padStart(13)}`);
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-eval-'));
+try {
+  console.log(`# eval benchmarks${quick ? ' (--quick)' : ''}; load average at start: ${load()}`);
+  await servingBench(dir);
+  await evalBench(dir);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
