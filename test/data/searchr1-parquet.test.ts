@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildProgram } from '../../src/cli/main.ts';
+import { Command } from 'commander';
+import { register } from '../../src/cli/commands/data.ts';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { DataError } from '../../src/data/errors.ts';
 import { prepareSearchR1Data } from '../../src/data/prepare.ts';
@@ -170,10 +171,12 @@ test('CLI (in process): data prepare writes the file; a bad input line fails wit
     const stderr: string[] = [];
     t.mock.method(console, 'log', (m: string) => stdout.push(m));
     t.mock.method(process.stderr, 'write', (m: string) => (stderr.push(m), true));
-    const run = (args: string[]) =>
-      buildProgram()
-        .exitOverride()
-        .parseAsync(['node', 'search-r1', ...args]);
+    // Only the data command is registered: loading every command would cost seconds here.
+    const run = (args: string[]) => {
+      const program = new Command().exitOverride();
+      register(program);
+      return program.parseAsync(['node', 'search-r1', ...args]);
+    };
     await assert.rejects(run(['data', 'prepare', '--input', input, '--out', out]), (e: unknown) => {
       assert.ok(e instanceof DataError);
       assert.match(
