@@ -42,6 +42,8 @@ export const TrainConfigSchema = z.strictObject({
     maxTrainExamples: int(1).optional(),
     maxValExamples: int(1).optional(),
     shuffle: z.boolean().default(true),
+    /** The user-message template with `{question}`; default the Search-R1 instruction (spec §1). */
+    promptTemplate: z.string().includes('{question}', { message: 'must contain {question}' }).optional(),
   }),
   retriever: z
     .strictObject({

@@ -8,7 +8,8 @@ import type { Sampler, Tokenizer, Trainer } from '../policy/types.ts';
 import type { QaExample } from '../protocol/types.ts';
 import type { Retriever } from '../retrieval/types.ts';
 import type { RolloutConfig, Trajectory } from '../rollout/types.ts';
-import { searchR1UserPrompt } from '../protocol/prompt.ts';
+import { normalizeQuestion, searchR1UserPrompt } from '../protocol/prompt.ts';
+import { readQaFile } from '../data/qa.ts';
 import { extractAnswer, metricScore, scoreDetails, type ScoreOptions } from '../protocol/rewards.ts';
 import { createTrainer as defaultCreateTrainer, type TrainerSpec } from '../policy/backends.ts';
 import { emptyRolloutStats, runRollouts, type RolloutStats } from '../rollout/rollout.ts';
@@ -53,17 +54,18 @@ export interface PromptItem {
 }
 
 /** The prompt ids of a question: Search-R1 instruction, through the chat template when there is one. */
-export function encodePrompt(tok: Tokenizer, question: string): number[] {
-  const user = searchR1UserPrompt(question);
+export function encodePrompt(tok: Tokenizer, question: string, template?: string): number[] {
+  // split/join, not replace: a `$` in a question must not act as a replacement pattern
+  const user = template === undefined ? searchR1UserPrompt(question) : template.split('{question}').join(normalizeQuestion(question));
   const chat = tok.applyChatTemplate([{ role: 'user', content: user }], { addGenerationPrompt: true });
   return tok.encode(chat ?? user);
 }
 
-function buildPrompts(tok: Tokenizer, examples: QaExample[], maxTokens: number, what: string, log: (s: string) => void, strict: boolean): PromptItem[] {
+function buildPrompts(tok: Tokenizer, examples: QaExample[], maxTokens: number, template: string | undefined, what: string, log: (s: string) => void, strict: boolean): PromptItem[] {
   const items: PromptItem[] = [];
   const tooLong: string[] = [];
   for (const ex of examples) {
-    const tokens = encodePrompt(tok, ex.question);
+    const tokens = encodePrompt(tok, ex.question, template);
     if (tokens.length > maxTokens) tooLong.push(`${ex.id} (${tokens.length} tokens)`);
     else items.push({ example: ex, tokens });
   }
@@ -76,10 +78,8 @@ function buildPrompts(tok: Tokenizer, examples: QaExample[], maxTokens: number, 
 }
 
 async function loadExamples(paths: string[], limit: number | undefined): Promise<QaExample[]> {
-  const QA_MODULE = '../data/qa.ts';
-  const mod = (await import(QA_MODULE)) as { readQaFile(path: string, opts?: Record<string, unknown>): QaExample[] | Promise<QaExample[]> };
   const out: QaExample[] = [];
-  for (const p of paths) out.push(...(await mod.readQaFile(p, {})));
+  for (const p of paths) out.push(...(await readQaFile(p)));
   return limit !== undefined ? out.slice(0, limit) : out;
 }
 
@@ -196,8 +196,8 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     val: await loadExamples(cfg.data.val, cfg.data.maxValExamples),
   };
   const tok = policy.tokenizer;
-  const trainItems = buildPrompts(tok, data.train, cfg.rollout.maxPromptTokens, 'training data', log, false);
-  const valItems = buildPrompts(tok, data.val, cfg.rollout.maxPromptTokens, 'validation data', log, true);
+  const trainItems = buildPrompts(tok, data.train, cfg.rollout.maxPromptTokens, cfg.data.promptTemplate, 'training data', log, false);
+  const valItems = buildPrompts(tok, data.val, cfg.rollout.maxPromptTokens, cfg.data.promptTemplate, 'validation data', log, true);
   const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle);
 
   let startStep = 0;

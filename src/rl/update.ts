@@ -1,7 +1,7 @@
 // One RL update from scored trajectories: recompute old/ref log-probs (and values), token
 // rewards, advantages, then mini-batch actor (and critic) updates through the Trainer seam's
 // custom loss. Non-finite numbers anywhere skip the update and are reported, never applied.
-import type { Datum, ForwardOutput, LossGradient, Trainer } from '../policy/types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossGradient, Trainer } from '../policy/types.ts';
 import type { Trajectory } from '../rollout/types.ts';
 import {
   broadcastToTokens, gae, grpoAdvantages, placeOutcomeRewards, reinforcePlusPlusAdvantages, rlooAdvantages, type GroupId,
@@ -168,7 +168,8 @@ export async function rlUpdate(
       t0 = now();
       let actorBad: string | null = null;
       const actorFn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
-        const zeros = () => ({ loss: NaN, dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)) });
+        // A zero gradient with loss 0: nothing accumulates, and the optimiser step is skipped below.
+        const zeros = () => ({ loss: 0, dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)) });
         const logp = outputs.map((o, k) => responseSlice(o.logprobs, P[idx[k]], R[idx[k]]));
         const ent = cfg.actor.entropyCoef > 0 ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]])) : undefined;
         const mbMasks = idx.map((i) => masks[i]);
@@ -195,14 +196,11 @@ export async function rlUpdate(
         // The returned gradient was all zeros, so the buffers hold nothing: skip the optimiser step.
         problems.push(actorBad);
       } else {
-        const om = await models.policy.optimStep({
+        const gn = await safeOptimStep(models.policy, {
           learningRate: actorLr, beta1: cfg.actor.beta1, beta2: cfg.actor.beta2, eps: cfg.actor.eps, weightDecay: cfg.actor.weightDecay, gradClipNorm: cfg.actor.gradClip,
         });
-        const gn = om.grad_norm;
-        if (gn !== undefined) {
-          if (!Number.isFinite(gn)) problems.push(`non-finite actor gradient norm (${gn})`);
-          else push('actor/grad_norm', gn);
-        }
+        if (typeof gn === 'string') problems.push(`actor: ${gn}`);
+        else if (gn !== undefined) push('actor/grad_norm', gn);
       }
       timing.update_actor += now() - t0;
       // Critic
@@ -214,10 +212,10 @@ export async function rlUpdate(
           const vals = outputs.map((o, k) => responseSlice(o.values ?? new Float32Array(0), P[idx[k]], R[idx[k]]));
           if (vals.some((v, k) => v.length !== R[idx[k]]) || firstNonFinite(vals) >= 0) {
             criticBad = 'missing or non-finite values in the critic forward';
-            return { loss: NaN, dLogprobs: zeros, dValues: zeros };
+            return { loss: 0, dLogprobs: zeros, dValues: zeros };
           }
           const res = valueLoss(vals, idx.map((i) => oldValues![i]), idx.map((i) => returns![i]), idx.map((i) => masks[i]), { clip: cfg.critic.valueClip, aggregation: cfg.actor.aggregation });
-          if (!Number.isFinite(res.loss)) { criticBad = 'non-finite value loss'; return { loss: NaN, dLogprobs: zeros, dValues: zeros }; }
+          if (!Number.isFinite(res.loss)) { criticBad = 'non-finite value loss'; return { loss: 0, dLogprobs: zeros, dValues: zeros }; }
           push('critic/vf_loss', res.metrics.vf_loss);
           push('critic/vf_clipfrac', res.metrics.vf_clipfrac);
           return { loss: res.loss, dLogprobs: zeros, dValues: batch.map((d, k) => toPositions(res.dValues[k], P[idx[k]], d.inputTokens.length)) };
@@ -225,13 +223,11 @@ export async function rlUpdate(
         await models.critic!.forwardBackward(mb, { type: 'custom', fn: criticFn });
         if (criticBad) problems.push(criticBad);
         else {
-          const om = await models.critic!.optimStep({
+          const gn = await safeOptimStep(models.critic!, {
             learningRate: criticLr, beta1: cfg.actor.beta1, beta2: cfg.actor.beta2, eps: cfg.actor.eps, weightDecay: cfg.critic.weightDecay, gradClipNorm: cfg.critic.gradClip,
           });
-          if (om.grad_norm !== undefined) {
-            if (!Number.isFinite(om.grad_norm)) problems.push(`non-finite critic gradient norm (${om.grad_norm})`);
-            else push('critic/grad_norm', om.grad_norm);
-          }
+          if (typeof gn === 'string') problems.push(`critic: ${gn}`);
+          else if (gn !== undefined) push('critic/grad_norm', gn);
         }
         timing.update_critic += now() - t0;
       }
@@ -240,6 +236,23 @@ export async function rlUpdate(
   for (const [k, v] of acc) metrics[k] = mean(v);
   if (isPpo) metrics['critic/lr'] = criticLr;
   return { metrics, problems, timing, tokens: { forward: forwardTokens, update: updateTokens } };
+}
+
+/**
+ * optimStep that reports a non-finite gradient instead of applying it: a backend either returns
+ * the non-finite norm (having discarded the gradient) or refuses by throwing (the embedded AdamW).
+ */
+async function safeOptimStep(model: Trainer, h: AdamWParams): Promise<number | string | undefined> {
+  let gn: number | undefined;
+  try {
+    gn = (await model.optimStep(h)).grad_norm;
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/non-finite|NaN|Infinity/i.test(msg)) return `optimiser step refused: ${msg}`;
+    throw e;
+  }
+  if (gn !== undefined && !Number.isFinite(gn)) return `non-finite gradient norm (${gn})`;
+  return gn;
 }
 
 function mean(xs: readonly number[]): number {

@@ -16,14 +16,27 @@ export class WordTokenizer implements Tokenizer {
   private readonly ids = new Map<string, number>();
   private readonly pieces: string[] = [];
   readonly eosTokenIds: readonly number[];
-  constructor(readonly vocabSize = 4096, preload: string[] = []) {
+  private frozen = false;
+  private cap: number;
+  constructor(vocabSize = 4096, preload: string[] = []) {
+    this.cap = vocabSize;
     this.piece('<eos>');
     this.eosTokenIds = [0];
     for (const t of preload) this.encode(t);
   }
+  get vocabSize(): number {
+    return this.cap;
+  }
+  /** Fixes the vocabulary at what has been seen: vocabSize = size, unknown pieces throw. */
+  freeze(): this {
+    this.frozen = true;
+    this.cap = this.pieces.length;
+    return this;
+  }
   private piece(p: string): number {
     let id = this.ids.get(p);
     if (id === undefined) {
+      if (this.frozen) throw new Error(`WordTokenizer: ${JSON.stringify(p)} is not in the frozen vocabulary`);
       id = this.pieces.length;
       if (id >= this.vocabSize) throw new Error(`WordTokenizer: vocabulary full (${this.vocabSize}) at ${JSON.stringify(p)}`);
       this.ids.set(p, id);

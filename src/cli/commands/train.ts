@@ -1,11 +1,128 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 train`: GRPO / PPO training of a search agent. Thin wrapper over src/rl/trainer.ts.
+// Config layers: reference defaults ← --preset ← --config FILE ← flags.
 import type { Command } from 'commander';
+import { loadConfig, PRESETS } from '../../rl/config.ts';
+import { train } from '../../rl/trainer.ts';
+
+function int(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+function num(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
+    return n;
+  };
+}
+const list = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+export interface TrainFlags {
+  config?: string;
+  preset?: string;
+  algo?: string;
+  steps?: number;
+  runDir?: string;
+  name?: string;
+  resume?: boolean;
+  backend?: string;
+  model?: string;
+  criticModel?: string;
+  seed?: number;
+  train?: string[];
+  val?: string[];
+  index?: string;
+  retrieverUrl?: string;
+  noRetriever?: boolean;
+  n?: number;
+  promptsPerStep?: number;
+  miniBatchPrompts?: number;
+  lr?: number;
+  criticLr?: number;
+  maxTurns?: number;
+  stateMasking?: boolean;
+  dynamicSampling?: boolean;
+  valEvery?: number;
+  checkpointEvery?: number;
+  keepLast?: number;
+  printConfig?: boolean;
+}
+
+/** Flags → a config layer (only the flags that were given). */
+export function flagsToOverrides(f: TrainFlags): Record<string, unknown> {
+  const o: Record<string, Record<string, unknown> | unknown> = {};
+  const sub = (k: string) => (o[k] ??= {}) as Record<string, unknown>;
+  if (f.algo !== undefined) o.algo = f.algo;
+  if (f.steps !== undefined) o.steps = f.steps;
+  if (f.runDir !== undefined) o.runDir = f.runDir;
+  if (f.name !== undefined) o.name = f.name;
+  if (f.backend !== undefined) o.backend = f.backend;
+  if (f.model !== undefined) o.model = f.model;
+  if (f.criticModel !== undefined) o.criticModel = f.criticModel;
+  if (f.seed !== undefined) o.seed = f.seed;
+  if (f.train !== undefined) sub('data').train = f.train;
+  if (f.val !== undefined) sub('data').val = f.val;
+  if (f.index !== undefined) Object.assign(sub('retriever'), { type: 'bm25', index: f.index });
+  if (f.retrieverUrl !== undefined) Object.assign(sub('retriever'), { type: 'remote', url: f.retrieverUrl });
+  if (f.noRetriever) sub('retriever').type = 'none';
+  if (f.n !== undefined) o.n = f.n;
+  if (f.promptsPerStep !== undefined) o.promptsPerStep = f.promptsPerStep;
+  if (f.miniBatchPrompts !== undefined) o.miniBatchPrompts = f.miniBatchPrompts;
+  if (f.lr !== undefined) sub('actor').lr = f.lr;
+  if (f.criticLr !== undefined) sub('critic').lr = f.criticLr;
+  if (f.maxTurns !== undefined) sub('rollout').maxTurns = f.maxTurns;
+  if (f.stateMasking === false) sub('actor').stateMasking = false;
+  if (f.dynamicSampling) sub('dynamicSampling').enabled = true;
+  if (f.valEvery !== undefined) sub('val').every = f.valEvery;
+  if (f.checkpointEvery !== undefined) sub('checkpoint').every = f.checkpointEvery;
+  if (f.keepLast !== undefined) sub('checkpoint').keepLast = f.keepLast;
+  return o;
+}
 
 export function register(program: Command): void {
   program
     .command('train')
-    .description('Train a policy with GRPO or PPO (not built yet)')
-    .action(() => {
-      throw new Error('the "train" command is not built yet');
+    .description('Train a search agent with GRPO or PPO (retrieved-token masking, checkpoints, exact --resume)')
+    .option('--config <file>', 'JSON config file (keys as in src/rl/config.ts)')
+    .option('--preset <name>', `preset under the file and flags (${Object.keys(PRESETS).join(', ')})`)
+    .option('--algo <name>', 'grpo | ppo | rloo | reinforce_plus_plus')
+    .option('--steps <n>', 'training steps', int('steps'))
+    .option('--run-dir <dir>', 'run folder (default runs/<name>)')
+    .option('--name <name>', 'run name')
+    .option('--resume', 'continue from the newest checkpoint in the run folder')
+    .option('--backend <name>', 'embedded | tinker')
+    .option('--model <dir>', 'initial policy (HF folder for the embedded backend)')
+    .option('--critic-model <dir>', 'initial critic (default: the policy model + a fresh value head)')
+    .option('--seed <n>', 'run seed (sampling, shuffling)', int('seed'))
+    .option('--train <file>', 'training QA file (repeatable)', list)
+    .option('--val <file>', 'validation QA file (repeatable)', list)
+    .option('--index <dir>', 'BM25 index folder (embedded retriever)')
+    .option('--retriever-url <url>', 'remote /retrieve endpoint')
+    .option('--no-retriever', 'train without search (the R1 baseline)')
+    .option('--n <n>', 'responses per prompt', int('n'))
+    .option('--prompts-per-step <n>', 'prompts per training step', int('prompts-per-step'))
+    .option('--mini-batch-prompts <n>', 'prompts per mini-batch update', int('mini-batch-prompts'))
+    .option('--lr <x>', 'actor learning rate', num('lr'))
+    .option('--critic-lr <x>', 'critic learning rate (PPO)', num('critic-lr'))
+    .option('--max-turns <n>', 'search turns per rollout', int('max-turns'))
+    .option('--no-state-masking', 'ablation: train on injected (retrieved) tokens too')
+    .option('--dynamic-sampling', 'DAPO: drop groups whose rewards are all equal')
+    .option('--val-every <n>', 'validate every N steps (0 = never)', int('val-every'))
+    .option('--checkpoint-every <n>', 'checkpoint every N steps (0 = only never)', int('checkpoint-every'))
+    .option('--keep-last <n>', 'checkpoints to keep', int('keep-last'))
+    .option('--print-config', 'print the resolved config and exit')
+    .action(async (flags: TrainFlags & { retriever?: boolean }) => {
+      // commander turns --no-retriever into retriever=false and --no-state-masking into stateMasking=false
+      const f: TrainFlags = { ...flags, noRetriever: flags.retriever === false };
+      const cfg = loadConfig({ preset: f.preset, file: f.config, overrides: flagsToOverrides(f) });
+      if (f.printConfig) {
+        process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+        return;
+      }
+      const res = await train(cfg, { resume: f.resume });
+      process.stdout.write(`${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`);
     });
 }
