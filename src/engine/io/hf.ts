@@ -26,9 +26,9 @@ import {
   readSafetensorsHeader,
   writeCheckpoint,
 } from './safetensors.ts';
-import type { SafetensorsDtype, TensorData, TensorMap } from './safetensors.ts';
+import type { SafetensorsDtype, TensorData, TensorMap, TensorTarget } from './safetensors.ts';
 
-export type { TensorData, TensorMap };
+export type { TensorData, TensorMap, TensorTarget };
 
 export interface HfFolder {
   config: ModelConfig;
@@ -112,6 +112,11 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Skip loading the tokenizer even when present. */
   noTokenizer?: boolean;
+  /**
+   * Read each tensor into a caller-owned array (e.g. the engine's parameter views) instead of a
+   * new one, after all names and shapes are validated; the returned map then holds those arrays.
+   */
+  into?: TensorTarget;
 }
 
 /** Loads a Hugging Face model folder (Qwen2ForCausalLM / LlamaForCausalLM) as fp32 tensors. */
@@ -168,6 +173,7 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
     const part = readSafetensors(h.path, {
       names: wanted,
       onProgress: (b) => opts.onProgress?.(before + b, total),
+      into: opts.into,
     });
     for (const [name, t] of part) tensors.set(name, t);
     before += wantedBytes(h);

@@ -175,16 +175,32 @@ const CHUNK_ELEMS = 1 << 22;
 // Tensor bytes are little-endian and read straight into typed arrays: refuse big-endian hosts.
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-function readTensorFd(fd: number, path: string, name: string, e: HeaderEntry): Float32Array {
+/**
+ * Where a tensor's fp32 values go: a caller-owned array of exactly numel elements (e.g. a view of
+ * the engine's parameter memory, so a checkpoint is never held twice), or null to allocate one.
+ */
+export type TensorTarget = (name: string, shape: readonly number[]) => Float32Array | null;
+
+function readTensorFd(
+  fd: number,
+  path: string,
+  name: string,
+  e: HeaderEntry,
+  into?: TensorTarget,
+): Float32Array {
   if (!SUPPORTED.has(e.dtype)) {
     throw new SafetensorsError(path, `dtype ${e.dtype} is not supported (only F32, F16, BF16 weights)`, name);
   }
   if (!LITTLE_ENDIAN) throw new SafetensorsError(path, 'big-endian hosts are not supported', name);
   const n = numel(e.shape);
-  const out = new Float32Array(n);
+  const given = into?.(name, e.shape) ?? null;
+  if (given && given.length !== n) {
+    throw new SafetensorsError(path, `target array has ${given.length} elements, the tensor ${n}`, name);
+  }
+  const out = given ?? new Float32Array(n);
   if (e.dtype === 'F32') {
     // Read straight into the result's memory (little-endian host, as the format).
-    readExactly(fd, new Uint8Array(out.buffer, 0, n * 4), e.begin, path, `tensor "${name}"`);
+    readExactly(fd, new Uint8Array(out.buffer, out.byteOffset, n * 4), e.begin, path, `tensor "${name}"`);
     return out;
   }
   const conv = e.dtype === 'BF16' ? bf16ToF32 : f16ToF32;
@@ -204,7 +220,7 @@ function readTensorFd(fd: number, path: string, name: string, e: HeaderEntry): F
  */
 export function readSafetensors(
   path: string,
-  opts: { names?: ReadonlySet<string>; onProgress?: (bytesDone: number) => void } = {},
+  opts: { names?: ReadonlySet<string>; onProgress?: (bytesDone: number) => void; into?: TensorTarget } = {},
 ): TensorMap {
   const fd = openSync(path, 'r');
   try {
@@ -213,7 +229,7 @@ export function readSafetensors(
     let done = 0;
     for (const [name, e] of header.tensors) {
       if (opts.names && !opts.names.has(name)) continue;
-      out.set(name, { shape: [...e.shape], data: readTensorFd(fd, path, name, e) });
+      out.set(name, { shape: [...e.shape], data: readTensorFd(fd, path, name, e, opts.into) });
       done += e.end - e.begin;
       opts.onProgress?.(done);
     }

@@ -9,6 +9,7 @@ import { loadHfFolder, saveHfFolder } from '../../../src/engine/io/hf.ts';
 import { randomTensors } from '../../../src/engine/io/random-init.ts';
 import { writeSafetensors, readSafetensors } from '../../../src/engine/io/safetensors.ts';
 import { SEARCH_R1_TAGS, trainBpeTokenizer } from '../../../src/engine/tokenizer.ts';
+import { Model } from '../../../src/engine/model.ts';
 
 const tokFiles = trainBpeTokenizer(['Paris is the capital of France. The answer is Paris.'], {
   vocabSize: 300,
@@ -268,3 +269,27 @@ test('real configs: Qwen2.5-0.5B-Instruct maps field by field; Llama 3.2 rope sc
   assert.equal(noScaling.numKvHeads, 8);
   assert.equal(noScaling.attentionBias, false);
 });
+
+test('loading into caller-owned arrays (the engine parameter views): no second copy, same values', () =>
+  withDir((root) => {
+    const config = presetConfig('tiny', 'llama');
+    const tensors = randomTensors(config, 4);
+    saveHfFolder(join(root, 'm'), { config, tensors, dtype: 'BF16' });
+    const model = new Model(config);
+    try {
+      const views = new Map(model.namedParameters().map((p) => [p.name, p.data]));
+      const f = loadHfFolder(join(root, 'm'), { into: (name) => views.get(name) ?? null });
+      const plain = loadHfFolder(join(root, 'm'));
+      for (const [name, view] of views) {
+        assert.equal(f.tensors.get(name)!.data, view, `${name} was read into the model's own memory`);
+        const want = plain.tensors.get(name)!.data;
+        assert.ok(bitsEqual(view, want), name);
+      }
+      assert.throws(
+        () => loadHfFolder(join(root, 'm'), { into: () => new Float32Array(3) }),
+        /tensor "model.embed_tokens.weight": target array has 3 elements/,
+      );
+    } finally {
+      model.dispose();
+    }
+  }));
