@@ -40,6 +40,9 @@ test(`gemm (${variant}): all transpose forms, odd shapes, strides, alpha, accumu
     [130, 9, 33], // M spans two M blocks
     [5, 70, 1],
     [64, 64, 64],
+    [16, 33, 70], // small-M paths (≤ 16 rows)
+    [7, 130, 9],
+    [2, 5, 3],
   ];
   for (const [M, N, K] of shapes)
     for (const tA of [false, true])

@@ -205,6 +205,97 @@ function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i
   }
 }
 
+// Small-M paths (decode: a few rows against a large weight matrix). Packing B would cost as much
+// as the product itself, so these stream B once, straight from memory.
+
+// C[i,j] (+)= alpha · Σ_k A[i,k]·B[j,k]   (A·Bᵀ, both row-major, contiguous along k)
+function gemmSmallNT(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+  const K4 = K & ~3;
+  for (let j = 0; j < N; j++) {
+    const bj = B + (<usize>(j * ldb) << 2);
+    let i = 0;
+    // four rows of A per pass over B's row j: 5 loads per 4 multiply-adds
+    for (; i + 4 <= M; i += 4) {
+      const a0 = A + (<usize>(i * lda) << 2);
+      const a1 = a0 + (<usize>lda << 2), a2 = a1 + (<usize>lda << 2), a3 = a2 + (<usize>lda << 2);
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const o = <usize>k << 2;
+        const b = v128.load(bj + o);
+        s0 = madd(v128.load(a0 + o), b, s0);
+        s1 = madd(v128.load(a1 + o), b, s1);
+        s2 = madd(v128.load(a2 + o), b, s2);
+        s3 = madd(v128.load(a3 + o), b, s3);
+      }
+      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+      for (let k = K4; k < K; k++) {
+        const o = <usize>k << 2;
+        const b = load<f32>(bj + o);
+        r0 += load<f32>(a0 + o) * b;
+        r1 += load<f32>(a1 + o) * b;
+        r2 += load<f32>(a2 + o) * b;
+        r3 += load<f32>(a3 + o) * b;
+      }
+      storeC(C, ldc, i, j, alpha * r0, beta);
+      storeC(C, ldc, i + 1, j, alpha * r1, beta);
+      storeC(C, ldc, i + 2, j, alpha * r2, beta);
+      storeC(C, ldc, i + 3, j, alpha * r3, beta);
+    }
+    for (; i < M; i++) {
+      const a0 = A + (<usize>(i * lda) << 2);
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+      let k = 0;
+      for (; k + 8 <= K; k += 8) {
+        const o = <usize>k << 2;
+        s0 = madd(v128.load(a0 + o), v128.load(bj + o), s0);
+        s1 = madd(v128.load(a0 + o, 16), v128.load(bj + o, 16), s1);
+      }
+      let r = hsum(f32x4.add(s0, s1));
+      for (; k < K; k++) r += load<f32>(a0 + (<usize>k << 2)) * load<f32>(bj + (<usize>k << 2));
+      storeC(C, ldc, i, j, alpha * r, beta);
+    }
+  }
+}
+
+// C[i,:] (+)= alpha · Σ_k A[i,k]·B[k,:]   (A·B, B row-major)
+function gemmSmallNN(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+  const N4 = N & ~3;
+  for (let i = 0; i < M; i++) {
+    const ci = C + (<usize>(i * ldc) << 2);
+    if (beta == 0) memory.fill(ci, 0, <usize>N << 2);
+    const ai = A + (<usize>(i * lda) << 2);
+    for (let k = 0; k < K; k++) {
+      const a = alpha * load<f32>(ai + (<usize>k << 2));
+      if (a == 0) continue;
+      const av = f32x4.splat(a);
+      const bk = B + (<usize>(k * ldb) << 2);
+      for (let j = 0; j < N4; j += 4) {
+        const o = <usize>j << 2;
+        v128.store(ci + o, madd(av, v128.load(bk + o), v128.load(ci + o)));
+      }
+      for (let j = N4; j < N; j++) {
+        const o = <usize>j << 2;
+        store<f32>(ci + o, load<f32>(ci + o) + a * load<f32>(bk + o));
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+// @ts-ignore: decorator
+@inline
+function storeC(C: usize, ldc: i32, i: i32, j: i32, v: f32, beta: f32): void {
+  const p = C + (<usize>(i * ldc + j) << 2);
+  store<f32>(p, beta != 0 ? load<f32>(p) + v : v);
+}
+
+const SMALL_M: i32 = 16;
+
 export function gemm(
   transA: i32,
   transB: i32,
@@ -224,6 +315,11 @@ export function gemm(
   if (edge == 0) edge = heap.alloc(MR * NR * 4);
   if (K <= 0) {
     if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + (<usize>(i * ldc) << 2), 0, <usize>N << 2);
+    return;
+  }
+  if (M <= SMALL_M && !transA) {
+    if (transB) gemmSmallNT(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemmSmallNN(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const np = (N + NR - 1) / NR;
