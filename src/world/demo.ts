@@ -4,7 +4,7 @@
 // policy → runs/<name>/report.html, summary.json and the table on stdout.
 // `--full` adds R1 (RL without search), PPO, GRPO without the retrieved-token mask, SFT and an
 // "instruct" start (the base after a short SFT on well-formed trajectories).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Trainer } from '../policy/types.ts';
 import type { Retriever } from '../retrieval/types.ts';
@@ -22,6 +22,7 @@ import { renderReport, type Chart, type Table, type TrajectoryView } from '../ev
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World, type WorldFiles } from './world.ts';
 import { emByType, evalMethod, evalSubset, type EmTable, type EvalRow } from './evaluate.ts';
 import type { WorldQuestion } from './questions.ts';
+import { instructExamples, sftExamples, supervisedTune } from './sft.ts';
 
 export interface DemoOptions {
   name: string;
@@ -43,6 +44,10 @@ export interface DemoOptions {
   /** Validation during training: every N steps on `valExamples` test questions (0: off). */
   valEvery?: number;
   valExamples?: number;
+  /** Continue the training runs of an interrupted demo of the same name from their checkpoints. */
+  resume?: boolean;
+  /** SFT steps of the --full baselines (SFT, instruct). */
+  sftSteps?: number;
   log?: (line: string) => void;
 }
 
@@ -86,6 +91,7 @@ const METHOD_LABEL: Record<string, string> = {
   'search-r1': 'Search-R1 (GRPO)',
   'search-r1-ppo': 'Search-R1 (PPO)',
   'search-r1-nomask': 'Search-R1 (GRPO, no retrieved-token mask)',
+  'instruct-base': 'Instruct variant, before RL',
   'search-r1-instruct': 'Search-R1 (GRPO from instruct)',
 };
 
@@ -119,6 +125,8 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   const seconds: Record<string, number> = {};
   const lap = (k: string, since: number) => (seconds[k] = (Date.now() - since) / 1000);
   const runDir = resolve(o.runsDir, o.name);
+  // A new demo under an existing name replaces it; --resume continues its training runs instead.
+  if (!o.resume) rmSync(join(runDir, 'train'), { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
   if (!existsSync(join(o.model, 'config.json'))) {
     throw new Error(`${o.model}: no base model here (config.json missing); run \`search-r1 pretrain --out ${o.model}\` to make it`);
@@ -188,7 +196,9 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
       ),
     });
     log(`[demo]   training ${label}: ${cfg.steps} steps × ${cfg.promptsPerStep} prompts × ${cfg.n} samples (${cfg.algo})`);
-    await train(cfg, { log, retriever: key === 'r1' ? null : retriever });
+    // A view without close(): train() closes the retriever it is given, and the demo still needs it.
+    const shared: Retriever = { search: (q, k) => retriever.search(q, k) };
+    await train(cfg, { log, retriever: key === 'r1' ? null : shared, resume: o.resume === true && existsSync(join(dir, 'metrics.jsonl')) });
     const mpath = join(dir, 'metrics.jsonl');
     curves.push({ name: label, metrics: existsSync(mpath) ? readMetrics(mpath) : [] });
     lap(`train_${key}`, t1);
@@ -203,6 +213,22 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   lap('rl', t);
 
   if (o.full) {
+    t = Date.now();
+    log('[demo] --full: SFT baseline (Direct prompt → answer on the RL-train questions)');
+    const sft = await createTrainer({ backend: 'embedded', model: o.model, seed: o.seed });
+    await supervisedTune(sft, sftExamples(world), { steps: o.sftSteps ?? 100, batchSize: 16, learningRate: 1e-3, seed: o.seed, log });
+    await evaluate('sft', direct, sft);
+    lap('sft', t);
+    t = Date.now();
+    log('[demo] --full: instruct variant (short SFT on well-formed trajectories of pretrain questions), then GRPO');
+    const inst = await createTrainer({ backend: 'embedded', model: o.model, seed: o.seed });
+    await supervisedTune(inst, await instructExamples(world, retriever, o.seed), { steps: o.sftSteps ?? 100, batchSize: 8, learningRate: 1e-3, seed: o.seed, log });
+    const instDir = join(runDir, 'instruct-model');
+    await inst.saveWeights(instDir);
+    await evaluate('instruct-base', searchR1, inst);
+    const instRl = await trainOne('instruct', 'GRPO from instruct', {}, instDir);
+    await evaluate('search-r1-instruct', searchR1, instRl);
+    lap('instruct', t);
     log('[demo] --full: R1 (no search), PPO, no mask');
     const r1Policy = await trainOne('r1', 'R1 (no search)', { rollout: { searchEnabled: false }, retriever: { type: 'none' } });
     await evaluate('r1', r1, r1Policy);

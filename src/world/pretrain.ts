@@ -9,7 +9,7 @@ import type { ModelConfig } from '../engine/config.ts';
 import { countParameters } from '../engine/config.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer, type TokenizerFiles } from '../engine/tokenizer.ts';
 import { saveHfFolder } from '../engine/io/hf.ts';
-import type { AdamWParams, Datum, Trainer } from '../policy/types.ts';
+import type { AdamWParams, Datum, Tokenizer, Trainer } from '../policy/types.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
 import { buildPretrainExamples, exampleText, type PretrainExample } from './pretrain-data.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World } from './world.ts';
@@ -83,21 +83,27 @@ export function lrAt(step: number, total: number, peak: number, warmupFrac: numb
 }
 
 /** Token ids of one example, encoded piece by piece as a rollout does (prompt, turns, injected blocks), then EOS. */
-export function encodeExample(tok: HfTokenizer, e: PretrainExample, maxLen: number, eos: number): number[] {
+export function encodeExample(tok: Pick<Tokenizer, 'encode'>, e: PretrainExample, maxLen: number, eos: number): number[] {
   const ids: number[] = e.prompt ? tok.encode(e.prompt) : [];
   for (const s of e.segments) ids.push(...tok.encode(s.text));
   ids.push(eos);
   return ids.slice(0, maxLen);
 }
 
-/** Mean-token cross-entropy batch: weights 1/T so the summed loss is the mean over the batch's tokens. */
-export function lmBatch(seqs: number[][]): Datum[] {
-  const T = seqs.reduce((a, s) => a + s.length - 1, 0);
-  return seqs.map((s) => ({
-    inputTokens: s.slice(0, -1),
-    targetTokens: s.slice(1),
-    weights: new Float32Array(s.length - 1).fill(1 / T),
-  }));
+/**
+ * Mean-token cross-entropy batch: weights 1/T so the summed loss is the mean over the batch's
+ * trained tokens. `from[i]` (optional): the first position of sequence i whose token is trained
+ * (SFT trains only the completion, not the prompt).
+ */
+export function lmBatch(seqs: number[][], from?: number[]): Datum[] {
+  const start = (i: number) => Math.max(1, from?.[i] ?? 1);
+  const T = seqs.reduce((a, s, i) => a + Math.max(0, s.length - start(i)), 0);
+  return seqs.map((s, i) => {
+    const w = new Float32Array(s.length - 1);
+    // Position j predicts token j+1: train positions j ≥ start−1.
+    for (let j = start(i) - 1; j < w.length; j++) w[j] = 1 / Math.max(1, T);
+    return { inputTokens: s.slice(0, -1), targetTokens: s.slice(1), weights: w };
+  });
 }
 
 /** A fresh embedded trainer (engine-core's EmbeddedTrainer over a randomly initialised Model). */

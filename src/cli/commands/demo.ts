@@ -23,12 +23,14 @@ export function register(program: Command): void {
     .option('--steps <n>', 'RL steps (default: the world preset)', int('steps'))
     .option('--prompts-per-step <n>', 'prompts per RL step', int('prompts-per-step'))
     .option('--eval-per-type <n>', 'test questions per type (single-hop, two-hop)', int('eval-per-type'), d.evalPerType)
+    .option('--resume', 'continue the interrupted training runs of a demo with this name', false)
     .option('--cache-dir <dir>', 'where the world files and index are built', d.cacheDir)
     .option('--runs-dir <dir>', 'where runs/<name> goes', d.runsDir)
     .action(async (opts: Record<string, unknown>) => {
       const summary = await runDemo({
         name: opts.name as string,
         full: opts.full as boolean,
+        resume: opts.resume as boolean,
         seed: opts.seed as number,
         worldSeed: opts.worldSeed as number,
         model: opts.model as string,
