@@ -26,7 +26,10 @@ import { evaluate } from '../src/cli/commands/eval.ts';
 import { METHOD_NAMES } from '../src/eval/types.ts';
 
 const quick = process.argv.includes('--quick');
-const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
 
 async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; out: T }> {
   const t0 = performance.now();
@@ -35,7 +38,10 @@ async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; out: T }> {
 }
 
 async function servingBench(dir: string): Promise<void> {
-  const tokFiles = trainBpeTokenizer(builtinTokenizerCorpus(), { vocabSize: 512, addedTokens: SEARCH_R1_TAGS });
+  const tokFiles = trainBpeTokenizer(builtinTokenizerCorpus(), {
+    vocabSize: 512,
+    addedTokens: SEARCH_R1_TAGS,
+  });
   const tok = new HfTokenizer(tokFiles);
   const config: ModelConfig = { ...presetConfig('reference'), vocabSize: tok.vocabSize };
   const model = new Model(config, { seed: 1 });
@@ -44,8 +50,15 @@ async function servingBench(dir: string): Promise<void> {
   model.dispose();
   const trainer = await EmbeddedTrainer.load(modelDir);
   const srv = await startOpenAIServer(trainer, { port: 0, maxBatch: 16 });
-  const questions = ['who wrote the book', 'where was she born', 'when did the war end', 'which river flows through the city'];
-  const prompts = Array.from({ length: 16 }, (_, i) => tok.encode(`Answer the given question. Question: ${questions[i % 4]} (${i})?\n`));
+  const questions = [
+    'who wrote the book',
+    'where was she born',
+    'when did the war end',
+    'which river flows through the city',
+  ];
+  const prompts = Array.from({ length: 16 }, (_, i) =>
+    tok.encode(`Answer the given question. Question: ${questions[i % 4]} (${i})?\n`),
+  );
   const req = { prompts, maxTokens: quick ? 16 : 32, stop: [], temperature: 0, topP: 1, seed: 1 };
   const one = (p: number[]) => ({ ...req, prompts: [p] });
   const batchedClient = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, concurrency: 16, retries: 0 });
@@ -68,28 +81,47 @@ async function servingBench(dir: string): Promise<void> {
   rows.push(['http-serial', r.ms, count(r.out)]);
   await srv.close();
   trainer.dispose();
-  console.log(`\n## serve-model vs in-process engine (reference preset, ${prompts.length} prompts × ${req.maxTokens} tokens, greedy)`);
+  console.log(
+    `\n## serve-model vs in-process engine (reference preset, ${prompts.length} prompts × ${req.maxTokens} tokens, greedy)`,
+  );
   console.log(`load average: ${load()}`);
   console.log('mode            wall_ms   tokens   tokens/s');
-  for (const [name, ms, n] of rows) console.log(`${name.padEnd(15)} ${ms.toFixed(0).padStart(7)} ${String(n).padStart(8)} ${(n / (ms / 1000)).toFixed(1).padStart(10)}`);
+  for (const [name, ms, n] of rows)
+    console.log(
+      `${name.padEnd(15)} ${ms.toFixed(0).padStart(7)} ${String(n).padStart(8)} ${(n / (ms / 1000)).toFixed(1).padStart(10)}`,
+    );
   const ms = Object.fromEntries(rows.map(([n, m]) => [n, m]));
-  console.log(`ratio http-batched / direct-batched: ${(ms['http-batched'] / ms['direct-batched']).toFixed(2)} (time)`);
-  console.log(`ratio http-serial / direct-serial:   ${(ms['http-serial'] / ms['direct-serial']).toFixed(2)} (time)`);
-  console.log(`ratio http-serial / http-batched:    ${(ms['http-serial'] / ms['http-batched']).toFixed(2)} (speed-up from server-side request merging)`);
+  console.log(
+    `ratio http-batched / direct-batched: ${(ms['http-batched'] / ms['direct-batched']).toFixed(2)} (time)`,
+  );
+  console.log(
+    `ratio http-serial / direct-serial:   ${(ms['http-serial'] / ms['direct-serial']).toFixed(2)} (time)`,
+  );
+  console.log(
+    `ratio http-serial / http-batched:    ${(ms['http-serial'] / ms['http-batched']).toFixed(2)} (speed-up from server-side request merging)`,
+  );
 }
 
 async function evalBench(dir: string): Promise<void> {
-  const world = buildWorld({ seed: 5, size: { countries: 4, citiesPerCountry: 2, people: 80, testFraction: 0.25 } });
+  const world = buildWorld({
+    seed: 5,
+    size: { countries: 4, citiesPerCountry: 2, people: 80, testFraction: 0.25 },
+  });
   const files = await writeWorld(world, join(dir, 'world'));
   await buildIndex(files.corpus, join(dir, 'index'));
-  const tokFiles = trainBpeTokenizer(world.passages.map((p) => `${p.title} ${p.text}`), { vocabSize: 800, addedTokens: SEARCH_R1_TAGS });
+  const tokFiles = trainBpeTokenizer(
+    world.passages.map((p) => `${p.title} ${p.text}`),
+    { vocabSize: 800, addedTokens: SEARCH_R1_TAGS },
+  );
   const tok = new HfTokenizer(tokFiles);
   const config: ModelConfig = { ...presetConfig('tiny'), vocabSize: tok.vocabSize };
   const model = new Model(config, { seed: 2 });
   saveHfFolder(join(dir, 'tiny-model'), { config, tensors: model.tensors(), tokenizer: tokFiles });
   model.dispose();
   const limit = quick ? 8 : 24;
-  console.log(`\n## eval throughput (tiny preset random model, world test set, ${limit} questions per dataset, batch 8, turn budget 32 tokens)`);
+  console.log(
+    `\n## eval throughput (tiny preset random model, world test set, ${limit} questions per dataset, batch 8, turn budget 32 tokens)`,
+  );
   console.log(`load average: ${load()}`);
   console.log('method        questions   wall_s   questions/s');
   for (const m of METHOD_NAMES) {
@@ -116,7 +148,9 @@ async function evalBench(dir: string): Promise<void> {
         retriever: join(dir, 'index'),
       }),
     );
-    console.log(`${m.padEnd(13)} ${String(r.out.newlyScored).padStart(9)} ${(r.ms / 1000).toFixed(2).padStart(8)} ${(r.out.newlyScored / (r.ms / 1000)).toFixed(2).padStart(13)}`);
+    console.log(
+      `${m.padEnd(13)} ${String(r.out.newlyScored).padStart(9)} ${(r.ms / 1000).toFixed(2).padStart(8)} ${(r.out.newlyScored / (r.ms / 1000)).toFixed(2).padStart(13)}`,
+    );
   }
 }
 

@@ -40,7 +40,8 @@ export const intArg =
   (min: number) =>
   (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${v}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${v}"`);
     return n;
   };
 
@@ -52,12 +53,22 @@ export const numArg = (v: string): number => {
 
 export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
   return cmd
-    .option('--model <dir>', `${what}: a model folder (HF layout: config.json, *.safetensors, tokenizer.json) run by our engine`)
-    .option('--openai-url <url>', `${what}: an OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama, search-r1 serve-model)`)
+    .option(
+      '--model <dir>',
+      `${what}: a model folder (HF layout: config.json, *.safetensors, tokenizer.json) run by our engine`,
+    )
+    .option(
+      '--openai-url <url>',
+      `${what}: an OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama, search-r1 serve-model)`,
+    )
     .option('--openai-model <name>', 'model name sent to the server (default: the first of /v1/models)')
-    .option('--openai-mode <mode>', 'auto | tokens | text | chat (auto: token-id prompts, text when refused)', 'auto')
+    .option(
+      '--openai-mode <mode>',
+      'auto | tokens | text | chat (auto: token-id prompts, text when refused)',
+      'auto',
+    )
     .option('--api-key <key>', 'bearer token for the server (default: $OPENAI_API_KEY)')
-    .option('--tokenizer <dir>', 'folder with the served model\'s tokenizer.json (default: --model DIR)')
+    .option('--tokenizer <dir>', "folder with the served model's tokenizer.json (default: --model DIR)")
     .option('--gguf <file>', `${what}: a GGUF file run in process by node-llama-cpp (CPU)`)
     .option('--concurrency <n>', 'OpenAI server: parallel requests', intArg(1), 8)
     .option('--timeout <ms>', 'OpenAI server: timeout per request attempt', intArg(1), 120_000)
@@ -72,12 +83,20 @@ export function addRetrieverOptions(cmd: Command): Command {
 }
 
 export async function loadPolicy(o: PolicyOptions): Promise<LoadedPolicy> {
-  const chosen = [o.openaiUrl ? '--openai-url' : null, o.gguf ? '--gguf' : null, o.model && !o.openaiUrl ? '--model' : null].filter(Boolean);
-  if (chosen.length === 0) throw new Error('no model: pass --model DIR, --openai-url URL (with --tokenizer DIR) or --gguf FILE');
+  const chosen = [
+    o.openaiUrl ? '--openai-url' : null,
+    o.gguf ? '--gguf' : null,
+    o.model && !o.openaiUrl ? '--model' : null,
+  ].filter(Boolean);
+  if (chosen.length === 0)
+    throw new Error('no model: pass --model DIR, --openai-url URL (with --tokenizer DIR) or --gguf FILE');
   if (chosen.length > 1) throw new Error(`choose one model source, got ${chosen.join(' and ')}`);
   if (o.openaiUrl) {
     const tokDir = o.tokenizer ?? o.model;
-    if (!tokDir) throw new Error('--openai-url needs --tokenizer DIR (a folder with the served model\'s tokenizer.json) to handle token ids');
+    if (!tokDir)
+      throw new Error(
+        "--openai-url needs --tokenizer DIR (a folder with the served model's tokenizer.json) to handle token ids",
+      );
     const { loadTokenizer } = await import('../engine/tokenizer.ts');
     const { OpenAISampler } = await import('../policy/openai.ts');
     const sampler = new OpenAISampler({
@@ -90,21 +109,40 @@ export async function loadPolicy(o: PolicyOptions): Promise<LoadedPolicy> {
       timeoutMs: o.timeout,
       retries: o.retries,
     });
-    return { sampler, describe: `openai:${o.openaiUrl}${o.openaiModel ? ` (${o.openaiModel})` : ''}`, close: async () => {} };
+    return {
+      sampler,
+      describe: `openai:${o.openaiUrl}${o.openaiModel ? ` (${o.openaiModel})` : ''}`,
+      close: async () => {},
+    };
   }
   if (o.gguf) {
     const { GgufSampler } = await import('../policy/gguf.ts');
     let tokenizer;
     if (o.tokenizer) tokenizer = (await import('../engine/tokenizer.ts')).loadTokenizer(o.tokenizer);
-    const sampler = await GgufSampler.load(o.gguf, { threads: o.threads, ...(tokenizer ? { tokenizer } : {}) });
-    return { sampler, describe: `gguf:${o.gguf}`, maxContext: sampler.contextSize, close: () => sampler.close() };
+    const sampler = await GgufSampler.load(o.gguf, {
+      threads: o.threads,
+      ...(tokenizer ? { tokenizer } : {}),
+    });
+    return {
+      sampler,
+      describe: `gguf:${o.gguf}`,
+      maxContext: sampler.contextSize,
+      close: () => sampler.close(),
+    };
   }
   const { EmbeddedTrainer } = await import('../policy/embedded.ts');
   const t = await EmbeddedTrainer.load(o.model!);
-  return { sampler: t, describe: `model:${o.model}`, maxContext: t.model.config.maxPositionEmbeddings, close: async () => t.dispose() };
+  return {
+    sampler: t,
+    describe: `model:${o.model}`,
+    maxContext: t.model.config.maxPositionEmbeddings,
+    close: async () => t.dispose(),
+  };
 }
 
-export async function loadRetriever(o: RetrieverOptions): Promise<{ retriever: Retriever | null; describe: string | null }> {
+export async function loadRetriever(
+  o: RetrieverOptions,
+): Promise<{ retriever: Retriever | null; describe: string | null }> {
   if (o.retriever && o.retrieverUrl) throw new Error('choose one of --retriever and --retriever-url');
   if (o.retriever) {
     const { Bm25Index } = await import('../retrieval/bm25/index.ts');

@@ -9,7 +9,15 @@ import type { QaExample } from '../protocol/types.ts';
 import type { EvalDataset } from './run.ts';
 
 /** The paper's test sets (Search-R1 Table 2), by the names FlashRAG and Search-R1 use. */
-export const PAPER_DATASETS = ['nq', 'triviaqa', 'popqa', 'hotpotqa', '2wikimultihopqa', 'musique', 'bamboogle'] as const;
+export const PAPER_DATASETS = [
+  'nq',
+  'triviaqa',
+  'popqa',
+  'hotpotqa',
+  '2wikimultihopqa',
+  'musique',
+  'bamboogle',
+] as const;
 
 /** Files tried for a dataset name, in order (test split, else dev, as the paper). */
 export function candidatePaths(dataDir: string, name: string): string[] {
@@ -33,7 +41,9 @@ export function resolveDatasetPath(spec: string, dataDir: string): { path: strin
   if (/[\\/]|\.(jsonl|json|parquet|gz)$/.test(spec)) throw new Error(`--dataset ${spec}: no such file`);
   const found = candidatePaths(dataDir, spec).find((p) => existsSync(p));
   if (!found) {
-    const known = (PAPER_DATASETS as readonly string[]).includes(spec) ? '' : ` (the paper's sets: ${PAPER_DATASETS.join(', ')})`;
+    const known = (PAPER_DATASETS as readonly string[]).includes(spec)
+      ? ''
+      : ` (the paper's sets: ${PAPER_DATASETS.join(', ')})`;
     throw new Error(
       `--dataset ${spec}: not found under ${dataDir}${known}; looked for ${candidatePaths(dataDir, spec)
         .slice(0, 3)
@@ -60,7 +70,10 @@ export interface LoadDatasetsOptions {
 /** Loads `--dataset a,b,c`: each spec → one or more named datasets. */
 export async function loadDatasets(specs: string, o: LoadDatasetsOptions): Promise<EvalDataset[]> {
   const out: EvalDataset[] = [];
-  const parts = specs.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = specs
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw new Error('--dataset: no dataset given');
   for (const spec of parts) {
     const { path, name } = resolveDatasetPath(spec, o.dataDir);
@@ -70,9 +83,13 @@ export async function loadDatasets(specs: string, o: LoadDatasetsOptions): Promi
     const sources = [...new Set(examples.map(sourceOf))];
     const cap = (xs: QaExample[]) => (o.limit !== undefined ? xs.slice(0, o.limit) : xs);
     if ((o.splitBySource ?? true) && sources.length > 1) {
-      for (const s of sources) out.push({ name: s, examples: cap(examples.filter((ex) => sourceOf(ex) === s)) });
+      for (const s of sources)
+        out.push({ name: s, examples: cap(examples.filter((ex) => sourceOf(ex) === s)) });
     } else {
-      out.push({ name: name ?? (sources.length === 1 ? sources[0] : examples[0].dataSource), examples: cap(examples) });
+      out.push({
+        name: name ?? (sources.length === 1 ? sources[0] : examples[0].dataSource),
+        examples: cap(examples),
+      });
     }
   }
   const names = out.map((d) => d.name);

@@ -10,7 +10,11 @@ export interface InferResult extends MethodOutput {
   elapsedMs: number;
 }
 
-export async function inferOne(question: string, method: MethodName, ctx: MethodContext): Promise<InferResult> {
+export async function inferOne(
+  question: string,
+  method: MethodName,
+  ctx: MethodContext,
+): Promise<InferResult> {
   const m = METHODS[method];
   const ex: QaExample = { id: 'q', question, goldenAnswers: [], dataSource: 'infer' };
   const t0 = Date.now();
@@ -45,7 +49,9 @@ export function colourSegments(segments: readonly Segment[]): string {
   for (const seg of segments) {
     for (const part of seg.text.split(TAG_RE)) {
       if (part.length === 0) continue;
-      const m = /^<(\/?)(think|search|information|answer|\|(?:begin|end)_search_(?:query|result)\|)>$/.exec(part);
+      const m = /^<(\/?)(think|search|information|answer|\|(?:begin|end)_search_(?:query|result)\|)>$/.exec(
+        part,
+      );
       if (m) {
         const kind = TAG_KIND[m[2]];
         const closing = m[1] === '/' || m[2].startsWith('|end');
@@ -63,10 +69,14 @@ export function colourSegments(segments: readonly Segment[]): string {
 export function formatInferResult(r: InferResult, opts: { colour: boolean; showPrompt?: boolean }): string {
   const body = opts.colour ? colourSegments(r.segments) : r.segments.map((s) => s.text).join('');
   const bold = (s: string) => (opts.colour ? `\x1b[1m${s}\x1b[0m` : s);
-  const lines = [`${bold('Question:')} ${r.question}  ${opts.colour ? '\x1b[2m' : ''}(method ${r.method})${opts.colour ? '\x1b[0m' : ''}`];
+  const lines = [
+    `${bold('Question:')} ${r.question}  ${opts.colour ? '\x1b[2m' : ''}(method ${r.method})${opts.colour ? '\x1b[0m' : ''}`,
+  ];
   if (opts.showPrompt) lines.push(`${bold('Prompt:')}\n${r.prompt}`);
   lines.push('', body.trimEnd(), '');
   lines.push(`${bold('Answer:')} ${r.prediction || '(none)'}`);
-  lines.push(`searches: ${r.numSearches} · generations: ${r.numGenerations} · finish: ${r.finish} · ${(r.elapsedMs / 1000).toFixed(2)} s`);
+  lines.push(
+    `searches: ${r.numSearches} · generations: ${r.numGenerations} · finish: ${r.finish} · ${(r.elapsedMs / 1000).toFixed(2)} s`,
+  );
   return lines.join('\n');
 }

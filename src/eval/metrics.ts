@@ -7,9 +7,16 @@ import type { ResultRecord } from './types.ts';
 export type MetricName = 'em' | 'subem' | 'f1';
 export const METRIC_LABELS: Record<MetricName, string> = { em: 'EM', subem: 'SubEM', f1: 'F1' };
 
-export function scorePrediction(prediction: string, golds: readonly string[]): { em: number; subem: number; f1: number } {
+export function scorePrediction(
+  prediction: string,
+  golds: readonly string[],
+): { em: number; subem: number; f1: number } {
   if (prediction.length === 0) return { em: 0, subem: 0, f1: 0 };
-  return { em: exactMatch(prediction, golds), subem: subExactMatch(prediction, golds), f1: tokenF1(prediction, golds) };
+  return {
+    em: exactMatch(prediction, golds),
+    subem: subExactMatch(prediction, golds),
+    f1: tokenF1(prediction, golds),
+  };
 }
 
 export interface CellStats {
@@ -29,7 +36,11 @@ export interface ScoreTable {
   average: Record<string, CellStats>;
 }
 
-export function buildScoreTable(records: Iterable<ResultRecord>, methodOrder: readonly string[], datasetOrder: readonly string[]): ScoreTable {
+export function buildScoreTable(
+  records: Iterable<ResultRecord>,
+  methodOrder: readonly string[],
+  datasetOrder: readonly string[],
+): ScoreTable {
   const sums: Record<string, Record<string, CellStats>> = {};
   for (const r of records) {
     const row = (sums[r.method] ??= {});
@@ -40,7 +51,10 @@ export function buildScoreTable(records: Iterable<ResultRecord>, methodOrder: re
     c.f1 += r.f1;
     c.searches += r.numSearches;
   }
-  const order = (seen: string[], preferred: readonly string[]) => [...preferred.filter((x) => seen.includes(x)), ...seen.filter((x) => !preferred.includes(x)).sort()];
+  const order = (seen: string[], preferred: readonly string[]) => [
+    ...preferred.filter((x) => seen.includes(x)),
+    ...seen.filter((x) => !preferred.includes(x)).sort(),
+  ];
   const methods = order(Object.keys(sums), methodOrder);
   const datasets = order([...new Set(Object.values(sums).flatMap((r) => Object.keys(r)))], datasetOrder);
   const cells: ScoreTable['cells'] = {};
@@ -52,7 +66,13 @@ export function buildScoreTable(records: Iterable<ResultRecord>, methodOrder: re
     for (const d of datasets) {
       const s = sums[m][d];
       if (!s) continue;
-      const mean = { n: s.n, em: s.em / s.n, subem: s.subem / s.n, f1: s.f1 / s.n, searches: s.searches / s.n };
+      const mean = {
+        n: s.n,
+        em: s.em / s.n,
+        subem: s.subem / s.n,
+        f1: s.f1 / s.n,
+        searches: s.searches / s.n,
+      };
       cells[m][d] = mean;
       avg.n += s.n;
       avg.em += mean.em;
@@ -61,7 +81,10 @@ export function buildScoreTable(records: Iterable<ResultRecord>, methodOrder: re
       avg.searches += mean.searches;
       k++;
     }
-    average[m] = k === 0 ? avg : { n: avg.n, em: avg.em / k, subem: avg.subem / k, f1: avg.f1 / k, searches: avg.searches / k };
+    average[m] =
+      k === 0
+        ? avg
+        : { n: avg.n, em: avg.em / k, subem: avg.subem / k, f1: avg.f1 / k, searches: avg.searches / k };
   }
   return { methods, datasets, cells, average };
 }
@@ -69,7 +92,10 @@ export function buildScoreTable(records: Iterable<ResultRecord>, methodOrder: re
 const fmt = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(3));
 
 /** One markdown table per metric: rows = methods, columns = datasets + Avg. */
-export function markdownTables(t: ScoreTable, metrics: readonly MetricName[] = ['em', 'subem', 'f1']): string {
+export function markdownTables(
+  t: ScoreTable,
+  metrics: readonly MetricName[] = ['em', 'subem', 'f1'],
+): string {
   const out: string[] = [];
   const counts = t.datasets.map((d) => Math.max(0, ...t.methods.map((m) => t.cells[m][d]?.n ?? 0)));
   for (const metric of metrics) {
@@ -77,7 +103,9 @@ export function markdownTables(t: ScoreTable, metrics: readonly MetricName[] = [
     out.push(`| Method | ${t.datasets.map((d, i) => `${d} (n=${counts[i]})`).join(' | ')} | Avg. |`);
     out.push(`|---|${t.datasets.map(() => '---:|').join('')}---:|`);
     for (const m of t.methods) {
-      out.push(`| ${m} | ${t.datasets.map((d) => fmt(t.cells[m][d]?.[metric])).join(' | ')} | ${fmt(t.average[m][metric])} |`);
+      out.push(
+        `| ${m} | ${t.datasets.map((d) => fmt(t.cells[m][d]?.[metric])).join(' | ')} | ${fmt(t.average[m][metric])} |`,
+      );
     }
     out.push('');
   }
@@ -85,7 +113,9 @@ export function markdownTables(t: ScoreTable, metrics: readonly MetricName[] = [
   out.push(`| Method | ${t.datasets.join(' | ')} | Avg. |`);
   out.push(`|---|${t.datasets.map(() => '---:|').join('')}---:|`);
   for (const m of t.methods) {
-    out.push(`| ${m} | ${t.datasets.map((d) => (t.cells[m][d] ? t.cells[m][d].searches.toFixed(2) : '–')).join(' | ')} | ${t.average[m].searches.toFixed(2)} |`);
+    out.push(
+      `| ${m} | ${t.datasets.map((d) => (t.cells[m][d] ? t.cells[m][d].searches.toFixed(2) : '–')).join(' | ')} | ${t.average[m].searches.toFixed(2)} |`,
+    );
   }
   out.push('');
   return out.join('\n');

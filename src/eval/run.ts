@@ -46,12 +46,14 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const batchSize = Math.max(1, o.batchSize ?? 16);
   for (const m of o.methods) {
-    if (m.retrieves && !o.retriever) throw new Error(`method ${m.name} needs a retriever (--retriever INDEX_DIR or --retriever-url URL)`);
+    if (m.retrieves && !o.retriever)
+      throw new Error(`method ${m.name} needs a retriever (--retriever INDEX_DIR or --retriever-url URL)`);
   }
   for (const d of o.datasets) {
     const seen = new Set<string>();
     for (const ex of d.examples) {
-      if (seen.has(ex.id)) throw new Error(`dataset ${d.name}: duplicate question id "${ex.id}" (ids must be unique to resume)`);
+      if (seen.has(ex.id))
+        throw new Error(`dataset ${d.name}: duplicate question id "${ex.id}" (ids must be unique to resume)`);
       seen.add(ex.id);
     }
   }
@@ -64,11 +66,17 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     for (const ds of o.datasets) {
       const todo = ds.examples.filter((ex) => !store.has(resultKey(method.name, ds.name, ex.id)));
       if (todo.length === 0) continue;
-      if (todo.length < ds.examples.length) log(`eval: ${method.name} on ${ds.name}: resuming, ${ds.examples.length - todo.length} already scored`);
+      if (todo.length < ds.examples.length)
+        log(
+          `eval: ${method.name} on ${ds.name}: resuming, ${ds.examples.length - todo.length} already scored`,
+        );
       for (let at = 0; at < todo.length; at += batchSize) {
         const batch = todo.slice(at, at + batchSize);
         const outs = await method.run(batch, { sampler: o.sampler, retriever: o.retriever, opts: o.opts });
-        if (outs.length !== batch.length) throw new Error(`method ${method.name} returned ${outs.length} outputs for ${batch.length} questions`);
+        if (outs.length !== batch.length)
+          throw new Error(
+            `method ${method.name} returned ${outs.length} outputs for ${batch.length} questions`,
+          );
         const records: TrajectoryRecord[] = batch.map((ex, i) => {
           const out = outs[i];
           return {
@@ -91,17 +99,27 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
         done += records.length;
         newly += records.length;
         const secs = (Date.now() - started) / 1000;
-        log(`eval: ${method.name} on ${ds.name}: ${Math.min(at + batch.length, todo.length)}/${todo.length} · total ${done}/${total} · ${(newly / Math.max(secs, 1e-9)).toFixed(2)} q/s`);
+        log(
+          `eval: ${method.name} on ${ds.name}: ${Math.min(at + batch.length, todo.length)}/${todo.length} · total ${done}/${total} · ${(newly / Math.max(secs, 1e-9)).toFixed(2)} q/s`,
+        );
       }
     }
   }
   // Tables and report from everything recorded for the requested methods and datasets.
   const wantedMethods = new Set(o.methods.map((m) => m.name as string));
   const wantedDatasets = new Set(o.datasets.map((d) => d.name));
-  const records = [...store.done.values()].filter((r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset));
-  const table = buildScoreTable(records, o.methods.map((m) => m.name), o.datasets.map((d) => d.name));
+  const records = [...store.done.values()].filter(
+    (r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset),
+  );
+  const table = buildScoreTable(
+    records,
+    o.methods.map((m) => m.name),
+    o.datasets.map((d) => d.name),
+  );
   const title = o.title ?? 'Search-R1 evaluation';
-  const info = o.runInfo ? Object.entries(o.runInfo).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`) : [];
+  const info = o.runInfo
+    ? Object.entries(o.runInfo).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    : [];
   const header = [
     `# ${title}`,
     '',
@@ -110,9 +128,16 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     '',
   ].join('\n');
   const markdown = `${header}\n${markdownTables(table)}`;
-  const files = { results: store.files.results, trajectories: store.files.trajectories, table: join(o.outDir, 'table.md'), report: join(o.outDir, 'report.html') };
+  const files = {
+    results: store.files.results,
+    trajectories: store.files.trajectories,
+    table: join(o.outDir, 'table.md'),
+    report: join(o.outDir, 'report.html'),
+  };
   writeFileSync(files.table, markdown);
-  const trajectories = store.trajectories().filter((t) => wantedMethods.has(t.method) && wantedDatasets.has(t.dataset));
+  const trajectories = store
+    .trajectories()
+    .filter((t) => wantedMethods.has(t.method) && wantedDatasets.has(t.dataset));
   writeFileSync(files.report, renderEvalReport({ title, notes: info, table, trajectories }));
   return { table, markdown, newlyScored: newly, files };
 }

@@ -9,7 +9,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writ
 import { join } from 'node:path';
 import type { ResultRecord, TrajectoryRecord } from './types.ts';
 
-export const resultKey = (method: string, dataset: string, id: string) => `${method}\u241f${dataset}\u241f${id}`;
+export const resultKey = (method: string, dataset: string, id: string) =>
+  `${method}\u241f${dataset}\u241f${id}`;
 
 export interface StoreFiles {
   dir: string;
@@ -19,7 +20,12 @@ export interface StoreFiles {
 }
 
 export function storeFiles(dir: string): StoreFiles {
-  return { dir, runJson: join(dir, 'run.json'), results: join(dir, 'results.jsonl'), trajectories: join(dir, 'trajectories.jsonl') };
+  return {
+    dir,
+    runJson: join(dir, 'run.json'),
+    results: join(dir, 'results.jsonl'),
+    trajectories: join(dir, 'trajectories.jsonl'),
+  };
 }
 
 /** Reads a JSONL file we append to; drops (and truncates away) a partial last line. */
@@ -36,7 +42,9 @@ export function readAppendLog<T>(path: string, check: (v: unknown) => v is T): T
     try {
       v = JSON.parse(line);
     } catch (e) {
-      throw new Error(`${path}:${i + 1}: not valid JSON (${(e as Error).message}); fix or delete the line to resume`);
+      throw new Error(
+        `${path}:${i + 1}: not valid JSON (${(e as Error).message}); fix or delete the line to resume`,
+      );
     }
     if (!check(v)) throw new Error(`${path}:${i + 1}: not a result record; fix or delete the line to resume`);
     out.push(v);
@@ -51,8 +59,15 @@ export function readAppendLog<T>(path: string, check: (v: unknown) => v is T): T
 export function isResultRecord(v: unknown): v is ResultRecord {
   const r = v as ResultRecord;
   return (
-    typeof r === 'object' && r !== null && typeof r.key === 'string' && typeof r.method === 'string' && typeof r.dataset === 'string' &&
-    typeof r.id === 'string' && typeof r.em === 'number' && typeof r.subem === 'number' && typeof r.f1 === 'number'
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.key === 'string' &&
+    typeof r.method === 'string' &&
+    typeof r.dataset === 'string' &&
+    typeof r.id === 'string' &&
+    typeof r.em === 'number' &&
+    typeof r.subem === 'number' &&
+    typeof r.f1 === 'number'
   );
 }
 
@@ -111,7 +126,8 @@ export class ResultStore {
   /** Every recorded transcript whose result is recorded (last one wins for a redone key). */
   trajectories(): TrajectoryRecord[] {
     const byKey = new Map<string, TrajectoryRecord>();
-    for (const t of readAppendLog(this.files.trajectories, isTrajectoryRecord)) if (this.done.has(t.key)) byKey.set(t.key, t);
+    for (const t of readAppendLog(this.files.trajectories, isTrajectoryRecord))
+      if (this.done.has(t.key)) byKey.set(t.key, t);
     return [...byKey.values()];
   }
 }

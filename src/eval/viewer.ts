@@ -21,7 +21,11 @@ export function scoreTables(t: ScoreTable, metrics: readonly MetricName[] = ['em
   return metrics.map((metric) => ({
     title: METRIC_LABELS[metric],
     columns: ['Method', ...t.datasets, 'Avg.'],
-    rows: t.methods.map((m) => [m, ...t.datasets.map((d) => t.cells[m][d]?.[metric] ?? null), t.average[m][metric]]),
+    rows: t.methods.map((m) => [
+      m,
+      ...t.datasets.map((d) => t.cells[m][d]?.[metric] ?? null),
+      t.average[m][metric],
+    ]),
   }));
 }
 
@@ -36,8 +40,16 @@ export function renderEvalReport(input: EvalReportInput): string {
   const max = input.maxTrajectories ?? 5000;
   const shown = input.trajectories.slice(0, max);
   const notes = [...(input.notes ?? [])];
-  if (input.trajectories.length > shown.length) notes.push(`The viewer holds the first ${shown.length} of ${input.trajectories.length} trajectories (see trajectories.jsonl for all).`);
-  const base = renderReport({ title: input.title, subtitle: input.subtitle, notes, tables: scoreTables(input.table) });
+  if (input.trajectories.length > shown.length)
+    notes.push(
+      `The viewer holds the first ${shown.length} of ${input.trajectories.length} trajectories (see trajectories.jsonl for all).`,
+    );
+  const base = renderReport({
+    title: input.title,
+    subtitle: input.subtitle,
+    notes,
+    tables: scoreTables(input.table),
+  });
   const data = shown.map((r) => ({
     m: r.method,
     d: r.dataset,
@@ -53,7 +65,8 @@ export function renderEvalReport(input: EvalReportInput): string {
     prompt: r.prompt,
     html: renderTrajectoryHtml(r.segments),
   }));
-  const options = (values: (string | number)[]) => values.map((v) => `<option value="${escapeHtml(String(v))}">${escapeHtml(String(v))}</option>`).join('');
+  const options = (values: (string | number)[]) =>
+    values.map((v) => `<option value="${escapeHtml(String(v))}">${escapeHtml(String(v))}</option>`).join('');
   const methods = [...new Set(data.map((x) => x.m))];
   const datasets = [...new Set(data.map((x) => x.d))];
   const searches = [...new Set(data.map((x) => x.s))].sort((a, b) => a - b);

@@ -35,7 +35,9 @@ class GgufTokenizer implements Tokenizer {
     const t = model.tokens;
     for (const id of [t.eos, t.eot]) if (id !== null && id !== undefined) eos.add(id as number);
     this.eosTokenIds = [...eos];
-    const meta = model.fileInfo.metadata as unknown as { tokenizer?: { chat_template?: unknown; ggml?: { tokens?: unknown[] } } };
+    const meta = model.fileInfo.metadata as unknown as {
+      tokenizer?: { chat_template?: unknown; ggml?: { tokens?: unknown[] } };
+    };
     const ct = meta.tokenizer?.chat_template;
     this.chatTemplate = typeof ct === 'string' ? ct : null;
     this.vocabSize = Array.isArray(meta.tokenizer?.ggml?.tokens) ? meta.tokenizer.ggml.tokens.length : 0;
@@ -50,7 +52,9 @@ class GgufTokenizer implements Tokenizer {
   }
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null {
     if (!this.chatTemplate) return null;
-    return renderChatTemplate(this.chatTemplate, messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? false });
+    return renderChatTemplate(this.chatTemplate, messages, {
+      addGenerationPrompt: opts?.addGenerationPrompt ?? false,
+    });
   }
 }
 
@@ -83,7 +87,11 @@ export class GgufSampler implements Sampler {
     }
     const sequences = Math.max(1, opts.sequences ?? 4);
     const contextSize = opts.contextSize ?? Math.min(model.trainContextSize || 4096, 4096);
-    const context = await model.createContext({ sequences, contextSize, threads: Math.max(1, opts.threads ?? 1) });
+    const context = await model.createContext({
+      sequences,
+      contextSize,
+      threads: Math.max(1, opts.threads ?? 1),
+    });
     return new GgufSampler(llama, model, context, opts.tokenizer);
   }
 
@@ -123,10 +131,17 @@ export class GgufSampler implements Sampler {
     return Promise.all(jobs);
   }
 
-  private async generate(seq: LlamaContextSequence, prompt: number[], req: SampleRequest, seed: number | undefined): Promise<Completion> {
+  private async generate(
+    seq: LlamaContextSequence,
+    prompt: number[],
+    req: SampleRequest,
+    seed: number | undefined,
+  ): Promise<Completion> {
     if (prompt.length === 0) throw new Error('GgufSampler: empty prompt');
     if (prompt.length + req.maxTokens > this.context.contextSize) {
-      throw new Error(`GgufSampler: prompt (${prompt.length}) + maxTokens (${req.maxTokens}) exceed the context size ${this.context.contextSize}`);
+      throw new Error(
+        `GgufSampler: prompt (${prompt.length}) + maxTokens (${req.maxTokens}) exceed the context size ${this.context.contextSize}`,
+      );
     }
     // Keep the cached prefix this sequence shares with the prompt; evaluate the rest (at least
     // the last prompt token, whose logits give the first sample).

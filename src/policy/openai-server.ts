@@ -72,9 +72,7 @@ const completionSchema = z.object({
 
 const chatSchema = z.object({
   ...samplingFields,
-  messages: z
-    .array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() }))
-    .min(1),
+  messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() })).min(1),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   add_generation_prompt: z.boolean().nullish(),
@@ -123,7 +121,11 @@ class BatchQueue {
     // batch. Later batches form naturally while the previous Sampler call runs.
     // Debounced: wait while requests keep arriving (each gap ≤ window), at most 10 windows.
     if (this.windowMs <= 0) await new Promise((r) => setImmediate(r));
-    for (let waited = 0, seen = -1; this.windowMs > 0 && seen !== this.queue.length && waited < 10; waited++) {
+    for (
+      let waited = 0, seen = -1;
+      this.windowMs > 0 && seen !== this.queue.length && waited < 10;
+      waited++
+    ) {
       seen = this.queue.length;
       if (this.queue.reduce((n, p) => n + p.prompts.length, 0) >= this.maxBatch) break;
       await new Promise((r) => setTimeout(r, this.windowMs));
@@ -133,7 +135,7 @@ class BatchQueue {
       const key = JSON.stringify(first.params);
       const group = [first];
       let size = first.prompts.length;
-      for (let i = 0; i < this.queue.length && size < this.maxBatch; ) {
+      for (let i = 0; i < this.queue.length && size < this.maxBatch;) {
         const p = this.queue[i];
         if (JSON.stringify(p.params) === key && size + p.prompts.length <= this.maxBatch) {
           group.push(p);
@@ -212,7 +214,11 @@ export function createOpenAIHandler(
   opts: OpenAIServerOptions = {},
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const modelName = opts.modelName ?? 'search-r1';
-  const queue = new BatchQueue(sampler, Math.max(1, opts.maxBatch ?? 16), Math.max(0, opts.batchWindowMs ?? 2));
+  const queue = new BatchQueue(
+    sampler,
+    Math.max(1, opts.maxBatch ?? 16),
+    Math.max(0, opts.batchWindowMs ?? 2),
+  );
   const maxBody = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const maxTokensLimit = opts.maxTokensLimit ?? 4096;
   const tok = sampler.tokenizer;
@@ -221,7 +227,8 @@ export function createOpenAIHandler(
 
   function samplingParams(b: z.infer<typeof completionSchema> | z.infer<typeof chatSchema>): SamplingParams {
     const maxTokens = b.max_tokens ?? b.max_completion_tokens ?? 16;
-    if (maxTokens > maxTokensLimit) throw new HttpError(400, `max_tokens: at most ${maxTokensLimit}`, 'max_tokens');
+    if (maxTokens > maxTokensLimit)
+      throw new HttpError(400, `max_tokens: at most ${maxTokensLimit}`, 'max_tokens');
     const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
     return {
       maxTokens,
@@ -237,7 +244,12 @@ export function createOpenAIHandler(
   function checkTokens(prompts: number[][]): void {
     for (const p of prompts) {
       for (const t of p) {
-        if (t >= tok.vocabSize) throw new HttpError(400, `prompt: token id ${t} outside the vocabulary (size ${tok.vocabSize})`, 'prompt');
+        if (t >= tok.vocabSize)
+          throw new HttpError(
+            400,
+            `prompt: token id ${t} outside the vocabulary (size ${tok.vocabSize})`,
+            'prompt',
+          );
       }
     }
   }
@@ -283,8 +295,19 @@ export function createOpenAIHandler(
       total_tokens: 0,
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-    const response = { id: newId('cmpl'), object: 'text_completion', created: Math.floor(Date.now() / 1000), model: modelName, choices, usage };
-    if (b.stream) sendStream(res, [{ ...response, usage: undefined }, { ...response, choices: [], usage }]);
+    const response = {
+      id: newId('cmpl'),
+      object: 'text_completion',
+      created: Math.floor(Date.now() / 1000),
+      model: modelName,
+      choices,
+      usage,
+    };
+    if (b.stream)
+      sendStream(res, [
+        { ...response, usage: undefined },
+        { ...response, choices: [], usage },
+      ]);
     else sendJson(res, 200, response);
   }
 
@@ -294,7 +317,11 @@ export function createOpenAIHandler(
     const messages = b.messages as ChatMessage[];
     const continueFinal = b.continue_final_message ?? false;
     if (continueFinal && messages[messages.length - 1].role !== 'assistant') {
-      throw new HttpError(400, 'continue_final_message needs the last message to be from the assistant', 'messages');
+      throw new HttpError(
+        400,
+        'continue_final_message needs the last message to be from the assistant',
+        'messages',
+      );
     }
     const addGen = continueFinal ? false : (b.add_generation_prompt ?? true);
     let promptText = tok.applyChatTemplate(messages, { addGenerationPrompt: addGen });
@@ -314,13 +341,24 @@ export function createOpenAIHandler(
       index: j,
       message: { role: 'assistant', content: outputText(c, includeStop) },
       logprobs: b.logprobs
-        ? { content: c.tokens.map((t, k) => ({ token: tok.decode([t]), logprob: c.logprobs[k], bytes: null, top_logprobs: [] })) }
+        ? {
+            content: c.tokens.map((t, k) => ({
+              token: tok.decode([t]),
+              logprob: c.logprobs[k],
+              bytes: null,
+              top_logprobs: [],
+            })),
+          }
         : null,
       ...finishFields(c),
       ...(b.return_token_ids ? { token_ids: c.tokens } : {}),
     }));
     const completionTokens = out.reduce((s, c) => s + c.tokens.length, 0);
-    const usage = { prompt_tokens: prompt.length, completion_tokens: completionTokens, total_tokens: prompt.length + completionTokens };
+    const usage = {
+      prompt_tokens: prompt.length,
+      completion_tokens: completionTokens,
+      total_tokens: prompt.length + completionTokens,
+    };
     const response = {
       id: newId('chatcmpl'),
       object: 'chat.completion',
@@ -335,7 +373,13 @@ export function createOpenAIHandler(
         ...response,
         object: 'chat.completion.chunk',
         usage: undefined,
-        choices: choices.map((c) => ({ index: c.index, delta: c.message, logprobs: c.logprobs, finish_reason: c.finish_reason, stop_reason: c.stop_reason })),
+        choices: choices.map((c) => ({
+          index: c.index,
+          delta: c.message,
+          logprobs: c.logprobs,
+          finish_reason: c.finish_reason,
+          stop_reason: c.stop_reason,
+        })),
       };
       sendStream(res, [chunk]);
     } else sendJson(res, 200, response);
@@ -347,7 +391,10 @@ export function createOpenAIHandler(
     const handle = async (): Promise<void> => {
       if (route === '/v1/models' || route === '/models') {
         if (req.method !== 'GET') throw new HttpError(405, `${req.method} not allowed on ${route}`);
-        sendJson(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'search-r1' }] });
+        sendJson(res, 200, {
+          object: 'list',
+          data: [{ id: modelName, object: 'model', created: 0, owned_by: 'search-r1' }],
+        });
         return;
       }
       if (route === '/health') {
@@ -382,7 +429,10 @@ export function createOpenAIHandler(
 }
 
 /** Starts the server; resolves once it listens (port 0 picks a free port). */
-export async function startOpenAIServer(sampler: Sampler, opts: OpenAIServerOptions = {}): Promise<RunningOpenAIServer> {
+export async function startOpenAIServer(
+  sampler: Sampler,
+  opts: OpenAIServerOptions = {},
+): Promise<RunningOpenAIServer> {
   const server = http.createServer(createOpenAIHandler(sampler, opts));
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

@@ -69,7 +69,8 @@ export function findStop(text: string, stops: readonly string[]): { index: numbe
   for (const s of stops) {
     if (s.length === 0) continue;
     const i = text.indexOf(s);
-    if (i >= 0 && (best === null || i + s.length < best.index + best.stop.length)) best = { index: i, stop: s };
+    if (i >= 0 && (best === null || i + s.length < best.index + best.stop.length))
+      best = { index: i, stop: s };
   }
   return best;
 }
@@ -159,7 +160,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function describeCause(err: unknown): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return e.message ?? 'timed out';
-  if (e?.cause?.message) return e.cause.code && !e.cause.message.includes(e.cause.code) ? `${e.cause.code}: ${e.cause.message}` : e.cause.message;
+  if (e?.cause?.message)
+    return e.cause.code && !e.cause.message.includes(e.cause.code)
+      ? `${e.cause.code}: ${e.cause.message}`
+      : e.cause.message;
   return e?.message ?? String(err);
 }
 
@@ -184,7 +188,9 @@ export class OpenAISampler implements Sampler {
   private mode: OpenAIMode;
   private readonly limiter: Limiter;
   private readonly fetchFn: typeof fetch;
-  private readonly opts: Required<Pick<OpenAISamplerOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'logprobs' | 'vllmExtensions'>>;
+  private readonly opts: Required<
+    Pick<OpenAISamplerOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'logprobs' | 'vllmExtensions'>
+  >;
 
   constructor(private readonly options: OpenAISamplerOptions) {
     this.tokenizer = options.tokenizer;
@@ -238,7 +244,9 @@ export class OpenAISampler implements Sampler {
       ...(req.stop.length > 0 ? { stop: req.stop } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       ...(req.topK !== undefined && req.topK > 0 ? { top_k: req.topK } : {}),
-      ...(this.opts.vllmExtensions ? { return_token_ids: true, include_stop_str_in_output: true, skip_special_tokens: false } : {}),
+      ...(this.opts.vllmExtensions
+        ? { return_token_ids: true, include_stop_str_in_output: true, skip_special_tokens: false }
+        : {}),
       ...this.options.extraBody,
     };
     if (this.mode === 'chat') {
@@ -255,7 +263,9 @@ export class OpenAISampler implements Sampler {
     const lp = this.opts.logprobs ? { logprobs: 1 } : {};
     if (this.mode === 'auto' || this.mode === 'tokens') {
       try {
-        const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt })) as { choices?: ChoiceLike[] };
+        const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt })) as {
+          choices?: ChoiceLike[];
+        };
         if (this.mode === 'auto') this.mode = 'tokens';
         return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
       } catch (err) {
@@ -265,14 +275,23 @@ export class OpenAISampler implements Sampler {
       }
     }
     const text = this.tokenizer.decode(prompt);
-    const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt: text })) as { choices?: ChoiceLike[] };
+    const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt: text })) as {
+      choices?: ChoiceLike[];
+    };
     return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
   }
 
   /** Server choices → Completions (tokens, log-probs, finish, text cut after the stop string). */
-  private parseChoices(choices: ChoiceLike[] | undefined, n: number, stops: string[], path: string): Completion[] {
+  private parseChoices(
+    choices: ChoiceLike[] | undefined,
+    n: number,
+    stops: string[],
+    path: string,
+  ): Completion[] {
     if (!Array.isArray(choices) || choices.length !== n) {
-      throw new Error(`${this.root}${path}: expected ${n} choices, got ${Array.isArray(choices) ? choices.length : 'none'}`);
+      throw new Error(
+        `${this.root}${path}: expected ${n} choices, got ${Array.isArray(choices) ? choices.length : 'none'}`,
+      );
     }
     const sorted = [...choices].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     return sorted.map((c) => this.parseChoice(c, stops));
@@ -300,9 +319,12 @@ export class OpenAISampler implements Sampler {
       tokens = lpTokens.map((t) => Number(t.slice('token_id:'.length)));
     }
     if (!tokens) tokens = this.tokenizer.encode(text);
-    const raw: (number | null)[] | undefined = c.logprobs?.token_logprobs ?? c.logprobs?.content?.map((x) => x.logprob);
+    const raw: (number | null)[] | undefined =
+      c.logprobs?.token_logprobs ?? c.logprobs?.content?.map((x) => x.logprob);
     const logprobs =
-      raw && raw.length === tokens.length ? raw.map((x) => (typeof x === 'number' ? x : Number.NaN)) : tokens.map(() => Number.NaN);
+      raw && raw.length === tokens.length
+        ? raw.map((x) => (typeof x === 'number' ? x : Number.NaN))
+        : tokens.map(() => Number.NaN);
     // A server that stops on EOS may append nothing; one that hit the stop string may have
     // generated past it inside the last token: cut the text exactly after the stop string.
     if (finish === 'stop') text = cutAfterStop(text, stops).text;
@@ -332,11 +354,16 @@ export class OpenAISampler implements Sampler {
           try {
             return JSON.parse(textBody);
           } catch {
-            throw new OpenAIRequestError(`${url}: response is not JSON: ${textBody.slice(0, 200)}`, status, url);
+            throw new OpenAIRequestError(
+              `${url}: response is not JSON: ${textBody.slice(0, 200)}`,
+              status,
+              url,
+            );
           }
         }
         const message = `HTTP ${status}: ${textBody.slice(0, 500)}`;
-        if (status !== 429 && status !== 408 && status < 500) throw new OpenAIRequestError(`${url}: ${message}`, status, url);
+        if (status !== 429 && status !== 408 && status < 500)
+          throw new OpenAIRequestError(`${url}: ${message}`, status, url);
         cause = message;
       } catch (err) {
         if (err instanceof OpenAIRequestError) throw err;
@@ -345,6 +372,8 @@ export class OpenAISampler implements Sampler {
       }
       if (attempt < attempts) await sleep(this.opts.backoffMs * 2 ** (attempt - 1));
     }
-    throw new Error(`${method} ${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${cause}`);
+    throw new Error(
+      `${method} ${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${cause}`,
+    );
   }
 }

@@ -13,7 +13,10 @@ export class CharTokenizer implements Tokenizer {
     return Array.from(text, (c) => c.codePointAt(0)!);
   }
   decode(ids: readonly number[]): string {
-    return ids.filter((i) => i !== 3).map((i) => String.fromCodePoint(i)).join('');
+    return ids
+      .filter((i) => i !== 3)
+      .map((i) => String.fromCodePoint(i))
+      .join('');
   }
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null {
     const body = messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('');
@@ -50,7 +53,9 @@ export class ScriptedSampler implements Sampler {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-      return texts.map((t) => Array.from({ length: req.n ?? 1 }, (_, j) => this.complete(this.script(t, j), req)));
+      return texts.map((t) =>
+        Array.from({ length: req.n ?? 1 }, (_, j) => this.complete(this.script(t, j), req)),
+      );
     } finally {
       this.inFlight--;
     }
@@ -72,7 +77,12 @@ export class ScriptedSampler implements Sampler {
     return this.done(tokens, text, 'eos');
   }
 
-  private done(tokens: number[], text: string, finish: Completion['finish'], stopString?: string): Completion {
+  private done(
+    tokens: number[],
+    text: string,
+    finish: Completion['finish'],
+    stopString?: string,
+  ): Completion {
     return {
       tokens,
       logprobs: tokens.map((_, k) => -(k + 1) / 100),

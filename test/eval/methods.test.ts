@@ -17,7 +17,12 @@ const PASSAGES = [
 ];
 const Q: QaExample[] = [
   { id: 'q1', question: 'what is the capital of france', goldenAnswers: ['Paris'], dataSource: 'toy' },
-  { id: 'q2', question: 'which river flows through paris?', goldenAnswers: ['Seine', 'the Seine'], dataSource: 'toy' },
+  {
+    id: 'q2',
+    question: 'which river flows through paris?',
+    goldenAnswers: ['Seine', 'the Seine'],
+    dataSource: 'toy',
+  },
 ];
 
 function ctx(script: (p: string) => string, opts = {}) {
@@ -28,16 +33,23 @@ function ctx(script: (p: string) => string, opts = {}) {
 }
 const answerFor = (p: string) => (p.includes('capital') ? 'Paris' : 'Seine');
 /** What the model wrote so far: the prompt text after the assistant header. */
-const written = (p: string) => p.slice(p.lastIndexOf('<|im_start|>assistant\n') + '<|im_start|>assistant\n'.length);
+const written = (p: string) =>
+  p.slice(p.lastIndexOf('<|im_start|>assistant\n') + '<|im_start|>assistant\n'.length);
 
 test('direct: question only, greedy, short answer extracted', async () => {
   const { sampler, retriever, c } = ctx((p) => ` ${answerFor(p)}.\nThis is extra text.`);
   const out = await METHODS.direct.run(Q, c);
-  assert.deepEqual(out.map((o) => o.prediction), ['Paris', 'Seine']);
+  assert.deepEqual(
+    out.map((o) => o.prediction),
+    ['Paris', 'Seine'],
+  );
   assert.equal(sampler.calls.length, 1, 'one batched call');
   assert.equal(sampler.calls[0].req.temperature, 0);
   assert.equal(sampler.calls[0].req.maxTokens, DEFAULT_METHOD_OPTIONS.maxAnswerTokens);
-  assert.match(sampler.calls[0].prompts[0], /<\|im_start\|>system\nAnswer the question based on your own knowledge/);
+  assert.match(
+    sampler.calls[0].prompts[0],
+    /<\|im_start\|>system\nAnswer the question based on your own knowledge/,
+  );
   assert.match(sampler.calls[0].prompts[0], /Question: what is the capital of france<\|im_end\|>/);
   assert.equal(retriever.queries.length, 0);
   assert.equal(out[0].numSearches, 0);
@@ -46,12 +58,18 @@ test('direct: question only, greedy, short answer extracted', async () => {
 test('cot: reasoning then "So the answer is"', async () => {
   const { c } = ctx((p) => `It is well known. So the answer is: ${answerFor(p)}.`);
   const out = await METHODS.cot.run(Q, c);
-  assert.deepEqual(out.map((o) => o.prediction), ['Paris', 'Seine']);
+  assert.deepEqual(
+    out.map((o) => o.prediction),
+    ['Paris', 'Seine'],
+  );
   assert.match(out[0].prompt, /reasoning step by step/);
 });
 
 test('rag: top-k passages in the prompt, Doc i(Title: t) format', async () => {
-  const { sampler, retriever, c } = ctx((p) => (p.includes('Doc 1(Title: "France") France is a country') ? 'Paris' : 'unknown'), { topk: 2 });
+  const { sampler, retriever, c } = ctx(
+    (p) => (p.includes('Doc 1(Title: "France") France is a country') ? 'Paris' : 'unknown'),
+    { topk: 2 },
+  );
   const out = await METHODS.rag.run([Q[0]], c);
   assert.deepEqual(retriever.queries, ['what is the capital of france']);
   assert.equal(out[0].prediction, 'Paris');
@@ -69,7 +87,10 @@ test('ircot: one CoT sentence per step, each sentence is the next query, stops a
   const out = await METHODS.ircot.run([Q[0]], c);
   assert.equal(out[0].prediction, 'Paris');
   assert.equal(out[0].finish, 'answer');
-  assert.deepEqual(retriever.queries, ['what is the capital of france', 'France has its capital on the Seine river.']);
+  assert.deepEqual(retriever.queries, [
+    'what is the capital of france',
+    'France has its capital on the Seine river.',
+  ]);
   assert.equal(out[0].numSearches, 2);
   // The second reader prompt holds the first sentence only, and the newly retrieved passage.
   const second = sampler.calls[1].prompts[0];
@@ -93,7 +114,10 @@ test('search-o1: search tags, reason-in-documents, result block, boxed answer', 
       return 'Doc 1 says it.\n**Final Information**\nThe capital of France is Paris.';
     }
     if (written(p).includes('<|begin_search_result|>')) {
-      assert.match(written(p), /<\|begin_search_result\|>\nThe capital of France is Paris\.\n<\|end_search_result\|>/);
+      assert.match(
+        written(p),
+        /<\|begin_search_result\|>\nThe capital of France is Paris\.\n<\|end_search_result\|>/,
+      );
       return 'Now I know. \\boxed{Paris}';
     }
     return 'I should look it up. <|begin_search_query|>capital of France<|end_search_query|> never seen';
@@ -104,11 +128,16 @@ test('search-o1: search tags, reason-in-documents, result block, boxed answer', 
   assert.deepEqual(retriever.queries, ['capital of France']);
   assert.equal(sampler.calls[0].req.stop[0], '<|end_search_query|>');
   assert.ok(!out[0].segments.some((s) => s.text.includes('never seen')), 'generation stopped at the end tag');
-  assert.deepEqual(out[0].segments.map((s) => s.injected), [false, true, false]);
+  assert.deepEqual(
+    out[0].segments.map((s) => s.injected),
+    [false, true, false],
+  );
 });
 
 test('search-o1: repeated queries and the search limit get notices, not results', async () => {
-  const { retriever, c } = ctx(() => '<|begin_search_query|>France<|end_search_query|>', { searchO1MaxSearches: 2 });
+  const { retriever, c } = ctx(() => '<|begin_search_query|>France<|end_search_query|>', {
+    searchO1MaxSearches: 2,
+  });
   const out = await METHODS['search-o1'].run([Q[0]], c);
   assert.equal(out[0].numSearches, 1, 'the repeated query is not searched again');
   assert.equal(retriever.queries.length, 1);
@@ -118,7 +147,8 @@ test('search-o1: repeated queries and the search limit get notices, not results'
 
 test('search-r1: the rollout loop with search; r1: the same without search', async () => {
   const script = (p: string) => {
-    if (written(p).includes('My previous action is invalid')) return '<think>guess</think> <answer> Lyon </answer>';
+    if (written(p).includes('My previous action is invalid'))
+      return '<think>guess</think> <answer> Lyon </answer>';
     if (written(p).includes('<information>')) return '<think>found it</think> <answer> Paris </answer>';
     return '<think>I need to search</think> <search> capital of France </search>';
   };
@@ -129,8 +159,14 @@ test('search-r1: the rollout loop with search; r1: the same without search', asy
   assert.deepEqual(retriever.queries, ['capital of France']);
   assert.match(out[0].prompt, /^<\|im_start\|>user\nAnswer the given question\./);
   assert.match(out[0].prompt, /Question: what is the capital of france\?\n<\|im_end\|>/);
-  const injected = out[0].segments.filter((s) => s.injected).map((s) => s.text).join('');
-  assert.match(injected, /<information>Doc 1\(Title: "France"\) France is a country whose capital is Paris\./);
+  const injected = out[0].segments
+    .filter((s) => s.injected)
+    .map((s) => s.text)
+    .join('');
+  assert.match(
+    injected,
+    /<information>Doc 1\(Title: "France"\) France is a country whose capital is Paris\./,
+  );
 
   const r = ctx(script);
   const noSearch = await METHODS.r1.run([Q[0]], { ...r.c, retriever: null });
@@ -148,7 +184,13 @@ test('prompts longer than the context budget get no generation', async () => {
   const { sampler, c } = ctx(() => 'Paris', { maxTotalTokens: 60 });
   const out = await METHODS.direct.run(Q, c);
   assert.equal(sampler.calls.length, 0);
-  assert.deepEqual(out.map((o) => [o.prediction, o.finish]), [['', 'length'], ['', 'length']]);
+  assert.deepEqual(
+    out.map((o) => [o.prediction, o.finish]),
+    [
+      ['', 'length'],
+      ['', 'length'],
+    ],
+  );
 });
 
 test('answer extraction helpers', () => {
@@ -160,5 +202,8 @@ test('answer extraction helpers', () => {
   assert.equal(boxedAnswer('no box'), null);
   assert.equal(firstSentence('  One two. Three.'), 'One two.');
   assert.equal(firstSentence('no period\nsecond line'), 'no period');
-  assert.equal(previousReasoning('a\n\nb\n\nc\n\nd\n\ne\n\nf'), 'Step 1: a\n\n...\n\nStep 3: c\n\nStep 4: d\n\nStep 5: e\n\nStep 6: f');
+  assert.equal(
+    previousReasoning('a\n\nb\n\nc\n\nd\n\ne\n\nf'),
+    'Step 1: a\n\n...\n\nStep 3: c\n\nStep 4: d\n\nStep 5: e\n\nStep 6: f',
+  );
 });

@@ -17,7 +17,12 @@ const PASSAGES = [
   { id: 'p2', title: '"Beta"', text: 'Beta was born in Rome.' },
 ];
 const DS = (name: string, n: number): QaExample[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `${name}-${i}`, question: `where was ${i % 2 ? 'beta' : 'alpha'} born`, goldenAnswers: [i % 2 ? 'Rome' : 'Oslo'], dataSource: name }));
+  Array.from({ length: n }, (_, i) => ({
+    id: `${name}-${i}`,
+    question: `where was ${i % 2 ? 'beta' : 'alpha'} born`,
+    goldenAnswers: [i % 2 ? 'Rome' : 'Oslo'],
+    dataSource: name,
+  }));
 
 // Direct knows only Alpha (answers Oslo always); RAG reads the first passage line.
 const script = (p: string) => {
@@ -57,16 +62,27 @@ test('runEval scores every question, writes table/trajectories/report, and resum
     assert.equal(readFileSync(join(dir, 'table.md'), 'utf8'), r1.markdown);
     const lines = readFileSync(r1.files.results, 'utf8').trim().split('\n');
     assert.equal(lines.length, 18);
-    const traj = readFileSync(r1.files.trajectories, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const traj = readFileSync(r1.files.trajectories, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(traj.length, 18);
     assert.ok(traj.every((t) => typeof t.prompt === 'string' && Array.isArray(t.segments)));
 
     const html = readFileSync(r1.files.report, 'utf8');
-    assert.match(html, /<select id="f-dataset"><option value="">all<\/option><option value="a">a<\/option><option value="b">b<\/option>/);
+    assert.match(
+      html,
+      /<select id="f-dataset"><option value="">all<\/option><option value="a">a<\/option><option value="b">b<\/option>/,
+    );
     assert.match(html, /id="f-correct"/);
     assert.match(html, /id="f-searches"/);
     assert.ok(!/<script[^>]+src=/.test(html) && !/<link[^>]+href="http/.test(html), 'no external assets');
-    const data = JSON.parse(/const TRAJS = (\[.*\]);\n/.exec(html)![1]) as { m: string; d: string; em: number; s: number }[];
+    const data = JSON.parse(/const TRAJS = (\[.*\]);\n/.exec(html)![1]) as {
+      m: string;
+      d: string;
+      em: number;
+      s: number;
+    }[];
     assert.equal(data.length, 18);
     assert.equal(data.filter((t) => t.m === 'direct' && t.em === 0).length, 4);
 
@@ -88,23 +104,38 @@ test('runEval scores every question, writes table/trajectories/report, and resum
     assert.equal(readFileSync(r1.files.results, 'utf8').trim().split('\n').length, 18);
 
     // Adding a method resumes the same directory; the table grows.
-    const r4 = await runEval({ ...common, methods: [METHODS.direct, METHODS.rag, METHODS.cot], sampler: new ScriptedSampler(() => 'So the answer is: Rome.') });
+    const r4 = await runEval({
+      ...common,
+      methods: [METHODS.direct, METHODS.rag, METHODS.cot],
+      sampler: new ScriptedSampler(() => 'So the answer is: Rome.'),
+    });
     assert.equal(r4.newlyScored, 9);
     assert.deepEqual(r4.table.methods, ['direct', 'rag', 'cot']);
 
     // Another model in the same directory is refused; --fresh starts over.
-    await assert.rejects(runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }), /different run \(model differ\)/);
-    const r5 = await runEval({ ...common, runInfo: { model: 'other' }, fresh: true, sampler: new ScriptedSampler(script) });
+    await assert.rejects(
+      runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }),
+      /different run \(model differ\)/,
+    );
+    const r5 = await runEval({
+      ...common,
+      runInfo: { model: 'other' },
+      fresh: true,
+      sampler: new ScriptedSampler(script),
+    });
     assert.equal(r5.newlyScored, 18);
 
     // A corrupt line in the middle names the file and line.
     const good = readFileSync(r1.files.results, 'utf8').split('\n');
     good[3] = '{"broken": ';
     writeFileSync(r1.files.results, good.join('\n'));
-    await assert.rejects(runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }), (e: Error) => {
-      assert.ok(e.message.startsWith(`${r1.files.results}:4: not valid JSON`), e.message);
-      return true;
-    });
+    await assert.rejects(
+      runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }),
+      (e: Error) => {
+        assert.ok(e.message.startsWith(`${r1.files.results}:4: not valid JSON`), e.message);
+        return true;
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -113,18 +144,48 @@ test('runEval scores every question, writes table/trajectories/report, and resum
 test('runEval refuses duplicate ids and retrieving methods without a retriever', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-run-'));
   try {
-    const base = { sampler: new ScriptedSampler(() => 'x'), retriever: null, opts: DEFAULT_METHOD_OPTIONS, outDir: dir, log: () => {} };
+    const base = {
+      sampler: new ScriptedSampler(() => 'x'),
+      retriever: null,
+      opts: DEFAULT_METHOD_OPTIONS,
+      outDir: dir,
+      log: () => {},
+    };
     const dup = [...DS('a', 2), DS('a', 1)[0]];
-    await assert.rejects(runEval({ ...base, datasets: [{ name: 'a', examples: dup }], methods: [METHODS.direct] }), /duplicate question id "a-0"/);
-    await assert.rejects(runEval({ ...base, datasets: [{ name: 'a', examples: DS('a', 1) }], methods: [METHODS.ircot] }), /method ircot needs a retriever/);
+    await assert.rejects(
+      runEval({ ...base, datasets: [{ name: 'a', examples: dup }], methods: [METHODS.direct] }),
+      /duplicate question id "a-0"/,
+    );
+    await assert.rejects(
+      runEval({ ...base, datasets: [{ name: 'a', examples: DS('a', 1) }], methods: [METHODS.ircot] }),
+      /method ircot needs a retriever/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('score table averages datasets unweighted', () => {
-  const rec = (method: string, dataset: string, em: number) => ({ key: `${method}${dataset}${Math.random()}`, method: method as 'direct', dataset, id: 'x', question: '', golds: [], prediction: '', em, subem: em, f1: em, numSearches: 0, numGenerations: 1, finish: 'eos' });
-  const t = buildScoreTable([rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'small', 0)], ['direct'], ['small', 'big']);
+  const rec = (method: string, dataset: string, em: number) => ({
+    key: `${method}${dataset}${Math.random()}`,
+    method: method as 'direct',
+    dataset,
+    id: 'x',
+    question: '',
+    golds: [],
+    prediction: '',
+    em,
+    subem: em,
+    f1: em,
+    numSearches: 0,
+    numGenerations: 1,
+    finish: 'eos',
+  });
+  const t = buildScoreTable(
+    [rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'big', 1), rec('direct', 'small', 0)],
+    ['direct'],
+    ['small', 'big'],
+  );
   assert.deepEqual(t.datasets, ['small', 'big']);
   assert.equal(t.average.direct.em, 0.5);
   assert.equal(t.average.direct.n, 4);

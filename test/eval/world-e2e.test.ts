@@ -29,7 +29,10 @@ let indexDir = '';
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'eval-world-'));
-  const world = buildWorld({ seed: 11, size: { countries: 3, citiesPerCountry: 2, people: 40, testFraction: 0.25 } });
+  const world = buildWorld({
+    seed: 11,
+    size: { countries: 3, citiesPerCountry: 2, people: 40, testFraction: 0.25 },
+  });
   files = await writeWorld(world, join(dir, 'world'));
   indexDir = join(dir, 'index');
   await buildIndex(files.corpus, indexDir);
@@ -92,9 +95,25 @@ test('eval on the world: a table with all six methods, each row from the real me
   assert.deepEqual(r.table.methods, sixMethods);
   assert.ok(r.table.datasets.length >= 1);
   for (const m of sixMethods) assert.match(r.markdown, new RegExp(`\\| ${m} \\| `));
-  const results = readFileSync(r.files.results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; dataset: string; numSearches: number; numGenerations: number; em: number });
+  const results = readFileSync(r.files.results, 'utf8')
+    .trim()
+    .split('\n')
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          method: string;
+          dataset: string;
+          numSearches: number;
+          numGenerations: number;
+          em: number;
+        },
+    );
   const perDataset = r.table.datasets.map((d) => r.table.cells.direct[d].n);
-  assert.equal(results.length, 6 * perDataset.reduce((a, b) => a + b, 0), 'every question of every dataset scored by every method');
+  assert.equal(
+    results.length,
+    6 * perDataset.reduce((a, b) => a + b, 0),
+    'every question of every dataset scored by every method',
+  );
   for (const rec of results) {
     assert.ok(rec.numGenerations >= 1, `${rec.method} generated`);
     if (rec.method === 'direct' || rec.method === 'cot') assert.equal(rec.numSearches, 0);
@@ -102,10 +121,25 @@ test('eval on the world: a table with all six methods, each row from the real me
     if (rec.method === 'ircot') assert.ok(rec.numSearches >= 1);
     assert.ok(rec.em === 0 || rec.em === 1);
   }
-  const traj = readFileSync(r.files.trajectories, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; prompt: string; segments: { text: string; injected: boolean }[] });
+  const traj = readFileSync(r.files.trajectories, 'utf8')
+    .trim()
+    .split('\n')
+    .map(
+      (l) =>
+        JSON.parse(l) as { method: string; prompt: string; segments: { text: string; injected: boolean }[] },
+    );
   const sr1 = traj.filter((t) => t.method === 'search-r1');
-  assert.ok(sr1.length > 0 && sr1.every((t) => t.prompt.includes('Answer the given question. You must conduct reasoning inside <think>')), 'Search-R1 prompt');
-  assert.ok(traj.filter((t) => t.method === 'rag').every((t) => /Doc 1\(Title: /.test(t.prompt)), 'RAG prompts carry passages');
+  assert.ok(
+    sr1.length > 0 &&
+      sr1.every((t) =>
+        t.prompt.includes('Answer the given question. You must conduct reasoning inside <think>'),
+      ),
+    'Search-R1 prompt',
+  );
+  assert.ok(
+    traj.filter((t) => t.method === 'rag').every((t) => /Doc 1\(Title: /.test(t.prompt)),
+    'RAG prompts carry passages',
+  );
   assert.ok(existsSync(r.files.report));
   assert.match(readFileSync(r.files.report, 'utf8'), /const TRAJS = /);
   // Resumed: nothing to do.
@@ -117,20 +151,36 @@ test('eval on the world: a table with all six methods, each row from the real me
 test('infer: one question through the agent, JSON-able result', async () => {
   const q = readFileSync(files.testJsonl, 'utf8').split('\n')[0];
   const question = (JSON.parse(q) as { question: string }).question;
-  const r = await infer(question, { method: 'search-r1', topk: 3, maxTurns: 2, maxTurnTokens: 12, temperature: 0, topP: 1, model: modelDir, retriever: indexDir });
+  const r = await infer(question, {
+    method: 'search-r1',
+    topk: 3,
+    maxTurns: 2,
+    maxTurnTokens: 12,
+    temperature: 0,
+    topP: 1,
+    model: modelDir,
+    retriever: indexDir,
+  });
   assert.equal(r.question, question);
   assert.ok(r.segments.length >= 1);
   assert.ok(r.prompt.includes(question.trim()));
   JSON.stringify(r);
 });
 
-test('serve-model with the real engine: the OpenAI client gets the engine\'s own tokens and log-probs', async () => {
+test("serve-model with the real engine: the OpenAI client gets the engine's own tokens and log-probs", async () => {
   const srv = await serveModel({ model: modelDir, port: 0, host: '127.0.0.1', maxBatch: 8 });
   try {
     const trainer = await EmbeddedTrainer.load(modelDir);
     const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: trainer.tokenizer, retries: 0 });
     const prompts = ['Answer the given question.', 'Doc 1(Title: x)'].map((t) => trainer.tokenizer.encode(t));
-    const req = { prompts, maxTokens: 10, stop: ['</search>', '</answer>'], temperature: 0, topP: 1, seed: 5 };
+    const req = {
+      prompts,
+      maxTokens: 10,
+      stop: ['</search>', '</answer>'],
+      temperature: 0,
+      topP: 1,
+      seed: 5,
+    };
     const direct = await trainer.sample(req);
     const viaHttp = await client.sample(req);
     assert.equal(client.currentMode, 'tokens');
@@ -149,17 +199,32 @@ test('serve-model with the real engine: the OpenAI client gets the engine\'s own
 test('bad dataset rows fail with file and line', async () => {
   const bad1 = join(dir, 'missing.jsonl');
   writeFileSync(bad1, '{"id":"a","question":"q1?","golden_answers":["x"]}\n{"id":"b","question":"q2?"}\n');
-  await assert.rejects(evaluate(base({ dataset: bad1, method: 'direct', out: join(dir, 'bad1') })), (e: Error) => {
-    assert.match(e.message, new RegExp(`${bad1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: field "golden_answers"`));
-    return true;
-  });
+  await assert.rejects(
+    evaluate(base({ dataset: bad1, method: 'direct', out: join(dir, 'bad1') })),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        new RegExp(`${bad1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: field "golden_answers"`),
+      );
+      return true;
+    },
+  );
   const bad2 = join(dir, 'nonstring.jsonl');
-  writeFileSync(bad2, '{"id":"a","question":"q1?","golden_answers":["x"]}\n{"id":"b","question":"q2?","golden_answers":["y"]}\n{"id":"c","question":"q3?","golden_answers":[42]}\n');
-  await assert.rejects(evaluate(base({ dataset: bad2, method: 'direct', out: join(dir, 'bad2') })), (e: Error) => {
-    assert.match(e.message, /nonstring\.jsonl:3: field "golden_answers/);
-    return true;
-  });
-  await assert.rejects(evaluate(base({ dataset: 'nq', method: 'direct', out: join(dir, 'bad3') })), /--dataset nq: not found under/);
+  writeFileSync(
+    bad2,
+    '{"id":"a","question":"q1?","golden_answers":["x"]}\n{"id":"b","question":"q2?","golden_answers":["y"]}\n{"id":"c","question":"q3?","golden_answers":[42]}\n',
+  );
+  await assert.rejects(
+    evaluate(base({ dataset: bad2, method: 'direct', out: join(dir, 'bad2') })),
+    (e: Error) => {
+      assert.match(e.message, /nonstring\.jsonl:3: field "golden_answers/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    evaluate(base({ dataset: 'nq', method: 'direct', out: join(dir, 'bad3') })),
+    /--dataset nq: not found under/,
+  );
 });
 
 test('an unreachable model server fails with the URL and the cause after the retries', async () => {
@@ -169,7 +234,17 @@ test('an unreachable model server fails with the URL and the cause after the ret
   await new Promise<void>((r) => probe.close(() => r()));
   const url = `http://127.0.0.1:${port}`;
   await assert.rejects(
-    evaluate(base({ method: 'direct', out: join(dir, 'unreachable'), model: undefined, openaiUrl: url, openaiModel: 'm', tokenizer: modelDir, retries: 2 })),
+    evaluate(
+      base({
+        method: 'direct',
+        out: join(dir, 'unreachable'),
+        model: undefined,
+        openaiUrl: url,
+        openaiModel: 'm',
+        tokenizer: modelDir,
+        retries: 2,
+      }),
+    ),
     (e: Error) => {
       assert.match(e.message, new RegExp(`${url}/v1/completions failed after 3 attempts: .*ECONNREFUSED`));
       return true;

@@ -26,7 +26,12 @@ let sampler: GgufSampler;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gguf-'));
-  tok = new HfTokenizer(trainBpeTokenizer(TEXTS, { vocabSize: 300, addedTokens: ['<search>', '</search>', '<answer>', '</answer>'] }));
+  tok = new HfTokenizer(
+    trainBpeTokenizer(TEXTS, {
+      vocabSize: 300,
+      addedTokens: ['<search>', '</search>', '<answer>', '</answer>'],
+    }),
+  );
   const config: ModelConfig = {
     arch: 'qwen2',
     vocabSize: tok.vocabSize,
@@ -67,25 +72,46 @@ test('greedy GGUF decoding follows our engine token for token, with log-probs', 
     assert.equal(b.finish, a.finish);
     assert.equal(b.text, tok.decode(b.tokens.filter((t) => !tok.eosTokenIds.includes(t))));
     assert.equal(b.logprobs.length, b.tokens.length);
-    assert.ok(b.logprobs.every((x) => Number.isFinite(x) && x <= 1e-6), `log-probs ${b.logprobs}`);
+    assert.ok(
+      b.logprobs.every((x) => Number.isFinite(x) && x <= 1e-6),
+      `log-probs ${b.logprobs}`,
+    );
   }
 });
 
 test('stop strings cut right after the stop; token budget; n samples; prefix cache reuse', async () => {
   const prompt = tok.encode('the capital of');
-  const [[free]] = await sampler.sample({ prompts: [prompt], maxTokens: 12, stop: [], temperature: 0, topP: 1 });
+  const [[free]] = await sampler.sample({
+    prompts: [prompt],
+    maxTokens: 12,
+    stop: [],
+    temperature: 0,
+    topP: 1,
+  });
   // Pick a stop string from the middle of the free-running greedy text: generation must end there.
   const text = free.text;
   assert.ok(text.length >= 4, `greedy text too short to test stops: ${JSON.stringify(text)}`);
   const stop = text.slice(1, 3);
-  const [[stopped]] = await sampler.sample({ prompts: [prompt], maxTokens: 12, stop: [stop], temperature: 0, topP: 1 });
+  const [[stopped]] = await sampler.sample({
+    prompts: [prompt],
+    maxTokens: 12,
+    stop: [stop],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(stopped.finish, 'stop');
   assert.equal(stopped.stopString, stop);
   assert.equal(stopped.text, text.slice(0, text.indexOf(stop) + stop.length));
   assert.ok(stopped.tokens.length <= free.tokens.length);
   assert.deepEqual(stopped.tokens, free.tokens.slice(0, stopped.tokens.length));
 
-  const [[short]] = await sampler.sample({ prompts: [prompt], maxTokens: 3, stop: [], temperature: 0, topP: 1 });
+  const [[short]] = await sampler.sample({
+    prompts: [prompt],
+    maxTokens: 3,
+    stop: [],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(short.tokens.length, 3);
   assert.equal(short.finish, 'length');
   assert.deepEqual(short.tokens, free.tokens.slice(0, 3));
@@ -96,7 +122,15 @@ test('stop strings cut right after the stop; token budget; n samples; prefix cac
   const [[c]] = await sampler.sample({ prompts: [cont], maxTokens: 4, stop: [], temperature: 0, topP: 1 });
   assert.deepEqual(c.tokens, free.tokens.slice(4, 8));
 
-  const [samples] = await sampler.sample({ prompts: [prompt], maxTokens: 6, stop: [], temperature: 1.5, topP: 1, n: 3, seed: 1 });
+  const [samples] = await sampler.sample({
+    prompts: [prompt],
+    maxTokens: 6,
+    stop: [],
+    temperature: 1.5,
+    topP: 1,
+    n: 3,
+    seed: 1,
+  });
   assert.equal(samples.length, 3);
   assert.ok(new Set(samples.map((s) => s.tokens.join(','))).size > 1, 'n samples differ at temperature 1.5');
 });

@@ -15,7 +15,9 @@ after(async () => {
 });
 
 /** A raw HTTP server with a scripted handler; counts requests and in-flight peaks. */
-async function scripted(handler: (req: http.IncomingMessage, res: http.ServerResponse, body: string, n: number) => void) {
+async function scripted(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, body: string, n: number) => void,
+) {
   const stats = { requests: 0, inFlight: 0, maxInFlight: 0 };
   const server = http.createServer((req, res) => {
     const n = ++stats.requests;
@@ -81,7 +83,10 @@ test('tokens mode against serve-model: stop strings, token ids, log-probs, finis
   assert.equal(s.finish, 'stop');
   assert.equal(s.stopString, '</search>');
   assert.deepEqual(s.tokens, tok.encode(s.text));
-  assert.deepEqual(s.logprobs, s.tokens.map((_, k) => -(k + 1) / 100));
+  assert.deepEqual(
+    s.logprobs,
+    s.tokens.map((_, k) => -(k + 1) / 100),
+  );
   assert.equal(a.text, ' <answer> Paris </answer>');
   assert.equal(a.stopString, '</answer>');
   assert.equal(e.finish, 'eos');
@@ -91,7 +96,13 @@ test('tokens mode against serve-model: stop strings, token ids, log-probs, finis
   // The server received token ids, not text: the sampler saw exactly the prompts.
   assert.deepEqual(sampler.calls.flatMap((c) => c.prompts).sort(), ['Q1', 'Q1', 'Q2', 'Q3']);
 
-  const short = await client.sample({ prompts: [tok.encode('Q1')], maxTokens: 5, stop: ['</search>'], temperature: 0, topP: 1 });
+  const short = await client.sample({
+    prompts: [tok.encode('Q1')],
+    maxTokens: 5,
+    stop: ['</search>'],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(short[0][0].finish, 'length');
   assert.equal(short[0][0].tokens.length, 5);
 });
@@ -100,8 +111,22 @@ test('n samples per prompt and sampling parameters reach the sampler', async () 
   const sampler = new ScriptedSampler((p, j) => ` sample ${j} of ${p}`);
   const srv = await startOpenAIServer(sampler, { port: 0 });
   servers.push(srv);
-  const client = new OpenAISampler({ baseUrl: `${srv.url}/v1`, tokenizer: tok, model: 'search-r1', retries: 0 });
-  const out = await client.sample({ prompts: [tok.encode('A'), tok.encode('B')], maxTokens: 50, stop: [], temperature: 0.7, topP: 0.9, topK: 5, n: 3, seed: 11 });
+  const client = new OpenAISampler({
+    baseUrl: `${srv.url}/v1`,
+    tokenizer: tok,
+    model: 'search-r1',
+    retries: 0,
+  });
+  const out = await client.sample({
+    prompts: [tok.encode('A'), tok.encode('B')],
+    maxTokens: 50,
+    stop: [],
+    temperature: 0.7,
+    topP: 0.9,
+    topK: 5,
+    n: 3,
+    seed: 11,
+  });
   assert.deepEqual(
     out.map((r) => r.map((c) => c.text)),
     [
@@ -120,7 +145,13 @@ test('n samples per prompt and sampling parameters reach the sampler', async () 
 test('concurrency limit bounds in-flight requests; the server batches queued requests', async () => {
   const sampler = new ScriptedSampler((p) => ` echo ${p}`, 30);
   const srv = await serveModel(sampler);
-  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'tiny', concurrency: 3, retries: 0 });
+  const client = new OpenAISampler({
+    baseUrl: srv.url,
+    tokenizer: tok,
+    model: 'tiny',
+    concurrency: 3,
+    retries: 0,
+  });
   const prompts = Array.from({ length: 10 }, (_, i) => tok.encode(`P${i}`));
   const out = await client.sample({ prompts, maxTokens: 20, stop: [], temperature: 0, topP: 1 });
   assert.deepEqual(
@@ -141,9 +172,27 @@ test('a server that returns 500 then succeeds: retried with backoff', async () =
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ choices: [{ index: 0, text: 'ok', finish_reason: 'length', token_ids: [111, 107], logprobs: { tokens: ['o', 'k'], token_logprobs: [-0.5, -0.25] } }] }));
+    res.end(
+      JSON.stringify({
+        choices: [
+          {
+            index: 0,
+            text: 'ok',
+            finish_reason: 'length',
+            token_ids: [111, 107],
+            logprobs: { tokens: ['o', 'k'], token_logprobs: [-0.5, -0.25] },
+          },
+        ],
+      }),
+    );
   });
-  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', retries: 3, backoffMs: 5 });
+  const client = new OpenAISampler({
+    baseUrl: srv.url,
+    tokenizer: tok,
+    model: 'm',
+    retries: 3,
+    backoffMs: 5,
+  });
   const out = await client.sample({ prompts: [[1, 2]], maxTokens: 2, stop: [], temperature: 0, topP: 1 });
   assert.equal(srv.stats.requests, 3);
   assert.deepEqual(out[0][0], { tokens: [111, 107], logprobs: [-0.5, -0.25], finish: 'length', text: 'ok' });
@@ -153,7 +202,14 @@ test('a server that hangs: each attempt times out, the error names the URL and t
   const srv = await scripted(() => {
     /* never answers */
   });
-  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', timeoutMs: 150, retries: 1, backoffMs: 5 });
+  const client = new OpenAISampler({
+    baseUrl: srv.url,
+    tokenizer: tok,
+    model: 'm',
+    timeoutMs: 150,
+    retries: 1,
+    backoffMs: 5,
+  });
   await assert.rejects(
     client.sample({ prompts: [[1]], maxTokens: 2, stop: [], temperature: 0, topP: 1 }),
     (err: Error) => {
@@ -171,12 +227,24 @@ test('an unreachable server fails after the configured retries with URL and caus
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const client = new OpenAISampler({ baseUrl: `http://127.0.0.1:${port}`, tokenizer: tok, model: 'm', retries: 2, backoffMs: 5 });
-  await assert.rejects(client.sample({ prompts: [[1]], maxTokens: 2, stop: [], temperature: 0, topP: 1 }), (err: Error) => {
-    assert.match(err.message, new RegExp(`http://127.0.0.1:${port}/v1/completions failed after 3 attempts`));
-    assert.match(err.message, /ECONNREFUSED/);
-    return true;
+  const client = new OpenAISampler({
+    baseUrl: `http://127.0.0.1:${port}`,
+    tokenizer: tok,
+    model: 'm',
+    retries: 2,
+    backoffMs: 5,
   });
+  await assert.rejects(
+    client.sample({ prompts: [[1]], maxTokens: 2, stop: [], temperature: 0, topP: 1 }),
+    (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(`http://127.0.0.1:${port}/v1/completions failed after 3 attempts`),
+      );
+      assert.match(err.message, /ECONNREFUSED/);
+      return true;
+    },
+  );
 });
 
 test('a 4xx is not retried; auto mode falls back to text prompts when token ids are rejected', async () => {
@@ -191,36 +259,87 @@ test('a 4xx is not retried; auto mode falls back to text prompts when token ids 
     }
     // A server that strips the stop string and reports only finish_reason (llama.cpp, Ollama).
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ choices: [{ index: 0, text: `${b.prompt} <search> q `, finish_reason: 'stop' }] }));
+    res.end(
+      JSON.stringify({ choices: [{ index: 0, text: `${b.prompt} <search> q `, finish_reason: 'stop' }] }),
+    );
   });
-  const strict = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', mode: 'tokens', retries: 3, backoffMs: 5 });
-  await assert.rejects(strict.sample({ prompts: [tok.encode('x')], maxTokens: 9, stop: ['</search>', '</answer>'], temperature: 0, topP: 1 }), /HTTP 400/);
+  const strict = new OpenAISampler({
+    baseUrl: srv.url,
+    tokenizer: tok,
+    model: 'm',
+    mode: 'tokens',
+    retries: 3,
+    backoffMs: 5,
+  });
+  await assert.rejects(
+    strict.sample({
+      prompts: [tok.encode('x')],
+      maxTokens: 9,
+      stop: ['</search>', '</answer>'],
+      temperature: 0,
+      topP: 1,
+    }),
+    /HTTP 400/,
+  );
   assert.equal(bodies.length, 1, 'no retry on 400');
 
   const auto = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', retries: 0 });
-  const out = await auto.sample({ prompts: [tok.encode('hi')], maxTokens: 50, stop: ['</search>', '</answer>'], temperature: 0, topP: 1 });
+  const out = await auto.sample({
+    prompts: [tok.encode('hi')],
+    maxTokens: 50,
+    stop: ['</search>', '</answer>'],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(auto.currentMode, 'text');
   const c = out[0][0];
   assert.equal(c.text, 'hi <search> q </search>', 'the stripped stop string is restored');
   assert.equal(c.finish, 'stop');
   assert.equal(c.stopString, '</search>');
   assert.deepEqual(c.tokens, tok.encode(c.text), 're-encoded locally');
-  assert.ok(c.logprobs.every((x) => Number.isNaN(x)), 'unknown log-probs are NaN, not invented');
+  assert.ok(
+    c.logprobs.every((x) => Number.isNaN(x)),
+    'unknown log-probs are NaN, not invented',
+  );
   assert.equal(bodies[bodies.length - 1].prompt, 'hi');
 });
 
 test('chat mode against serve-model: messages rebuilt from the prompt, partial assistant turn continued', async () => {
-  const sampler = new ScriptedSampler((p) => (p.endsWith('<search> a </search>\n\n<information>x</information>\n\n') ? '<answer> y </answer>' : '<search> a </search>'));
+  const sampler = new ScriptedSampler((p) =>
+    p.endsWith('<search> a </search>\n\n<information>x</information>\n\n')
+      ? '<answer> y </answer>'
+      : '<search> a </search>',
+  );
   const srv = await startOpenAIServer(sampler, { port: 0 });
   servers.push(srv);
-  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'search-r1', mode: 'chat', retries: 0 });
-  const first = tok.applyChatTemplate([{ role: 'user', content: 'Question?' }], { addGenerationPrompt: true })!;
-  const r1 = await client.sample({ prompts: [tok.encode(first)], maxTokens: 40, stop: ['</search>', '</answer>'], temperature: 0, topP: 1 });
+  const client = new OpenAISampler({
+    baseUrl: srv.url,
+    tokenizer: tok,
+    model: 'search-r1',
+    mode: 'chat',
+    retries: 0,
+  });
+  const first = tok.applyChatTemplate([{ role: 'user', content: 'Question?' }], {
+    addGenerationPrompt: true,
+  })!;
+  const r1 = await client.sample({
+    prompts: [tok.encode(first)],
+    maxTokens: 40,
+    stop: ['</search>', '</answer>'],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(r1[0][0].text, '<search> a </search>');
   assert.equal(r1[0][0].stopString, '</search>');
   assert.equal(sampler.calls[0].prompts[0], first, 'the server re-rendered exactly the same prompt');
   const second = first + r1[0][0].text + '\n\n<information>x</information>\n\n';
-  const r2 = await client.sample({ prompts: [tok.encode(second)], maxTokens: 40, stop: ['</search>', '</answer>'], temperature: 0, topP: 1 });
+  const r2 = await client.sample({
+    prompts: [tok.encode(second)],
+    maxTokens: 40,
+    stop: ['</search>', '</answer>'],
+    temperature: 0,
+    topP: 1,
+  });
   assert.equal(r2[0][0].text, '<answer> y </answer>');
   assert.equal(sampler.calls[1].prompts[0], second);
 });
@@ -229,8 +348,15 @@ test('serve-model validates requests with clear 4xx JSON errors', async () => {
   const srv = await startOpenAIServer(new ScriptedSampler(() => 'x'), { port: 0, maxTokensLimit: 100 });
   servers.push(srv);
   const post = async (path: string, body: string) => {
-    const r = await fetch(`${srv.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    return { status: r.status, json: (await r.json()) as { error: { message: string; param: string | null } } };
+    const r = await fetch(`${srv.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    return {
+      status: r.status,
+      json: (await r.json()) as { error: { message: string; param: string | null } },
+    };
   };
   let r = await post('/v1/completions', '{"prompt": "a", "temperature": -1}');
   assert.equal(r.status, 400);
@@ -260,7 +386,16 @@ test('serve-model: OpenAI defaults strip the stop string; streaming sends one ch
     method: 'POST',
     body: JSON.stringify({ prompt: 'hi', max_tokens: 20, stop: '</s>', logprobs: 1, return_token_ids: true }),
   });
-  const j = (await r.json()) as { choices: { text: string; finish_reason: string; stop_reason: string; token_ids: number[]; prompt_token_ids: number[]; logprobs: { token_logprobs: number[] } }[] };
+  const j = (await r.json()) as {
+    choices: {
+      text: string;
+      finish_reason: string;
+      stop_reason: string;
+      token_ids: number[];
+      prompt_token_ids: number[];
+      logprobs: { token_logprobs: number[] };
+    }[];
+  };
   assert.equal(j.choices[0].text, 'abc');
   assert.equal(j.choices[0].finish_reason, 'stop');
   assert.equal(j.choices[0].stop_reason, '</s>');
@@ -279,19 +414,32 @@ test('serve-model: OpenAI defaults strip the stop string; streaming sends one ch
 });
 
 test('stop helpers and chat prompt splitting', () => {
-  assert.deepEqual(cutAfterStop('a </answer> b </search>', ['</search>', '</answer>']), { text: 'a </answer>', stop: '</answer>' });
-  assert.equal(inferStrippedStop('<think>x</think> <answer> y ', ['</search>', '</answer>']), '</answer>');
-  assert.equal(inferStrippedStop('<search> a </search> <answer> b ', ['</search>', '</answer>']), '</answer>');
-  assert.equal(inferStrippedStop('plain', ['</search>', '</answer>']), undefined);
-  assert.deepEqual(splitChatPrompt('<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n'), {
-    messages: [
-      { role: 'system', content: 'S' },
-      { role: 'user', content: 'U' },
-    ],
-    continueFinal: false,
+  assert.deepEqual(cutAfterStop('a </answer> b </search>', ['</search>', '</answer>']), {
+    text: 'a </answer>',
+    stop: '</answer>',
   });
+  assert.equal(inferStrippedStop('<think>x</think> <answer> y ', ['</search>', '</answer>']), '</answer>');
+  assert.equal(
+    inferStrippedStop('<search> a </search> <answer> b ', ['</search>', '</answer>']),
+    '</answer>',
+  );
+  assert.equal(inferStrippedStop('plain', ['</search>', '</answer>']), undefined);
   assert.deepEqual(
-    splitChatPrompt('<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\npartial'),
+    splitChatPrompt(
+      '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n',
+    ),
+    {
+      messages: [
+        { role: 'system', content: 'S' },
+        { role: 'user', content: 'U' },
+      ],
+      continueFinal: false,
+    },
+  );
+  assert.deepEqual(
+    splitChatPrompt(
+      '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\npartial',
+    ),
     {
       messages: [
         { role: 'user', content: 'U' },
@@ -300,5 +448,8 @@ test('stop helpers and chat prompt splitting', () => {
       continueFinal: true,
     },
   );
-  assert.deepEqual(splitChatPrompt('raw text'), { messages: [{ role: 'user', content: 'raw text' }], continueFinal: false });
+  assert.deepEqual(splitChatPrompt('raw text'), {
+    messages: [{ role: 'user', content: 'raw text' }],
+    continueFinal: false,
+  });
 });

@@ -2,7 +2,16 @@
 // and averaged, greedy, every question scored, resumable; writes table.md, results.jsonl,
 // trajectories.jsonl and report.html (trajectory viewer) into --out.
 import type { Command } from 'commander';
-import { addPolicyOptions, addRetrieverOptions, intArg, loadPolicy, loadRetriever, numArg, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
+import {
+  addPolicyOptions,
+  addRetrieverOptions,
+  intArg,
+  loadPolicy,
+  loadRetriever,
+  numArg,
+  type PolicyOptions,
+  type RetrieverOptions,
+} from '../../eval/backends.ts';
 import { loadDatasets } from '../../eval/datasets.ts';
 import { parseMethods } from '../../eval/methods/index.ts';
 import { runEval, type RunEvalResult } from '../../eval/run.ts';
@@ -34,10 +43,17 @@ export interface EvalCliOptions extends PolicyOptions, RetrieverOptions {
 /** The library function behind the command. */
 export async function evaluate(o: EvalCliOptions): Promise<RunEvalResult> {
   const methods = parseMethods(o.method);
-  const datasets = await loadDatasets(o.dataset, { dataDir: o.dataDir, limit: o.limit, splitBySource: o.splitBySource });
+  const datasets = await loadDatasets(o.dataset, {
+    dataDir: o.dataDir,
+    limit: o.limit,
+    splitBySource: o.splitBySource,
+  });
   const { retriever, describe: retrieverDesc } = await loadRetriever(o);
   const needs = methods.filter((m) => m.retrieves).map((m) => m.name);
-  if (needs.length > 0 && !retriever) throw new Error(`methods ${needs.join(', ')} need a retriever: pass --retriever INDEX_DIR or --retriever-url URL`);
+  if (needs.length > 0 && !retriever)
+    throw new Error(
+      `methods ${needs.join(', ')} need a retriever: pass --retriever INDEX_DIR or --retriever-url URL`,
+    );
   const policy = await loadPolicy(o);
   try {
     const opts: MethodOptions = {
@@ -75,24 +91,61 @@ export async function evaluate(o: EvalCliOptions): Promise<RunEvalResult> {
 export function register(program: Command): void {
   const cmd = program
     .command('eval')
-    .description('Evaluate inference methods (direct, cot, rag, ircot, search-o1, search-r1, r1) on QA datasets: EM/SubEM/F1 table, trajectories, HTML report')
-    .requiredOption('--dataset <names>', 'comma-separated dataset names (nq, triviaqa, popqa, hotpotqa, 2wikimultihopqa, musique, bamboogle — looked up in --data-dir) or file paths (FlashRAG jsonl, Search-R1 parquet)')
-    .option('--method <names>', `comma-separated methods: ${METHOD_NAMES.join(', ')}`, 'direct,cot,rag,ircot,search-o1,search-r1')
+    .description(
+      'Evaluate inference methods (direct, cot, rag, ircot, search-o1, search-r1, r1) on QA datasets: EM/SubEM/F1 table, trajectories, HTML report',
+    )
+    .requiredOption(
+      '--dataset <names>',
+      'comma-separated dataset names (nq, triviaqa, popqa, hotpotqa, 2wikimultihopqa, musique, bamboogle — looked up in --data-dir) or file paths (FlashRAG jsonl, Search-R1 parquet)',
+    )
+    .option(
+      '--method <names>',
+      `comma-separated methods: ${METHOD_NAMES.join(', ')}`,
+      'direct,cot,rag,ircot,search-o1,search-r1',
+    )
     .option('--out <dir>', 'run directory (rerunning with the same one resumes)', 'runs/eval')
-    .option('--data-dir <dir>', 'where dataset names are looked up ($SEARCH_R1_DATA)', process.env.SEARCH_R1_DATA ?? 'data')
+    .option(
+      '--data-dir <dir>',
+      'where dataset names are looked up ($SEARCH_R1_DATA)',
+      process.env.SEARCH_R1_DATA ?? 'data',
+    )
     .option('--limit <n>', 'first N questions of each dataset', intArg(1))
     .option('--batch-size <n>', 'questions per batched method call', intArg(1), 16)
     .option('--fresh', 'start the run directory over instead of resuming')
     .option('--no-split-by-source', 'keep a file mixing data sources as one dataset')
     .option('--topk <n>', 'passages per retrieval', intArg(1), DEFAULT_METHOD_OPTIONS.topk)
     .option('--max-turns <n>', 'Search-R1 search turns', intArg(1), DEFAULT_METHOD_OPTIONS.maxTurns)
-    .option('--max-turn-tokens <n>', 'tokens per generation turn / chain of thought', intArg(1), DEFAULT_METHOD_OPTIONS.maxTurnTokens)
-    .option('--max-answer-tokens <n>', 'tokens of a short answer (direct, rag)', intArg(1), DEFAULT_METHOD_OPTIONS.maxAnswerTokens)
-    .option('--max-obs-tokens <n>', 'tokens per information block', intArg(1), DEFAULT_METHOD_OPTIONS.maxObsTokens)
-    .option('--max-total-tokens <n>', 'prompt + response budget (default: the model context, else 4096)', intArg(2))
+    .option(
+      '--max-turn-tokens <n>',
+      'tokens per generation turn / chain of thought',
+      intArg(1),
+      DEFAULT_METHOD_OPTIONS.maxTurnTokens,
+    )
+    .option(
+      '--max-answer-tokens <n>',
+      'tokens of a short answer (direct, rag)',
+      intArg(1),
+      DEFAULT_METHOD_OPTIONS.maxAnswerTokens,
+    )
+    .option(
+      '--max-obs-tokens <n>',
+      'tokens per information block',
+      intArg(1),
+      DEFAULT_METHOD_OPTIONS.maxObsTokens,
+    )
+    .option(
+      '--max-total-tokens <n>',
+      'prompt + response budget (default: the model context, else 4096)',
+      intArg(2),
+    )
     .option('--ircot-steps <n>', 'IRCoT reasoning steps', intArg(1), DEFAULT_METHOD_OPTIONS.ircotMaxSteps)
-    .option('--search-o1-searches <n>', 'Search-o1 search limit', intArg(1), DEFAULT_METHOD_OPTIONS.searchO1MaxSearches)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy, the paper\'s setting)', numArg, 0)
+    .option(
+      '--search-o1-searches <n>',
+      'Search-o1 search limit',
+      intArg(1),
+      DEFAULT_METHOD_OPTIONS.searchO1MaxSearches,
+    )
+    .option('--temperature <t>', "sampling temperature (0 = greedy, the paper's setting)", numArg, 0)
     .option('--top-p <p>', 'nucleus sampling', numArg, 1)
     .option('--seed <n>', 'sampling seed', intArg(0))
     .option('--quiet', 'no progress lines');
@@ -101,6 +154,8 @@ export function register(program: Command): void {
   cmd.action(async (o: EvalCliOptions) => {
     const r = await evaluate(o);
     process.stdout.write(`${r.markdown}\n`);
-    process.stderr.write(`eval: ${r.newlyScored} questions scored now; results in ${r.files.results}, report ${r.files.report}\n`);
+    process.stderr.write(
+      `eval: ${r.newlyScored} questions scored now; results in ${r.files.results}, report ${r.files.report}\n`,
+    );
   });
 }

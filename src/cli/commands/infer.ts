@@ -1,7 +1,16 @@
 // `search-r1 infer "question"`: one question through the agent (or any eval method) with any
 // policy backend and retriever; the trajectory printed readably, or as JSON.
 import type { Command } from 'commander';
-import { addPolicyOptions, addRetrieverOptions, intArg, loadPolicy, loadRetriever, numArg, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
+import {
+  addPolicyOptions,
+  addRetrieverOptions,
+  intArg,
+  loadPolicy,
+  loadRetriever,
+  numArg,
+  type PolicyOptions,
+  type RetrieverOptions,
+} from '../../eval/backends.ts';
 import { formatInferResult, inferOne, type InferResult } from '../../eval/infer.ts';
 import { METHOD_NAMES, DEFAULT_METHOD_OPTIONS, type MethodName } from '../../eval/types.ts';
 
@@ -20,7 +29,8 @@ export interface InferCliOptions extends PolicyOptions, RetrieverOptions {
 
 /** The library function behind the command. */
 export async function infer(question: string, o: InferCliOptions): Promise<InferResult> {
-  if (!(METHOD_NAMES as readonly string[]).includes(o.method)) throw new Error(`--method: unknown method "${o.method}" (known: ${METHOD_NAMES.join(', ')})`);
+  if (!(METHOD_NAMES as readonly string[]).includes(o.method))
+    throw new Error(`--method: unknown method "${o.method}" (known: ${METHOD_NAMES.join(', ')})`);
   const policy = await loadPolicy(o);
   const { retriever } = await loadRetriever(o);
   try {
@@ -55,7 +65,11 @@ export function register(program: Command): void {
     .option('--topk <n>', 'passages per search', intArg(1), 3)
     .option('--max-turns <n>', 'search turns', intArg(1), 4)
     .option('--max-turn-tokens <n>', 'tokens per generation turn', intArg(1), 500)
-    .option('--max-total-tokens <n>', 'prompt + response budget (default: the model context, else 4096)', intArg(2))
+    .option(
+      '--max-total-tokens <n>',
+      'prompt + response budget (default: the model context, else 4096)',
+      intArg(2),
+    )
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg, 0)
     .option('--top-p <p>', 'nucleus sampling', numArg, 1)
     .option('--seed <n>', 'sampling seed', intArg(0));
@@ -64,6 +78,12 @@ export function register(program: Command): void {
   cmd.action(async (question: string, o: InferCliOptions) => {
     const r = await infer(question, o);
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-    else process.stdout.write(formatInferResult(r, { colour: process.stdout.isTTY === true && !process.env.NO_COLOR, showPrompt: o.showPrompt }) + '\n');
+    else
+      process.stdout.write(
+        formatInferResult(r, {
+          colour: process.stdout.isTTY === true && !process.env.NO_COLOR,
+          showPrompt: o.showPrompt,
+        }) + '\n',
+      );
   });
 }

@@ -12,7 +12,9 @@ export interface ServeModelOptions extends PolicyOptions {
 }
 
 /** Starts the server; resolves once it listens. `close()` stops it and frees the model. */
-export async function serveModel(o: ServeModelOptions): Promise<RunningOpenAIServer & { describe: string; modelName: string }> {
+export async function serveModel(
+  o: ServeModelOptions,
+): Promise<RunningOpenAIServer & { describe: string; modelName: string }> {
   if (o.openaiUrl) throw new Error('serve-model serves --model DIR or --gguf FILE, not another server');
   const policy = await loadPolicy(o);
   const name = o.name ?? (o.model ?? o.gguf ?? 'search-r1').replace(/\/+$/, '').split('/').pop()!;
@@ -37,7 +39,9 @@ export async function serveModel(o: ServeModelOptions): Promise<RunningOpenAISer
 export function register(program: Command): void {
   const cmd = program
     .command('serve-model')
-    .description('Serve a model over an OpenAI-compatible API (/v1/completions, /v1/chat/completions) with token ids and log-probs')
+    .description(
+      'Serve a model over an OpenAI-compatible API (/v1/completions, /v1/chat/completions) with token ids and log-probs',
+    )
     .option('--port <n>', 'port (0 = any free port)', intArg(0), 8000)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--name <name>', 'model id reported by /v1/models (default: the folder or file name)')
@@ -45,7 +49,9 @@ export function register(program: Command): void {
   addPolicyOptions(cmd, 'model to serve');
   cmd.action(async (o: ServeModelOptions) => {
     const srv = await serveModel(o);
-    process.stderr.write(`serve-model: ${srv.describe} as "${srv.modelName}" at ${srv.url}/v1 (Ctrl-C to stop)\n`);
+    process.stderr.write(
+      `serve-model: ${srv.describe} as "${srv.modelName}" at ${srv.url}/v1 (Ctrl-C to stop)\n`,
+    );
     const stop = () => {
       void srv.close().then(() => process.exit(0));
     };

@@ -37,7 +37,12 @@ export async function generate(
   const ids = prompts.map((p) => sampler.tokenizer.encode(p));
   const room = ids.map((p) => opts.maxTotalTokens - p.length);
   const live = ids.map((_, i) => i).filter((i) => room[i] > 0);
-  const out: Completion[] = ids.map(() => ({ tokens: [], logprobs: [], finish: 'length' as const, text: '' }));
+  const out: Completion[] = ids.map(() => ({
+    tokens: [],
+    logprobs: [],
+    finish: 'length' as const,
+    text: '',
+  }));
   if (live.length === 0) return out;
   // Group by budget so a long prompt never shortens the others' (results independent of batching).
   const groups = new Map<number, number[]>();
@@ -62,12 +67,18 @@ export async function generate(
 
 /** The retriever of a context, or a clear error for methods that need one. */
 export function requireRetriever(ctx: MethodContext, method: string): Retriever {
-  if (!ctx.retriever) throw new Error(`method ${method} needs a retriever (--retriever INDEX_DIR or --retriever-url URL)`);
+  if (!ctx.retriever)
+    throw new Error(`method ${method} needs a retriever (--retriever INDEX_DIR or --retriever-url URL)`);
   return ctx.retriever;
 }
 
 /** Batched retrieval, one ranked list per query. */
-export async function retrieve(ctx: MethodContext, method: string, queries: string[], topk: number): Promise<Hit[][]> {
+export async function retrieve(
+  ctx: MethodContext,
+  method: string,
+  queries: string[],
+  topk: number,
+): Promise<Hit[][]> {
   if (queries.length === 0) return [];
   return requireRetriever(ctx, method).search(queries, topk);
 }
@@ -80,7 +91,11 @@ export async function retrieve(ctx: MethodContext, method: string, queries: stri
 export function shortAnswer(text: string): string {
   const tagged = extractAnswer(text);
   if (tagged !== null) return tagged;
-  const line = text.split('\n').map((l) => pyStrip(l)).find((l) => l.length > 0) ?? '';
+  const line =
+    text
+      .split('\n')
+      .map((l) => pyStrip(l))
+      .find((l) => l.length > 0) ?? '';
   return pyStrip(line.replace(/^(the\s+)?answer\s*(is)?\s*[:：]\s*/i, '').replace(/\.$/, ''));
 }
 
@@ -93,7 +108,10 @@ export function cotAnswer(text: string): string {
   if (m.length > 0) return pyStrip(m[m.length - 1][1]);
   const tagged = extractAnswer(text);
   if (tagged !== null) return tagged;
-  const lines = text.split('\n').map((l) => pyStrip(l)).filter((l) => l.length > 0);
+  const lines = text
+    .split('\n')
+    .map((l) => pyStrip(l))
+    .filter((l) => l.length > 0);
   return lines.length > 0 ? lines[lines.length - 1].replace(/\.$/, '') : '';
 }
 

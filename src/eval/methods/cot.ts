@@ -9,7 +9,12 @@ export const COT_SYSTEM =
   '"So the answer is: <answer>." where <answer> is a short span such as an entity, a date or a number.';
 
 export function cotPrompt(ctx: MethodContext, ex: QaExample): string {
-  return renderPrompt(ctx.sampler.tokenizer, COT_SYSTEM, `Question: ${questionText(ex)}`, "Answer: Let's think step by step.");
+  return renderPrompt(
+    ctx.sampler.tokenizer,
+    COT_SYSTEM,
+    `Question: ${questionText(ex)}`,
+    "Answer: Let's think step by step.",
+  );
 }
 
 export const cot: Method = {

@@ -4,7 +4,8 @@ import type { QaExample } from '../../protocol/types.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';
 import { generate, questionText, renderPrompt, shortAnswer } from './common.ts';
 
-export const DIRECT_SYSTEM = 'Answer the question based on your own knowledge. Only give me the answer and do not output any other words.';
+export const DIRECT_SYSTEM =
+  'Answer the question based on your own knowledge. Only give me the answer and do not output any other words.';
 
 export function directPrompt(ctx: MethodContext, ex: QaExample): string {
   return renderPrompt(ctx.sampler.tokenizer, DIRECT_SYSTEM, `Question: ${questionText(ex)}`, 'Answer:');

@@ -19,10 +19,14 @@ export const METHODS: Record<MethodName, Method> = {
 
 /** Parses a comma-separated method list; unknown names fail with the list of known ones. */
 export function parseMethods(spec: string): Method[] {
-  const names = spec.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s.length > 0);
   if (names.length === 0) throw new Error('--method: no method given');
   return names.map((n) => {
-    if (!(METHOD_NAMES as readonly string[]).includes(n)) throw new Error(`--method: unknown method "${n}" (known: ${METHOD_NAMES.join(', ')})`);
+    if (!(METHOD_NAMES as readonly string[]).includes(n))
+      throw new Error(`--method: unknown method "${n}" (known: ${METHOD_NAMES.join(', ')})`);
     return METHODS[n as MethodName];
   });
 }

@@ -14,7 +14,12 @@ export const IRCOT_INSTRUCTION =
   'Answer the question by reasoning step by step with the help of the passages above, one sentence at a time. ' +
   'When you know the answer, end with "So the answer is: <answer>." where <answer> is a short span.';
 
-export function ircotPrompt(ctx: MethodContext, question: string, passages: readonly Hit[], cotSoFar: string): string {
+export function ircotPrompt(
+  ctx: MethodContext,
+  question: string,
+  passages: readonly Hit[],
+  cotSoFar: string,
+): string {
   const user = `${wikipediaStyle(passages)}\n\n${IRCOT_INSTRUCTION}\n\nQ: ${question}`;
   const head = renderPrompt(ctx.sampler.tokenizer, null, user, 'A:');
   return cotSoFar.length > 0 ? `${head}${head.endsWith('A:') ? ' ' : ''}${cotSoFar}` : head;
@@ -61,10 +66,18 @@ export const ircot: Method = {
       finish: 'max_steps',
       lastPrompt: '',
     }));
-    const first = await retrieve(ctx, 'ircot', states.map((s) => s.question), opts.topk);
+    const first = await retrieve(
+      ctx,
+      'ircot',
+      states.map((s) => s.question),
+      opts.topk,
+    );
     states.forEach((st, i) => {
       addPassages(st, first[i], opts.ircotMaxPassages);
-      st.segments.push({ text: `[retrieved for the question] ${first[i].map((h) => h.title).join(' | ')}\n`, injected: true });
+      st.segments.push({
+        text: `[retrieved for the question] ${first[i].map((h) => h.title).join(' | ')}\n`,
+        injected: true,
+      });
     });
     const prompts0 = states.map((st) => ircotPrompt(ctx, st.question, st.passages, ''));
     for (let step = 0; step < opts.ircotMaxSteps; step++) {
@@ -88,11 +101,19 @@ export const ircot: Method = {
           st.finish = 'answer';
         } else if (step + 1 < opts.ircotMaxSteps) queries.push({ st, q: sentence });
       });
-      const hits = await retrieve(ctx, 'ircot', queries.map((x) => x.q), opts.topk);
+      const hits = await retrieve(
+        ctx,
+        'ircot',
+        queries.map((x) => x.q),
+        opts.topk,
+      );
       queries.forEach(({ st }, k) => {
         st.numSearches++;
         const fresh = addPassages(st, hits[k], opts.ircotMaxPassages);
-        st.segments.push({ text: `[retrieved] ${fresh.map((h) => h.title).join(' | ') || '(nothing new)'}\n`, injected: true });
+        st.segments.push({
+          text: `[retrieved] ${fresh.map((h) => h.title).join(' | ') || '(nothing new)'}\n`,
+          injected: true,
+        });
       });
     }
     return states.map((st, i) => ({

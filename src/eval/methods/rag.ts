@@ -18,7 +18,9 @@ export const rag: Method = {
   async run(examples: QaExample[], ctx: MethodContext): Promise<MethodOutput[]> {
     const questions = examples.map(questionText);
     const hits = await retrieve(ctx, 'rag', questions, ctx.opts.topk);
-    const prompts = questions.map((q, i) => renderPrompt(ctx.sampler.tokenizer, ragSystem(formatPassages(hits[i])), `Question: ${q}`, 'Answer:'));
+    const prompts = questions.map((q, i) =>
+      renderPrompt(ctx.sampler.tokenizer, ragSystem(formatPassages(hits[i])), `Question: ${q}`, 'Answer:'),
+    );
     const outs = await generate(ctx, prompts, ctx.opts.maxAnswerTokens);
     return outs.map((c, i) => ({
       prediction: shortAnswer(c.text),

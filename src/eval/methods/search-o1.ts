@@ -51,13 +51,18 @@ export function searchO1UserPrompt(question: string, maxSearches: number): strin
 
 /** The paper keeps the first and the last four reasoning steps as context for document reading. */
 export function previousReasoning(output: string): string {
-  const steps = output.split('\n\n').map((s) => pyStrip(s)).filter((s) => s.length > 0);
+  const steps = output
+    .split('\n\n')
+    .map((s) => pyStrip(s))
+    .filter((s) => s.length > 0);
   const kept = steps.length <= 5 ? steps : [steps[0], '...', ...steps.slice(-4)];
   return kept.map((s, i) => (s === '...' ? s : `Step ${i + 1}: ${s}`)).join('\n\n');
 }
 
 export function reasonInDocumentsPrompt(prevReasoning: string, query: string, docs: readonly Hit[]): string {
-  const pages = docs.map((d, i) => `**Document ${i + 1}:**\nTitle: ${d.title.replace(/^"(.*)"$/s, '$1')}\n${d.text}`).join('\n\n');
+  const pages = docs
+    .map((d, i) => `**Document ${i + 1}:**\nTitle: ${d.title.replace(/^"(.*)"$/s, '$1')}\n${d.text}`)
+    .join('\n\n');
   return (
     '**Task Instruction:**\n\n' +
     'You are given the **Previous Reasoning Steps**, the **Current Search Query** and the **Searched Documents**. ' +
@@ -117,7 +122,12 @@ export const searchO1: Method = {
     for (let round = 0; round < maxS + 2; round++) {
       const active = states.filter((s) => !s.done);
       if (active.length === 0) break;
-      const outs = await generate(ctx, active.map((s) => s.prompt + s.output), opts.maxTurnTokens, [END_QUERY]);
+      const outs = await generate(
+        ctx,
+        active.map((s) => s.prompt + s.output),
+        opts.maxTurnTokens,
+        [END_QUERY],
+      );
       const toSearch: { st: State; query: string }[] = [];
       active.forEach((st, k) => {
         const c = outs[k];
@@ -140,9 +150,18 @@ export const searchO1: Method = {
         } else toSearch.push({ st, query });
       });
       if (toSearch.length === 0) continue;
-      const hits = await retrieve(ctx, 'search-o1', toSearch.map((x) => x.query), opts.topk);
+      const hits = await retrieve(
+        ctx,
+        'search-o1',
+        toSearch.map((x) => x.query),
+        opts.topk,
+      );
       const readPrompts = toSearch.map(({ st, query }, k) =>
-        renderPrompt(ctx.sampler.tokenizer, null, reasonInDocumentsPrompt(previousReasoning(st.output), query, hits[k])),
+        renderPrompt(
+          ctx.sampler.tokenizer,
+          null,
+          reasonInDocumentsPrompt(previousReasoning(st.output), query, hits[k]),
+        ),
       );
       const reads = await generate(ctx, readPrompts, opts.maxTurnTokens);
       toSearch.forEach(({ st, query }, k) => {
@@ -155,7 +174,14 @@ export const searchO1: Method = {
       });
     }
     return states.map((st) => ({
-      prediction: boxedAnswer(st.output) ?? cotAnswer(st.output.replace(new RegExp(`${escapeRe(BEGIN_RESULT)}[\\s\\S]*?${escapeRe(END_RESULT)}`, 'g'), '')),
+      prediction:
+        boxedAnswer(st.output) ??
+        cotAnswer(
+          st.output.replace(
+            new RegExp(`${escapeRe(BEGIN_RESULT)}[\\s\\S]*?${escapeRe(END_RESULT)}`, 'g'),
+            '',
+          ),
+        ),
       prompt: st.prompt,
       segments: st.segments,
       numSearches: st.numSearches,

@@ -12,7 +12,11 @@ import { requireRetriever } from './common.ts';
 /** The Search-R1 prompt: the reference instruction as one user message (chat template if any). */
 export function searchR1PromptText(ctx: MethodContext, ex: QaExample): string {
   const user = searchR1UserPrompt(ex.question);
-  return ctx.sampler.tokenizer.applyChatTemplate([{ role: 'user', content: user }], { addGenerationPrompt: true }) ?? user;
+  return (
+    ctx.sampler.tokenizer.applyChatTemplate([{ role: 'user', content: user }], {
+      addGenerationPrompt: true,
+    }) ?? user
+  );
 }
 
 /** Policy text and injected text as segments, split where the loss mask changes. */
@@ -47,7 +51,13 @@ function makeMethod(name: 'search-r1' | 'r1', searchEnabled: boolean): Method {
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         searchEnabled,
       };
-      const trajs = await runRollouts(sampler, retriever, prompts.map((p) => sampler.tokenizer.encode(p)), 1, cfg);
+      const trajs = await runRollouts(
+        sampler,
+        retriever,
+        prompts.map((p) => sampler.tokenizer.encode(p)),
+        1,
+        cfg,
+      );
       const byPrompt = new Map(trajs.map((t) => [t.promptIndex, t]));
       return examples.map((_, i) => {
         const t = byPrompt.get(i);
