@@ -180,7 +180,7 @@ export class BigramTrainer implements Trainer {
           }
         }
       });
-      return { loss: total };
+      return { 'loss:sum': total };
     });
   }
 

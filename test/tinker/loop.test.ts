@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AdamWParams, Datum, LossSpec, Trainer } from '../../src/policy/types.ts';
-import { aggregationWeights, policyLoss } from '../../src/rl/losses.ts';
+import type { AdamWParams } from '../../src/policy/types.ts';
+import { MODES, rlStep as step } from './rl-step.ts';
 import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
 import { startTinkerServer, type TrainerProvider } from '../../src/policy/tinker-server/server.ts';
 import { BigramTrainer } from './bigram.ts';
@@ -17,7 +17,6 @@ import { FaultProxy } from './fault-proxy.ts';
 // entries (the served path rounds advantages × weights to fp32 on the wire) into visible updates
 // (measured: 3e-4 max drift at eps 1e-8, < 1e-5 at eps ≥ 1e-6).
 const ADAM: AdamWParams = { learningRate: 0.05, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0.01, gradClipNorm: 1.0 };
-const MODES = ['custom', 'ppo', 'importance_sampling', 'custom', 'cross_entropy'] as const;
 
 function provider(): TrainerProvider & { made: BigramTrainer[] } {
   const made: BigramTrainer[] = [];
@@ -35,83 +34,10 @@ function provider(): TrainerProvider & { made: BigramTrainer[] } {
   };
 }
 
-/**
- * One GRPO-style step: sample groups, score, group-normalise, recompute old log-probs, then a
- * forward_backward of the given kind pipelined with optim_step (neither awaited before both are
- * submitted).
- */
-async function rlStep(trainer: Trainer, ref: BigramTrainer, step: number, mode: (typeof MODES)[number]): Promise<void> {
-  const tok = trainer.tokenizer;
-  const prompts = ['ab<', 'cd<', 'ej<'].map((s) => tok.encode(s));
-  const n = 4;
-  const groups = await trainer.sample({ prompts, maxTokens: 6, stop: ['>'], temperature: 1, topP: 1, n, seed: 1000 + step });
-  const datums: Datum[] = [];
-  const scores: number[] = [];
-  groups.forEach((group, i) => {
-    const rewards = group.map((c) => [...c.text].filter((ch) => ch === 'a' || ch === '>').length / 6);
-    const mean = rewards.reduce((a, b) => a + b, 0) / n;
-    const std = Math.sqrt(rewards.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-    group.forEach((c, j) => {
-      const full = [...prompts[i]!, ...c.tokens];
-      const N = full.length - 1;
-      const P = prompts[i]!.length - 1; // positions predicting prompt tokens
-      const mask = new Float32Array(N);
-      const q = new Float32Array(N);
-      const adv = new Float32Array(N);
-      for (let t = P; t < N; t++) {
-        mask[t] = 1;
-        q[t] = c.logprobs[t - P]!;
-        adv[t] = (rewards[j]! - mean) / (std + 1e-6);
-      }
-      datums.push({ inputTokens: full.slice(0, -1), targetTokens: full.slice(1), weights: mask, logprobs: q, advantages: adv });
-      scores.push(rewards[j]!);
-    });
-  });
-  const old = await trainer.forward(datums);
-  const refOut = await ref.forward(datums);
-  const masks = datums.map((d) => d.weights!);
-  const agg = aggregationWeights(masks, 'token-mean');
-  let spec: LossSpec;
-  let batch = datums;
-  if (mode === 'custom') {
-    spec = {
-      type: 'custom',
-      needsEntropy: true, // exercises serve-trainer's entropy extension
-      fn: (outs) => {
-        const r = policyLoss(
-          {
-            logprobs: outs.map((o) => o.logprobs),
-            oldLogprobs: old.map((o) => o.logprobs),
-            advantages: datums.map((d) => d.advantages!),
-            masks,
-            refLogprobs: refOut.map((o) => o.logprobs),
-            entropy: outs.map((o) => o.entropy!),
-          },
-          { clipLow: 0.2, clipHigh: 0.2, klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0.05, aggregation: 'token-mean' },
-        );
-        return { loss: r.loss, dLogprobs: r.dLogprobs, dEntropy: r.dEntropy, metrics: { pg_loss: r.metrics.pg_loss } };
-      },
-    };
-  } else if (mode === 'cross_entropy') {
-    // SFT on the best sample of each group, token-mean weights.
-    const best = groups.map((_, i) => i * n + scores.slice(i * n, i * n + n).indexOf(Math.max(...scores.slice(i * n, i * n + n))));
-    batch = best.map((k) => ({ ...datums[k]!, weights: agg[k]! }));
-    spec = { type: 'cross_entropy' };
-  } else {
-    // Built-in losses: token-mean aggregation through the weights, old log-probs recomputed.
-    batch = datums.map((d, k) => ({ ...d, weights: agg[k]!, logprobs: old[k]!.logprobs }));
-    spec = mode === 'ppo' ? { type: 'ppo', clipLow: 0.8, clipHigh: 1.2 } : { type: 'importance_sampling' };
-  }
-  const fb = trainer.forwardBackward(batch, spec);
-  const opt = trainer.optimStep(ADAM);
-  const [m] = await Promise.all([fb, opt]);
-  assert.ok(Number.isFinite(m.loss), `loss is finite at step ${step} (${mode})`);
-}
-
 async function runInProcess(steps: number): Promise<Float32Array> {
   const t = new BigramTrainer(1);
   const ref = new BigramTrainer(1);
-  for (let s = 0; s < steps; s++) await rlStep(t, ref, s, MODES[s % MODES.length]!);
+  for (let s = 0; s < steps; s++) await step(t, ref, s, MODES[s % MODES.length]!, ADAM);
   return t.W;
 }
 
@@ -140,7 +66,7 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
     const client = await TinkerTrainer.create({ baseUrl: url, baseModel: 'bigram-test', tokenizer: prov.made.length ? prov.made[0]!.tokenizer : new BigramTrainer().tokenizer });
     try {
       const ref = new BigramTrainer(1);
-      for (let s = 0; s < STEPS; s++) await rlStep(client, ref, s, MODES[s % MODES.length]!);
+      for (let s = 0; s < STEPS; s++) await step(client, ref, s, MODES[s % MODES.length]!, ADAM);
     } finally {
       await client.close();
     }
@@ -177,7 +103,7 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
     });
     try {
       const ref = new BigramTrainer(1);
-      for (let s = 0; s < STEPS; s++) await rlStep(client, ref, s, MODES[s % MODES.length]!);
+      for (let s = 0; s < STEPS; s++) await step(client, ref, s, MODES[s % MODES.length]!, ADAM);
     } finally {
       await client.close();
       await proxy.stop();

@@ -36,7 +36,7 @@ function reference(name: TinkerLossName, p: number, q: number, A: number, w: num
 
 for (const name of ['cross_entropy', 'importance_sampling', 'ppo', 'cispo', 'dro'] as const) {
   test(`${name}: loss matches the formula; gradient matches finite differences`, () => {
-    const cfg = name === 'dro' ? { beta: 0.3 } : name === 'ppo' || name === 'cispo' ? { clip_low_threshold: 0.85, clip_high_threshold: 1.15 } : undefined;
+    const cfg: Record<string, number> | undefined = name === 'dro' ? { beta: 0.3 } : name === 'ppo' || name === 'cispo' ? { clip_low_threshold: 0.85, clip_high_threshold: 1.15 } : undefined;
     const loss = resolveLoss(name, cfg, 'forward_backward_input');
     const { p, inp } = inputs(name.length);
     const pf = Float32Array.from(p);

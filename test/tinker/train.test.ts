@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SampleRequest, Trainer } from '../../src/policy/types.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
 import { train } from '../../src/rl/trainer.ts';
 import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
@@ -15,29 +14,7 @@ import { CHECKPOINT_POINTER } from '../../src/policy/tinker/index.ts';
 import { startTinkerServer } from '../../src/policy/tinker-server/server.ts';
 import { fakeConfig, fakeFactory, makeTask, makeTokenizer } from '../rl/task.ts';
 import type { TabularPolicy } from '../rl/fakes.ts';
-
-/**
- * The Tinker API samples one prompt per request, and our client gives prompt i of a batch the
- * seed `seed + i`. The in-process run samples the same way, so both runs see the same rollouts.
- */
-function perPromptSampling(t: Trainer): Trainer {
-  return new Proxy(t, {
-    get(target, prop, receiver) {
-      if (prop === 'sample') {
-        return async (req: SampleRequest) => {
-          const out = [];
-          for (let i = 0; i < req.prompts.length; i++) {
-            const one = await target.sample({ ...req, prompts: [req.prompts[i]!], ...(req.seed !== undefined ? { seed: req.seed + i } : {}) });
-            out.push(one[0]!);
-          }
-          return out;
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
+import { perPromptSampling } from './rl-step.ts';
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
