@@ -26,6 +26,15 @@ export interface SkipOptions {
   onSkip?: (err: DataError) => void;
   /** Where the end-of-file skip summary goes (default: one line on stderr). null: nowhere. */
   log?: ((message: string) => void) | null;
+  /** Called with the running counters every `progressEvery` lines/rows (long reads show progress). */
+  onProgress?: (stats: Readonly<ReadStats>) => void;
+  /** Default 100,000. */
+  progressEvery?: number;
+}
+
+/** Call opts.onProgress when the read count reaches a multiple of progressEvery. */
+export function maybeProgress(stats: ReadStats, opts: SkipOptions): void {
+  if (opts.onProgress && stats.read % (opts.progressEvery ?? 100_000) === 0) opts.onProgress(stats);
 }
 
 export interface JsonlOptions<T> extends SkipOptions {
@@ -96,6 +105,7 @@ export class JsonlReader<T = unknown> implements AsyncIterable<JsonlRecord<T>> {
     try {
       for await (let text of lines) {
         const line = ++stats.read;
+        maybeProgress(stats, opts);
         if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
         if (text.trim() === '') {
           stats.blank++;

@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { DataError, jsonTypeName, type RecordLocation } from './errors.ts';
 import {
   handleBadRecord,
+  maybeProgress,
   newStats,
   readJsonl,
   reportSkipped,
@@ -77,6 +78,7 @@ export class RecordReader<T> implements AsyncIterable<T> {
       throw new DataError({ file }, `expected a JSON array, got ${jsonTypeName(parsed)}`);
     for (let row = 0; row < parsed.length; row++) {
       stats.read++;
+      maybeProgress(stats, opts);
       let rec: T;
       try {
         rec = opts.map(parsed[row], { file, row }, row);

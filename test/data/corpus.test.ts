@@ -135,3 +135,19 @@ test('bad element of a JSON array is named by row', async () => {
     t.cleanup();
   }
 });
+
+test('onProgress reports running counts every progressEvery records (JSONL and array)', async () => {
+  const t = tempDir();
+  try {
+    const docs = Array.from({ length: 7 }, (_, i) => ({ id: String(i), contents: `"T${i}"\nx` }));
+    const jsonl = t.file('c.jsonl', docs.map((d) => JSON.stringify(d)).join('\n'));
+    const arr = t.file('c.json', JSON.stringify(docs.map((d) => ({ title: d.id, text: 'x' }))));
+    for (const p of [jsonl, arr]) {
+      const seen: number[] = [];
+      await all(readCorpus(p, { progressEvery: 3, onProgress: (s) => seen.push(s.read) }));
+      assert.deepEqual(seen, [3, 6]);
+    }
+  } finally {
+    t.cleanup();
+  }
+});

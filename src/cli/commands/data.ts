@@ -45,8 +45,18 @@ export async function dataInspect(
   const n = o.n ?? 3;
   const first: unknown[] = [];
   if (o.corpus) {
-    const reader = readCorpus(file, { skipBadLines: o.skipBadLines ?? false });
+    let shown = false;
+    const reader = readCorpus(file, {
+      skipBadLines: o.skipBadLines ?? false,
+      // wiki-18 has 21M lines: say how far we are.
+      onProgress: (s) => {
+        shown = true;
+        process.stderr.write(`\rsearch-r1 data: ${s.read.toLocaleString('en-US')} records read`);
+      },
+      progressEvery: 250_000,
+    });
     for await (const doc of reader) if (first.length < n) first.push(doc);
+    if (shown) process.stderr.write('\n');
     return { records: reader.stats.records, skipped: reader.stats.skipped, first };
   }
   const { examples, stats } = await readQaFileWithStats(file, { skipBadLines: o.skipBadLines ?? false });
