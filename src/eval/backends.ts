@@ -4,7 +4,7 @@
 //   retriever: --retriever INDEX_DIR (embedded BM25) | --retriever-url URL (Search-R1 /retrieve)
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { Sampler } from '../policy/types.ts';
+import type { Sampler, Tokenizer } from '../policy/types.ts';
 import type { OpenAIMode } from '../policy/openai.ts';
 import type { Retriever } from '../retrieval/types.ts';
 
@@ -20,6 +20,8 @@ export interface PolicyOptions {
   timeout?: number;
   retries?: number;
   threads?: number;
+  /** false: ignore the model's chat template (raw-text prompts, as a base model was trained). */
+  chatTemplate?: boolean;
 }
 
 export interface RetrieverOptions {
@@ -73,7 +75,11 @@ export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
     .option('--concurrency <n>', 'OpenAI server: parallel requests', intArg(1), 8)
     .option('--timeout <ms>', 'OpenAI server: timeout per request attempt', intArg(1), 120_000)
     .option('--retries <n>', 'OpenAI server: retries on 429/5xx/connection errors', intArg(0), 3)
-    .option('--threads <n>', 'GGUF: CPU threads', intArg(1), 1);
+    .option('--threads <n>', 'GGUF: CPU threads', intArg(1), 1)
+    .option(
+      '--no-chat-template',
+      'prompt in raw text even when the tokenizer has a chat template (base models)',
+    );
 }
 
 export function addRetrieverOptions(cmd: Command): Command {
@@ -82,7 +88,27 @@ export function addRetrieverOptions(cmd: Command): Command {
     .option('--retriever-url <url>', 'a Search-R1-compatible retrieval server (POST /retrieve)');
 }
 
+/** The same sampler with a tokenizer that reports no chat template (prompts in raw text). */
+export function withoutChatTemplate(sampler: Sampler): Sampler {
+  const inner = sampler.tokenizer;
+  const tokenizer: Tokenizer = {
+    encode: (t) => inner.encode(t),
+    decode: (ids) => inner.decode(ids),
+    eosTokenIds: inner.eosTokenIds,
+    vocabSize: inner.vocabSize,
+    applyChatTemplate: () => null,
+  };
+  return { tokenizer, sample: (req) => sampler.sample(req) };
+}
+
 export async function loadPolicy(o: PolicyOptions): Promise<LoadedPolicy> {
+  const p = await loadPolicyAsIs(o);
+  return o.chatTemplate === false
+    ? { ...p, sampler: withoutChatTemplate(p.sampler), describe: `${p.describe} (no chat template)` }
+    : p;
+}
+
+async function loadPolicyAsIs(o: PolicyOptions): Promise<LoadedPolicy> {
   const chosen = [
     o.openaiUrl ? '--openai-url' : null,
     o.gguf ? '--gguf' : null,

@@ -50,7 +50,7 @@ test('direct: question only, greedy, short answer extracted', async () => {
     sampler.calls[0].prompts[0],
     /<\|im_start\|>system\nAnswer the question based on your own knowledge/,
   );
-  assert.match(sampler.calls[0].prompts[0], /Question: what is the capital of france<\|im_end\|>/);
+  assert.match(sampler.calls[0].prompts[0], /Question: what is the capital of france\?<\|im_end\|>/);
   assert.equal(retriever.queries.length, 0);
   assert.equal(out[0].numSearches, 0);
 });
@@ -71,7 +71,7 @@ test('rag: top-k passages in the prompt, Doc i(Title: t) format', async () => {
     { topk: 2 },
   );
   const out = await METHODS.rag.run([Q[0]], c);
-  assert.deepEqual(retriever.queries, ['what is the capital of france']);
+  assert.deepEqual(retriever.queries, ['what is the capital of france?']);
   assert.equal(out[0].prediction, 'Paris');
   assert.equal(out[0].numSearches, 1);
   const docs = sampler.calls[0].prompts[0].match(/Doc \d\(Title:/g) ?? [];
@@ -88,7 +88,7 @@ test('ircot: one CoT sentence per step, each sentence is the next query, stops a
   assert.equal(out[0].prediction, 'Paris');
   assert.equal(out[0].finish, 'answer');
   assert.deepEqual(retriever.queries, [
-    'what is the capital of france',
+    'what is the capital of france?',
     'France has its capital on the Seine river.',
   ]);
   assert.equal(out[0].numSearches, 2);

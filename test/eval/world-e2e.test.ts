@@ -21,6 +21,7 @@ import { evaluate, type EvalCliOptions } from '../../src/cli/commands/eval.ts';
 import { infer } from '../../src/cli/commands/infer.ts';
 import { serveModel } from '../../src/cli/commands/serve-model.ts';
 import { METHOD_NAMES } from '../../src/eval/types.ts';
+import { colourSegments, formatInferResult } from '../../src/eval/infer.ts';
 
 let dir = '';
 let files: WorldFiles;
@@ -164,7 +165,38 @@ test('infer: one question through the agent, JSON-able result', async () => {
   assert.equal(r.question, question);
   assert.ok(r.segments.length >= 1);
   assert.ok(r.prompt.includes(question.trim()));
-  JSON.stringify(r);
+  assert.ok(r.prompt.startsWith('<|im_start|>user\n'), "the tokenizer's chat template is applied");
+  const raw = await infer(question, {
+    method: 'search-r1',
+    topk: 3,
+    maxTurns: 1,
+    maxTurnTokens: 4,
+    temperature: 0,
+    topP: 1,
+    model: modelDir,
+    retriever: indexDir,
+    chatTemplate: false,
+  });
+  assert.ok(raw.prompt.startsWith('Answer the given question.'), '--no-chat-template: raw text');
+  const text = formatInferResult(r, { colour: false });
+  assert.ok(text.startsWith(`Question: ${question}`));
+  assert.ok(text.includes(`Answer: ${r.prediction || '(none)'}`));
+});
+
+test('infer output colours tags in a terminal', () => {
+  const coloured = colourSegments([
+    { text: '<think>hmm</think><search> q </search>', injected: false },
+    { text: '\n\n<information>Doc 1</information>\n\n', injected: true },
+    { text: '<answer> x </answer>', injected: false },
+  ]);
+  assert.ok(coloured.includes('\x1b[33mhmm\x1b[0m'), 'think in yellow');
+  assert.ok(coloured.includes('\x1b[1;32m q \x1b[0m'), 'search in bold green');
+  assert.ok(coloured.includes('\x1b[36mDoc 1\x1b[0m'), 'information in cyan');
+  assert.ok(coloured.includes('\x1b[1;31m x \x1b[0m'), 'answer in bold red');
+  assert.equal(
+    coloured.replace(/\x1b\[[0-9;]*m/g, ''),
+    '<think>hmm</think><search> q </search>\n\n<information>Doc 1</information>\n\n<answer> x </answer>',
+  );
 });
 
 test("serve-model with the real engine: the OpenAI client gets the engine's own tokens and log-probs", async () => {

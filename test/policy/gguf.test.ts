@@ -12,6 +12,8 @@ import { writeGguf } from '../../src/engine/io/gguf.ts';
 import { Model } from '../../src/engine/model.ts';
 import { generate } from '../../src/engine/generate.ts';
 import type { ModelConfig } from '../../src/engine/config.ts';
+import { startOpenAIServer } from '../../src/policy/openai-server.ts';
+import { OpenAISampler } from '../../src/policy/openai.ts';
 
 const TEXTS = [
   'the capital of france is paris. <search> capital </search> <answer> paris </answer>',
@@ -133,4 +135,32 @@ test('stop strings cut right after the stop; token budget; n samples; prefix cac
   });
   assert.equal(samples.length, 3);
   assert.ok(new Set(samples.map((s) => s.tokens.join(','))).size > 1, 'n samples differ at temperature 1.5');
+});
+
+test("a GGUF model behind serve-model: the OpenAI client gets llama.cpp's tokens", async () => {
+  const srv = await startOpenAIServer(sampler, { port: 0, modelName: 'tiny-gguf' });
+  try {
+    const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, retries: 0 });
+    const req = {
+      prompts: [tok.encode('alpha beta'), tok.encode('who wrote')],
+      maxTokens: 8,
+      stop: [],
+      temperature: 0,
+      topP: 1,
+    };
+    const direct = await sampler.sample(req);
+    const viaHttp = await client.sample(req);
+    assert.deepEqual(
+      viaHttp.map((r) => r[0].tokens),
+      direct.map((r) => r[0].tokens),
+    );
+    // Log-probs agree up to llama.cpp's batch-dependent rounding (KV prefix reuse changes the batch).
+    viaHttp.forEach((r, i) =>
+      r[0].logprobs.forEach((x, k) =>
+        assert.ok(Math.abs(x - direct[i][0].logprobs[k]) < 1e-4, `${x} vs ${direct[i][0].logprobs[k]}`),
+      ),
+    );
+  } finally {
+    await srv.close();
+  }
 });

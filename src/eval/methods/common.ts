@@ -1,6 +1,7 @@
 // What the inference methods share: rendering a prompt for the model (its chat template when it
 // has one, else plain text), one batched greedy generation, retrieval, answer extraction.
 import type { Completion, Tokenizer } from '../../policy/types.ts';
+import { normalizeQuestion } from '../../protocol/prompt.ts';
 import { extractAnswer } from '../../protocol/rewards.ts';
 import { pyStrip } from '../../protocol/text.ts';
 import type { ChatMessage, QaExample } from '../../protocol/types.ts';
@@ -135,7 +136,10 @@ export function wikipediaStyle(hits: readonly Hit[]): string {
   return hits.map((h) => `Wikipedia Title: ${h.title.replace(/^"(.*)"$/s, '$1')}\n${h.text}`).join('\n\n');
 }
 
-/** Questions as the methods show them: stripped, one line. */
+/**
+ * Questions as every method shows them: one line, stripped, `?` appended when missing (the
+ * Search-R1 normalisation, so all methods see the same question text).
+ */
 export function questionText(ex: QaExample): string {
-  return pyStrip(ex.question).replace(/\s*\n\s*/g, ' ');
+  return normalizeQuestion(ex.question.replace(/\s*\n\s*/g, ' '));
 }
