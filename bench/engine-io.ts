@@ -4,6 +4,7 @@
 //   raw    read the file's bytes in 64 MB chunks and discard them: the I/O lower bound
 //   naive  fs.readFileSync the whole file, then widen each tensor (the obvious implementation)
 //   ours   loadHfFolder (header validation, positioned fd reads, chunked bf16 widening)
+//   engine new Model(config) + loadHfFolder({into: parameter views}): the load path of `generate`
 // The file is written first, so all three read from the page cache (warm), one after another.
 //
 //   node --import tsx bench/engine-io.ts [--keep DIR]
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { ModelConfig } from '../src/engine/config.ts';
 import { countParameters, parameterShapes } from '../src/engine/config.ts';
 import { loadHfFolder, saveHfFolder } from '../src/engine/io/hf.ts';
+import { Model } from '../src/engine/model.ts';
 import { bf16ToF32 } from '../src/engine/io/half.ts';
 import type { TensorMap } from '../src/engine/io/safetensors.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer } from '../src/engine/tokenizer.ts';
@@ -53,6 +55,15 @@ function child(mode: string, dir: string): void {
   if (mode === 'ours') {
     const f = loadHfFolder(dir, { noTokenizer: true });
     for (const t of f.tensors.values()) n += t.data.length;
+  } else if (mode === 'engine') {
+    // End to end into the engine: Model (its constructor random-inits, timed separately), then the
+    // weights read straight into its parameter memory.
+    const m = new Model(QWEN25_05B);
+    const tInit = performance.now() - t0;
+    const views = new Map(m.namedParameters().map((p) => [p.name, p.data]));
+    const f = loadHfFolder(dir, { noTokenizer: true, into: (name) => views.get(name) ?? null });
+    for (const t of f.tensors.values()) n += t.data.length;
+    process.stderr.write(`engine: Model constructor ${(tInit / 1000).toFixed(2)} s of the total\n`);
   } else if (mode === 'raw') {
     const fd = openSync(file, 'r');
     const buf = new Uint8Array(64 << 20);
@@ -91,6 +102,7 @@ function runChild(mode: string, dir: string): { ms: number; maxRssMB: number; va
     maxBuffer: 1 << 20,
   });
   if (r.status !== 0) throw new Error(`child ${mode} failed: ${r.stderr}`);
+  for (const l of r.stderr.split('\n')) if (l.startsWith('engine:')) console.log(l);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
@@ -158,7 +170,7 @@ function main(): void {
     console.log(
       `checkpoint: ${(params / 1e6).toFixed(1)}M parameters, bf16, ${(bytes / 1e9).toFixed(3)} GB; written (fp32 -> bf16) in ${(writeMs / 1000).toFixed(2)} s`,
     );
-    const res = ['raw', 'naive', 'ours'].map((m) => runChild(m, dir));
+    const res = ['raw', 'naive', 'ours', 'engine'].map((m) => runChild(m, dir));
     const ours = res[2];
     console.log('mode    time_s   GB/s(file)  peak_RSS_MB  time_vs_ours  RSS_vs_ours');
     for (const r of res) {

@@ -1,7 +1,9 @@
 // `search-r1 generate`: load a Hugging Face model folder into the embedded engine and print the
 // continuation of a prompt (raw text, or through the model's chat template with --chat).
 import type { Command } from 'commander';
-import { loadHfFolder } from '../../engine/io/hf.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadHfFolder, parseHfConfig } from '../../engine/io/hf.ts';
 import { Model } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
 import type { Completion } from '../../policy/types.ts';
@@ -28,25 +30,42 @@ export interface GenerateTextResult {
 }
 
 export async function generateText(o: GenerateTextOptions): Promise<GenerateTextResult> {
-  const folder = loadHfFolder(o.modelDir);
-  const tok = folder.tokenizer;
-  if (!tok) throw new Error(`${o.modelDir}: no tokenizer.json (needed to encode the prompt)`);
-  let promptText = o.prompt;
-  if (o.chat) {
-    const messages = [
-      ...(o.system !== undefined ? [{ role: 'system' as const, content: o.system }] : []),
-      { role: 'user' as const, content: o.prompt },
-    ];
-    const rendered = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
-    if (rendered === null)
-      throw new Error(`${o.modelDir}: --chat given but tokenizer_config.json has no chat_template`);
-    promptText = rendered;
-  }
-  const promptTokens = tok.encode(promptText);
-  if (promptTokens.length === 0) throw new Error('the prompt is empty');
-  const model = new Model(folder.config);
+  // Build the model from config.json first, then read the weights straight into its parameter
+  // memory (a checkpoint is held once, not twice).
+  const configPath = join(o.modelDir, 'config.json');
+  if (!existsSync(configPath))
+    throw new Error(`${o.modelDir}: no config.json (not a Hugging Face model folder)`);
+  let raw: Record<string, unknown>;
   try {
-    model.loadTensors(folder.tensors, { source: o.modelDir });
+    raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${configPath}: ${(e as Error).message}`);
+  }
+  const model = new Model(parseHfConfig(raw, configPath));
+  try {
+    const views = new Map(model.namedParameters().map((p) => [p.name, p.data]));
+    const folder = loadHfFolder(o.modelDir, { into: (name) => views.get(name) ?? null });
+    // Copies only what did not land in place (nothing, unless the folder has extra heads).
+    model.loadTensors(folder.tensors, {
+      source: o.modelDir,
+      allowMissingValueHead: true,
+      ignoreUnknown: true,
+    });
+    const tok = folder.tokenizer;
+    if (!tok) throw new Error(`${o.modelDir}: no tokenizer.json (needed to encode the prompt)`);
+    let promptText = o.prompt;
+    if (o.chat) {
+      const messages = [
+        ...(o.system !== undefined ? [{ role: 'system' as const, content: o.system }] : []),
+        { role: 'user' as const, content: o.prompt },
+      ];
+      const rendered = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+      if (rendered === null)
+        throw new Error(`${o.modelDir}: --chat given but tokenizer_config.json has no chat_template`);
+      promptText = rendered;
+    }
+    const promptTokens = tok.encode(promptText);
+    if (promptTokens.length === 0) throw new Error('the prompt is empty');
     const [[completion]] = await generate(model, tok, {
       prompts: [promptTokens],
       maxTokens: o.maxTokens ?? 64,
