@@ -18,13 +18,16 @@ export interface EvalReportInput {
 }
 
 export function scoreTables(t: ScoreTable, metrics: readonly MetricName[] = ['em', 'subem', 'f1']): Table[] {
+  // Cells as fixed 3-decimal strings (the renderer would print an exact 0 or 1 as an integer).
+  const f = (x: number | undefined) => (x === undefined ? null : x.toFixed(3));
+  const n = t.datasets.map((d) => Math.max(0, ...t.methods.map((m) => t.cells[m][d]?.n ?? 0)));
   return metrics.map((metric) => ({
     title: METRIC_LABELS[metric],
-    columns: ['Method', ...t.datasets, 'Avg.'],
+    columns: ['Method', ...t.datasets.map((d, i) => `${d} (n=${n[i]})`), 'Avg.'],
     rows: t.methods.map((m) => [
       m,
-      ...t.datasets.map((d) => t.cells[m][d]?.[metric] ?? null),
-      t.average[m][metric],
+      ...t.datasets.map((d) => f(t.cells[m][d]?.[metric])),
+      f(t.average[m][metric]),
     ]),
   }));
 }
