@@ -142,7 +142,7 @@ test('adamw and sumSquares match the reference', () => {
   const [ww, wr] = pair(n), [gw, gr] = pair(n), [mw, mr] = pair(n), [vw, vr] = pair(n);
   for (let i = 0; i < n; i++) vw.data[i] = vr.data[i] = Math.abs(vr.data[i]);
   const s1 = wasm.sumSquares(gw, n), s2 = ref.sumSquares(gr, n);
-  assert.ok(Math.abs(s1 - s2) < 1e-5 * s2);
+  assert.ok(Math.abs(s1 - s2) < 1e-5 * s2, 'Math.abs(s1 - s2) < 1e-5 * s2');
   wasm.adamw(ww, gw, mw, vw, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
   ref.adamw(wr, gr, mr, vr, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
   for (const [a, b] of [
@@ -151,5 +151,5 @@ test('adamw and sumSquares match the reference', () => {
     [vw, vr],
   ])
     assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
-  assert.ok(gw.data.every((x) => x === 0));
+  assert.ok(gw.data.every((x) => x === 0), 'gw.data.every((x) => x === 0)');
 });

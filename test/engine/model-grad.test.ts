@@ -68,7 +68,7 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
         checked++;
       }
     }
-    assert.ok(checked > 40);
+    assert.ok(checked > 40, 'checked > 40');
   });
 
   test(`${arch}: WASM f32 forward and gradients match the float64 reference`, () => {

@@ -66,12 +66,12 @@ test('global-norm clipping scales gradients and reports the pre-clip norm', () =
   const before = a.w.data[0];
   const opt = new AdamW(m.params, kernels);
   const r = opt.update({ ...H, weightDecay: 0, gradClipNorm: 1 });
-  assert.ok(Math.abs(r.grad_norm - 5) < 1e-6);
-  assert.ok(Math.abs(r.clip_scale - 0.2) < 1e-9);
+  assert.ok(Math.abs(r.grad_norm - 5) < 1e-6, 'Math.abs(r.grad_norm - 5) < 1e-6');
+  assert.ok(Math.abs(r.clip_scale - 0.2) < 1e-9, 'Math.abs(r.clip_scale - 0.2) < 1e-9');
   // First Adam step moves by ≈ lr·sign(g) regardless of scale; check the moment saw the clipped g.
   const st = opt.getState();
-  assert.ok(Math.abs(st.m.get('model.norm.weight')![0] - 0.1 * 0.6) < 1e-7);
-  assert.ok(a.w.data[0] < before);
+  assert.ok(Math.abs(st.m.get('model.norm.weight')![0] - 0.1 * 0.6) < 1e-7, 'Math.abs(st.m.get(\'model.norm.weight\')![0] - 0.1 * 0.6) < 1e-7');
+  assert.ok(a.w.data[0] < before, 'a.w.data[0] < before');
   assert.throws(() => opt.update({ ...H, learningRate: -1 }), /learningRate/);
 });
 
