@@ -1,6 +1,8 @@
 // `search-r1 eval`: the paper's evaluation table. Methods × datasets, EM / SubEM / F1 per dataset
 // and averaged, greedy, every question scored, resumable; writes table.md, results.jsonl,
 // trajectories.jsonl and report.html (trajectory viewer) into --out.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
   addPolicyOptions,
@@ -38,10 +40,39 @@ export interface EvalCliOptions extends PolicyOptions, RetrieverOptions {
   topP: number;
   seed?: number;
   quiet?: boolean;
+  /** `--dataset world`: the bundled world of this seed, built under cacheDir. */
+  worldSeed?: number;
+  cacheDir?: string;
+}
+
+/**
+ * `--dataset world` (not a file under --data-dir): the bundled world's test set, generated and
+ * indexed under the cache dir as `search-r1 demo` does; its BM25 index and models/world-base
+ * become the defaults for --retriever and --model.
+ */
+async function resolveWorld(o: EvalCliOptions): Promise<EvalCliOptions> {
+  const specs = o.dataset.split(',').map((s) => s.trim());
+  if (!specs.includes('world') || existsSync(join(o.dataDir, 'world'))) return o;
+  const { prepareWorld } = await import('../../world/demo.ts');
+  const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
+  const log = o.quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`);
+  const { files, indexDir } = await prepareWorld(
+    o.worldSeed ?? DEFAULT_WORLD_SEED,
+    o.cacheDir ?? '.cache/search-r1',
+    log,
+  );
+  const out: EvalCliOptions = {
+    ...o,
+    dataset: specs.map((s) => (s === 'world' ? files.testJsonl : s)).join(','),
+  };
+  if (!o.retriever && !o.retrieverUrl) out.retriever = indexDir;
+  if (!o.model && !o.openaiUrl && !o.gguf) out.model = 'models/world-base';
+  return out;
 }
 
 /** The library function behind the command. */
-export async function evaluate(o: EvalCliOptions): Promise<RunEvalResult> {
+export async function evaluate(options: EvalCliOptions): Promise<RunEvalResult> {
+  const o = await resolveWorld(options);
   const methods = parseMethods(o.method);
   const datasets = await loadDatasets(o.dataset, {
     dataDir: o.dataDir,
@@ -96,7 +127,7 @@ export function register(program: Command): void {
     )
     .requiredOption(
       '--dataset <names>',
-      'comma-separated dataset names (nq, triviaqa, popqa, hotpotqa, 2wikimultihopqa, musique, bamboogle — looked up in --data-dir) or file paths (FlashRAG jsonl, Search-R1 parquet)',
+      'comma-separated dataset names (nq, triviaqa, popqa, hotpotqa, 2wikimultihopqa, musique, bamboogle — looked up in --data-dir; world = the bundled world) or file paths (FlashRAG jsonl, Search-R1 parquet)',
     )
     .option(
       '--method <names>',
@@ -148,7 +179,13 @@ export function register(program: Command): void {
     .option('--temperature <t>', "sampling temperature (0 = greedy, the paper's setting)", numArg, 0)
     .option('--top-p <p>', 'nucleus sampling', numArg, 1)
     .option('--seed <n>', 'sampling seed', intArg(0))
-    .option('--quiet', 'no progress lines');
+    .option('--quiet', 'no progress lines')
+    .option('--world-seed <n>', '--dataset world: seed of the bundled world', intArg(0))
+    .option(
+      '--cache-dir <dir>',
+      '--dataset world: where the world and its index are built',
+      '.cache/search-r1',
+    );
   addPolicyOptions(cmd);
   addRetrieverOptions(cmd);
   cmd.action(async (o: EvalCliOptions) => {
