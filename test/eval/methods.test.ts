@@ -207,3 +207,13 @@ test('answer extraction helpers', () => {
     'Step 1: a\n\n...\n\nStep 3: c\n\nStep 4: d\n\nStep 5: e\n\nStep 6: f',
   );
 });
+
+test('search-r1: a prompt longer than the context is scored as no answer, the rest still run', async () => {
+  const { sampler, c } = ctx(() => '<answer> Paris </answer>', { maxTotalTokens: 700 });
+  const long: QaExample = { id: 'long', question: 'x '.repeat(300), goldenAnswers: ['y'], dataSource: 'toy' };
+  const out = await METHODS['search-r1'].run([long, Q[0]], c);
+  assert.equal(out[0].finish, 'prompt_too_long');
+  assert.equal(out[0].prediction, '');
+  assert.equal(out[1].prediction, 'Paris');
+  assert.equal(sampler.calls[0].prompts.length, 1);
+});

@@ -51,17 +51,35 @@ function makeMethod(name: 'search-r1' | 'r1', searchEnabled: boolean): Method {
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         searchEnabled,
       };
-      const trajs = await runRollouts(
-        sampler,
-        retriever,
-        prompts.map((p) => sampler.tokenizer.encode(p)),
-        1,
-        cfg,
-      );
-      const byPrompt = new Map(trajs.map((t) => [t.promptIndex, t]));
+      // A prompt that fills the context cannot be answered: scored as no answer instead of
+      // failing the batch (the rollout refuses such prompts).
+      const ids = prompts.map((p) => sampler.tokenizer.encode(p));
+      const fits = ids.map((_, i) => i).filter((i) => ids[i].length < opts.maxTotalTokens);
+      const trajs =
+        fits.length > 0
+          ? await runRollouts(
+              sampler,
+              retriever,
+              fits.map((i) => ids[i]),
+              1,
+              cfg,
+            )
+          : [];
+      const byExample = new Map(trajs.map((t) => [fits[t.promptIndex], t]));
       return examples.map((_, i) => {
-        const t = byPrompt.get(i);
-        if (!t) throw new Error(`${name}: the rollout returned no trajectory for prompt ${i}`);
+        const t = byExample.get(i);
+        if (!t) {
+          if (fits.includes(i))
+            throw new Error(`${name}: the rollout returned no trajectory for prompt ${i}`);
+          return {
+            prediction: '',
+            prompt: prompts[i],
+            segments: [],
+            numSearches: 0,
+            numGenerations: 0,
+            finish: 'prompt_too_long',
+          };
+        }
         return {
           prediction: t.answer ?? '',
           prompt: prompts[i],
