@@ -20,6 +20,8 @@ export interface GenerateTextOptions {
   /** Wrap the prompt as a user message in the model's chat template (with the assistant header). */
   chat?: boolean;
   system?: string;
+  /** Checkpoint loading progress (bytes read, total). */
+  onLoadProgress?: (done: number, total: number) => void;
 }
 
 export interface GenerateTextResult {
@@ -44,7 +46,10 @@ export async function generateText(o: GenerateTextOptions): Promise<GenerateText
   const model = new Model(parseHfConfig(raw, configPath));
   try {
     const views = new Map(model.namedParameters().map((p) => [p.name, p.data]));
-    const folder = loadHfFolder(o.modelDir, { into: (name) => views.get(name) ?? null });
+    const folder = loadHfFolder(o.modelDir, {
+      into: (name) => views.get(name) ?? null,
+      onProgress: o.onLoadProgress,
+    });
     // Copies only what did not land in place (nothing, unless the folder has extra heads).
     model.loadTensors(folder.tensors, {
       source: o.modelDir,
@@ -154,6 +159,13 @@ export function register(program: Command): void {
           stop: o.stop,
           chat: o.chat,
           system: o.system,
+          // A live progress line on a terminal (large checkpoints take seconds to read).
+          onLoadProgress: process.stderr.isTTY
+            ? (d, t) =>
+                process.stderr.write(
+                  `\rloading ${o.model}: ${Math.floor((100 * d) / Math.max(t, 1))}%${d >= t ? '\n' : ''}`,
+                )
+            : undefined,
         });
         if (o.showPrompt) process.stdout.write(r.promptText);
         process.stdout.write(r.completion.text + '\n');
