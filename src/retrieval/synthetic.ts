@@ -1,7 +1,7 @@
 // Deterministic synthetic corpora for tests and benchmarks: passages of Zipf-distributed words
 // (including real English stop words at the top ranks, as in natural text) and queries of 3–6
 // words, half copied from passages (so full of frequent words), half drawn from the vocabulary.
-import type { CorpusDoc } from './corpus-source.ts';
+import type { CorpusDoc } from './bm25/build.ts';
 
 /** mulberry32: small, fast, seedable PRNG → [0, 1). */
 export function rng(seed: number): () => number {

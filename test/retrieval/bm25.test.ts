@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EnglishAnalyzer } from '../../src/retrieval/analyzer.ts';
 import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
 import { SyntheticCorpus, rng } from '../../src/retrieval/synthetic.ts';
-import type { CorpusDoc } from '../../src/retrieval/corpus-source.ts';
+import type { CorpusDoc } from '../../src/retrieval/bm25/build.ts';
 
 interface Ref {
   N: number;

@@ -1,11 +1,69 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 index <corpus> --out <dir>`: build the embedded BM25 index of a passage corpus.
 import type { Command } from 'commander';
+import { buildIndex, type BuildStats } from '../../retrieval/bm25/build.ts';
+
+export interface IndexCommandOptions {
+  corpus: string;
+  out: string;
+  /** Postings buffered in memory before a sorted run is spilled to disk (MiB). */
+  memoryMb?: number;
+  skipBadLines?: boolean;
+  k1?: number;
+  b?: number;
+  /** Progress line on stderr (default true). */
+  progress?: boolean;
+}
+
+/** Library form of the command: build the index and return its statistics. */
+export async function indexCorpus(o: IndexCommandOptions): Promise<BuildStats> {
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  const stats = await buildIndex(o.corpus, o.out, {
+    memoryBudgetBytes: Math.round((o.memoryMb ?? 256) * 1024 * 1024),
+    skipBadLines: o.skipBadLines,
+    k1: o.k1,
+    b: o.b,
+    onProgress:
+      o.progress === false
+        ? undefined
+        : ({ docs, seconds, phase }) => {
+            const rate = seconds > 0 ? Math.round(docs / seconds) : 0;
+            const line = `index: ${phase === 'merge' ? 'merging runs after ' : ''}${docs.toLocaleString('en-US')} passages, ${rate.toLocaleString('en-US')} passages/s, ${seconds.toFixed(1)} s`;
+            if (tty) process.stderr.write(`\r${line}\x1b[K${phase === 'done' ? '\n' : ''}`);
+            else if (phase !== 'index' || seconds - lastLine >= 10) {
+              lastLine = seconds;
+              process.stderr.write(`${line}\n`);
+            }
+          },
+  });
+  return stats;
+}
+
+function num(name: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x)) throw new Error(`--${name} must be a number, got ${JSON.stringify(v)}`);
+    return x;
+  };
+}
 
 export function register(program: Command): void {
   program
     .command('index')
-    .description('Build a BM25 index of a corpus (not built yet)')
-    .action(() => {
-      throw new Error('the "index" command is not built yet');
+    .description('Build a BM25 index (Lucene-like English analysis) of a wiki-18-style corpus')
+    .argument('<corpus>', 'passages: .jsonl, .jsonl.gz or a .json array; records {id, contents} or {id, title, text}')
+    .requiredOption('-o, --out <dir>', 'index directory to write')
+    .option('--memory-mb <n>', 'postings buffered before spilling a sorted run to disk', num('memory-mb'), 256)
+    .option('--skip-bad-lines', 'skip and count malformed records instead of failing')
+    .option('--k1 <x>', 'default BM25 k1 stored in the index', num('k1'), 0.9)
+    .option('--b <x>', 'default BM25 b stored in the index', num('b'), 0.4)
+    .option('--no-progress', 'no progress line on stderr')
+    .action(async (corpus: string, opts: { out: string; memoryMb: number; skipBadLines?: boolean; k1: number; b: number; progress: boolean }) => {
+      const s = await indexCorpus({ corpus, ...opts });
+      console.log(
+        `indexed ${s.numDocs.toLocaleString('en-US')} passages (${s.numTerms.toLocaleString('en-US')} terms, ` +
+          `${s.numPostings.toLocaleString('en-US')} postings, ${s.runs} run${s.runs === 1 ? '' : 's'}` +
+          `${s.skippedLines ? `, ${s.skippedLines} bad records skipped` : ''}) in ${s.seconds.toFixed(1)} s → ${opts.out}`,
+      );
     });
 }

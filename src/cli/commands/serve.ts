@@ -1,11 +1,76 @@
-// Placeholder: the owner of this command replaces this module (see the issue that asks for it).
+// `search-r1 serve`: expose a retriever over the Search-R1 `/retrieve` API — the embedded BM25
+// index (--index) or, as a proxy, any remote Search-R1-compatible server (--remote).
 import type { Command } from 'commander';
+import { Bm25Index } from '../../retrieval/bm25/index.ts';
+import { RemoteRetriever } from '../../retrieval/remote.ts';
+import { startRetrievalServer, type RetrievalServer } from '../../retrieval/server.ts';
+import type { Retriever } from '../../retrieval/types.ts';
+
+export interface ServeOptions {
+  index?: string;
+  remote?: string;
+  port?: number;
+  host?: string;
+  topk?: number;
+  k1?: number;
+  b?: number;
+  maxConcurrency?: number;
+  maxBodyBytes?: number;
+  quiet?: boolean;
+  handleSignals?: boolean;
+}
+
+/** Library form: open the retriever and start serving. `server.closed` resolves after shutdown;
+ *  the retriever is closed then too. */
+export async function serveRetriever(o: ServeOptions): Promise<{ server: RetrievalServer; retriever: Retriever }> {
+  if ((o.index === undefined) === (o.remote === undefined)) throw new Error('give exactly one of --index <dir> or --remote <url>');
+  const retriever: Retriever = o.index !== undefined ? await Bm25Index.open(o.index, { k1: o.k1, b: o.b }) : new RemoteRetriever(o.remote!);
+  const log = o.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const server = await startRetrievalServer(retriever, {
+    port: o.port,
+    host: o.host,
+    defaultTopk: o.topk,
+    maxConcurrency: o.maxConcurrency,
+    maxBodyBytes: o.maxBodyBytes,
+    log,
+    handleSignals: o.handleSignals,
+  });
+  void server.closed.then(() => retriever.close?.());
+  return { server, retriever };
+}
+
+function int(name: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 0) throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return x;
+  };
+}
+function num(name: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x)) throw new Error(`--${name} must be a number, got ${JSON.stringify(v)}`);
+    return x;
+  };
+}
 
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('Serve a retriever over the Search-R1 /retrieve API (not built yet)')
-    .action(() => {
-      throw new Error('the "serve" command is not built yet');
+    .description('Serve a retriever over the Search-R1 /retrieve API (BM25 index, or proxy a remote server)')
+    .option('--index <dir>', 'BM25 index directory built by `search-r1 index`')
+    .option('--remote <url>', 'proxy another Search-R1-compatible server (http://host:port[/retrieve])')
+    .option('-p, --port <n>', 'TCP port', int('port'), 8000)
+    .option('--host <addr>', 'bind address (0.0.0.0 to expose beyond this machine)', '127.0.0.1')
+    .option('--topk <n>', 'topk when a request gives none', int('topk'), 3)
+    .option('--k1 <x>', 'BM25 k1 (default: the index\'s, normally 0.9)', num('k1'))
+    .option('--b <x>', 'BM25 b (default: the index\'s, normally 0.4)', num('b'))
+    .option('--max-concurrency <n>', 'searches running at once (more wait in a queue)', int('max-concurrency'), 4)
+    .option('--max-body-bytes <n>', 'largest request body accepted', int('max-body-bytes'), 1 << 20)
+    .option('-q, --quiet', 'no access log on stderr')
+    .action(async (opts: ServeOptions) => {
+      const { server } = await serveRetriever({ ...opts, handleSignals: true });
+      process.stderr.write(`search-r1 serve: POST ${server.url}/retrieve, GET ${server.url}/health (SIGTERM or Ctrl-C stops)\n`);
+      await server.closed;
     });
 }

@@ -7,7 +7,8 @@
 import { mkdirSync, rmSync, writeFileSync, mkdtempSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnglishAnalyzer } from '../analyzer.ts';
-import { readCorpusDocs, type CorpusDoc } from '../corpus-source.ts';
+import { readCorpus } from '../../data/corpus.ts';
+import type { DataError } from '../../data/errors.ts';
 import {
   BinReader,
   BinWriter,
@@ -19,6 +20,12 @@ import {
   type IndexMeta,
 } from './format.ts';
 
+/** What the index stores per passage: the id and the exact wire `contents` (`"Title"\nText`). */
+export interface CorpusDoc {
+  id: string;
+  contents: string;
+}
+
 export interface BuildOptions {
   /** Bytes of postings buffered before spilling a sorted run (default 256 MiB). */
   memoryBudgetBytes?: number;
@@ -29,8 +36,10 @@ export interface BuildOptions {
   b?: number;
   /** Progress callback, called at most a few times per second and once at the end. */
   onProgress?: (p: { docs: number; seconds: number; phase: 'index' | 'merge' | 'done' }) => void;
-  /** Called for each skipped record. */
-  onSkip?: (where: string, reason: string) => void;
+  /** Called for each skipped record (with --skip-bad-lines). */
+  onSkip?: (err: DataError) => void;
+  /** Where the corpus reader's skip summary goes (default: stderr; null: nowhere). */
+  log?: ((message: string) => void) | null;
 }
 
 export interface BuildStats {
@@ -74,13 +83,11 @@ export async function buildIndex(
   const maxBuffered = Math.max(16, Math.floor(budget / BYTES_PER_BUFFERED_POSTING));
   const k1 = opts.k1 ?? 0.9;
   const b = opts.b ?? 0.4;
-  let skippedLines = 0;
-  const onSkip = (where: string, reason: string): void => {
-    skippedLines++;
-    opts.onSkip?.(where, reason);
-  };
-  const docs: AsyncIterable<CorpusDoc> | Iterable<CorpusDoc> =
-    typeof corpus === 'string' ? readCorpusDocs(corpus, { skipBadLines: opts.skipBadLines, onSkip }) : corpus;
+  const reader =
+    typeof corpus === 'string'
+      ? readCorpus(corpus, { skipBadLines: opts.skipBadLines, onSkip: opts.onSkip, log: opts.log })
+      : null;
+  const docs: AsyncIterable<CorpusDoc> | Iterable<CorpusDoc> = reader ?? (corpus as AsyncIterable<CorpusDoc>);
 
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(outDir, '.build-'));
@@ -144,6 +151,7 @@ export async function buildIndex(
         }
       }
     }
+    const skippedLines = reader?.stats.skipped ?? 0;
     storeIdxW.writeF64(storeW.bytes);
     storeW.close();
     storeIdxW.close();

@@ -240,4 +240,4 @@ export class Bm25Index implements Retriever {
   }
 }
 
-export { buildIndex, type BuildOptions, type BuildStats } from './build.ts';
+export { buildIndex, type BuildOptions, type BuildStats, type CorpusDoc } from './build.ts';
