@@ -245,7 +245,7 @@ export class OpenAISampler implements Sampler {
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       ...(req.topK !== undefined && req.topK > 0 ? { top_k: req.topK } : {}),
       ...(this.opts.vllmExtensions
-        ? { return_token_ids: true, include_stop_str_in_output: true, skip_special_tokens: false }
+        ? { return_token_ids: true, include_stop_str_in_output: true }
         : {}),
       ...this.options.extraBody,
     };
