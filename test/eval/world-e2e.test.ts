@@ -149,6 +149,51 @@ test('eval on the world: a table with all six methods, each row from the real me
   assert.equal(again.markdown, r.markdown);
 });
 
+test('eval through serve-model (OpenAI API) gives the same predictions as in process', async () => {
+  const methods = 'direct,ircot,search-o1,search-r1';
+  const local = await evaluate(base({ method: methods, out: join(dir, 'local'), limit: 2 }));
+  const srv = await serveModel({ model: modelDir, port: 0, host: '127.0.0.1', maxBatch: 16 });
+  try {
+    const remote = await evaluate(
+      base({
+        method: methods,
+        out: join(dir, 'remote'),
+        limit: 2,
+        model: undefined,
+        openaiUrl: srv.url,
+        tokenizer: modelDir,
+        concurrency: 4,
+      }),
+    );
+    const key = (f: string) =>
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { key: string; prediction: string; numSearches: number; finish: string })
+        .map((r) => `${r.key} ${JSON.stringify(r.prediction)} ${r.numSearches} ${r.finish}`)
+        .sort();
+    assert.deepEqual(key(remote.files.results), key(local.files.results));
+    const transcripts = (f: string) =>
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { key: string; segments: { text: string }[] })
+        .map((t) => `${t.key} ${JSON.stringify(t.segments.map((x) => x.text).join(''))}`)
+        .sort();
+    assert.deepEqual(
+      transcripts(remote.files.trajectories),
+      transcripts(local.files.trajectories),
+      'same generated text, turn by turn',
+    );
+    assert.equal(
+      remote.markdown.split('\n').slice(4).join('\n'),
+      local.markdown.split('\n').slice(4).join('\n'),
+    );
+  } finally {
+    await srv.close();
+  }
+});
+
 test('infer: one question through the agent, JSON-able result', async () => {
   const q = readFileSync(files.testJsonl, 'utf8').split('\n')[0];
   const question = (JSON.parse(q) as { question: string }).question;
