@@ -1,10 +1,21 @@
 // Half-precision <-> fp32 conversions (Node 20 has no Float16Array).
 // Widening is exact; narrowing rounds to nearest, ties to even, and keeps NaN/Inf/signed zero.
 
-/** bf16 is the top 16 bits of an fp32: widening is a shift. */
+/** bf16 is the top 16 bits of an fp32: widening is a shift (two values per 32-bit load). */
 export function bf16ToF32(src: Uint16Array, dst: Float32Array): void {
-  const d = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-  for (let i = 0; i < src.length; i++) d[i] = src[i] << 16;
+  const n = src.length;
+  const d = new Uint32Array(dst.buffer, dst.byteOffset, n);
+  const even = n & ~1;
+  if ((src.byteOffset & 3) === 0) {
+    // Little-endian: word w holds src[2i] in its low half and src[2i+1] in its high half.
+    const s32 = new Uint32Array(src.buffer, src.byteOffset, even >> 1);
+    for (let i = 0, j = 0; i < s32.length; i++, j += 2) {
+      const w = s32[i];
+      d[j] = w << 16;
+      d[j + 1] = w & 0xffff0000;
+    }
+  } else for (let i = 0; i < even; i++) d[i] = src[i] << 16;
+  if (even < n) d[even] = src[even] << 16;
 }
 
 export function f32ToBf16(src: Float32Array, dst: Uint16Array): void {

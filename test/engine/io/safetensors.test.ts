@@ -259,3 +259,20 @@ test('writing refuses a shape that does not match the data', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bf16 widening equals a plain shift for any alignment and length', () => {
+  const src = Uint16Array.from({ length: 41 }, (_, i) => (i * 40503 + 7) & 0xffff);
+  for (const [off, len] of [
+    [0, 41],
+    [1, 40],
+    [1, 39],
+    [2, 17],
+    [3, 0],
+  ]) {
+    const s = src.subarray(off, off + len);
+    const got = new Float32Array(len);
+    bf16ToF32(s, got);
+    const want = new Float32Array(new Uint32Array(Array.from(s, (h) => h << 16)).buffer);
+    assert.deepEqual(bits(got), bits(want), `offset ${off}, length ${len}`);
+  }
+});
