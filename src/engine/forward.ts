@@ -26,6 +26,11 @@ export interface PassGrads {
   dValues?: (Float32Array | null)[] | null;
 }
 
+/** Query rows per attention block: a block scores keys only up to its last row (causal). */
+const ATT_BLOCK = 32;
+/** Attention probabilities of every layer/sequence/head are kept for backward up to this many floats. */
+const MAX_KEPT_PROBS = 32 * 1024 * 1024;
+
 /** Max logits held at once ([rows, V] chunks of the LM head), in floats. */
 const HEAD_CHUNK_FLOATS = 4 * 1024 * 1024;
 
@@ -153,14 +158,49 @@ export class TrainingPass {
   private tokens = new Int32Array(0);
   private headCached = false;
   private hasForward = false;
+  /** Kept attention probabilities: [layer][seq][head] blocks of Ls×Ls (training, when small). */
+  private probs: Buf | null = null;
+  private probsKept = false;
+  private probBase: number[] = []; // per sequence: offset of its [head] blocks within a layer
+  private probLayer = 0; // floats per layer
 
-  constructor(private readonly model: Model) {
+  constructor(
+    private readonly model: Model,
+    /** Keep attention probabilities for backward up to this many floats (else recompute). */
+    private readonly maxKeptProbs = MAX_KEPT_PROBS,
+  ) {
     this.rope = new RopeTable(model.config.headDim, model.config.ropeTheta);
   }
 
   dispose(): void {
     this.plan?.dispose();
     this.plan = null;
+    if (this.probs) this.model.kernels.arena.free(this.probs);
+    this.probs = null;
+  }
+
+  /** Where the probabilities of (layer, seq, head) live: the kept store, or the scratch S. */
+  private probsAt(P: Plan, l: number, s: number, h: number): [Buf, number] {
+    if (this.probsKept) return [this.probs!, l * this.probLayer + this.probBase[s] + h * this.lens[s] * this.lens[s]];
+    return [P.S, 0];
+  }
+
+  /** Decides whether to keep attention probabilities for this batch, and sizes their store. */
+  private planProbs(keep: boolean): void {
+    const c = this.model.config;
+    this.probBase = [];
+    let per = 0;
+    for (const n of this.lens) {
+      this.probBase.push(per);
+      per += c.numHeads * n * n;
+    }
+    this.probLayer = per;
+    const total = per * c.numLayers;
+    this.probsKept = keep && total <= this.maxKeptProbs;
+    if (this.probsKept && (!this.probs || this.probs.len < total)) {
+      if (this.probs) this.model.kernels.arena.free(this.probs);
+      this.probs = this.model.kernels.arena.alloc(Math.max(total, Math.min(this.maxKeptProbs, total * 2)));
+    }
   }
 
   private ensurePlan(T: number, L: number, training: boolean): Plan {
@@ -207,6 +247,7 @@ export class TrainingPass {
       return out;
     }
     const P = this.ensurePlan(T, L, keep);
+    this.planProbs(keep);
     this.rope.ensure(L);
     if (this.pos.length < T) {
       this.pos = new Int32Array(P.cap);
@@ -301,12 +342,18 @@ export class TrainingPass {
     const rep = Hq / Hkv;
     for (let s = 0; s < this.starts.length; s++) {
       const s0 = this.starts[s], Ls = this.lens[s];
-      if (Ls === 0) continue;
       for (let h = 0; h < Hq; h++) {
         const g = Math.floor(h / rep);
-        K.gemm(false, true, Ls, Ls, hd, scale, a.q, s0 * QD + h * hd, QD, a.k, s0 * KD + g * hd, KD, 0, P.S, 0, Ls);
-        K.causalSoftmax(P.S, 0, Ls, Ls, Ls, 0);
-        K.gemm(false, false, Ls, hd, Ls, 1, P.S, 0, Ls, a.v, s0 * KD + g * hd, KD, 0, a.att, s0 * QD + h * hd, QD);
+        const qo = s0 * QD + h * hd, ko = s0 * KD + g * hd;
+        const [Pb, po] = this.probsAt(P, l, s, h);
+        // Row blocks of ATT_BLOCK queries only score keys up to the block's end (causal).
+        for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
+          const rows = Math.min(ATT_BLOCK, Ls - r0), cols = r0 + rows;
+          const pr = po + r0 * Ls;
+          K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
+          K.causalSoftmax(Pb, pr, rows, cols, Ls, r0);
+          K.gemm(false, false, rows, hd, cols, 1, Pb, pr, Ls, a.v, ko, KD, 0, a.att, qo + r0 * QD, QD);
+        }
       }
     }
     // xMid = x + att·Woᵀ
@@ -419,18 +466,25 @@ export class TrainingPass {
     const rep = Hq / Hkv;
     for (let s = 0; s < this.starts.length; s++) {
       const s0 = this.starts[s], Ls = this.lens[s];
-      if (Ls === 0) continue;
       for (let h = 0; h < Hq; h++) {
         const g = Math.floor(h / rep);
         const qo = s0 * QD + h * hd, ko = s0 * KD + g * hd;
-        // Recompute P (cheaper in memory than storing every head's L×L probabilities).
-        K.gemm(false, true, Ls, Ls, hd, scale, a.q, qo, QD, a.k, ko, KD, 0, P.S, 0, Ls);
-        K.causalSoftmax(P.S, 0, Ls, Ls, Ls, 0);
-        K.gemm(false, true, Ls, Ls, hd, 1, P.datt, qo, QD, a.v, ko, KD, 0, P.dP, 0, Ls); // dP = dO·Vᵀ
-        K.gemm(true, false, Ls, hd, Ls, 1, P.S, 0, Ls, P.datt, qo, QD, 1, P.dv, ko, KD); // dV += Pᵀ·dO
-        K.softmaxBackward(P.S, P.dP, Ls, Ls, Ls, scale); // dS (scaled), in dP
-        K.gemm(false, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.k, ko, KD, 0, P.dq, qo, QD); // dQ = dS·K
-        K.gemm(true, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.q, qo, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
+        const [Pb, po] = this.probsAt(P, l, s, h);
+        for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
+          const rows = Math.min(ATT_BLOCK, Ls - r0), cols = r0 + rows;
+          const pr = po + r0 * Ls, dr = r0 * Ls;
+          if (!this.probsKept) {
+            // Recompute this block of P (the probabilities were not kept: too large).
+            K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
+            K.causalSoftmax(Pb, pr, rows, cols, Ls, r0);
+          }
+          const dq = qo + r0 * QD;
+          K.gemm(false, true, rows, cols, hd, 1, P.datt, dq, QD, a.v, ko, KD, 0, P.dP, dr, Ls); // dP = dO·Vᵀ
+          K.gemm(true, false, cols, hd, rows, 1, Pb, pr, Ls, P.datt, dq, QD, 1, P.dv, ko, KD); // dV += Pᵀ·dO
+          K.softmaxBackward(Pb, pr, P.dP, dr, rows, cols, Ls, scale); // dS (scaled), in dP
+          K.gemm(false, false, rows, hd, cols, 1, P.dP, dr, Ls, a.k, ko, KD, 0, P.dq, dq, QD); // dQ = dS·K
+          K.gemm(true, false, cols, hd, rows, 1, P.dP, dr, Ls, a.q, dq, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
+        }
       }
     }
     applyRope(P.dq.data, 0, T, QD, Hq, this.pos, 0, this.rope, true);

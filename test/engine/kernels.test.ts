@@ -104,9 +104,9 @@ test('swiglu, causal softmax, log-softmax stats and backward match the reference
   wasm.causalSoftmax(sw, 3, rows, cols, ld, 2);
   ref.causalSoftmax(sr, 3, rows, cols, ld, 2);
   assert.ok(maxRelDiff(sw.data, sr.data) < 1e-5);
-  const [pw, pr] = pair(rows * ld), [dpw, dpr] = pair(rows * ld);
-  wasm.softmaxBackward(pw, dpw, rows, cols, ld, 0.3);
-  ref.softmaxBackward(pr, dpr, rows, cols, ld, 0.3);
+  const [pw, pr] = pair(rows * ld + 2), [dpw, dpr] = pair(rows * ld + 3);
+  wasm.softmaxBackward(pw, 2, dpw, 3, rows, cols, ld, 0.3);
+  ref.softmaxBackward(pr, 2, dpr, 3, rows, cols, ld, 0.3);
   assert.ok(maxRelDiff(dpw.data, dpr.data) < 1e-5);
 
   const R = 4, V = 33;

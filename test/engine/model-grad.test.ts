@@ -41,7 +41,7 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
     const cfg = microConfig(arch, { valueHead: true });
     const m = f64Model(cfg, 7);
     randomizeNonMatrices(m, 3);
-    const lens = [5, 1, 7];
+    const lens = [5, 1, 37]; // 37 > one attention block of 32 rows
     const batch = batchFor(cfg.vocabSize, lens, 11);
     const up = upstream(lens, 5);
     const pass = new TrainingPass(m);
@@ -77,34 +77,43 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
     randomizeNonMatrices(ref, 4);
     const fast = new Model(cfg, { kernels: createWasmKernels() });
     copyWeights(ref, fast);
-    const lens = [9, 4, 13, 2];
+    const lens = [9, 4, 70, 2, 33];
     const batch = batchFor(cfg.vocabSize, lens, 21);
     const up = upstream(lens, 8);
     const grads: Map<string, Float64Array>[] = [];
     const outs = [];
-    for (const m of [ref, fast]) {
-      const pass = new TrainingPass(m);
+    // The fast model twice: attention probabilities kept for backward, and recomputed.
+    const fast2 = new Model(cfg, { kernels: createWasmKernels() });
+    copyWeights(ref, fast2);
+    for (const [m, keep] of [
+      [ref, 1e9],
+      [fast, 1e9],
+      [fast2, 0],
+    ] as const) {
+      const pass = new TrainingPass(m, keep);
       outs.push(pass.forward(batch, true));
       m.ensureGrads();
       m.zeroGrad();
       pass.backward(up);
       grads.push(new Map(m.params.map((p) => [p.name, Float64Array.from(p.g!.data)])));
     }
+    for (const k of [1, 2])
     for (let s = 0; s < lens.length; s++)
       for (let t = 0; t < lens[s]; t++) {
-        assert.ok(Math.abs(outs[0].logprobs[s][t] - outs[1].logprobs[s][t]) < 1e-4, 'logprobs');
-        assert.ok(Math.abs(outs[0].entropy[s][t] - outs[1].entropy[s][t]) < 1e-4, 'entropy');
-        assert.ok(Math.abs(outs[0].values![s][t] - outs[1].values![s][t]) < 1e-4, 'values');
+        assert.ok(Math.abs(outs[0].logprobs[s][t] - outs[k].logprobs[s][t]) < 1e-4, 'logprobs');
+        assert.ok(Math.abs(outs[0].entropy[s][t] - outs[k].entropy[s][t]) < 1e-4, 'entropy');
+        assert.ok(Math.abs(outs[0].values![s][t] - outs[k].values![s][t]) < 1e-4, 'values');
       }
+    for (const k of [1, 2])
     for (const [name, g64] of grads[0]) {
-      const g32 = grads[1].get(name)!;
+      const g32 = grads[k].get(name)!;
       let num = 0, den = 0;
       for (let i = 0; i < g64.length; i++) {
         num += (g64[i] - g32[i]) ** 2;
         den += g64[i] ** 2;
       }
       const rel = Math.sqrt(num / Math.max(den, 1e-30));
-      assert.ok(rel < 1e-3, `${name}: relative gradient error ${rel}`);
+      assert.ok(rel < 1e-3, `${name} (${k === 1 ? 'kept' : 'recomputed'} attention): relative gradient error ${rel}`);
     }
   });
 }
@@ -112,7 +121,7 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
 test('packing: a ragged batch gives each sequence the log-probs it gets alone', () => {
   const cfg = microConfig('qwen2');
   const m = new Model(cfg, { seed: 3, kernels: createWasmKernels(), initStd: 0.2 });
-  const batch = batchFor(cfg.vocabSize, [6, 17, 1, 9], 31);
+  const batch = batchFor(cfg.vocabSize, [6, 47, 1, 9], 31);
   const pass = new TrainingPass(m);
   const together = pass.forward(batch, false);
   for (let s = 0; s < batch.length; s++) {
@@ -127,4 +136,26 @@ test('packing: a ragged batch gives each sequence the log-probs it gets alone', 
   for (const s of [0, 2, 3]) assert.deepEqual(Array.from(after.logprobs[s]), Array.from(together.logprobs[s]));
   assert.notDeepEqual(Array.from(after.logprobs[1]), Array.from(together.logprobs[1]));
   pass.dispose();
+});
+
+test('forward matches an independent float64 implementation (ragged batch, several attention blocks)', async () => {
+  const { referenceLogits, logSoftmax } = await import('./io/reference-forward.ts');
+  for (const arch of ['qwen2', 'llama'] as Arch[]) {
+    const cfg = microConfig(arch, { ropeTheta: 500 });
+    const m = new Model(cfg, { seed: 12, kernels: createWasmKernels(), initStd: 0.3 });
+    randomizeNonMatrices(m, 6);
+    const batch = batchFor(cfg.vocabSize, [70, 3, 45], 41);
+    const pass = new TrainingPass(m);
+    const out = pass.forward(batch, false);
+    pass.dispose();
+    const tensors = m.tensors();
+    let maxDiff = 0;
+    batch.forEach((b, s) => {
+      const logits = referenceLogits(cfg, tensors, [...b.inputs]);
+      b.targets.forEach((y, t) => {
+        maxDiff = Math.max(maxDiff, Math.abs(logSoftmax(logits[t])[y] - out.logprobs[s][t]));
+      });
+    });
+    assert.ok(maxDiff < 1e-4, `${arch}: max |engine − reference| log-prob ${maxDiff}`);
+  }
 });

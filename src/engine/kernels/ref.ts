@@ -74,13 +74,14 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
         for (let j = n; j < cols; j++) s[r + j] = 0;
       }
     },
-    softmaxBackward(P, dP, rows, cols, ld, scale) {
+    softmaxBackward(P, pOff, dP, dOff, rows, cols, ld, scale) {
+      const p = P.data, d = dP.data;
       for (let i = 0; i < rows; i++) {
         let dot = 0;
-        for (let j = 0; j < cols; j++) dot += P.data[i * ld + j] * dP.data[i * ld + j];
+        for (let j = 0; j < cols; j++) dot += p[pOff + i * ld + j] * d[dOff + i * ld + j];
         for (let j = 0; j < cols; j++) {
-          const o = i * ld + j;
-          dP.data[o] = P.data[o] * (dP.data[o] - dot) * scale;
+          const o = dOff + i * ld + j;
+          d[o] = p[pOff + i * ld + j] * (d[o] - dot) * scale;
         }
       }
     },

@@ -37,7 +37,7 @@ export interface Kernels {
   /** In-place softmax of S[sOff..] rows (ld stride); row i sees columns 0..i+offset. */
   causalSoftmax(S: Buf, sOff: number, rows: number, cols: number, ld: number, offset: number): void;
   /** dP ← P·(dP − rowsum(dP·P))·scale, in place. */
-  softmaxBackward(P: Buf, dP: Buf, rows: number, cols: number, ld: number, scale: number): void;
+  softmaxBackward(P: Buf, pOff: number, dP: Buf, dOff: number, rows: number, cols: number, ld: number, scale: number): void;
   /** Per row of Z[rows,V]: lse, log p(target), entropy. targets: Buf viewed as int32. */
   logsoftmaxStats(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, lp: Buf, ent: Buf): void;
   /** Z ← dZ given ∂L/∂logp(target) (gLp) and ∂L/∂entropy (gEnt) per row. */

@@ -81,8 +81,8 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     causalSoftmax(S, sOff, rows, cols, ld, offset) {
       x.causalSoftmax(S.ptr + sOff * 4, rows, cols, ld, offset);
     },
-    softmaxBackward(P, dP, rows, cols, ld, scale) {
-      x.softmaxBackward(P.ptr, dP.ptr, rows, cols, ld, scale);
+    softmaxBackward(P, pOff, dP, dOff, rows, cols, ld, scale) {
+      x.softmaxBackward(P.ptr + pOff * 4, dP.ptr + dOff * 4, rows, cols, ld, scale);
     },
     logsoftmaxStats(Z, rows, V, t, tOff, lse, lp, ent) {
       x.logsoftmaxStats(Z.ptr, rows, V, t.ptr + tOff * 4, lse.ptr, lp.ptr, ent.ptr);

@@ -469,6 +469,7 @@ export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i
 
 // Softmax backward in place: dP[i,j] ← P[i,j]·(dP[i,j] − Σ_j dP[i,j]P[i,j]) · scale
 export function softmaxBackward(P: usize, dP: usize, rows: i32, cols: i32, ld: i32, scale: f32): void {
+  // P, dP: byte addresses of the first row (the JS side adds element offsets)
   for (let i = 0; i < rows; i++) {
     const pr = P + (<usize>(i * ld) << 2);
     const dr = dP + (<usize>(i * ld) << 2);
