@@ -426,9 +426,42 @@ export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: u
   }
 }
 
+// e^x on four lanes (Cephes expf: range reduction by ln 2, degree-5 polynomial; ~2 ulp).
+// @ts-ignore: decorator
+@inline
+function expv(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
+  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
+  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(x, x)), x), f32x4.splat(1));
+  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  return f32x4.mul(y, pow2);
+}
+
+// sigmoid on four lanes
+// @ts-ignore: decorator
+@inline
+function sigmoidv(g: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
+}
+
 // a = silu(g) ⊙ u   (n elements)
 export function swiglu(g: usize, u: usize, a: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    v128.store(a + o, f32x4.mul(f32x4.mul(gv, sigmoidv(gv)), v128.load(u + o)));
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2;
     const gv = load<f32>(g + o);
     store<f32>(a + o, (gv / (1 + Mathf.exp(-gv))) * load<f32>(u + o));
@@ -437,7 +470,18 @@ export function swiglu(g: usize, u: usize, a: usize, n: i32): void {
 
 // dg = da ⊙ u ⊙ silu'(g), du = da ⊙ silu(g);  silu'(g) = s(1 + g(1 − s)), s = sigmoid(g)
 export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  const one = f32x4.splat(1);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    const s = sigmoidv(gv);
+    const d = v128.load(da + o);
+    v128.store(du + o, f32x4.mul(f32x4.mul(d, gv), s));
+    const ds = f32x4.mul(s, f32x4.add(one, f32x4.mul(gv, f32x4.sub(one, s))));
+    v128.store(dg + o, f32x4.mul(f32x4.mul(d, v128.load(u + o)), ds));
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2;
     const gv = load<f32>(g + o);
     const s: f32 = 1 / (1 + Mathf.exp(-gv));
