@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { Tokenizer as LibTokenizer } from '@huggingface/tokenizers';
 import {
   HfTokenizer,
   SEARCH_R1_TAGS,
@@ -165,4 +166,19 @@ test('merges stored as pairs (tokenizers >= 0.20 format, e.g. recent Qwen2.5 fil
   };
   const t2 = new HfTokenizer({ tokenizerJson: pairs, tokenizerConfig: files.tokenizerConfig });
   for (const s of corpus) assert.deepEqual(t2.encode(s), tok.encode(s));
+});
+
+test('the fast byte-table decode equals the library decode on random id sequences (property)', () => {
+  const lib = new LibTokenizer(files.tokenizerJson, files.tokenizerConfig);
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: tok.vocabSize - 1 }), { minLength: 1, maxLength: 30 }),
+      fc.boolean(),
+      (ids, skip) =>
+        tok.decode(ids, { skipSpecialTokens: skip }) ===
+        lib.decode(ids, { skip_special_tokens: skip, clean_up_tokenization_spaces: false }),
+    ),
+    { numRuns: 1000 },
+  );
+  assert.throws(() => tok.decode([tok.vocabSize + 5]), /token id \d+ is not in the vocabulary/);
 });
