@@ -24,7 +24,7 @@ import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState 
 export interface TrainDeps {
   /** Backend factory (default: src/policy/backends.ts). Tests inject fakes here. */
   createTrainer?: (spec: TrainerSpec) => Promise<Trainer>;
-  /** Overrides the configured retriever (null: none). */
+  /** Overrides the configured retriever (null: none). Not closed by train(): it is the caller's. */
   retriever?: Retriever | null;
   /** Overrides the configured data files. */
   data?: { train: QaExample[]; val: QaExample[] };
@@ -351,6 +351,7 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
       lastSaveSeconds = (performance.now() - ts) / 1000;
     }
   }
-  await retriever?.close?.();
+  // Close only what train() opened itself; an injected retriever belongs to the caller.
+  if (opts.retriever === undefined) await retriever?.close?.();
   return { runDir, lastStep: cfg.steps, lastMetrics };
 }
