@@ -32,6 +32,8 @@ export interface RunEvalOptions {
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
   title?: string;
+  /** Trajectories embedded in report.html (default 5000, spread over method × dataset). */
+  maxReportTrajectories?: number;
 }
 
 export interface RunEvalResult {
@@ -135,9 +137,21 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     report: join(o.outDir, 'report.html'),
   };
   writeFileSync(files.table, markdown);
-  const trajectories = store
-    .trajectories()
-    .filter((t) => wantedMethods.has(t.method) && wantedDatasets.has(t.dataset));
-  writeFileSync(files.report, renderEvalReport({ title, notes: info, table, trajectories }));
+  const maxShown = o.maxReportTrajectories ?? 5000;
+  const trajectories = store.trajectories(
+    (r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset),
+    maxShown,
+  );
+  writeFileSync(
+    files.report,
+    renderEvalReport({
+      title,
+      notes: info,
+      table,
+      trajectories,
+      maxTrajectories: maxShown,
+      totalTrajectories: records.length,
+    }),
+  );
   return { table, markdown, newlyScored: newly, files };
 }

@@ -5,7 +5,18 @@
 // A rerun loads results.jsonl and skips every (method, dataset, id) already there. A crash can
 // leave a partial last line: it is dropped (and cut off the file) since that question was not
 // recorded; a malformed line anywhere else is an error naming the file and line.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { ResultRecord, TrajectoryRecord } from './types.ts';
 
@@ -28,31 +39,85 @@ export function storeFiles(dir: string): StoreFiles {
   };
 }
 
-/** Reads a JSONL file we append to; drops (and truncates away) a partial last line. */
-export function readAppendLog<T>(path: string, check: (v: unknown) => v is T): T[] {
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'utf8');
+/**
+ * Cuts a partial last line (a write interrupted by a crash) off a file we append to, reading only
+ * its tail. Returns the number of bytes removed.
+ */
+export function dropPartialTail(path: string): number {
+  if (!existsSync(path)) return 0;
+  const size = statSync(path).size;
+  if (size === 0) return 0;
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) {
+        const keep = start + nl + 1;
+        if (keep < size) truncateSync(path, keep);
+        return size - keep;
+      }
+      end = start;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  truncateSync(path, 0); // no newline at all: one partial line
+  return size;
+}
+
+/** Calls fn(line, lineNumber) for each complete line, reading in 4 MiB chunks (files can be GBs). */
+export function forEachLine(path: string, fn: (line: string, lineNo: number) => void): void {
+  if (!existsSync(path)) return;
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(4 * 1024 * 1024);
+    let carry: Buffer = Buffer.alloc(0);
+    let lineNo = 0;
+    let pos = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      pos += n;
+      let data = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      let at = 0;
+      for (let nl = data.indexOf(0x0a, at); nl >= 0; nl = data.indexOf(0x0a, at)) {
+        fn(data.toString('utf8', at, nl), ++lineNo);
+        at = nl + 1;
+      }
+      carry = Buffer.from(data.subarray(at)); // copy: buf is reused
+      data = Buffer.alloc(0);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a JSONL file we append to (after dropPartialTail): a malformed line names file:line. */
+export function readAppendLog<T>(
+  path: string,
+  check: (v: unknown) => v is T,
+  onRecord?: (v: T) => void,
+): T[] {
   const out: T[] = [];
-  const lines = text.split('\n');
-  const complete = lines.length - 1; // the last piece is empty or a partial line
-  for (let i = 0; i < complete; i++) {
-    const line = lines[i];
-    if (line.trim().length === 0) continue;
+  forEachLine(path, (line, lineNo) => {
+    if (line.trim().length === 0) return;
     let v: unknown;
     try {
       v = JSON.parse(line);
     } catch (e) {
       throw new Error(
-        `${path}:${i + 1}: not valid JSON (${(e as Error).message}); fix or delete the line to resume`,
+        `${path}:${lineNo}: not valid JSON (${(e as Error).message}); fix or delete the line to resume`,
       );
     }
-    if (!check(v)) throw new Error(`${path}:${i + 1}: not a result record; fix or delete the line to resume`);
-    out.push(v);
-  }
-  if (!text.endsWith('\n') && lines[lines.length - 1].length > 0) {
-    // A partial write from a crash: that question will be redone.
-    truncateSync(path, Buffer.byteLength(text) - Buffer.byteLength(lines[lines.length - 1]));
-  }
+    if (!check(v))
+      throw new Error(`${path}:${lineNo}: not a result record; fix or delete the line to resume`);
+    if (onRecord) onRecord(v);
+    else out.push(v);
+  });
   return out;
 }
 
@@ -102,9 +167,10 @@ export class ResultStore {
       }
     }
     writeFileSync(this.files.runJson, JSON.stringify(config, null, 2) + '\n');
-    for (const r of readAppendLog(this.files.results, isResultRecord)) this.done.set(r.key, r);
-    // Keep the trajectory log consistent (drop its partial last line too).
-    readAppendLog(this.files.trajectories, isTrajectoryRecord);
+    // A crash mid-append leaves a partial last line: cut it (that question is redone).
+    dropPartialTail(this.files.results);
+    dropPartialTail(this.files.trajectories);
+    readAppendLog(this.files.results, isResultRecord, (r) => this.done.set(r.key, r));
   }
 
   has(key: string): boolean {
@@ -123,11 +189,30 @@ export class ResultStore {
     for (const r of results) this.done.set(r.key, r);
   }
 
-  /** Every recorded transcript whose result is recorded (last one wins for a redone key). */
-  trajectories(): TrajectoryRecord[] {
+  /**
+   * Recorded transcripts (of recorded results; the last copy of a redone key wins) for which
+   * `keep` holds, at most `max` in all, spread evenly over the (method, dataset) groups: the
+   * file can hold hundreds of thousands of transcripts, it is streamed, not loaded.
+   */
+  trajectories(keep: (r: ResultRecord) => boolean = () => true, max = Infinity): TrajectoryRecord[] {
+    const groups = new Set<string>();
+    for (const r of this.done.values()) if (keep(r)) groups.add(`${r.method}\u241f${r.dataset}`);
+    const quota = groups.size === 0 ? 0 : Math.ceil(max / groups.size);
+    const perGroup = new Map<string, number>();
     const byKey = new Map<string, TrajectoryRecord>();
-    for (const t of readAppendLog(this.files.trajectories, isTrajectoryRecord))
-      if (this.done.has(t.key)) byKey.set(t.key, t);
+    readAppendLog(this.files.trajectories, isTrajectoryRecord, (t) => {
+      const r = this.done.get(t.key);
+      if (!r || !keep(r)) return;
+      if (byKey.has(t.key)) {
+        byKey.set(t.key, t);
+        return;
+      }
+      const g = `${t.method}\u241f${t.dataset}`;
+      const n = perGroup.get(g) ?? 0;
+      if (n >= quota) return;
+      perGroup.set(g, n + 1);
+      byKey.set(t.key, t);
+    });
     return [...byKey.values()];
   }
 }

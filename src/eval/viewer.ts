@@ -15,6 +15,8 @@ export interface EvalReportInput {
   trajectories: TrajectoryRecord[];
   /** Most trajectories embedded (default 5000); the rest are counted in a note. */
   maxTrajectories?: number;
+  /** How many trajectories the run has in all, when `trajectories` is a sample of them. */
+  totalTrajectories?: number;
 }
 
 export function scoreTables(t: ScoreTable, metrics: readonly MetricName[] = ['em', 'subem', 'f1']): Table[] {
@@ -43,9 +45,10 @@ export function renderEvalReport(input: EvalReportInput): string {
   const max = input.maxTrajectories ?? 5000;
   const shown = input.trajectories.slice(0, max);
   const notes = [...(input.notes ?? [])];
-  if (input.trajectories.length > shown.length)
+  const total = Math.max(input.totalTrajectories ?? 0, input.trajectories.length);
+  if (total > shown.length)
     notes.push(
-      `The viewer holds the first ${shown.length} of ${input.trajectories.length} trajectories (see trajectories.jsonl for all).`,
+      `The viewer holds ${shown.length} of the ${total} trajectories (an even share per method and dataset; trajectories.jsonl has all).`,
     );
   const base = renderReport({
     title: input.title,

@@ -2,10 +2,11 @@
 // line), refusing to mix runs, and the HTML report with its trajectory viewer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval } from '../../src/eval/run.ts';
+import { dropPartialTail, forEachLine } from '../../src/eval/store.ts';
 import { METHODS } from '../../src/eval/methods/index.ts';
 import { buildScoreTable } from '../../src/eval/metrics.ts';
 import { DEFAULT_METHOD_OPTIONS } from '../../src/eval/types.ts';
@@ -189,4 +190,50 @@ test('score table averages datasets unweighted', () => {
   assert.deepEqual(t.datasets, ['small', 'big']);
   assert.equal(t.average.direct.em, 0.5);
   assert.equal(t.average.direct.n, 4);
+});
+
+test('append logs: lines across read chunks, partial tails, sampled report', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eval-log-'));
+  try {
+    // > 4 MiB so lines straddle the reader's chunk boundary; multi-byte characters included.
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      JSON.stringify({ i, s: 'é€'.repeat(i % 997) + 'x'.repeat((i * 7919) % 1500) }),
+    );
+    const f = join(dir, 'big.jsonl');
+    writeFileSync(f, lines.join('\n') + '\n{"partial": tr');
+    assert.ok(statSync(f).size > 4 * 1024 * 1024);
+    assert.equal(dropPartialTail(f), Buffer.byteLength('{"partial": tr'));
+    const seen: string[] = [];
+    forEachLine(f, (l, n) => {
+      assert.equal(n, seen.length + 1);
+      seen.push(l);
+    });
+    assert.deepEqual(seen, lines);
+    assert.equal(dropPartialTail(f), 0);
+    const g = join(dir, 'none.jsonl');
+    writeFileSync(g, 'no newline at all');
+    assert.equal(dropPartialTail(g), 17);
+    assert.equal(statSync(g).size, 0);
+
+    // The report embeds an even share per (method, dataset) when asked for fewer than all.
+    const r = await runEval({
+      datasets: [
+        { name: 'a', examples: DS('a', 5) },
+        { name: 'b', examples: DS('b', 4) },
+      ],
+      methods: [METHODS.direct, METHODS.cot],
+      sampler: new ScriptedSampler(() => 'Oslo'),
+      retriever: null,
+      opts: DEFAULT_METHOD_OPTIONS,
+      outDir: join(dir, 'run'),
+      log: () => {},
+      maxReportTrajectories: 4,
+    });
+    const html = readFileSync(r.files.report, 'utf8');
+    const data = JSON.parse(/const TRAJS = (\[.*\]);\n/.exec(html)![1]) as { m: string; d: string }[];
+    assert.deepEqual(data.map((t) => `${t.m}/${t.d}`).sort(), ['cot/a', 'cot/b', 'direct/a', 'direct/b']);
+    assert.match(html, /The viewer holds 4 of the 18 trajectories/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
