@@ -20,7 +20,7 @@ import type {
   Trainer,
 } from '../types.ts';
 import { call, submit, type FutureOptions } from './futures.ts';
-import { TinkerHttp, TinkerHttpError, type HttpOptions } from './http.ts';
+import { TinkerHttp, type HttpOptions } from './http.ts';
 import { builtinInput, crossEntropyInput, customLossWeights } from './losses.ts';
 import {
   CreateModelResponse,
@@ -35,7 +35,6 @@ import {
   SaveWeightsResponse,
   ServerCapabilities,
   SessionHeartbeatResponse,
-  UnloadModelResponse,
   EXT_ENTROPY,
   type FBInput,
   type LoraConfig,
@@ -214,7 +213,7 @@ export class TinkerTrainer implements Trainer {
 
   // ---------------- Trainer ----------------
 
-  forward(batch: Datum[], opts: { entropy?: boolean } = {}): Promise<ForwardOutput[]> {
+  async forward(batch: Datum[], opts: { entropy?: boolean } = {}): Promise<ForwardOutput[]> {
     return this.forwardAt(this.reserve(), batch, opts.entropy ?? false);
   }
 
@@ -236,7 +235,9 @@ export class TinkerTrainer implements Trainer {
       local.then(({ weights, entropyWeights }) => crossEntropyInput(batch, weights, entropyWeights)),
     );
     const { grad } = await local;
-    return { ...metricsOf(out), loss: grad.loss, ...(grad.metrics ?? {}) };
+    // The server's loss:sum is the surrogate −Σ w·p; report the custom loss itself, as the
+    // embedded engine does.
+    return { ...metricsOf(out), 'loss:sum': grad.loss, ...(grad.metrics ?? {}) };
   }
 
   async optimStep(p: AdamWParams): Promise<Metrics> {
@@ -423,7 +424,10 @@ export class TinkerTrainer implements Trainer {
     return this.http.post('get_info', { model_id: this.modelId, type: 'get_info' }, GetInfoResponse);
   }
 
-  /** Stops heartbeats and unloads the model (best effort). */
+  /**
+   * Stops heartbeats and asks the server to unload the model: one attempt, not awaited to
+   * completion (the session's expiry frees it anyway if this fails).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -432,9 +436,9 @@ export class TinkerTrainer implements Trainer {
     if (!this.modelId) return;
     try {
       await this.submitChain;
-      await call(this.http, 'unload_model', { model_id: this.modelId, type: 'unload_model' }, UnloadModelResponse, this.futureOpts);
+      await this.http.once('POST', 'unload_model', { model_id: this.modelId, type: 'unload_model' }, 5000);
     } catch (err) {
-      if (!(err instanceof TinkerHttpError)) this.http.log(`unload_model: ${(err as Error).message}`);
+      this.http.log(`unload_model: ${(err as Error).message}`);
     }
   }
 }
@@ -442,8 +446,6 @@ export class TinkerTrainer implements Trainer {
 function metricsOf(out: ForwardBackwardOutput): Metrics {
   const m: Metrics = {};
   for (const [k, v] of Object.entries(out.metrics)) m[k] = v;
-  // Convenience: our loops read `loss`; Tinker reports `loss:sum`.
-  if (m['loss:sum'] !== undefined && m.loss === undefined) m.loss = m['loss:sum'];
   return m;
 }
 
