@@ -216,17 +216,15 @@ class ByteLevelDecoder {
   }
 
   decode(ids: readonly number[], skipSpecial: boolean): string {
+    // Ids without a token (embedding rows beyond the tokenizer) decode to nothing, as in the
+    // library and in llama.cpp (UNUSED tokens).
     let len = 0;
-    for (const id of ids) {
-      const p = this.pieces[id];
-      if (p === undefined) throw new Error(`decode: token id ${id} is not in the vocabulary`);
-      if (!(skipSpecial && this.special.has(id))) len += p.length;
-    }
+    for (const id of ids) if (!(skipSpecial && this.special.has(id))) len += this.pieces[id]?.length ?? 0;
     const buf = new Uint8Array(len);
     let o = 0;
     for (const id of ids) {
-      if (skipSpecial && this.special.has(id)) continue;
-      const p = this.pieces[id] as Uint8Array;
+      const p = this.pieces[id];
+      if (p === undefined || (skipSpecial && this.special.has(id))) continue;
       buf.set(p, o);
       o += p.length;
     }
