@@ -244,9 +244,7 @@ export class OpenAISampler implements Sampler {
       ...(req.stop.length > 0 ? { stop: req.stop } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       ...(req.topK !== undefined && req.topK > 0 ? { top_k: req.topK } : {}),
-      ...(this.opts.vllmExtensions
-        ? { return_token_ids: true, include_stop_str_in_output: true }
-        : {}),
+      ...(this.opts.vllmExtensions ? { return_token_ids: true, include_stop_str_in_output: true } : {}),
       ...this.options.extraBody,
     };
     if (this.mode === 'chat') {
