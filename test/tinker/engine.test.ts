@@ -17,6 +17,7 @@ import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
 import { CHECKPOINT_POINTER } from '../../src/policy/tinker/index.ts';
 import { MODES, perPromptSampling, rlStep } from './rl-step.ts';
 import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 
 const ADAM: AdamWParams = { learningRate: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0.01, gradClipNorm: 1.0 };
 
@@ -68,4 +69,39 @@ test('embedded engine behind serve-trainer: RL steps through the client equal th
   }
   assert.ok(moved > 1e-3, `training moved the parameters (${moved})`);
   assert.ok(maxDiff < 1e-5, `served vs in-process parameters: max |Δ| = ${maxDiff}`);
+});
+
+test('search-r1 serve-trainer CLI: serves a model folder, answers the API, stops on SIGTERM; bad folder → clear error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tinker-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd<'], { vocabSize: 270 }));
+  const config = { ...presetConfig('tiny'), vocabSize: tok.vocabSize, hiddenSize: 16, intermediateSize: 32, headDim: 4 };
+  const modelDir = join(dir, 'cli-model');
+  await EmbeddedTrainer.create(config, tok, { seed: 1 }).saveWeights(modelDir);
+  const bin = join(import.meta.dirname, '..', '..', 'bin', 'search-r1.mjs');
+  const child = spawn(process.execPath, [bin, 'serve-trainer', '--model', modelDir, '--port', '0', '--checkpoint-dir', join(dir, 'ck')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      const m = /Tinker API on (http:\/\/[^\s]+)\/api\/v1/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`serve-trainer exited with ${code}: ${stderr}`)));
+  });
+  assert.deepEqual(await (await fetch(`${url}/api/v1/healthz`)).json(), { status: 'ok' });
+  const caps = (await (await fetch(`${url}/api/v1/get_server_capabilities`)).json()) as { supported_models: { model_name: string; max_context_length: number }[] };
+  assert.deepEqual(caps.supported_models, [{ model_name: 'cli-model', max_context_length: config.maxPositionEmbeddings }]);
+  const client = await TinkerTrainer.create({ baseUrl: url, baseModel: 'cli-model', tokenizer: tok, http: { log: () => {} } });
+  const [[c]] = await client.sample({ prompts: [tok.encode('ab<')], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 2 });
+  assert.equal(c!.tokens.length, c!.logprobs.length);
+  await client.close();
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+
+  const bad = spawnSync(process.execPath, [bin, 'serve-trainer', '--model', join(dir, 'missing'), '--port', '0'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /missing/);
 });
