@@ -1,0 +1,172 @@
+// One engine, one phase, in its own process (so peak memory is that engine's alone):
+//   node --import tsx bench/retrieval/engine.ts <ours|lancedb|fts5> <build|query> <corpus.jsonl> <queries.json> <workdir>
+// Prints one JSON line: build → {seconds, bytes, maxRssMb}; query → {qps, queries, seconds, top1, maxRssMb, ...}.
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
+
+const [engine, phase, corpusPath, queriesPath, work] = process.argv.slice(2);
+const QUERY_TIME_CAP_S = Number(process.env.BENCH_QUERY_CAP_S ?? 30);
+
+function dirBytes(p: string): number {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(p).reduce((s, f) => s + dirBytes(join(p, f)), 0);
+}
+
+async function* rows(): AsyncGenerator<{ id: string; contents: string }> {
+  const rl = createInterface({ input: createReadStream(corpusPath), crlfDelay: Infinity });
+  for await (const line of rl) if (line) yield JSON.parse(line) as { id: string; contents: string };
+}
+
+const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** Time a sequential query loop (after one warm-up pass over the first 100), capped in time. */
+async function timeQueries(queries: string[], run: (q: string) => Promise<string | null> | string | null) {
+  for (const q of queries.slice(0, 100)) await run(q);
+  const top1: (string | null)[] = [];
+  const t0 = performance.now();
+  for (const q of queries) {
+    top1.push(await run(q));
+    if ((performance.now() - t0) / 1000 > QUERY_TIME_CAP_S) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { qps: top1.length / seconds, queries: top1.length, seconds, top1 };
+}
+
+async function ours(): Promise<unknown> {
+  const dir = join(work, 'ours');
+  if (phase === 'build') {
+    const t0 = performance.now();
+    await buildIndex(corpusPath, dir, {});
+    return { seconds: (performance.now() - t0) / 1000, bytes: dirBytes(dir), maxRssMb: maxRssMb() };
+  }
+  const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
+  const t0 = performance.now();
+  const idx = await Bm25Index.open(dir);
+  const openSeconds = (performance.now() - t0) / 1000;
+  // ids only (the engine), then full hits with passage reads (what the server does).
+  const ids = await timeQueries(queries, (q) => {
+    const r = idx.searchDocs(q, 3);
+    return r.docs.length ? String(r.docs[0]) : null;
+  });
+  const hits = await timeQueries(queries, (q) => idx.searchOne(q, 3)[0]?.id ?? null);
+  // Exactness: every query against an unpruned exhaustive BM25 over the same postings.
+  let exactMismatches = 0;
+  const N = idx.numDocs;
+  const acc = new Float64Array(N);
+  const avgdl = idx.meta.avgdl;
+  for (const q of queries) {
+    const terms = idx.queryTerms(q);
+    const touched: number[] = [];
+    for (const t of terms) {
+      for (let i = 0; i < t.docs.length; i++) {
+        const d = t.docs[i];
+        const tf = idx.tfAt(t.postingBase + i);
+        if (acc[d] === 0) touched.push(d);
+        acc[d] += (t.weight * tf) / (tf + idx.k1 * (1 - idx.b + (idx.b * idx.docLens[d]) / avgdl));
+      }
+    }
+    const ranked = touched.map((d) => ({ d, s: acc[d] })).sort((a, b) => b.s - a.s || a.d - b.d).slice(0, 3);
+    for (const d of touched) acc[d] = 0;
+    const got = idx.searchDocs(q, 3);
+    const same = ranked.length === got.docs.length && ranked.every((r, i) => Math.abs(r.s - got.scores[i]) <= 1e-9 && (r.d === got.docs[i] || Math.abs(r.s - got.scores[i]) <= 1e-12));
+    if (!same) exactMismatches++;
+  }
+  await idx.close();
+  return {
+    openSeconds,
+    qps: ids.qps,
+    queries: ids.queries,
+    seconds: ids.seconds,
+    qpsWithPassages: hits.qps,
+    top1: hits.top1,
+    exactMismatches,
+    maxRssMb: maxRssMb(),
+  };
+}
+
+async function lancedb(): Promise<unknown> {
+  if (!process.env.LANCE_CPU_THREADS) throw new Error('set LANCE_CPU_THREADS=4 (index builds hang on 2 cores without it)');
+  const lance = await import('@lancedb/lancedb');
+  const dir = join(work, 'lancedb');
+  const db = await lance.connect(dir);
+  if (phase === 'build') {
+    const t0 = performance.now();
+    let table: Awaited<ReturnType<typeof db.createTable>> | null = null;
+    let batch: { id: string; contents: string }[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      if (!table) table = await db.createTable('passages', batch, { mode: 'overwrite' });
+      else await table.add(batch);
+      batch = [];
+    };
+    for await (const r of rows()) {
+      batch.push(r);
+      if (batch.length >= 50_000) await flush();
+    }
+    await flush();
+    await table!.createIndex('contents', {
+      config: lance.Index.fts({ withPosition: false, stem: true, removeStopWords: true, language: 'English', lowercase: true }),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, bytes: dirBytes(dir), maxRssMb: maxRssMb() };
+  }
+  const table = await db.openTable('passages');
+  const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
+  const r = await timeQueries(queries, async (q) => {
+    const res = (await table.search(q, 'fts').select(['id']).limit(3).toArray()) as { id: string }[];
+    return res[0]?.id ?? null;
+  });
+  return { ...r, maxRssMb: maxRssMb() };
+}
+
+async function fts5(): Promise<unknown> {
+  const Database = (await import('better-sqlite3')).default;
+  mkdirSync(work, { recursive: true });
+  const file = join(work, 'fts5.sqlite');
+  if (phase === 'build') {
+    const t0 = performance.now();
+    const db = new Database(file);
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.exec("DROP TABLE IF EXISTS p; CREATE VIRTUAL TABLE p USING fts5(id UNINDEXED, contents, tokenize = 'porter unicode61')");
+    const ins = db.prepare('INSERT INTO p (id, contents) VALUES (?, ?)');
+    let batch: { id: string; contents: string }[] = [];
+    const flush = db.transaction((b: { id: string; contents: string }[]) => {
+      for (const r of b) ins.run(r.id, r.contents);
+    });
+    for await (const r of rows()) {
+      batch.push(r);
+      if (batch.length >= 10_000) {
+        flush(batch);
+        batch = [];
+      }
+    }
+    flush(batch);
+    db.exec("INSERT INTO p(p) VALUES('optimize')");
+    db.close();
+    return { seconds: (performance.now() - t0) / 1000, bytes: dirBytes(file), maxRssMb: maxRssMb() };
+  }
+  const db = new Database(file, { readonly: true });
+  const stmt = db.prepare('SELECT id FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT 3');
+  const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
+  const r = await timeQueries(queries, (q) => {
+    const terms = q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+    if (terms.length === 0) return null;
+    const row = stmt.get(terms.map((t) => `"${t}"`).join(' OR ')) as { id: string } | undefined;
+    return row?.id ?? null;
+  });
+  db.close();
+  return { ...r, maxRssMb: maxRssMb() };
+}
+
+const run = { ours, lancedb, fts5 }[engine as 'ours' | 'lancedb' | 'fts5'];
+if (!run || (phase !== 'build' && phase !== 'query')) {
+  console.error('usage: engine.ts <ours|lancedb|fts5> <build|query> <corpus.jsonl> <queries.json> <workdir>');
+  process.exit(2);
+}
+const out = await run();
+process.stdout.write(JSON.stringify(out) + '\n');
