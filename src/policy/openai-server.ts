@@ -32,6 +32,8 @@ export interface OpenAIServerOptions {
   maxBodyBytes?: number;
   /** Upper bound on max_tokens (default 4096). */
   maxTokensLimit?: number;
+  /** The model's context: prompt + max_tokens beyond it is a 400, as vLLM answers (default: unchecked). */
+  contextLength?: number;
 }
 
 export interface RunningOpenAIServer {
@@ -241,8 +243,15 @@ export function createOpenAIHandler(
     };
   }
 
-  function checkTokens(prompts: number[][]): void {
+  function checkTokens(prompts: number[][], maxTokens: number): void {
     for (const p of prompts) {
+      if (opts.contextLength !== undefined && p.length + maxTokens > opts.contextLength) {
+        throw new HttpError(
+          400,
+          `prompt (${p.length} tokens) + max_tokens (${maxTokens}) exceed the model's context length ${opts.contextLength}`,
+          'prompt',
+        );
+      }
       for (const t of p) {
         if (t >= tok.vocabSize)
           throw new HttpError(
@@ -266,7 +275,7 @@ export function createOpenAIHandler(
           : typeof p[0] === 'string'
             ? (p as string[]).map((s) => tok.encode(s))
             : (p as number[][]);
-    checkTokens(prompts);
+    checkTokens(prompts, params.maxTokens);
     const out = await queue.submit(prompts, params);
     const includeStop = b.include_stop_str_in_output ?? false;
     const choices = out.flatMap((perPrompt, i) =>
@@ -335,6 +344,7 @@ export function createOpenAIHandler(
       if (at >= 0) promptText = promptText.slice(0, at + last.length);
     }
     const prompt = tok.encode(promptText);
+    checkTokens([prompt], params.maxTokens);
     const [out] = await queue.submit([prompt], params);
     const includeStop = b.include_stop_str_in_output ?? false;
     const choices = out.map((c, j) => ({

@@ -345,7 +345,11 @@ test('chat mode against serve-model: messages rebuilt from the prompt, partial a
 });
 
 test('serve-model validates requests with clear 4xx JSON errors', async () => {
-  const srv = await startOpenAIServer(new ScriptedSampler(() => 'x'), { port: 0, maxTokensLimit: 100 });
+  const srv = await startOpenAIServer(new ScriptedSampler(() => 'x'), {
+    port: 0,
+    maxTokensLimit: 100,
+    contextLength: 200,
+  });
   servers.push(srv);
   const post = async (path: string, body: string) => {
     const r = await fetch(`${srv.url}${path}`, {
@@ -367,6 +371,12 @@ test('serve-model validates requests with clear 4xx JSON errors', async () => {
   r = await post('/v1/completions', '{"prompt": "a", "max_tokens": 1000}');
   assert.equal(r.status, 400);
   assert.match(r.json.error.message, /at most 100/);
+  r = await post('/v1/completions', JSON.stringify({ prompt: 'x'.repeat(150), max_tokens: 60 }));
+  assert.equal(r.status, 400);
+  assert.match(
+    r.json.error.message,
+    /prompt \(150 tokens\) \+ max_tokens \(60\) exceed the model's context length 200/,
+  );
   r = await post('/v1/completions', '{"prompt": [1, 2,');
   assert.equal(r.status, 400);
   assert.match(r.json.error.message, /not valid JSON/);

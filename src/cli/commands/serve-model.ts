@@ -23,7 +23,7 @@ export async function serveModel(
     host: o.host,
     modelName: name,
     maxBatch: o.maxBatch,
-    ...(policy.maxContext ? { maxTokensLimit: policy.maxContext } : {}),
+    ...(policy.maxContext ? { maxTokensLimit: policy.maxContext, contextLength: policy.maxContext } : {}),
   });
   return {
     ...srv,
