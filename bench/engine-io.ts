@@ -7,7 +7,8 @@
 //   engine new Model(config) + loadHfFolder({into: parameter views}): the load path of `generate`
 // The file is written first, so all three read from the page cache (warm), one after another.
 //
-//   node --import tsx bench/engine-io.ts [--keep DIR]
+//   node --import tsx bench/engine-io.ts [--engine] [--keep DIR]   (--engine adds the `engine` row: slow,
+//   the Model constructor random-initialises 494M parameters first)
 //   node --import tsx bench/engine-io.ts --bpe     (BPE training/encoding on the 2Wiki passages)
 import { spawnSync } from 'node:child_process';
 import {
@@ -136,7 +137,9 @@ function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--child') return child(args[1], args[2]);
   if (args[0] === '--bpe') return bpe();
-  const keep = args[0] === '--keep' ? args[1] : null;
+  const withEngine = args.includes('--engine');
+  const k = args.indexOf('--keep');
+  const keep = k >= 0 ? args[k + 1] : null;
   const root = keep ?? mkdtempSync(join(tmpdir(), 'bench-engine-io-'));
   const dir = join(root, 'qwen2.5-0.5b-shaped');
   try {
@@ -170,7 +173,7 @@ function main(): void {
     console.log(
       `checkpoint: ${(params / 1e6).toFixed(1)}M parameters, bf16, ${(bytes / 1e9).toFixed(3)} GB; written (fp32 -> bf16) in ${(writeMs / 1000).toFixed(2)} s`,
     );
-    const res = ['raw', 'naive', 'ours', 'engine'].map((m) => runChild(m, dir));
+    const res = ['raw', 'naive', 'ours', ...(withEngine ? ['engine'] : [])].map((m) => runChild(m, dir));
     const ours = res[2];
     console.log('mode    time_s   GB/s(file)  peak_RSS_MB  time_vs_ours  RSS_vs_ours');
     for (const r of res) {
