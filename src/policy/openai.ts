@@ -172,7 +172,10 @@ interface ChoiceLike {
   text?: string;
   message?: { content?: string | null };
   finish_reason?: string | null;
+  /** vLLM: the stop string, a stop token id, or null for EOS. */
   stop_reason?: string | number | null;
+  /** SGLang's name for the same. */
+  matched_stop?: string | number | null;
   token_ids?: number[] | null;
   logprobs?: {
     tokens?: string[];
@@ -301,8 +304,9 @@ export class OpenAISampler implements Sampler {
     let stopString: string | undefined;
     if (c.finish_reason === 'stop') {
       const atEnd = stops.find((s) => s.length > 0 && text.endsWith(s));
-      if (typeof c.stop_reason === 'string') stopString = c.stop_reason;
-      else if (c.stop_reason === undefined) stopString = atEnd ?? inferStrippedStop(text, stops);
+      const reason = c.stop_reason !== undefined ? c.stop_reason : c.matched_stop;
+      if (typeof reason === 'string') stopString = reason;
+      else if (reason === undefined) stopString = atEnd ?? inferStrippedStop(text, stops);
       // stop_reason null or a token id: EOS / a stop token.
       if (stopString !== undefined) {
         finish = 'stop';

@@ -198,6 +198,35 @@ test('a server that returns 500 then succeeds: retried with backoff', async () =
   assert.deepEqual(out[0][0], { tokens: [111, 107], logprobs: [-0.5, -0.25], finish: 'length', text: 'ok' });
 });
 
+test('SGLang-style matched_stop and a stop token id are understood', async () => {
+  const srv = await scripted((_req, res, body) => {
+    const b = JSON.parse(body) as { prompt: number[] };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const sglang = b.prompt[0] === 1;
+    res.end(
+      JSON.stringify({
+        choices: [
+          sglang
+            ? { index: 0, text: ' <answer> x ', finish_reason: 'stop', matched_stop: '</answer>' }
+            : { index: 0, text: ' <answer> x ', finish_reason: 'stop', stop_reason: 151645 },
+        ],
+      }),
+    );
+  });
+  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', retries: 0 });
+  const out = await client.sample({
+    prompts: [[1], [2]],
+    maxTokens: 9,
+    stop: ['</search>', '</answer>'],
+    temperature: 0,
+    topP: 1,
+  });
+  assert.equal(out[0][0].text, ' <answer> x </answer>');
+  assert.equal(out[0][0].finish, 'stop');
+  assert.equal(out[1][0].finish, 'eos', 'a stop token id is an end of sequence, not a stop string');
+  assert.equal(out[1][0].text, ' <answer> x ');
+});
+
 test('a server that hangs: each attempt times out, the error names the URL and the cause', async () => {
   const srv = await scripted(() => {
     /* never answers */
