@@ -117,7 +117,7 @@ async function lancedb(): Promise<unknown> {
   const table = await db.openTable('passages');
   const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
   const r = await timeQueries(queries, async (q) => {
-    const res = (await table.search(q, 'fts').select(['id']).limit(3).toArray()) as { id: string }[];
+    const res = (await table.search(q, 'fts').select(['id', '_score']).limit(3).toArray()) as { id: string }[];
     return res[0]?.id ?? null;
   });
   return { ...r, maxRssMb: maxRssMb() };

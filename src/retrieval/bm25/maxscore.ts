@@ -110,7 +110,23 @@ export function maxScoreTopK(
     if (d === 0x7fffffff) break;
     let probeUb = prefixUb;
     if (size === k) {
-      // Block-max bound over [d, limit], limit = the nearest end of a block covering d.
+      // Coarse first: essential blocks + the non-essential global bounds hold up to the nearest
+      // end of an essential block (essential lists are the sparse ones: long jumps).
+      let ubE = firstEssential > 0 ? prefixUb[firstEssential - 1] : 0;
+      let limitE = 0x7fffffff;
+      for (let i = firstEssential; i < m; i++) {
+        const n = len[i];
+        if (pos[i] >= n) continue;
+        const b = pos[i] >> BLOCK_SHIFT;
+        const last = docs[i][Math.min((b + 1) << BLOCK_SHIFT, n) - 1];
+        if (last < limitE) limitE = last;
+        ubE += weight[i] * bmax[i][b] * RELATIVE_SLACK;
+      }
+      if (ubE <= theta) {
+        for (let i = firstEssential; i < m; i++) pos[i] = advance(docs[i], pos[i], len[i], limitE + 1);
+        continue;
+      }
+      // Fine: every term's block covering d, up to the nearest block end of any term.
       let ub = 0;
       let limit = 0x7fffffff;
       for (let i = 0; i < m; i++) {
