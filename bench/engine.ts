@@ -12,7 +12,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createWasmKernels } from '../src/engine/kernels/index.ts';
-import { KERNELS_WASM_PATH, KERNELS_RELAXED_WASM_PATH, relaxedSimdAvailable } from '../src/engine/kernels/wasm.ts';
+import {
+  KERNELS_WASM_PATH,
+  KERNELS_RELAXED_WASM_PATH,
+  relaxedSimdAvailable,
+} from '../src/engine/kernels/wasm.ts';
 import { presetConfig, countParameters, type ModelConfig } from '../src/engine/config.ts';
 import { Model } from '../src/engine/model.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
@@ -44,7 +48,10 @@ async function rate(work: number, fn: () => unknown | Promise<unknown>, seconds 
   return { wall: (work * reps) / wall, cpu: (work * reps) / cpu };
 }
 const f1 = (x: number) => x.toFixed(1);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 // ------------------------------------------------------------------------------------------ 1
 async function benchGemm(): Promise<void> {
@@ -62,14 +69,19 @@ async function benchGemm(): Promise<void> {
     const flop = 2 * M * N * K;
     const ours: Rate[] = [];
     for (const k of variants) {
-      const A = k.arena.alloc(M * K), B = k.arena.alloc(K * N), C = k.arena.alloc(M * N);
+      const A = k.arena.alloc(M * K),
+        B = k.arena.alloc(K * N),
+        C = k.arena.alloc(M * N);
       A.data.fill(0.5);
       B.data.fill(0.25);
       ours.push(await rate(flop / 1e9, () => k.gemm(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, C, 0, N)));
       if (Math.abs(C.data[0] - 0.125 * K) > 1e-3 * K) throw new Error('gemm result wrong');
       for (const b of [A, B, C]) k.arena.free(b);
     }
-    const sess = await ort.InferenceSession.create(matmulModel(M, K, N), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const sess = await ort.InferenceSession.create(matmulModel(M, K, N), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+    });
     const A = new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]);
     const B = new ort.Tensor('float32', new Float32Array(K * N).fill(0.25), [K, N]);
     const o = await rate(flop / 1e9, () => sess.run({ A, B }));
@@ -111,8 +123,12 @@ async function benchTrain(): Promise<void> {
     },
     quick ? 2 : 6,
   );
-  console.log(`\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${tr.model.kernels.variant}   load: ${load()}`);
-  console.log(`tokens/s: ${r.wall.toFixed(0)} per wall-second, ${r.cpu.toFixed(0)} per CPU-second (goal ≥ 2,000 on one core; libtorch CPU ≈ 3,000)`);
+  console.log(
+    `\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${tr.model.kernels.variant}   load: ${load()}`,
+  );
+  console.log(
+    `tokens/s: ${r.wall.toFixed(0)} per wall-second, ${r.cpu.toFixed(0)} per CPU-second (goal ≥ 2,000 on one core; libtorch CPU ≈ 3,000)`,
+  );
   tr.dispose();
 }
 
@@ -135,7 +151,9 @@ async function benchGenerate(): Promise<void> {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   const lm = await llama.loadModel({ modelPath: gguf });
-  console.log(`\n## generation, reference config, 32-token prompts, ${NEW} new tokens, greedy, 1 thread   load: ${load()}`);
+  console.log(
+    `\n## generation, reference config, 32-token prompts, ${NEW} new tokens, greedy, 1 thread   load: ${load()}`,
+  );
   console.log('| batch | ours tok/s (wall / cpu) | llama.cpp tok/s (wall / cpu) | ratio (cpu) |');
   console.log('|---|---|---|---|');
   for (const B of [1, 16]) {
@@ -193,14 +211,27 @@ async function childMain(name: string): Promise<void> {
     const data = trainBatch(cfg.vocabSize, 128, 4);
     for (let i = 0; i < 3; i++) {
       await tr.forwardBackward(data, { type: 'cross_entropy' });
-      await tr.optimStep({ learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClipNorm: 1 });
+      await tr.optimStep({
+        learningRate: 1e-3,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weightDecay: 0,
+        gradClipNorm: 1,
+      });
     }
   } else if (name === 'big-rss') {
     const m = new Model(QWEN05B, { seed: 1 });
     const tr = EmbeddedTrainer.fromModel(m, nullTokenizer(QWEN05B.vocabSize));
     const g0 = performance.now();
     const c0 = process.cpuUsage();
-    await tr.sample({ prompts: [Array.from({ length: 16 }, (_, i) => i + 100)], maxTokens: 8, stop: [], temperature: 0, topP: 1 });
+    await tr.sample({
+      prompts: [Array.from({ length: 16 }, (_, i) => i + 100)],
+      maxTokens: 8,
+      stop: [],
+      temperature: 0,
+      topP: 1,
+    });
     const cu = process.cpuUsage(c0);
     console.log(
       JSON.stringify({
@@ -210,14 +241,25 @@ async function childMain(name: string): Promise<void> {
       }),
     );
   }
-  console.log(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000 }));
+  console.log(
+    JSON.stringify({
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      seconds: (performance.now() - t0) / 1000,
+    }),
+  );
 }
 
 function runChild(name: string): Record<string, number> {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${name}`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`child ${name} failed: ${r.stderr}`);
-  return Object.assign({}, ...r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>));
+  return Object.assign(
+    {},
+    ...r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>),
+  );
 }
 
 async function benchMemory(): Promise<void> {
@@ -236,7 +278,9 @@ async function benchMemory(): Promise<void> {
 
 if (child) await childMain(child);
 else {
-  console.log(`# engine benchmark  ${new Date().toISOString()}  node ${process.version}  relaxed-simd: ${relaxedSimdAvailable()}`);
+  console.log(
+    `# engine benchmark  ${new Date().toISOString()}  node ${process.version}  relaxed-simd: ${relaxedSimdAvailable()}`,
+  );
   await benchGemm();
   await benchTrain();
   if (!args.includes('--skip-llama')) await benchGenerate();

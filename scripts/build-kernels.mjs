@@ -23,14 +23,26 @@ let asc;
 try {
   asc = require.resolve('assemblyscript/bin/asc.js');
 } catch {
-  console.error('build-kernels: assemblyscript is not installed (devDependency); the engine will use its plain-TS kernels');
+  console.error(
+    'build-kernels: assemblyscript is not installed (devDependency); the engine will use its plain-TS kernels',
+  );
   process.exit(0);
 }
 for (const [file, features] of [
   [out, ['simd']],
   [outRelaxed, ['simd', 'relaxed-simd']],
 ]) {
-  const args = [asc, src, '-o', file, '-O3', '--noAssert', '--runtime', 'minimal', ...features.flatMap((f) => ['--enable', f])];
+  const args = [
+    asc,
+    src,
+    '-o',
+    file,
+    '-O3',
+    '--noAssert',
+    '--runtime',
+    'minimal',
+    ...features.flatMap((f) => ['--enable', f]),
+  ];
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (r.status !== 0) {
     console.error(`build-kernels: asc failed for ${file}`);

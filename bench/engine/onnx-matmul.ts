@@ -35,6 +35,11 @@ export function matmulModel(M: number, K: number, N: number): Uint8Array {
     ...vBytes(12, valueInfo('C', [M, N])),
   ];
   const opset = [...vStr(1, ''), ...vInt(2, 13)];
-  const model = [...vInt(1, 8 /* ir_version */), ...vStr(2, 'search-r1-bench'), ...vBytes(7, graph), ...vBytes(8, opset)];
+  const model = [
+    ...vInt(1, 8 /* ir_version */),
+    ...vStr(2, 'search-r1-bench'),
+    ...vBytes(7, graph),
+    ...vBytes(8, opset),
+  ];
   return Uint8Array.from(model);
 }

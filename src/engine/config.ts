@@ -83,7 +83,9 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   ] as const)
     posInt(k);
   if (c.numHeads % c.numKvHeads !== 0)
-    throw new Error(`model config: numHeads (${c.numHeads}) must be a multiple of numKvHeads (${c.numKvHeads})`);
+    throw new Error(
+      `model config: numHeads (${c.numHeads}) must be a multiple of numKvHeads (${c.numKvHeads})`,
+    );
   if (c.headDim % 2 !== 0) throw new Error(`model config: headDim (${c.headDim}) must be even for RoPE`);
   if (!(c.ropeTheta > 0)) throw new Error(`model config: field "ropeTheta" must be > 0`);
   if (!(c.rmsNormEps > 0)) throw new Error(`model config: field "rmsNormEps" must be > 0`);
@@ -153,7 +155,9 @@ export function configToHf(c: ModelConfig): Record<string, unknown> {
 /** Parameter tensors (HF names → shapes) of a config, in a fixed order. */
 export function parameterShapes(c: ModelConfig): { name: string; shape: number[] }[] {
   const D = c.hiddenSize;
-  const out: { name: string; shape: number[] }[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, D] }];
+  const out: { name: string; shape: number[] }[] = [
+    { name: 'model.embed_tokens.weight', shape: [c.vocabSize, D] },
+  ];
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
     out.push({ name: p + 'input_layernorm.weight', shape: [D] });

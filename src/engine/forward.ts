@@ -85,7 +85,10 @@ class Plan {
     readonly training: boolean,
   ) {
     const c = model.config;
-    const D = c.hiddenSize, QD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim, I = c.intermediateSize;
+    const D = c.hiddenSize,
+      QD = c.numHeads * c.headDim,
+      KD = c.numKvHeads * c.headDim,
+      I = c.intermediateSize;
     const T = cap;
     const A = (n: number) => {
       const b = model.kernels.arena.alloc(Math.max(1, n));
@@ -181,7 +184,8 @@ export class TrainingPass {
 
   /** Where the probabilities of (layer, seq, head) live: the kept store, or the scratch S. */
   private probsAt(P: Plan, l: number, s: number, h: number): [Buf, number] {
-    if (this.probsKept) return [this.probs!, l * this.probLayer + this.probBase[s] + h * this.lens[s] * this.lens[s]];
+    if (this.probsKept)
+      return [this.probs!, l * this.probLayer + this.probBase[s] + h * this.lens[s] * this.lens[s]];
     return [P.S, 0];
   }
 
@@ -222,8 +226,10 @@ export class TrainingPass {
     const m = this.model;
     const c = m.config;
     const K = m.kernels;
-    const V = c.vocabSize, D = c.hiddenSize;
-    let T = 0, L = 0;
+    const V = c.vocabSize,
+      D = c.hiddenSize;
+    let T = 0,
+      L = 0;
     this.starts = [];
     this.lens = [];
     for (let s = 0; s < seqs.length; s++) {
@@ -258,11 +264,16 @@ export class TrainingPass {
       const { inputs, targets } = seqs[s];
       const b = this.starts[s];
       for (let i = 0; i < inputs.length; i++) {
-        const tok = inputs[i], tt = targets[i];
+        const tok = inputs[i],
+          tt = targets[i];
         if (!Number.isInteger(tok) || tok < 0 || tok >= V)
-          throw new Error(`sequence ${s}: input token ${tok} at position ${i} is outside the vocabulary [0, ${V})`);
+          throw new Error(
+            `sequence ${s}: input token ${tok} at position ${i} is outside the vocabulary [0, ${V})`,
+          );
         if (!Number.isInteger(tt) || tt < 0 || tt >= V)
-          throw new Error(`sequence ${s}: target token ${tt} at position ${i} is outside the vocabulary [0, ${V})`);
+          throw new Error(
+            `sequence ${s}: target token ${tt} at position ${i} is outside the vocabulary [0, ${V})`,
+          );
         this.tokens[b + i] = tok;
         tgt[b + i] = tt;
         this.pos[b + i] = i;
@@ -270,7 +281,8 @@ export class TrainingPass {
     }
     // Embedding lookup → layers[0].xIn
     {
-      const x = P.layers[0].xIn.data, E = m.embed.w.data;
+      const x = P.layers[0].xIn.data,
+        E = m.embed.w.data;
       for (let t = 0; t < T; t++) x.set(E.subarray(this.tokens[t] * D, this.tokens[t] * D + D), t * D);
     }
     for (let l = 0; l < c.numLayers; l++) {
@@ -281,7 +293,8 @@ export class TrainingPass {
     K.rmsnorm(P.xOut, m.norm.w, P.xf, P.invF, T, D, c.rmsNormEps);
     const R = P.rowsPerChunk;
     const F = floatArrayOf(P.lp); // Float64Array on the float64 reference path
-    const lpAll = new F(T), entAll = new F(T);
+    const lpAll = new F(T),
+      entAll = new F(T);
     for (let r0 = 0; r0 < T; r0 += R) {
       const rows = Math.min(R, T - r0);
       this.headChunk(P, r0, rows);
@@ -296,7 +309,9 @@ export class TrainingPass {
     let values: Float32Array | null = null;
     if (m.valueW && m.valueB) {
       values = new F(T);
-      const xf = P.xf.data, w = m.valueW.w.data, bias = m.valueB.w.data[0];
+      const xf = P.xf.data,
+        w = m.valueW.w.data,
+        bias = m.valueB.w.data[0];
       for (let t = 0; t < T; t++) {
         let s = bias;
         for (let j = 0; j < D; j++) s += xf[t * D + j] * w[j];
@@ -304,7 +319,8 @@ export class TrainingPass {
       }
     }
     for (let s = 0; s < seqs.length; s++) {
-      const b = this.starts[s], n = this.lens[s];
+      const b = this.starts[s],
+        n = this.lens[s];
       out.logprobs.push(lpAll.slice(b, b + n));
       out.entropy.push(entAll.slice(b, b + n));
       if (values) out.values!.push(values.slice(b, b + n));
@@ -316,7 +332,8 @@ export class TrainingPass {
   /** logits chunk Z[rows, V] = xf[r0..r0+rows] · Wlmᵀ */
   private headChunk(P: Plan, r0: number, rows: number): void {
     const m = this.model;
-    const D = m.config.hiddenSize, V = m.config.vocabSize;
+    const D = m.config.hiddenSize,
+      V = m.config.vocabSize;
     m.kernels.gemm(false, true, rows, V, D, 1, P.xf, r0 * D, D, m.lmHead.w, 0, D, 0, P.Z, 0, V);
   }
 
@@ -325,8 +342,13 @@ export class TrainingPass {
     const c = m.config;
     const K = m.kernels;
     const T = this.T;
-    const D = c.hiddenSize, hd = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, I = c.intermediateSize;
-    const QD = Hq * hd, KD = Hkv * hd;
+    const D = c.hiddenSize,
+      hd = c.headDim,
+      Hq = c.numHeads,
+      Hkv = c.numKvHeads,
+      I = c.intermediateSize;
+    const QD = Hq * hd,
+      KD = Hkv * hd;
     const W = m.layers[l];
     const a = P.layers[l];
     // h1 = rmsnorm(x)
@@ -341,14 +363,17 @@ export class TrainingPass {
     const scale = 1 / Math.sqrt(hd);
     const rep = Hq / Hkv;
     for (let s = 0; s < this.starts.length; s++) {
-      const s0 = this.starts[s], Ls = this.lens[s];
+      const s0 = this.starts[s],
+        Ls = this.lens[s];
       for (let h = 0; h < Hq; h++) {
         const g = Math.floor(h / rep);
-        const qo = s0 * QD + h * hd, ko = s0 * KD + g * hd;
+        const qo = s0 * QD + h * hd,
+          ko = s0 * KD + g * hd;
         const [Pb, po] = this.probsAt(P, l, s, h);
         // Row blocks of ATT_BLOCK queries only score keys up to the block's end (causal).
         for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
-          const rows = Math.min(ATT_BLOCK, Ls - r0), cols = r0 + rows;
+          const rows = Math.min(ATT_BLOCK, Ls - r0),
+            cols = r0 + rows;
           const pr = po + r0 * Ls;
           K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
           K.causalSoftmax(Pb, pr, rows, cols, Ls, r0);
@@ -379,16 +404,22 @@ export class TrainingPass {
     const c = m.config;
     const K = m.kernels;
     const P = this.plan!;
-    const D = c.hiddenSize, V = c.vocabSize;
+    const D = c.hiddenSize,
+      V = c.vocabSize;
     // Gather per-token upstream gradients.
     const F = floatArrayOf(P.lp);
-    const gLpAll = new F(T), gEntAll = new F(T), gVal = new F(T);
-    let anyEnt = false, anyVal = false;
+    const gLpAll = new F(T),
+      gEntAll = new F(T),
+      gVal = new F(T);
+    let anyEnt = false,
+      anyVal = false;
     for (let s = 0; s < this.starts.length; s++) {
-      const b = this.starts[s], n = this.lens[s];
+      const b = this.starts[s],
+        n = this.lens[s];
       const chk = (arr: Float32Array | null | undefined, what: string, dst: Float32Array): boolean => {
         if (!arr) return false;
-        if (arr.length !== n) throw new Error(`sequence ${s}: ${what} has length ${arr.length}, expected ${n}`);
+        if (arr.length !== n)
+          throw new Error(`sequence ${s}: ${what} has length ${arr.length}, expected ${n}`);
         dst.set(arr, b);
         return true;
       };
@@ -415,8 +446,11 @@ export class TrainingPass {
       K.gemm(true, false, V, D, rows, 1, P.Z, 0, V, P.xf, r0 * D, D, 1, gW, 0, D);
     }
     if (anyVal && m.valueW && m.valueB) {
-      const xf = P.xf.data, dxf = P.dxf.data, w = m.valueW.w.data;
-      const gw = m.valueW.g!.data, gb = m.valueB.g!.data;
+      const xf = P.xf.data,
+        dxf = P.dxf.data,
+        w = m.valueW.w.data;
+      const gw = m.valueW.g!.data,
+        gb = m.valueB.g!.data;
       for (let t = 0; t < T; t++) {
         const dv = gVal[t];
         if (dv === 0) continue;
@@ -431,7 +465,8 @@ export class TrainingPass {
     K.rmsnormBackward(P.xOut, m.norm.w, P.invF, P.dxf, P.dx, m.norm.g!, T, D, false);
     for (let l = c.numLayers - 1; l >= 0; l--) this.layerBackward(l, P);
     // Embedding backward
-    const gE = m.embed.g!.data, dx = P.dx.data;
+    const gE = m.embed.g!.data,
+      dx = P.dx.data;
     for (let t = 0; t < T; t++) {
       const o = this.tokens[t] * D;
       for (let j = 0; j < D; j++) gE[o + j] += dx[t * D + j];
@@ -444,8 +479,13 @@ export class TrainingPass {
     const c = m.config;
     const K = m.kernels;
     const T = this.T;
-    const D = c.hiddenSize, hd = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, I = c.intermediateSize;
-    const QD = Hq * hd, KD = Hkv * hd;
+    const D = c.hiddenSize,
+      hd = c.headDim,
+      Hq = c.numHeads,
+      Hkv = c.numKvHeads,
+      I = c.intermediateSize;
+    const QD = Hq * hd,
+      KD = Hkv * hd;
     const W = m.layers[l];
     const a = P.layers[l];
     // MLP: out = xMid + a·Wdᵀ
@@ -465,14 +505,18 @@ export class TrainingPass {
     const scale = 1 / Math.sqrt(hd);
     const rep = Hq / Hkv;
     for (let s = 0; s < this.starts.length; s++) {
-      const s0 = this.starts[s], Ls = this.lens[s];
+      const s0 = this.starts[s],
+        Ls = this.lens[s];
       for (let h = 0; h < Hq; h++) {
         const g = Math.floor(h / rep);
-        const qo = s0 * QD + h * hd, ko = s0 * KD + g * hd;
+        const qo = s0 * QD + h * hd,
+          ko = s0 * KD + g * hd;
         const [Pb, po] = this.probsAt(P, l, s, h);
         for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
-          const rows = Math.min(ATT_BLOCK, Ls - r0), cols = r0 + rows;
-          const pr = po + r0 * Ls, dr = r0 * Ls;
+          const rows = Math.min(ATT_BLOCK, Ls - r0),
+            cols = r0 + rows;
+          const pr = po + r0 * Ls,
+            dr = r0 * Ls;
           if (!this.probsKept) {
             // Recompute this block of P (the probabilities were not kept: too large).
             K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
@@ -497,10 +541,20 @@ export class TrainingPass {
 }
 
 /** y[T,out] = x[T,in]·Wᵀ (+ b) */
-export function linear(m: Model, x: Buf, T: number, nIn: number, W: Param, b: Param | null, y: Buf, nOut: number): void {
+export function linear(
+  m: Model,
+  x: Buf,
+  T: number,
+  nIn: number,
+  W: Param,
+  b: Param | null,
+  y: Buf,
+  nOut: number,
+): void {
   m.kernels.gemm(false, true, T, nOut, nIn, 1, x, 0, nIn, W.w, 0, nIn, 0, y, 0, nOut);
   if (b) {
-    const yd = y.data, bd = b.w.data;
+    const yd = y.data,
+      bd = b.w.data;
     for (let t = 0; t < T; t++) for (let j = 0; j < nOut; j++) yd[t * nOut + j] += bd[j];
   }
 }
@@ -522,7 +576,8 @@ function linearBackward(
   K.gemm(false, false, T, nIn, nOut, 1, dy, 0, nOut, W.w, 0, nIn, accumulate ? 1 : 0, dx, 0, nIn);
   K.gemm(true, false, nOut, nIn, T, 1, dy, 0, nOut, x, 0, nIn, 1, W.g!, 0, nIn);
   if (b) {
-    const gb = b.g!.data, d = dy.data;
+    const gb = b.g!.data,
+      d = dy.data;
     for (let t = 0; t < T; t++) for (let j = 0; j < nOut; j++) gb[j] += d[t * nOut + j];
   }
 }

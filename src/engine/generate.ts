@@ -28,17 +28,21 @@ interface SeqState {
 }
 
 export function validateSampleRequest(req: SampleRequest, V: number): void {
-  if (!Array.isArray(req.prompts)) throw new Error('sample: field "prompts" must be an array of token arrays');
+  if (!Array.isArray(req.prompts))
+    throw new Error('sample: field "prompts" must be an array of token arrays');
   req.prompts.forEach((p, i) => {
-    if (!Array.isArray(p) || p.length === 0) throw new Error(`sample: prompts[${i}] must be a non-empty token array`);
+    if (!Array.isArray(p) || p.length === 0)
+      throw new Error(`sample: prompts[${i}] must be a non-empty token array`);
     for (const t of p)
       if (!Number.isInteger(t) || t < 0 || t >= V)
         throw new Error(`sample: prompts[${i}] has token ${t} outside the vocabulary [0, ${V})`);
   });
-  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 0) throw new Error(`sample: field "maxTokens" must be an integer ≥ 0`);
+  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 0)
+    throw new Error(`sample: field "maxTokens" must be an integer ≥ 0`);
   if (!(req.temperature >= 0)) throw new Error(`sample: field "temperature" must be ≥ 0`);
   if (!(req.topP > 0 && req.topP <= 1)) throw new Error(`sample: field "topP" must be in (0, 1]`);
-  if (req.n !== undefined && (!Number.isInteger(req.n) || req.n < 1)) throw new Error(`sample: field "n" must be an integer ≥ 1`);
+  if (req.n !== undefined && (!Number.isInteger(req.n) || req.n < 1))
+    throw new Error(`sample: field "n" must be an integer ≥ 1`);
   if (!Array.isArray(req.stop) || req.stop.some((s) => typeof s !== 'string'))
     throw new Error('sample: field "stop" must be an array of strings');
 }
@@ -86,7 +90,15 @@ export async function generate(
       for (const { idx, prompt } of wave)
         for (let j = 0; j < n; j++) {
           caps.push(Math.min(prompt.length + req.maxTokens, Math.max(maxPos, prompt.length + 1)));
-          seqs.push({ prompt: idx, sample: j, slot: seqs.length, tokens: [], logprobs: [], rng: new Rng(seedFor(baseSeed, idx, j)), done: null });
+          seqs.push({
+            prompt: idx,
+            sample: j,
+            slot: seqs.length,
+            tokens: [],
+            logprobs: [],
+            rng: new Rng(seedFor(baseSeed, idx, j)),
+            done: null,
+          });
         }
       const cache = new KvCache(model, caps);
       try {
@@ -161,7 +173,8 @@ async function runWave(
       seq.done = { tokens: [], logprobs: [], finish: 'length', text: '' };
       continue;
     }
-    if (!accept(seq, sampleToken(logitsRow, 0, V, params, seq.rng, scratch), tokenizer, req, eos, cache)) active.push(seq);
+    if (!accept(seq, sampleToken(logitsRow, 0, V, params, seq.rng, scratch), tokenizer, req, eos, cache))
+      active.push(seq);
   }
   let steps = 0;
   while (active.length > 0) {
@@ -171,7 +184,8 @@ async function runWave(
     );
     const still: SeqState[] = [];
     active.forEach((s, i) => {
-      if (!accept(s, sampleToken(logits, i * V, V, params, s.rng, scratch), tokenizer, req, eos, cache)) still.push(s);
+      if (!accept(s, sampleToken(logits, i * V, V, params, s.rng, scratch), tokenizer, req, eos, cache))
+        still.push(s);
     });
     active = still;
     opts.onStep?.(++steps, req.maxTokens);
@@ -191,20 +205,42 @@ function accept(
   seq.tokens.push(pick.token);
   seq.logprobs.push(pick.logprob);
   if (eos.has(pick.token)) {
-    seq.done = { tokens: seq.tokens, logprobs: seq.logprobs, finish: 'eos', text: tokenizer.decode(seq.tokens.slice(0, -1)) };
+    seq.done = {
+      tokens: seq.tokens,
+      logprobs: seq.logprobs,
+      finish: 'eos',
+      text: tokenizer.decode(seq.tokens.slice(0, -1)),
+    };
     return true;
   }
   if (req.stop.length > 0) {
-    const text = tokenizer.decode(seq.tokens);
-    const hit = findStop(text, req.stop);
-    if (hit) {
-      seq.done = { tokens: seq.tokens, logprobs: seq.logprobs, finish: 'stop', text: text.slice(0, hit.end), stopString: hit.stop };
-      return true;
+    // A stop string completed by this token lies in the last few tokens' text: decode only a
+    // window (decoding everything each step is quadratic), and the full text once on a hit.
+    const maxStop = req.stop.reduce((m, s) => Math.max(m, s.length), 0);
+    const window = seq.tokens.length <= maxStop + 8 ? seq.tokens : seq.tokens.slice(-(maxStop + 8));
+    if (findStop(tokenizer.decode(window), req.stop)) {
+      const text = tokenizer.decode(seq.tokens);
+      const hit = findStop(text, req.stop);
+      if (hit) {
+        seq.done = {
+          tokens: seq.tokens,
+          logprobs: seq.logprobs,
+          finish: 'stop',
+          text: text.slice(0, hit.end),
+          stopString: hit.stop,
+        };
+        return true;
+      }
     }
   }
   // The cache slot must hold the next input token too.
   if (seq.tokens.length >= req.maxTokens || cache.len[seq.slot] + 1 > cache.caps[seq.slot]) {
-    seq.done = { tokens: seq.tokens, logprobs: seq.logprobs, finish: 'length', text: tokenizer.decode(seq.tokens) };
+    seq.done = {
+      tokens: seq.tokens,
+      logprobs: seq.logprobs,
+      finish: 'length',
+      text: tokenizer.decode(seq.tokens),
+    };
     return true;
   }
   return false;

@@ -31,7 +31,8 @@ export class KvCache {
   copySlot(from: number, to: number): void {
     const KD = this.model.config.numKvHeads * this.model.config.headDim;
     const n = this.len[from];
-    if (n > this.caps[to]) throw new Error(`kv cache: slot ${to} (cap ${this.caps[to]}) cannot hold ${n} positions`);
+    if (n > this.caps[to])
+      throw new Error(`kv cache: slot ${to} (cap ${this.caps[to]}) cannot hold ${n} positions`);
     for (let l = 0; l < this.k[from].length; l++) {
       this.k[to][l].data.set(this.k[from][l].data.subarray(0, n * KD));
       this.v[to][l].data.set(this.v[from][l].data.subarray(0, n * KD));
@@ -91,7 +92,10 @@ export class Inference {
     if (p && p.cap >= T && p.scap >= sNeed && p.bcap >= B) return p;
     this.dispose();
     const c = this.model.config;
-    const D = c.hiddenSize, QD = c.numHeads * c.headDim, KD = c.numKvHeads * c.headDim, I = c.intermediateSize;
+    const D = c.hiddenSize,
+      QD = c.numHeads * c.headDim,
+      KD = c.numKvHeads * c.headDim,
+      I = c.intermediateSize;
     const cap = Math.max(T, p?.cap ?? 0, 16);
     const scap = Math.max(sNeed, p?.scap ?? 0, 256);
     const bcap = Math.max(B, p?.bcap ?? 0, 1);
@@ -132,15 +136,25 @@ export class Inference {
     const m = this.model;
     const c = m.config;
     const K = m.kernels;
-    const D = c.hiddenSize, hd = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, I = c.intermediateSize, V = c.vocabSize;
-    const QD = Hq * hd, KD = Hkv * hd, rep = Hq / Hkv;
-    let T = 0, sNeed = 0;
+    const D = c.hiddenSize,
+      hd = c.headDim,
+      Hq = c.numHeads,
+      Hkv = c.numKvHeads,
+      I = c.intermediateSize,
+      V = c.vocabSize;
+    const QD = Hq * hd,
+      KD = Hkv * hd,
+      rep = Hq / Hkv;
+    let T = 0,
+      sNeed = 0;
     const starts: number[] = [];
     for (const it of items) {
       if (it.tokens.length === 0) throw new Error(`inference step: slot ${it.slot} has no new tokens`);
       const ctx = cache.len[it.slot] + it.tokens.length;
       if (ctx > cache.caps[it.slot])
-        throw new Error(`inference step: slot ${it.slot} would hold ${ctx} positions, its cache holds ${cache.caps[it.slot]}`);
+        throw new Error(
+          `inference step: slot ${it.slot} would hold ${ctx} positions, its cache holds ${cache.caps[it.slot]}`,
+        );
       starts.push(T);
       T += it.tokens.length;
       sNeed = Math.max(sNeed, it.tokens.length * ctx, rep * ctx);
@@ -150,13 +164,15 @@ export class Inference {
     if (this.pos.length < P.cap) this.pos = new Int32Array(P.cap);
     let maxPos = 0;
     {
-      const x = P.x.data, E = m.embed.w.data;
+      const x = P.x.data,
+        E = m.embed.w.data;
       for (let i = 0; i < B; i++) {
         const it = items[i];
         const p0 = cache.len[it.slot];
         for (let j = 0; j < it.tokens.length; j++) {
           const tok = it.tokens[j];
-          if (!Number.isInteger(tok) || tok < 0 || tok >= V) throw new Error(`token ${tok} is outside the vocabulary [0, ${V})`);
+          if (!Number.isInteger(tok) || tok < 0 || tok >= V)
+            throw new Error(`token ${tok} is outside the vocabulary [0, ${V})`);
           x.set(E.subarray(tok * D, tok * D + D), (starts[i] + j) * D);
           this.pos[starts[i] + j] = p0 + j;
         }
@@ -175,9 +191,12 @@ export class Inference {
       applyRope(P.k.data, 0, T, KD, Hkv, this.pos, 0, this.rope, false);
       for (let i = 0; i < B; i++) {
         const it = items[i];
-        const n = it.tokens.length, s0 = starts[i], p0 = cache.len[it.slot];
+        const n = it.tokens.length,
+          s0 = starts[i],
+          p0 = cache.len[it.slot];
         const ctx = p0 + n;
-        const kc = cache.k[it.slot][l], vc = cache.v[it.slot][l];
+        const kc = cache.k[it.slot][l],
+          vc = cache.v[it.slot][l];
         kc.data.set(P.k.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
         vc.data.set(P.v.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
         if (n === 1) {

@@ -66,11 +66,11 @@ export class WasmArena implements Arena {
     private readonly memory: WebAssembly.Memory,
     private readonly wasmAlloc: (bytes: number) => number,
     private readonly wasmFree: (ptr: number) => void,
-  ) {
-  }
+  ) {}
   alloc(n: number): Buf {
     const bytes = Math.max(16, n * 4);
-    if (bytes > 0xfff0_0000) throw new Error(`engine memory: cannot allocate ${bytes} bytes (wasm32 limit 4 GiB)`);
+    if (bytes > 0xfff0_0000)
+      throw new Error(`engine memory: cannot allocate ${bytes} bytes (wasm32 limit 4 GiB)`);
     let ptr: number;
     try {
       ptr = this.wasmAlloc(bytes) >>> 0;

@@ -131,7 +131,9 @@ export class Model {
       }
       const n = t.shape.reduce((a, b) => a * b, 1);
       if (t.shape.length !== p.shape.length || t.shape.some((s, i) => s !== p.shape[i]))
-        throw new Error(`${src}: tensor "${p.name}" has shape [${t.shape.join(', ')}], expected [${p.shape.join(', ')}]`);
+        throw new Error(
+          `${src}: tensor "${p.name}" has shape [${t.shape.join(', ')}], expected [${p.shape.join(', ')}]`,
+        );
       if (t.data.length !== n)
         throw new Error(`${src}: tensor "${p.name}" has ${t.data.length} values, its shape needs ${n}`);
       p.w.data.set(t.data);

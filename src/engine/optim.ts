@@ -35,7 +35,8 @@ export class AdamW {
   }
 
   private moments(p: Param): [Buf, Buf] {
-    let m = this.m.get(p.name), v = this.v.get(p.name);
+    let m = this.m.get(p.name),
+      v = this.v.get(p.name);
     if (!m || !v) {
       m = this.kernels.arena.alloc(p.size);
       v = this.kernels.arena.alloc(p.size);
@@ -58,12 +59,17 @@ export class AdamW {
   update(h: AdamWParams): { grad_norm: number; clip_scale: number } {
     checkParams(h);
     const norm = this.gradNorm();
-    if (!Number.isFinite(norm)) throw new Error(`AdamW: gradient norm is ${norm}; refusing to update (non-finite loss?)`);
+    if (!Number.isFinite(norm))
+      throw new Error(`AdamW: gradient norm is ${norm}; refusing to update (non-finite loss?)`);
     const clip = h.gradClipNorm > 0 && norm > h.gradClipNorm ? h.gradClipNorm / norm : 1;
     this.step++;
     const t = this.step;
-    const b1 = h.beta1, b2 = h.beta2, lr = h.learningRate, eps = h.eps;
-    const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t);
+    const b1 = h.beta1,
+      b2 = h.beta2,
+      lr = h.learningRate,
+      eps = h.eps;
+    const bc1 = 1 - Math.pow(b1, t),
+      bc2 = 1 - Math.pow(b2, t);
     const stepSize = lr / bc1;
     const invSqrtBc2 = 1 / Math.sqrt(bc2);
     for (const p of this.params) {
@@ -89,12 +95,14 @@ export class AdamW {
       for (const [k, a] of src) {
         const n = sizes.get(k);
         if (n === undefined) throw new Error(`optimizer state: moment ${what} for unknown parameter "${k}"`);
-        if (a.length !== n) throw new Error(`optimizer state: moment ${what} of "${k}" has ${a.length} values, expected ${n}`);
+        if (a.length !== n)
+          throw new Error(`optimizer state: moment ${what} of "${k}" has ${a.length} values, expected ${n}`);
       }
     this.dispose();
     this.step = s.step;
     for (const p of this.params) {
-      const m = s.m.get(p.name), v = s.v.get(p.name);
+      const m = s.m.get(p.name),
+        v = s.v.get(p.name);
       if (!m && !v) continue;
       if (!m || !v) throw new Error(`optimizer state: "${p.name}" has only one of its two moments`);
       const [bm, bv] = this.moments(p);

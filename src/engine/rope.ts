@@ -52,15 +52,18 @@ export function applyRope(
 ): void {
   const h = t.half;
   const hd = t.headDim;
-  const cos = t.cos, sin = t.sin;
+  const cos = t.cos,
+    sin = t.sin;
   const sgn = inverse ? -1 : 1;
   for (let r = 0; r < rows; r++) {
     const tb = pos[posOff + r] * h;
     for (let hh = 0; hh < heads; hh++) {
       const o = xOff + r * ld + hh * hd;
       for (let i = 0; i < h; i++) {
-        const c = cos[tb + i], s = sgn * sin[tb + i];
-        const a = x[o + i], b = x[o + i + h];
+        const c = cos[tb + i],
+          s = sgn * sin[tb + i];
+        const a = x[o + i],
+          b = x[o + i + h];
         x[o + i] = a * c - b * s;
         x[o + i + h] = b * c + a * s;
       }

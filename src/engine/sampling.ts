@@ -18,7 +18,8 @@ export function sampleToken(
   rng: Rng,
   scratch: Float64Array,
 ): { token: number; logprob: number } {
-  let max = -Infinity, arg = 0;
+  let max = -Infinity,
+    arg = 0;
   for (let j = 0; j < V; j++) {
     const z = logits[off + j];
     if (z > max) {
@@ -67,7 +68,8 @@ export function sampleToken(
     idx = idx.filter((j) => scratch[j] >= thr);
     idx.sort((a, b) => scratch[b] - scratch[a] || a - b);
   }
-  let kept = 0, mass = 0;
+  let kept = 0,
+    mass = 0;
   let total = 0;
   for (const j of idx) total += scratch[j];
   if (topP < 1) {

@@ -78,8 +78,16 @@ export class EmbeddedTrainer implements Trainer {
   }
 
   /** A randomly initialised model. */
-  static create(config: ModelConfig, tokenizer: Tokenizer, opts: EmbeddedOptions & { kernels?: Kernels } = {}): EmbeddedTrainer {
-    return new EmbeddedTrainer(new Model(config, { seed: opts.seed ?? 0, kernels: opts.kernels }), tokenizer, opts);
+  static create(
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    opts: EmbeddedOptions & { kernels?: Kernels } = {},
+  ): EmbeddedTrainer {
+    return new EmbeddedTrainer(
+      new Model(config, { seed: opts.seed ?? 0, kernels: opts.kernels }),
+      tokenizer,
+      opts,
+    );
   }
 
   /** Loads a Hugging Face folder (config.json, safetensors, tokenizer.json). */
@@ -126,9 +134,16 @@ export class EmbeddedTrainer implements Trainer {
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
-    const seqs = toSeqs(batch, this.model.config.vocabSize, loss.type !== 'cross_entropy' && loss.type !== 'custom');
+    const seqs = toSeqs(
+      batch,
+      this.model.config.vocabSize,
+      loss.type !== 'cross_entropy' && loss.type !== 'custom',
+    );
     if (loss.type === 'custom') return this.forwardBackwardCustom(batch, seqs, loss);
-    let total = 0, tokens = 0, clipped = 0, counted = 0;
+    let total = 0,
+      tokens = 0,
+      clipped = 0,
+      counted = 0;
     for (const [a, b] of this.chunks(seqs)) {
       const o = this.pass.forward(seqs.slice(a, b), true);
       const dLogprobs: Float32Array[] = [];
@@ -155,7 +170,8 @@ export class EmbeddedTrainer implements Trainer {
             g[t] = -wt * A * r;
           } else {
             const rc = Math.min(Math.max(r, loss.clipLow), loss.clipHigh);
-            const unclipped = r * A, clippedTerm = rc * A;
+            const unclipped = r * A,
+              clippedTerm = rc * A;
             counted++;
             if (unclipped <= clippedTerm) {
               total += -wt * unclipped;
@@ -175,7 +191,11 @@ export class EmbeddedTrainer implements Trainer {
     return m;
   }
 
-  private async forwardBackwardCustom(batch: Datum[], seqs: SeqIn[], loss: Extract<LossSpec, { type: 'custom' }>): Promise<Metrics> {
+  private async forwardBackwardCustom(
+    batch: Datum[],
+    seqs: SeqIn[],
+    loss: Extract<LossSpec, { type: 'custom' }>,
+  ): Promise<Metrics> {
     const chunks = this.chunks(seqs);
     const single = chunks.length === 1;
     const outputs: ForwardOutput[] = [];
@@ -208,11 +228,19 @@ export class EmbeddedTrainer implements Trainer {
     const c = this.model.config;
     const perToken =
       4 *
-      (c.numLayers * (6 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize + 2) +
-        4 * c.hiddenSize + 3 * c.intermediateSize + 2 * c.numHeads * c.headDim);
+      (c.numLayers *
+        (6 * c.hiddenSize +
+          2 * c.numHeads * c.headDim +
+          2 * c.numKvHeads * c.headDim +
+          3 * c.intermediateSize +
+          2) +
+        4 * c.hiddenSize +
+        3 * c.intermediateSize +
+        2 * c.numHeads * c.headDim);
     const budget = Math.max(1, Math.floor((this.opts.maxActivationBytes ?? 1024 * 2 ** 20) / perToken));
     const out: [number, number][] = [];
-    let a = 0, tok = 0;
+    let a = 0,
+      tok = 0;
     for (let i = 0; i < seqs.length; i++) {
       const n = seqs[i].inputs.length;
       if (i > a && tok + n > budget) {
@@ -249,7 +277,10 @@ export class EmbeddedTrainer implements Trainer {
       config: this.model.config,
       tensors: this.model.namedParameters(),
       tokenizer: tok,
-      tokenizerDir: !tok && this.sourceDir && existsSync(join(this.sourceDir, 'tokenizer.json')) ? this.sourceDir : undefined,
+      tokenizerDir:
+        !tok && this.sourceDir && existsSync(join(this.sourceDir, 'tokenizer.json'))
+          ? this.sourceDir
+          : undefined,
     });
     if (opts.optimizer) {
       const st = this.optim.getState();
@@ -266,14 +297,25 @@ export class EmbeddedTrainer implements Trainer {
   async loadWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     const f = loadHfFolder(dir, { noTokenizer: true });
     const c = this.model.config;
-    for (const k of ['arch', 'vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'intermediateSize'] as const)
-      if (f.config[k] !== c[k]) throw new Error(`${dir}/config.json: ${k} = ${String(f.config[k])}, this model has ${String(c[k])}`);
+    for (const k of [
+      'arch',
+      'vocabSize',
+      'hiddenSize',
+      'numLayers',
+      'numHeads',
+      'numKvHeads',
+      'intermediateSize',
+    ] as const)
+      if (f.config[k] !== c[k])
+        throw new Error(`${dir}/config.json: ${k} = ${String(f.config[k])}, this model has ${String(c[k])}`);
     this.model.loadTensors(f.tensors, { source: dir, allowMissingValueHead: true });
     if (opts.optimizer) {
       const statePath = join(dir, TRAINER_STATE_FILE);
       const optPath = join(dir, OPTIMIZER_FILE);
       if (!existsSync(statePath) || !existsSync(optPath))
-        throw new Error(`${dir}: no optimizer state (${OPTIMIZER_FILE} + ${TRAINER_STATE_FILE}); save with { optimizer: true }`);
+        throw new Error(
+          `${dir}: no optimizer state (${OPTIMIZER_FILE} + ${TRAINER_STATE_FILE}); save with { optimizer: true }`,
+        );
       let js: { step?: unknown; rng?: unknown };
       try {
         js = JSON.parse(readFileSync(statePath, 'utf8')) as typeof js;
@@ -282,9 +324,11 @@ export class EmbeddedTrainer implements Trainer {
       }
       if (typeof js.step !== 'number' || !Number.isInteger(js.step) || js.step < 0)
         throw new Error(`${statePath}: field "step" must be an integer ≥ 0`);
-      if (!Array.isArray(js.rng) || js.rng.length !== 4) throw new Error(`${statePath}: field "rng" must be 4 integers`);
+      if (!Array.isArray(js.rng) || js.rng.length !== 4)
+        throw new Error(`${statePath}: field "rng" must be 4 integers`);
       const t = readSafetensors(optPath);
-      const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+      const m = new Map<string, Float32Array>(),
+        v = new Map<string, Float32Array>();
       for (const [name, x] of t) {
         if (name.endsWith('.exp_avg_sq')) v.set(name.slice(0, -'.exp_avg_sq'.length), x.data);
         else if (name.endsWith('.exp_avg')) m.set(name.slice(0, -'.exp_avg'.length), x.data);
@@ -314,13 +358,16 @@ function toSeqs(batch: Datum[], V: number, rl: boolean): SeqIn[] {
     const n = d.inputTokens?.length;
     if (!Array.isArray(d.inputTokens)) throw new Error(`batch[${i}].inputTokens must be an array`);
     if (!Array.isArray(d.targetTokens) || d.targetTokens.length !== n)
-      throw new Error(`batch[${i}].targetTokens must have the length of inputTokens (${n}), got ${d.targetTokens?.length}`);
+      throw new Error(
+        `batch[${i}].targetTokens must have the length of inputTokens (${n}), got ${d.targetTokens?.length}`,
+      );
     for (const [field, arr] of [
       ['weights', d.weights],
       ['advantages', d.advantages],
       ['logprobs', d.logprobs],
     ] as const)
-      if (arr !== undefined && arr.length !== n) throw new Error(`batch[${i}].${field} has length ${arr.length}, expected ${n}`);
+      if (arr !== undefined && arr.length !== n)
+        throw new Error(`batch[${i}].${field} has length ${arr.length}, expected ${n}`);
     if (rl) {
       if (!d.advantages) throw new Error(`batch[${i}].advantages is required by this loss`);
       if (!d.logprobs) throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by this loss`);
@@ -343,6 +390,8 @@ function checkGrad(arr: Float32Array[], field: string, batch: Datum[], required:
   }
   arr.forEach((a, i) => {
     if (a.length !== batch[i].inputTokens.length)
-      throw new Error(`custom loss: ${field}[${i}] has length ${a.length}, expected ${batch[i].inputTokens.length}`);
+      throw new Error(
+        `custom loss: ${field}[${i}] has length ${a.length}, expected ${batch[i].inputTokens.length}`,
+      );
   });
 }

@@ -11,7 +11,9 @@ import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
 import { randomTokens } from './helpers.ts';
 
-const tok = new HfTokenizer(trainBpeTokenizer(['the cat sat on the mat. the dog sat on the log.'], { vocabSize: 300 }));
+const tok = new HfTokenizer(
+  trainBpeTokenizer(['the cat sat on the mat. the dog sat on the log.'], { vocabSize: 300 }),
+);
 const cfg = { ...presetConfig('tiny', 'qwen2'), vocabSize: 320 };
 
 test('save → load: identical weights, outputs and samples; tokenizer travels with the folder', async () => {
@@ -25,7 +27,14 @@ test('save → load: identical weights, outputs and samples; tokenizer travels w
     const t = randomTokens(20, 300, 3);
     const d = [{ inputTokens: t.slice(0, -1), targetTokens: t.slice(1) }];
     assert.deepEqual(await b.forward(d, { entropy: true }), await a.forward(d, { entropy: true }));
-    const req = { prompts: [tok.encode('the cat')], maxTokens: 6, stop: [], temperature: 1, topP: 1, seed: 5 };
+    const req = {
+      prompts: [tok.encode('the cat')],
+      maxTokens: 6,
+      stop: [],
+      temperature: 1,
+      topP: 1,
+      seed: 5,
+    };
     assert.deepEqual(await b.sample(req), await a.sample(req));
     assert.equal(b.tokenizer.decode(tok.encode('the dog')), 'the dog');
 
@@ -47,7 +56,10 @@ test('loadTensors and loadWeights name the missing or misshaped tensor', async (
   const good = m.tensors();
   const missing = new Map(good);
   missing.delete('model.layers.1.mlp.up_proj.weight');
-  assert.throws(() => m.loadTensors(missing, { source: 'x.safetensors' }), /x\.safetensors: missing tensor "model\.layers\.1\.mlp\.up_proj\.weight"/);
+  assert.throws(
+    () => m.loadTensors(missing, { source: 'x.safetensors' }),
+    /x\.safetensors: missing tensor "model\.layers\.1\.mlp\.up_proj\.weight"/,
+  );
   const wrong = new Map(good);
   wrong.set('model.norm.weight', { shape: [3], data: new Float32Array(3) });
   assert.throws(() => m.loadTensors(wrong), /"model\.norm\.weight" has shape \[3\], expected \[64\]/);

@@ -2,7 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRefKernels, createWasmKernels } from '../../src/engine/kernels/index.ts';
-import { KERNELS_WASM_PATH, KERNELS_RELAXED_WASM_PATH, relaxedSimdAvailable } from '../../src/engine/kernels/wasm.ts';
+import {
+  KERNELS_WASM_PATH,
+  KERNELS_RELAXED_WASM_PATH,
+  relaxedSimdAvailable,
+} from '../../src/engine/kernels/wasm.ts';
 import type { Buf } from '../../src/engine/memory.ts';
 import { Rng } from '../../src/engine/rng.ts';
 
@@ -25,45 +29,51 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 }
 
 for (const variant of ['simd', 'relaxed-simd'] as const)
-test(`gemm (${variant}): all transpose forms, odd shapes, strides, alpha, accumulate`, () => {
-  if (variant === 'relaxed-simd') {
-    // Node 20 runs relaxed SIMD behind a V8 flag that relaxedSimdAvailable() sets; Node ≥ 22 has it on.
-    assert.ok(relaxedSimdAvailable(), 'relaxed-SIMD build should load on this runtime');
-    wasm = createWasmKernels(KERNELS_RELAXED_WASM_PATH);
-  }
-  assert.equal(wasm.variant, variant);
-  const shapes = [
-    [1, 1, 1],
-    [3, 5, 7],
-    [4, 8, 16],
-    [13, 17, 300], // K spans two K blocks
-    [130, 9, 33], // M spans two M blocks
-    [5, 70, 1],
-    [64, 64, 64],
-    [16, 33, 70], // small-M paths (≤ 16 rows)
-    [7, 130, 9],
-    [2, 5, 3],
-  ];
-  for (const [M, N, K] of shapes)
-    for (const tA of [false, true])
-      for (const tB of [false, true])
-        for (const beta of [0, 1]) {
-          const pad = 3; // leading dims larger than the logical width
-          const lda = (tA ? M : K) + pad, ldb = (tB ? K : N) + pad, ldc = N + pad;
-          const aRows = tA ? K : M, bRows = tB ? N : K;
-          const [aw, ar] = pair(aRows * lda + 2);
-          const [bw, br] = pair(bRows * ldb + 1);
-          const [cw, cr] = pair(M * ldc + 5);
-          wasm.gemm(tA, tB, M, N, K, 0.75, aw, 2, lda, bw, 1, ldb, beta, cw, 5, ldc);
-          ref.gemm(tA, tB, M, N, K, 0.75, ar, 2, lda, br, 1, ldb, beta, cr, 5, ldc);
-          const d = maxRelDiff(cw.data, cr.data);
-          assert.ok(d < 1e-5, `gemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${N}x${K} beta=${beta}: rel diff ${d}`);
-          // Padding columns of C must be untouched (no writes past N).
-          for (let i = 0; i < M; i++)
-            for (let j = N; j < ldc && 5 + i * ldc + j < cw.len; j++)
-              assert.equal(cw.data[5 + i * ldc + j], cr.data[5 + i * ldc + j]);
-        }
-});
+  test(`gemm (${variant}): all transpose forms, odd shapes, strides, alpha, accumulate`, () => {
+    if (variant === 'relaxed-simd') {
+      // Node 20 runs relaxed SIMD behind a V8 flag that relaxedSimdAvailable() sets; Node ≥ 22 has it on.
+      assert.ok(relaxedSimdAvailable(), 'relaxed-SIMD build should load on this runtime');
+      wasm = createWasmKernels(KERNELS_RELAXED_WASM_PATH);
+    }
+    assert.equal(wasm.variant, variant);
+    const shapes = [
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 8, 16],
+      [13, 17, 300], // K spans two K blocks
+      [130, 9, 33], // M spans two M blocks
+      [5, 70, 1],
+      [64, 64, 64],
+      [16, 33, 70], // small-M paths (≤ 16 rows)
+      [7, 130, 9],
+      [2, 5, 3],
+    ];
+    for (const [M, N, K] of shapes)
+      for (const tA of [false, true])
+        for (const tB of [false, true])
+          for (const beta of [0, 1]) {
+            const pad = 3; // leading dims larger than the logical width
+            const lda = (tA ? M : K) + pad,
+              ldb = (tB ? K : N) + pad,
+              ldc = N + pad;
+            const aRows = tA ? K : M,
+              bRows = tB ? N : K;
+            const [aw, ar] = pair(aRows * lda + 2);
+            const [bw, br] = pair(bRows * ldb + 1);
+            const [cw, cr] = pair(M * ldc + 5);
+            wasm.gemm(tA, tB, M, N, K, 0.75, aw, 2, lda, bw, 1, ldb, beta, cw, 5, ldc);
+            ref.gemm(tA, tB, M, N, K, 0.75, ar, 2, lda, br, 1, ldb, beta, cr, 5, ldc);
+            const d = maxRelDiff(cw.data, cr.data);
+            assert.ok(
+              d < 1e-5,
+              `gemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${N}x${K} beta=${beta}: rel diff ${d}`,
+            );
+            // Padding columns of C must be untouched (no writes past N).
+            for (let i = 0; i < M; i++)
+              for (let j = N; j < ldc && 5 + i * ldc + j < cw.len; j++)
+                assert.equal(cw.data[5 + i * ldc + j], cr.data[5 + i * ldc + j]);
+          }
+  });
 
 test('rmsnorm forward/backward match the reference', () => {
   for (const [rows, D] of [
@@ -90,32 +100,42 @@ test('rmsnorm forward/backward match the reference', () => {
 
 test('swiglu, causal softmax, log-softmax stats and backward match the reference', () => {
   const n = 1037;
-  const [gw, gr] = pair(n), [uw, ur] = pair(n), [aw, ar] = pair(n, false);
+  const [gw, gr] = pair(n),
+    [uw, ur] = pair(n),
+    [aw, ar] = pair(n, false);
   // include large-magnitude gates (exp range reduction, saturation)
   for (let i = 0; i < 40; i++) gw.data[i] = gr.data[i] = (i - 20) * 4.7;
   wasm.swiglu(gw, uw, aw, n);
   ref.swiglu(gr, ur, ar, n);
   assert.ok(maxRelDiff(aw.data, ar.data) < 1e-5);
-  const [daw, dar] = pair(n), [dgw, dgr] = pair(n, false), [duw, dur] = pair(n, false);
+  const [daw, dar] = pair(n),
+    [dgw, dgr] = pair(n, false),
+    [duw, dur] = pair(n, false);
   wasm.swigluBackward(gw, uw, daw, dgw, duw, n);
   ref.swigluBackward(gr, ur, dar, dgr, dur, n);
   assert.ok(maxRelDiff(dgw.data, dgr.data) < 1e-5 && maxRelDiff(duw.data, dur.data) < 1e-5);
 
-  const rows = 5, cols = 9, ld = 11;
+  const rows = 5,
+    cols = 9,
+    ld = 11;
   const [sw, sr] = pair(rows * ld + 3);
   wasm.causalSoftmax(sw, 3, rows, cols, ld, 2);
   ref.causalSoftmax(sr, 3, rows, cols, ld, 2);
   assert.ok(maxRelDiff(sw.data, sr.data) < 1e-5);
-  const [pw, pr] = pair(rows * ld + 2), [dpw, dpr] = pair(rows * ld + 3);
+  const [pw, pr] = pair(rows * ld + 2),
+    [dpw, dpr] = pair(rows * ld + 3);
   wasm.softmaxBackward(pw, 2, dpw, 3, rows, cols, ld, 0.3);
   ref.softmaxBackward(pr, 2, dpr, 3, rows, cols, ld, 0.3);
   assert.ok(maxRelDiff(dpw.data, dpr.data) < 1e-5);
 
-  const R = 4, V = 33;
+  const R = 4,
+    V = 33;
   const [zw, zr] = pair(R * V);
   const [tw, tr] = pair(R, false);
   for (let r = 0; r < R; r++) tw.i32[r] = tr.i32[r] = (r * 7) % V;
-  const [lw, lr] = pair(R, false), [pw2, pr2] = pair(R, false), [ew, er] = pair(R, false);
+  const [lw, lr] = pair(R, false),
+    [pw2, pr2] = pair(R, false),
+    [ew, er] = pair(R, false);
   wasm.logsoftmaxStats(zw, R, V, tw, 0, lw, pw2, ew);
   ref.logsoftmaxStats(zr, R, V, tr, 0, lr, pr2, er);
   for (const [a, b] of [
@@ -124,7 +144,8 @@ test('swiglu, causal softmax, log-softmax stats and backward match the reference
     [ew, er],
   ])
     assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
-  const [gaw, gar] = pair(R), [gbw, gbr] = pair(R);
+  const [gaw, gar] = pair(R),
+    [gbw, gbr] = pair(R);
   wasm.logsoftmaxBackward(zw, R, V, tw, 0, lw, ew, gaw, gbw);
   ref.logsoftmaxBackward(zr, R, V, tr, 0, lr, er, gar, gbr);
   assert.ok(maxRelDiff(zw.data, zr.data) < 1e-5);
@@ -141,9 +162,13 @@ test('wasm arena re-points live buffers when the memory grows', () => {
 
 test('adamw and sumSquares match the reference', () => {
   const n = 1031; // not a multiple of 4
-  const [ww, wr] = pair(n), [gw, gr] = pair(n), [mw, mr] = pair(n), [vw, vr] = pair(n);
+  const [ww, wr] = pair(n),
+    [gw, gr] = pair(n),
+    [mw, mr] = pair(n),
+    [vw, vr] = pair(n);
   for (let i = 0; i < n; i++) vw.data[i] = vr.data[i] = Math.abs(vr.data[i]);
-  const s1 = wasm.sumSquares(gw, n), s2 = ref.sumSquares(gr, n);
+  const s1 = wasm.sumSquares(gw, n),
+    s2 = ref.sumSquares(gr, n);
   assert.ok(Math.abs(s1 - s2) < 1e-5 * s2, 'Math.abs(s1 - s2) < 1e-5 * s2');
   wasm.adamw(ww, gw, mw, vw, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
   ref.adamw(wr, gr, mr, vr, n, 0.9, 0.95, 1e-8, 0.01, 1.3, 0.999, 0.7);
@@ -153,5 +178,8 @@ test('adamw and sumSquares match the reference', () => {
     [vw, vr],
   ])
     assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
-  assert.ok(gw.data.every((x) => x === 0), 'gw.data.every((x) => x === 0)');
+  assert.ok(
+    gw.data.every((x) => x === 0),
+    'gw.data.every((x) => x === 0)',
+  );
 });

@@ -52,7 +52,8 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
     const eps = 1e-5;
     let checked = 0;
     for (const p of m.params) {
-      const w = p.w.data, g = p.g!.data;
+      const w = p.w.data,
+        g = p.g!.data;
       // A handful of entries per tensor, including the first and last.
       const idx = new Set([0, p.size - 1, Math.floor(p.size / 3), Math.floor((2 * p.size) / 3)]);
       for (const i of idx) {
@@ -64,7 +65,10 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
         w[i] = w0;
         const fd = (lp - lm) / (2 * eps);
         const err = Math.abs(fd - g[i]) / Math.max(1e-6, Math.abs(fd) + Math.abs(g[i]));
-        assert.ok(err < 1e-5 || Math.abs(fd - g[i]) < 1e-8, `${p.name}[${i}]: analytic ${g[i]} vs finite difference ${fd}`);
+        assert.ok(
+          err < 1e-5 || Math.abs(fd - g[i]) < 1e-8,
+          `${p.name}[${i}]: analytic ${g[i]} vs finite difference ${fd}`,
+        );
         checked++;
       }
     }
@@ -98,23 +102,27 @@ for (const arch of ['qwen2', 'llama'] as Arch[]) {
       grads.push(new Map(m.params.map((p) => [p.name, Float64Array.from(p.g!.data)])));
     }
     for (const k of [1, 2])
-    for (let s = 0; s < lens.length; s++)
-      for (let t = 0; t < lens[s]; t++) {
-        assert.ok(Math.abs(outs[0].logprobs[s][t] - outs[k].logprobs[s][t]) < 1e-4, 'logprobs');
-        assert.ok(Math.abs(outs[0].entropy[s][t] - outs[k].entropy[s][t]) < 1e-4, 'entropy');
-        assert.ok(Math.abs(outs[0].values![s][t] - outs[k].values![s][t]) < 1e-4, 'values');
-      }
+      for (let s = 0; s < lens.length; s++)
+        for (let t = 0; t < lens[s]; t++) {
+          assert.ok(Math.abs(outs[0].logprobs[s][t] - outs[k].logprobs[s][t]) < 1e-4, 'logprobs');
+          assert.ok(Math.abs(outs[0].entropy[s][t] - outs[k].entropy[s][t]) < 1e-4, 'entropy');
+          assert.ok(Math.abs(outs[0].values![s][t] - outs[k].values![s][t]) < 1e-4, 'values');
+        }
     for (const k of [1, 2])
-    for (const [name, g64] of grads[0]) {
-      const g32 = grads[k].get(name)!;
-      let num = 0, den = 0;
-      for (let i = 0; i < g64.length; i++) {
-        num += (g64[i] - g32[i]) ** 2;
-        den += g64[i] ** 2;
+      for (const [name, g64] of grads[0]) {
+        const g32 = grads[k].get(name)!;
+        let num = 0,
+          den = 0;
+        for (let i = 0; i < g64.length; i++) {
+          num += (g64[i] - g32[i]) ** 2;
+          den += g64[i] ** 2;
+        }
+        const rel = Math.sqrt(num / Math.max(den, 1e-30));
+        assert.ok(
+          rel < 1e-3,
+          `${name} (${k === 1 ? 'kept' : 'recomputed'} attention): relative gradient error ${rel}`,
+        );
       }
-      const rel = Math.sqrt(num / Math.max(den, 1e-30));
-      assert.ok(rel < 1e-3, `${name} (${k === 1 ? 'kept' : 'recomputed'} attention): relative gradient error ${rel}`);
-    }
   });
 }
 
@@ -133,7 +141,8 @@ test('packing: a ragged batch gives each sequence the log-probs it gets alone', 
   const changed = batch.map((b) => ({ inputs: b.inputs.slice(), targets: b.targets.slice() }));
   changed[1].inputs[3] = (changed[1].inputs[3] + 1) % cfg.vocabSize;
   const after = pass.forward(changed, false);
-  for (const s of [0, 2, 3]) assert.deepEqual(Array.from(after.logprobs[s]), Array.from(together.logprobs[s]));
+  for (const s of [0, 2, 3])
+    assert.deepEqual(Array.from(after.logprobs[s]), Array.from(together.logprobs[s]));
   assert.notDeepEqual(Array.from(after.logprobs[1]), Array.from(together.logprobs[1]));
   pass.dispose();
 });

@@ -14,7 +14,14 @@ import type { AdamWParams, Datum } from '../../src/policy/types.ts';
 import { microConfig, byteTokenizer, randomTokens } from './helpers.ts';
 
 const kernels = createWasmKernels();
-const H: AdamWParams = { learningRate: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradClipNorm: 0 };
+const H: AdamWParams = {
+  learningRate: 0.01,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  gradClipNorm: 0,
+};
 
 test('AdamW matches a hand computation over three steps (decay on matrices only)', () => {
   const m = new Model(microConfig('llama'), { seed: 1, kernels });
@@ -31,13 +38,16 @@ test('AdamW matches a hand computation over three steps (decay on matrices only)
   ];
   // hand computation (float64), PyTorch AdamW: p ← p(1−lr·wd) − lr·m̂/(√v̂+eps)
   const hand = (w0: Float64Array, wd: number) => {
-    const w = Float64Array.from(w0), mm = [0, 0, 0], vv = [0, 0, 0];
+    const w = Float64Array.from(w0),
+      mm = [0, 0, 0],
+      vv = [0, 0, 0];
     grads.forEach((g, s) => {
       const t = s + 1;
       for (let i = 0; i < 3; i++) {
         mm[i] = 0.9 * mm[i] + 0.1 * g[i];
         vv[i] = 0.95 * vv[i] + 0.05 * g[i] * g[i];
-        const mh = mm[i] / (1 - 0.9 ** t), vh = vv[i] / (1 - 0.95 ** t);
+        const mh = mm[i] / (1 - 0.9 ** t),
+          vh = vv[i] / (1 - 0.95 ** t);
         w[i] = w[i] * (1 - 0.01 * wd) - (0.01 * mh) / (Math.sqrt(vh) + 1e-8);
       }
     });
@@ -49,7 +59,8 @@ test('AdamW matches a hand computation over three steps (decay on matrices only)
     opt.update(H);
     assert.equal(mat.g!.data[0], 0, 'gradients are zeroed after the step');
   }
-  const em = hand(w0m, 0.1), ev = hand(w0v, 0);
+  const em = hand(w0m, 0.1),
+    ev = hand(w0v, 0);
   for (let i = 0; i < 3; i++) {
     assert.ok(Math.abs(mat.w.data[i] - em[i]) < 1e-6, `matrix[${i}] ${mat.w.data[i]} vs ${em[i]}`);
     assert.ok(Math.abs(vec.w.data[i] - ev[i]) < 1e-6, `norm[${i}] ${vec.w.data[i]} vs ${ev[i]}`);
@@ -60,7 +71,8 @@ test('AdamW matches a hand computation over three steps (decay on matrices only)
 test('global-norm clipping scales gradients and reports the pre-clip norm', () => {
   const m = new Model(microConfig('llama'), { seed: 1, kernels });
   m.ensureGrads();
-  const a = m.param('model.norm.weight'), b = m.param('model.layers.1.input_layernorm.weight');
+  const a = m.param('model.norm.weight'),
+    b = m.param('model.layers.1.input_layernorm.weight');
   a.g!.data[0] = 3;
   b.g!.data[1] = 4;
   const before = a.w.data[0];
@@ -70,7 +82,10 @@ test('global-norm clipping scales gradients and reports the pre-clip norm', () =
   assert.ok(Math.abs(r.clip_scale - 0.2) < 1e-9, 'Math.abs(r.clip_scale - 0.2) < 1e-9');
   // First Adam step moves by ≈ lr·sign(g) regardless of scale; check the moment saw the clipped g.
   const st = opt.getState();
-  assert.ok(Math.abs(st.m.get('model.norm.weight')![0] - 0.1 * 0.6) < 1e-7, 'Math.abs(st.m.get(\'model.norm.weight\')![0] - 0.1 * 0.6) < 1e-7');
+  assert.ok(
+    Math.abs(st.m.get('model.norm.weight')![0] - 0.1 * 0.6) < 1e-7,
+    "Math.abs(st.m.get('model.norm.weight')![0] - 0.1 * 0.6) < 1e-7",
+  );
   assert.ok(a.w.data[0] < before, 'a.w.data[0] < before');
   assert.throws(() => opt.update({ ...H, learningRate: -1 }), /learningRate/);
 });

@@ -48,17 +48,31 @@ test('samples do not depend on what else is in the batch', async () => {
     // Alone, the prompt index changes, so pass the same per-prompt stream by keeping its position.
     const alone = await trainer.sample({ ...req, prompts: prompts.slice(0, i + 1) });
     for (let j = 0; j < 2; j++) {
-      const a = alone[i][j], b = together[i][j];
+      const a = alone[i][j],
+        b = together[i][j];
       assert.deepEqual(a.tokens, b.tokens);
       assert.equal(a.text, b.text);
       assert.equal(a.finish, b.finish);
-      a.logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - b.logprobs[t]) < 1e-4, `prompt ${i} sample ${j} token ${t}: ${lp} vs ${b.logprobs[t]}`));
+      a.logprobs.forEach((lp, t) =>
+        assert.ok(
+          Math.abs(lp - b.logprobs[t]) < 1e-4,
+          `prompt ${i} sample ${j} token ${t}: ${lp} vs ${b.logprobs[t]}`,
+        ),
+      );
     }
   }
 });
 
 test('sampling log-probs (T=1, top-p 1) equal the training forward log-probs', async () => {
-  const res = await trainer.sample({ prompts, maxTokens: 20, stop: [], temperature: 1, topP: 1, n: 2, seed: 3 });
+  const res = await trainer.sample({
+    prompts,
+    maxTokens: 20,
+    stop: [],
+    temperature: 1,
+    topP: 1,
+    n: 2,
+    seed: 3,
+  });
   const batch = [];
   const expected: number[][] = [];
   for (let i = 0; i < prompts.length; i++)
@@ -91,7 +105,11 @@ test('greedy: temperature 0 = top-k 1 = tiny top-p, and reports model log-probs'
   const full = [...prompts[0], ...g[0][0].tokens];
   const out = await trainer.forward([{ inputTokens: full.slice(0, -1), targetTokens: full.slice(1) }]);
   const tail = out[0].logprobs.subarray(out[0].logprobs.length - 8);
-  for (let t = 0; t < 8; t++) assert.ok(Math.abs(tail[t] - g[0][0].logprobs[t]) < 1e-4, 'Math.abs(tail[t] - g[0][0].logprobs[t]) < 1e-4');
+  for (let t = 0; t < 8; t++)
+    assert.ok(
+      Math.abs(tail[t] - g[0][0].logprobs[t]) < 1e-4,
+      'Math.abs(tail[t] - g[0][0].logprobs[t]) < 1e-4',
+    );
 });
 
 /** Each token decodes to two letters, so a stop string can end in the middle of a token. */
@@ -144,7 +162,16 @@ test('EOS ends a completion (token kept, text without it); budget gives finish=l
 });
 
 test('bad sample requests fail with the field named', async () => {
-  await assert.rejects(trainer.sample({ prompts: [[1, 999]], maxTokens: 3, stop: [], temperature: 1, topP: 1 }), /prompts\[0\].*999/);
-  await assert.rejects(trainer.sample({ prompts: [[1]], maxTokens: 3, stop: [], temperature: 1, topP: 0 }), /topP/);
-  await assert.rejects(trainer.sample({ prompts: [[]], maxTokens: 3, stop: [], temperature: 1, topP: 1 }), /prompts\[0\]/);
+  await assert.rejects(
+    trainer.sample({ prompts: [[1, 999]], maxTokens: 3, stop: [], temperature: 1, topP: 1 }),
+    /prompts\[0\].*999/,
+  );
+  await assert.rejects(
+    trainer.sample({ prompts: [[1]], maxTokens: 3, stop: [], temperature: 1, topP: 0 }),
+    /topP/,
+  );
+  await assert.rejects(
+    trainer.sample({ prompts: [[]], maxTokens: 3, stop: [], temperature: 1, topP: 1 }),
+    /prompts\[0\]/,
+  );
 });

@@ -20,8 +20,16 @@ test('the tiny preset overfits a small batch (loss → ~0) in a few hundred step
       return { inputTokens: t.slice(0, -1), targetTokens: t.slice(1) };
     });
     const ntok = data.reduce((s, d) => s + d.inputTokens.length, 0);
-    const h: AdamWParams = { learningRate: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClipNorm: 1 };
-    let first = 0, last = 0;
+    const h: AdamWParams = {
+      learningRate: 3e-3,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0,
+      gradClipNorm: 1,
+    };
+    let first = 0,
+      last = 0;
     for (let step = 0; step < 300; step++) {
       const m = await tr.forwardBackward(data, { type: 'cross_entropy' });
       const mean = m['loss:sum'] / ntok;
@@ -61,38 +69,51 @@ test('built-in losses equal the same loss as a custom loss (value and gradient)'
   const customs: Record<string, (o: ForwardOutput[], d: Datum[]) => LossGradient> = {
     cross_entropy: (o, d) => {
       let loss = 0;
-      const dl = o.map((x, i) => x.logprobs.map((lp, t) => {
-        loss += -d[i].weights![t] * lp;
-        return -d[i].weights![t];
-      }));
+      const dl = o.map((x, i) =>
+        x.logprobs.map((lp, t) => {
+          loss += -d[i].weights![t] * lp;
+          return -d[i].weights![t];
+        }),
+      );
       return { loss, dLogprobs: dl };
     },
     importance_sampling: (o, d) => {
       let loss = 0;
-      const dl = o.map((x, i) => x.logprobs.map((lp, t) => {
-        const r = Math.exp(lp - d[i].logprobs![t]), w = d[i].weights![t], A = d[i].advantages![t];
-        loss += -w * r * A;
-        return -w * r * A;
-      }));
+      const dl = o.map((x, i) =>
+        x.logprobs.map((lp, t) => {
+          const r = Math.exp(lp - d[i].logprobs![t]),
+            w = d[i].weights![t],
+            A = d[i].advantages![t];
+          loss += -w * r * A;
+          return -w * r * A;
+        }),
+      );
       return { loss, dLogprobs: dl };
     },
     ppo: (o, d) => {
       let loss = 0;
-      const dl = o.map((x, i) => x.logprobs.map((lp, t) => {
-        const r = Math.exp(lp - d[i].logprobs![t]), w = d[i].weights![t], A = d[i].advantages![t];
-        const rc = Math.min(Math.max(r, 0.97), 1.03);
-        if (r * A <= rc * A) {
-          loss += -w * r * A;
-          return -w * r * A;
-        }
-        loss += -w * rc * A;
-        return 0;
-      }));
+      const dl = o.map((x, i) =>
+        x.logprobs.map((lp, t) => {
+          const r = Math.exp(lp - d[i].logprobs![t]),
+            w = d[i].weights![t],
+            A = d[i].advantages![t];
+          const rc = Math.min(Math.max(r, 0.97), 1.03);
+          if (r * A <= rc * A) {
+            loss += -w * r * A;
+            return -w * r * A;
+          }
+          loss += -w * rc * A;
+          return 0;
+        }),
+      );
       return { loss, dLogprobs: dl };
     },
   };
   for (const [name, fn] of Object.entries(customs)) {
-    const spec = name === 'ppo' ? { type: 'ppo' as const, clipLow: 0.97, clipHigh: 1.03 } : { type: name as 'cross_entropy' | 'importance_sampling' };
+    const spec =
+      name === 'ppo'
+        ? { type: 'ppo' as const, clipLow: 0.97, clipHigh: 1.03 }
+        : { type: name as 'cross_entropy' | 'importance_sampling' };
     tr.model.ensureGrads();
     tr.model.zeroGrad();
     const m1 = await tr.forwardBackward(b, spec);
@@ -100,14 +121,23 @@ test('built-in losses equal the same loss as a custom loss (value and gradient)'
     tr.model.zeroGrad();
     const m2 = await tr.forwardBackward(b, { type: 'custom', fn });
     const g2 = grads(tr);
-    assert.ok(Math.abs(m1['loss:sum'] - m2['loss:sum']) < 1e-4 * (1 + Math.abs(m2['loss:sum'])), `${name}: loss ${m1['loss:sum']} vs ${m2['loss:sum']}`);
+    assert.ok(
+      Math.abs(m1['loss:sum'] - m2['loss:sum']) < 1e-4 * (1 + Math.abs(m2['loss:sum'])),
+      `${name}: loss ${m1['loss:sum']} vs ${m2['loss:sum']}`,
+    );
     let nz = 0;
-    g1.forEach((g, i) => g.forEach((v, j) => {
-      assert.ok(Math.abs(v - g2[i][j]) < 1e-5 + 1e-4 * Math.abs(v), `${name}: grad ${tr.model.params[i].name}[${j}]`);
-      if (v !== 0) nz++;
-    }));
+    g1.forEach((g, i) =>
+      g.forEach((v, j) => {
+        assert.ok(
+          Math.abs(v - g2[i][j]) < 1e-5 + 1e-4 * Math.abs(v),
+          `${name}: grad ${tr.model.params[i].name}[${j}]`,
+        );
+        if (v !== 0) nz++;
+      }),
+    );
     assert.ok(nz > 100, `${name}: gradient is not trivially zero`);
-    if (name === 'ppo') assert.ok(m1['clip_fraction:mean'] > 0 && m1['clip_fraction:mean'] < 1, 'ppo clipped some tokens');
+    if (name === 'ppo')
+      assert.ok(m1['clip_fraction:mean'] > 0 && m1['clip_fraction:mean'] < 1, 'ppo clipped some tokens');
   }
   // Accumulation: two calls = twice the gradient of one.
   tr.model.zeroGrad();
@@ -115,16 +145,28 @@ test('built-in losses equal the same loss as a custom loss (value and gradient)'
   const once = grads(tr);
   await tr.forwardBackward(b, { type: 'cross_entropy' });
   const twice = grads(tr);
-  once.forEach((g, i) => g.forEach((v, j) => assert.ok(Math.abs(2 * v - twice[i][j]) < 1e-5 + 1e-5 * Math.abs(v))), 'Math.abs(2 * v - twice[i][j]) < 1e-5 + 1e-5 * Math.abs(v)))');
-  await assert.rejects(tr.forwardBackward([{ ...b[0], advantages: undefined }], { type: 'ppo', clipLow: 0.8, clipHigh: 1.2 }), /batch\[0\]\.advantages/);
-  await assert.rejects(tr.forwardBackward([{ ...b[0], targetTokens: [1] }], { type: 'cross_entropy' }), /batch\[0\]\.targetTokens/);
+  once.forEach(
+    (g, i) => g.forEach((v, j) => assert.ok(Math.abs(2 * v - twice[i][j]) < 1e-5 + 1e-5 * Math.abs(v))),
+    'Math.abs(2 * v - twice[i][j]) < 1e-5 + 1e-5 * Math.abs(v)))',
+  );
+  await assert.rejects(
+    tr.forwardBackward([{ ...b[0], advantages: undefined }], { type: 'ppo', clipLow: 0.8, clipHigh: 1.2 }),
+    /batch\[0\]\.advantages/,
+  );
+  await assert.rejects(
+    tr.forwardBackward([{ ...b[0], targetTokens: [1] }], { type: 'cross_entropy' }),
+    /batch\[0\]\.targetTokens/,
+  );
 });
 
 test('batches larger than the activation budget are split into passes with the same result', async () => {
   const cfg = microConfig('llama', { vocabSize: 259 });
   const mk = (maxActivationBytes?: number) =>
-    EmbeddedTrainer.fromModel(new Model(cfg, { seed: 8, kernels, initStd: 0.1 }), tok, { maxActivationBytes });
-  const whole = mk(), split = mk(30_000); // a few tokens per pass
+    EmbeddedTrainer.fromModel(new Model(cfg, { seed: 8, kernels, initStd: 0.1 }), tok, {
+      maxActivationBytes,
+    });
+  const whole = mk(),
+    split = mk(30_000); // a few tokens per pass
   const b = rlBatch();
   const custom = {
     type: 'custom' as const,
@@ -136,14 +178,23 @@ test('batches larger than the activation budget are split into passes with the s
     }),
   };
   for (const t of [whole, split]) await t.forwardBackward(b, custom);
-  const f1 = await whole.forward(b, { entropy: true }), f2 = await split.forward(b, { entropy: true });
-  f1.forEach((o, i) => o.entropy!.forEach((e, t) => {
-    assert.ok(Math.abs(e - f2[i].entropy![t]) < 1e-5, 'Math.abs(e - f2[i].entropy![t]) < 1e-5');
-    assert.ok(Math.abs(o.logprobs[t] - f2[i].logprobs[t]) < 1e-5, 'Math.abs(o.logprobs[t] - f2[i].logprobs[t]) < 1e-5');
-  }));
+  const f1 = await whole.forward(b, { entropy: true }),
+    f2 = await split.forward(b, { entropy: true });
+  f1.forEach((o, i) =>
+    o.entropy!.forEach((e, t) => {
+      assert.ok(Math.abs(e - f2[i].entropy![t]) < 1e-5, 'Math.abs(e - f2[i].entropy![t]) < 1e-5');
+      assert.ok(
+        Math.abs(o.logprobs[t] - f2[i].logprobs[t]) < 1e-5,
+        'Math.abs(o.logprobs[t] - f2[i].logprobs[t]) < 1e-5',
+      );
+    }),
+  );
   grads(whole).forEach((g, i) => {
     const h = grads(split)[i];
-    g.forEach((v, j) => assert.ok(Math.abs(v - h[j]) < 1e-5 + 1e-4 * Math.abs(v)), 'Math.abs(v - h[j]) < 1e-5 + 1e-4 * Math.abs(v))');
+    g.forEach(
+      (v, j) => assert.ok(Math.abs(v - h[j]) < 1e-5 + 1e-4 * Math.abs(v)),
+      'Math.abs(v - h[j]) < 1e-5 + 1e-4 * Math.abs(v))',
+    );
   });
 });
 
@@ -156,19 +207,29 @@ test('a critic (value head) learns per-token value targets through a custom loss
     type: 'custom' as const,
     fn: (o: ForwardOutput[]): LossGradient => {
       let loss = 0;
-      const dValues = o.map((x, i) => x.values!.map((v, t) => {
-        loss += 0.5 * (v - target(i, t)) ** 2;
-        return v - target(i, t);
-      }));
+      const dValues = o.map((x, i) =>
+        x.values!.map((v, t) => {
+          loss += 0.5 * (v - target(i, t)) ** 2;
+          return v - target(i, t);
+        }),
+      );
       return { loss, dLogprobs: o.map((x) => new Float32Array(x.logprobs.length)), dValues };
     },
   };
-  let first = 0, last = 0;
+  let first = 0,
+    last = 0;
   for (let s = 0; s < 150; s++) {
     const m = await tr.forwardBackward(b, mse);
     if (s === 0) first = m['loss:sum'];
     last = m['loss:sum'];
-    await tr.optimStep({ learningRate: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, gradClipNorm: 0 });
+    await tr.optimStep({
+      learningRate: 1e-2,
+      beta1: 0.9,
+      beta2: 0.99,
+      eps: 1e-8,
+      weightDecay: 0,
+      gradClipNorm: 0,
+    });
   }
   assert.ok(last < first * 0.05, `critic loss ${first} → ${last}`);
   const out = await tr.forward(b);

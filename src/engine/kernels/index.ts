@@ -17,7 +17,9 @@ export function defaultKernels(): Kernels {
   if (process.env.SEARCH_R1_KERNELS !== 'ref' && existsSync(KERNELS_WASM_PATH)) shared = createWasmKernels();
   else {
     if (process.env.SEARCH_R1_KERNELS !== 'ref')
-      process.stderr.write(`search-r1: ${KERNELS_WASM_PATH} missing, using slow plain-TS kernels (run npm run build:kernels)\n`);
+      process.stderr.write(
+        `search-r1: ${KERNELS_WASM_PATH} missing, using slow plain-TS kernels (run npm run build:kernels)\n`,
+      );
     shared = createRefKernels();
   }
   return shared;

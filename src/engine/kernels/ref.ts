@@ -9,7 +9,9 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
     variant: 'ts',
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
-      const a = A.data, b = B.data, c = C.data;
+      const a = A.data,
+        b = B.data,
+        c = C.data;
       for (let i = 0; i < M; i++) {
         for (let j = 0; j < N; j++) {
           let s = 0;
@@ -75,7 +77,8 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
       }
     },
     softmaxBackward(P, pOff, dP, dOff, rows, cols, ld, scale) {
-      const p = P.data, d = dP.data;
+      const p = P.data,
+        d = dP.data;
       for (let i = 0; i < rows; i++) {
         let dot = 0;
         for (let j = 0; j < cols; j++) dot += p[pOff + i * ld + j] * d[dOff + i * ld + j];
@@ -106,7 +109,10 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
     logsoftmaxBackward(Z, rows, V, targets, tOff, lse, ent, gLp, gEnt) {
       const t = targets.i32;
       for (let r = 0; r < rows; r++) {
-        const L = lse.data[r], H = ent.data[r], a = gLp.data[r], b = gEnt.data[r];
+        const L = lse.data[r],
+          H = ent.data[r],
+          a = gLp.data[r],
+          b = gEnt.data[r];
         for (let j = 0; j < V; j++) {
           const l = Z.data[r * V + j] - L;
           const p = Math.exp(l);
@@ -121,7 +127,10 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
       return s;
     },
     adamw(w, g, m, v, n, b1, b2, eps, stepSize, invSqrtBc2, decay, clip) {
-      const W = w.data, G = g.data, M = m.data, Vv = v.data;
+      const W = w.data,
+        G = g.data,
+        M = m.data,
+        Vv = v.data;
       for (let i = 0; i < n; i++) {
         const gi = G[i] * clip;
         const mi = (M[i] = b1 * M[i] + (1 - b1) * gi);

@@ -30,20 +30,71 @@ export interface Kernels {
   /** y = x·inv·w per row; inv[r] = 1/sqrt(mean(x²)+eps). x,y: [rows,D]. */
   rmsnorm(x: Buf, w: Buf, y: Buf, inv: Buf, rows: number, D: number, eps: number): void;
   /** dx (+)= ∂/∂x, dw += ∂/∂w of rmsnorm given dy. */
-  rmsnormBackward(x: Buf, w: Buf, inv: Buf, dy: Buf, dx: Buf, dw: Buf, rows: number, D: number, accumulate: boolean): void;
+  rmsnormBackward(
+    x: Buf,
+    w: Buf,
+    inv: Buf,
+    dy: Buf,
+    dx: Buf,
+    dw: Buf,
+    rows: number,
+    D: number,
+    accumulate: boolean,
+  ): void;
   /** a = silu(g)·u over n elements. */
   swiglu(g: Buf, u: Buf, a: Buf, n: number): void;
   swigluBackward(g: Buf, u: Buf, da: Buf, dg: Buf, du: Buf, n: number): void;
   /** In-place softmax of S[sOff..] rows (ld stride); row i sees columns 0..i+offset. */
   causalSoftmax(S: Buf, sOff: number, rows: number, cols: number, ld: number, offset: number): void;
   /** dP ← P·(dP − rowsum(dP·P))·scale, in place. */
-  softmaxBackward(P: Buf, pOff: number, dP: Buf, dOff: number, rows: number, cols: number, ld: number, scale: number): void;
+  softmaxBackward(
+    P: Buf,
+    pOff: number,
+    dP: Buf,
+    dOff: number,
+    rows: number,
+    cols: number,
+    ld: number,
+    scale: number,
+  ): void;
   /** Per row of Z[rows,V]: lse, log p(target), entropy. targets: Buf viewed as int32. */
-  logsoftmaxStats(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, lp: Buf, ent: Buf): void;
+  logsoftmaxStats(
+    Z: Buf,
+    rows: number,
+    V: number,
+    targets: Buf,
+    tOff: number,
+    lse: Buf,
+    lp: Buf,
+    ent: Buf,
+  ): void;
   /** Z ← dZ given ∂L/∂logp(target) (gLp) and ∂L/∂entropy (gEnt) per row. */
-  logsoftmaxBackward(Z: Buf, rows: number, V: number, targets: Buf, tOff: number, lse: Buf, ent: Buf, gLp: Buf, gEnt: Buf): void;
+  logsoftmaxBackward(
+    Z: Buf,
+    rows: number,
+    V: number,
+    targets: Buf,
+    tOff: number,
+    lse: Buf,
+    ent: Buf,
+    gLp: Buf,
+    gEnt: Buf,
+  ): void;
   /** Σ x² (float64 result). */
   sumSquares(x: Buf, n: number): number;
   /** One AdamW step over n elements (formula in optim.ts); zeroes g. */
-  adamw(w: Buf, g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, stepSize: number, invSqrtBc2: number, decay: number, clip: number): void;
+  adamw(
+    w: Buf,
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    stepSize: number,
+    invSqrtBc2: number,
+    decay: number,
+    clip: number,
+  ): void;
 }

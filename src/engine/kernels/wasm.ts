@@ -7,7 +7,9 @@ import type { Kernels } from './types.ts';
 
 export const KERNELS_WASM_PATH = fileURLToPath(new URL('../../../build/kernels.wasm', import.meta.url));
 /** The relaxed-SIMD build (fused multiply-add in the GEMM micro-kernel). */
-export const KERNELS_RELAXED_WASM_PATH = fileURLToPath(new URL('../../../build/kernels-relaxed.wasm', import.meta.url));
+export const KERNELS_RELAXED_WASM_PATH = fileURLToPath(
+  new URL('../../../build/kernels-relaxed.wasm', import.meta.url),
+);
 
 let relaxedChecked: boolean | null = null;
 /** Whether this runtime runs relaxed SIMD (Node 20 needs V8's experimental flag, set here). */
@@ -64,7 +66,21 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     variant: path === KERNELS_RELAXED_WASM_PATH ? 'relaxed-simd' : 'simd',
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
-      x.gemm(tA ? 1 : 0, tB ? 1 : 0, M, N, K, alpha, A.ptr + aOff * 4, lda, B.ptr + bOff * 4, ldb, beta, C.ptr + cOff * 4, ldc);
+      x.gemm(
+        tA ? 1 : 0,
+        tB ? 1 : 0,
+        M,
+        N,
+        K,
+        alpha,
+        A.ptr + aOff * 4,
+        lda,
+        B.ptr + bOff * 4,
+        ldb,
+        beta,
+        C.ptr + cOff * 4,
+        ldc,
+      );
     },
     rmsnorm(xb, w, y, inv, rows, D, eps) {
       x.rmsnorm(xb.ptr, w.ptr, y.ptr, inv.ptr, rows, D, eps);
