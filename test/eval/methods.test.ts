@@ -99,11 +99,18 @@ test('ircot: one CoT sentence per step, each sentence is the next query, stops a
   assert.equal(out[0].segments.filter((s) => !s.injected).length, 2);
 });
 
-test('ircot stops after the step budget', async () => {
-  const { retriever, c } = ctx(() => 'I keep thinking about France.', { ircotMaxSteps: 3 });
+test('ircot stops after the step budget, then the reader answers after "So the answer is:"', async () => {
+  const { retriever, c } = ctx(
+    (p) => (p.endsWith('So the answer is:') ? ' Paris.\nmore' : 'I keep thinking about France.'),
+    {
+      ircotMaxSteps: 3,
+    },
+  );
   const out = await METHODS.ircot.run([Q[0]], c);
   assert.equal(out[0].finish, 'max_steps');
   assert.equal(retriever.queries.length, 3, 'question + 2 intermediate sentences; none after the last step');
+  assert.equal(out[0].prediction, 'Paris');
+  assert.equal(out[0].numGenerations, 4);
 });
 
 test('search-o1: search tags, reason-in-documents, result block, boxed answer', async () => {

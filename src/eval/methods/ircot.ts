@@ -8,7 +8,18 @@ import { pyStrip } from '../../protocol/text.ts';
 import type { QaExample } from '../../protocol/types.ts';
 import type { Hit } from '../../retrieval/types.ts';
 import type { Method, MethodContext, MethodOutput, Segment } from '../types.ts';
-import { cotAnswer, generate, questionText, renderPrompt, retrieve, wikipediaStyle } from './common.ts';
+import {
+  cotAnswer,
+  generate,
+  questionText,
+  renderPrompt,
+  retrieve,
+  shortAnswer,
+  wikipediaStyle,
+} from './common.ts';
+
+/** Appended to an unfinished chain for the final reader call. */
+export const FORCED_ANSWER_CUE = 'So the answer is:';
 
 export const IRCOT_INSTRUCTION =
   'Answer the question by reasoning step by step with the help of the passages above, one sentence at a time. ' +
@@ -116,13 +127,29 @@ export const ircot: Method = {
         });
       });
     }
-    return states.map((st, i) => ({
-      prediction: cotAnswer(st.cot.join('\n')),
-      prompt: prompts0[i],
-      segments: st.segments,
-      numSearches: st.numSearches,
-      numGenerations: st.cot.length + (st.finish === 'empty' || st.finish === 'length' ? 1 : 0),
-      finish: st.finish,
-    }));
+    // A chain that ended without "answer is" (step budget, an empty step) gets one reader call:
+    // the CoT so far + "So the answer is:" over all collected passages, as IRCoT's reader does.
+    const unanswered = states.filter((st) => st.finish !== 'answer');
+    const forced = await generate(
+      ctx,
+      unanswered.map((st) =>
+        ircotPrompt(ctx, st.question, st.passages, [...st.cot, FORCED_ANSWER_CUE].join(' ')),
+      ),
+      opts.maxAnswerTokens,
+    );
+    const forcedOf = new Map(unanswered.map((st, k) => [st, forced[k]]));
+    return states.map((st, i) => {
+      const f = forcedOf.get(st);
+      if (f) st.segments.push({ text: `${FORCED_ANSWER_CUE}${f.text}`, injected: false });
+      const steps = st.cot.length + (st.finish === 'empty' || st.finish === 'length' ? 1 : 0);
+      return {
+        prediction: f ? shortAnswer(f.text) : cotAnswer(st.cot.join('\n')),
+        prompt: prompts0[i],
+        segments: st.segments,
+        numSearches: st.numSearches,
+        numGenerations: steps + (f ? 1 : 0),
+        finish: st.finish,
+      };
+    });
   },
 };
