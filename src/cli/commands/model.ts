@@ -7,6 +7,7 @@ import type { Arch, ModelConfig, PresetName } from '../../engine/config.ts';
 import { loadHfFolder, saveHfFolder } from '../../engine/io/hf.ts';
 import { writeGguf } from '../../engine/io/gguf.ts';
 import type { GgufDtype } from '../../engine/io/gguf.ts';
+import type { SafetensorsDtype } from '../../engine/io/safetensors.ts';
 import { randomTensors } from '../../engine/io/random-init.ts';
 import {
   HfTokenizer,
@@ -58,18 +59,27 @@ export function initModel(o: InitModelOptions): {
 }
 
 export interface ConvertOptions {
-  to: 'gguf';
+  /** gguf: one GGUF file; hf: another Hugging Face folder (re-typed and/or re-sharded). */
+  to: 'gguf' | 'hf';
   out: string;
-  dtype?: GgufDtype;
+  /** gguf: f32 | f16; hf: f32 | f16 | bf16. Default f32. */
+  dtype?: string;
+  /** hf: shard above this many bytes (default 2 GB). */
+  maxShardBytes?: number;
   /** Progress line on stderr. */
   progress?: boolean;
 }
 
-/** Exports a Hugging Face folder (ours or e.g. Qwen2.5-0.5B-Instruct) to GGUF. */
+/**
+ * Exports a Hugging Face folder (ours or e.g. Qwen2.5-0.5B-Instruct) to GGUF, or re-saves it as a
+ * Hugging Face folder in another weight dtype / sharding (tokenizer and generation config kept).
+ */
 export function convertModel(dir: string, o: ConvertOptions): void {
-  if (o.to !== 'gguf') throw new Error(`--to ${String(o.to)}: only "gguf" is supported`);
-  const dtype = o.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype ${String(dtype)}: expected f32 | f16`);
+  if (o.to !== 'gguf' && o.to !== 'hf') throw new Error(`--to ${String(o.to)}: expected gguf | hf`);
+  const dtype = (o.dtype ?? 'f32').toLowerCase();
+  const allowed = o.to === 'gguf' ? ['f32', 'f16'] : ['f32', 'f16', 'bf16'];
+  if (!allowed.includes(dtype))
+    throw new Error(`--dtype ${String(o.dtype)}: expected ${allowed.join(' | ')} for --to ${o.to}`);
   // Progress on stderr: a live line on a terminal, start/end lines otherwise.
   const tty = process.stderr.isTTY === true;
   let last = '';
@@ -83,9 +93,22 @@ export function convertModel(dir: string, o: ConvertOptions): void {
     onProgress: (d, t) => say(`loading ${dir}: ${Math.floor((100 * d) / Math.max(t, 1))}%`),
   });
   done(`loaded ${dir}`);
+  if (o.to === 'hf') {
+    saveHfFolder(o.out, {
+      config: folder.config,
+      tensors: folder.tensors,
+      tokenizerDir: folder.tokenizer ? dir : undefined,
+      generationConfig: folder.generationConfig,
+      dtype: dtype.toUpperCase() as SafetensorsDtype,
+      maxShardBytes: o.maxShardBytes,
+      extraConfig: folder.rawConfig,
+    });
+    done(`wrote ${o.out} (${dtype})`);
+    return;
+  }
   if (!folder.tokenizer) throw new Error(`${dir}: no tokenizer.json (GGUF files carry the tokenizer)`);
   writeGguf(o.out, folder.config, folder.tensors, folder.tokenizer, {
-    dtype,
+    dtype: dtype as GgufDtype,
     onProgress: (d, t) => say(`writing ${o.out}: ${d}/${t} tensors`),
   });
   done(`wrote ${o.out} (${dtype})`);
@@ -157,13 +180,22 @@ export function register(program: Command): void {
     );
   model
     .command('convert')
-    .description('Convert a Hugging Face model folder to GGUF (for llama.cpp / node-llama-cpp)')
+    .description(
+      'Convert a Hugging Face model folder to GGUF (llama.cpp / node-llama-cpp), or re-save it in another dtype',
+    )
     .argument('<dir>', 'Hugging Face model folder')
-    .requiredOption('--out <file>', 'output .gguf file')
-    .option('--to <format>', 'output format (gguf)', 'gguf')
-    .option('--dtype <dtype>', 'f32 | f16 (1-D tensors stay f32)', 'f32')
-    .action((dir: string, o: { out: string; to: string; dtype: string }) => {
-      convertModel(dir, { to: o.to as 'gguf', out: o.out, dtype: o.dtype as GgufDtype, progress: true });
+    .requiredOption('--out <path>', 'output .gguf file (--to gguf) or folder (--to hf)')
+    .option('--to <format>', 'gguf | hf', 'gguf')
+    .option('--dtype <dtype>', 'gguf: f32 | f16 (1-D tensors stay f32); hf: f32 | f16 | bf16', 'f32')
+    .option('--max-shard-mb <n>', 'hf: shard safetensors above this size', int('--max-shard-mb'))
+    .action((dir: string, o: { out: string; to: string; dtype: string; maxShardMb?: number }) => {
+      convertModel(dir, {
+        to: o.to as 'gguf' | 'hf',
+        out: o.out,
+        dtype: o.dtype,
+        maxShardBytes: o.maxShardMb !== undefined ? o.maxShardMb * 1e6 : undefined,
+        progress: true,
+      });
     });
   model
     .command('info')

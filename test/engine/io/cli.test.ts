@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
@@ -92,6 +92,28 @@ test(
     };
     assert.equal(md.general.architecture, 'qwen2');
     assert.equal(md.tokenizer.ggml.tokens.length, 259);
+
+    // --to hf: re-typed (bf16) and re-sharded copy, tokenizer and generation config kept.
+    convertModel(join(root, 'm'), {
+      to: 'hf',
+      out: join(root, 'bf16'),
+      dtype: 'bf16',
+      maxShardBytes: 60_000,
+    });
+    const b = loadHfFolder(join(root, 'bf16'));
+    assert.ok(readdirSync(join(root, 'bf16')).includes('model.safetensors.index.json'));
+    assert.deepEqual(b.config, loadHfFolder(join(root, 'm')).config);
+    assert.deepEqual(b.generationConfig, { eos_token_id: [] });
+    assert.deepEqual(b.tokenizer!.encode('Paris <|im_end|>'), folder.tokenizer!.encode('Paris <|im_end|>'));
+    for (const [name, t] of tensors) {
+      const got = b.tensors.get(name)!.data;
+      for (let i = 0; i < t.data.length; i++)
+        assert.ok(Math.abs(got[i] - t.data[i]) <= 2 ** -8 * Math.abs(t.data[i]), name);
+    }
+    assert.throws(
+      () => convertModel(join(root, 'm'), { to: 'gguf', out: join(root, 'x.gguf'), dtype: 'bf16' }),
+      /--dtype bf16: expected f32 \| f16 for --to gguf/,
+    );
 
     const tok = folder.tokenizer!;
     const r = await generateText({ modelDir: join(root, 'm'), prompt: 'Paris is', maxTokens: 8, chat: true });
