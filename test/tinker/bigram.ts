@@ -29,7 +29,7 @@ export class CharTokenizer implements Tokenizer {
     });
   }
   decode(ids: readonly number[]): string {
-    return ids.map((i) => (i === 0 ? '' : CHARS[i - 1] ?? '')).join('');
+    return ids.map((i) => (i === 0 ? '' : (CHARS[i - 1] ?? ''))).join('');
   }
   applyChatTemplate(): string | null {
     return null;
@@ -86,7 +86,8 @@ export class BigramTrainer implements Trainer {
   }
 
   private row(token: number): Float32Array {
-    if (!Number.isInteger(token) || token < 0 || token >= this.V) throw new Error(`token ${token} out of range`);
+    if (!Number.isInteger(token) || token < 0 || token >= this.V)
+      throw new Error(`token ${token} out of range`);
     return this.W.subarray(token * this.V, (token + 1) * this.V);
   }
 
@@ -237,7 +238,13 @@ export class BigramTrainer implements Trainer {
             const text = this.tokenizer.decode(tokens);
             const hit = req.stop.find((s) => text.includes(s));
             if (hit !== undefined) {
-              return { tokens, logprobs, finish: 'stop', text: text.slice(0, text.indexOf(hit) + hit.length), stopString: hit };
+              return {
+                tokens,
+                logprobs,
+                finish: 'stop',
+                text: text.slice(0, text.indexOf(hit) + hit.length),
+                stopString: hit,
+              };
             }
           }
           return { tokens, logprobs, finish: 'length', text: this.tokenizer.decode(tokens) };
@@ -251,7 +258,9 @@ export class BigramTrainer implements Trainer {
       await mkdir(dir, { recursive: true });
       const state = {
         W: Array.from(this.W),
-        ...(opts.optimizer !== false ? { m: Array.from(this.m), v: Array.from(this.v), step: this.step } : {}),
+        ...(opts.optimizer !== false
+          ? { m: Array.from(this.m), v: Array.from(this.v), step: this.step }
+          : {}),
       };
       await writeFile(join(dir, 'bigram.json'), JSON.stringify(state));
     });
@@ -259,7 +268,12 @@ export class BigramTrainer implements Trainer {
 
   loadWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
-      const s = JSON.parse(await readFile(join(dir, 'bigram.json'), 'utf8')) as { W: number[]; m?: number[]; v?: number[]; step?: number };
+      const s = JSON.parse(await readFile(join(dir, 'bigram.json'), 'utf8')) as {
+        W: number[];
+        m?: number[];
+        v?: number[];
+        step?: number;
+      };
       this.W = Float32Array.from(s.W);
       if (opts.optimizer !== false && s.m && s.v) {
         this.m = Float32Array.from(s.m);

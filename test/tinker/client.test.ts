@@ -58,9 +58,21 @@ const datum = (): Datum => ({ inputTokens: [1, 2, 3], targetTokens: [2, 3, 4] })
 
 test('pipelining: optim_step is submitted before forward_backward has finished', async (t) => {
   const { made, times, purl } = await setup(t);
-  const client = await TinkerTrainer.create({ baseUrl: purl, baseModel: 'bigram', tokenizer: new BigramTrainer().tokenizer, http: { log: () => {} } });
+  const client = await TinkerTrainer.create({
+    baseUrl: purl,
+    baseModel: 'bigram',
+    tokenizer: new BigramTrainer().tokenizer,
+    http: { log: () => {} },
+  });
   const fb = client.forwardBackward([datum()], { type: 'cross_entropy' });
-  const opt = client.optimStep({ learningRate: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClipNorm: 0 });
+  const opt = client.optimStep({
+    learningRate: 0.1,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0,
+    gradClipNorm: 0,
+  });
   await Promise.all([fb, opt]);
   await client.close();
   const served = made[0]!;
@@ -68,19 +80,30 @@ test('pipelining: optim_step is submitted before forward_backward has finished',
   assert.ok(optPost, 'optim_step was posted');
   assert.ok(optPost.at < served.fbDoneAt, 'optim_step was posted while forward_backward was still running');
   assert.equal(served.calls.optimStep, 1);
-  assert.ok(served.W.some((w, i) => w !== new BigramTrainer(1).W[i]), 'the step was applied');
+  assert.ok(
+    served.W.some((w, i) => w !== new BigramTrainer(1).W[i]),
+    'the step was applied',
+  );
 });
 
 test('heartbeats every heartbeatMs, none after close', async (t) => {
   const { proxy, purl } = await setup(t);
-  const client = await TinkerTrainer.create({ baseUrl: purl, baseModel: 'bigram', tokenizer: new BigramTrainer().tokenizer, heartbeatMs: 50 });
+  const client = await TinkerTrainer.create({
+    baseUrl: purl,
+    baseModel: 'bigram',
+    tokenizer: new BigramTrainer().tokenizer,
+    heartbeatMs: 50,
+  });
   await new Promise((r) => setTimeout(r, 300));
   await client.close();
   const beats = proxy.events.filter((e) => e.route === 'session_heartbeat').length;
   assert.ok(beats >= 2, `heartbeats sent (${beats})`);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(proxy.events.filter((e) => e.route === 'session_heartbeat').length, beats, 'stopped on close');
-  assert.ok(proxy.events.some((e) => e.route === 'unload_model'), 'close unloads the model');
+  assert.ok(
+    proxy.events.some((e) => e.route === 'unload_model'),
+    'close unloads the model',
+  );
   await assert.rejects(client.forward([datum()]), /closed/);
 });
 
@@ -88,17 +111,44 @@ test('terminal errors are clear: user errors, refused LoRA, 4xx without retries'
   const { proxy, purl } = await setup(t);
   const tok = new BigramTrainer().tokenizer;
   await assert.rejects(
-    TinkerTrainer.create({ baseUrl: purl, baseModel: 'bigram', tokenizer: tok, lora: { rank: 8 }, http: { log: () => {} } }),
+    TinkerTrainer.create({
+      baseUrl: purl,
+      baseModel: 'bigram',
+      tokenizer: tok,
+      lora: { rank: 8 },
+      http: { log: () => {} },
+    }),
     /lora_config: LoRA is not supported/,
   );
-  await assert.rejects(TinkerTrainer.create({ baseUrl: purl, baseModel: 'Qwen/Qwen3-8B', tokenizer: tok, http: { log: () => {} } }), /base_model: this server serves "bigram"/);
+  await assert.rejects(
+    TinkerTrainer.create({
+      baseUrl: purl,
+      baseModel: 'Qwen/Qwen3-8B',
+      tokenizer: tok,
+      http: { log: () => {} },
+    }),
+    /base_model: this server serves "bigram"/,
+  );
   const before = proxy.events.length;
-  const client = await TinkerTrainer.create({ baseUrl: purl, baseModel: 'bigram', tokenizer: tok, http: { log: () => {} } });
+  const client = await TinkerTrainer.create({
+    baseUrl: purl,
+    baseModel: 'bigram',
+    tokenizer: tok,
+    http: { log: () => {} },
+  });
   // A token outside the vocabulary fails inside the engine: surfaced as a failed future.
-  await assert.rejects(client.forward([{ inputTokens: [1, 999], targetTokens: [2, 3] }]), /tinker forward failed \(server error\): token 999 out of range/);
+  await assert.rejects(
+    client.forward([{ inputTokens: [1, 999], targetTokens: [2, 3] }]),
+    /tinker forward failed \(server error\): token 999 out of range/,
+  );
   // A bad datum is refused at submission (400), without retrying.
   const n = proxy.events.length;
-  await assert.rejects(client.forwardBackward([{ ...datum(), advantages: new Float32Array(3) }], { type: 'importance_sampling' }), /logprobs/);
+  await assert.rejects(
+    client.forwardBackward([{ ...datum(), advantages: new Float32Array(3) }], {
+      type: 'importance_sampling',
+    }),
+    /logprobs/,
+  );
   assert.equal(proxy.events.length, n, 'refused on the client before any request');
   assert.ok(proxy.events.length > before);
   await client.close();
@@ -106,12 +156,19 @@ test('terminal errors are clear: user errors, refused LoRA, 4xx without retries'
 
 test('saveWeights writes a pointer; loadWeights restores (create-via-load after other requests)', async (t) => {
   const { dir, made, purl } = await setup(t);
-  const client = await TinkerTrainer.create({ baseUrl: purl, baseModel: 'bigram', tokenizer: new BigramTrainer().tokenizer, http: { log: () => {} } });
+  const client = await TinkerTrainer.create({
+    baseUrl: purl,
+    baseModel: 'bigram',
+    tokenizer: new BigramTrainer().tokenizer,
+    http: { log: () => {} },
+  });
   const adam = { learningRate: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClipNorm: 0 };
   await client.forwardBackward([datum()], { type: 'cross_entropy' });
   await client.optimStep(adam);
   await client.saveWeights(join(dir, 'step-1'));
-  const pointer = JSON.parse(readFileSync(join(dir, 'step-1', CHECKPOINT_POINTER), 'utf8')) as { tinker_path: string };
+  const pointer = JSON.parse(readFileSync(join(dir, 'step-1', CHECKPOINT_POINTER), 'utf8')) as {
+    tinker_path: string;
+  };
   assert.match(pointer.tinker_path, /^tinker:\/\/model_[0-9a-f]{8}\/weights\/step-1-\d+$/);
   const saved = Float32Array.from(made[0]!.W);
   await client.forwardBackward([datum()], { type: 'cross_entropy' });
@@ -122,8 +179,17 @@ test('saveWeights writes a pointer; loadWeights restores (create-via-load after 
   assert.notEqual(client.modelId, oldModel, 'a new model was created from the checkpoint');
   assert.deepEqual(Array.from(made.at(-1)!.W), Array.from(saved));
   // Sampling after the load uses the loaded weights.
-  const [[c]] = await client.sample({ prompts: [[1, 2]], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 5 });
-  const [[expected]] = await made.at(-1)!.sample({ prompts: [[1, 2]], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 5 });
+  const [[c]] = await client.sample({
+    prompts: [[1, 2]],
+    maxTokens: 3,
+    stop: [],
+    temperature: 1,
+    topP: 1,
+    seed: 5,
+  });
+  const [[expected]] = await made
+    .at(-1)!
+    .sample({ prompts: [[1, 2]], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 5 });
   assert.deepEqual(c!.tokens, expected!.tokens);
   await assert.rejects(client.loadWeights(join(dir, 'nowhere')), /tinker-checkpoint\.json: cannot read/);
   await client.close();

@@ -19,13 +19,26 @@ import { MODES, perPromptSampling, rlStep } from './rl-step.ts';
 import { readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 
-const ADAM: AdamWParams = { learningRate: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0.01, gradClipNorm: 1.0 };
+const ADAM: AdamWParams = {
+  learningRate: 0.01,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-6,
+  weightDecay: 0.01,
+  gradClipNorm: 1.0,
+};
 
 test('embedded engine behind serve-trainer: RL steps through the client equal the in-process run', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tinker-engine-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd< ej< abcdefghij <>/? aaaa>'], { vocabSize: 300 }));
-  const config = { ...presetConfig('tiny'), vocabSize: tok.vocabSize, hiddenSize: 32, intermediateSize: 64, headDim: 8 };
+  const config = {
+    ...presetConfig('tiny'),
+    vocabSize: tok.vocabSize,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    headDim: 8,
+  };
   const modelDir = join(dir, 'tiny-model');
   await EmbeddedTrainer.create(config, tok, { seed: 11 }).saveWeights(modelDir);
   const STEPS = MODES.length;
@@ -43,7 +56,12 @@ test('embedded engine behind serve-trainer: RL steps through the client equal th
   // Served.
   const { server, url } = await serveTrainer({ model: modelDir, port: 0, checkpointDir: join(dir, 'ckpt') });
   t.after(() => server.close());
-  const client = await TinkerTrainer.create({ baseUrl: url, baseModel: 'tiny-model', tokenizer: tok, http: { log: () => {} } });
+  const client = await TinkerTrainer.create({
+    baseUrl: url,
+    baseModel: 'tiny-model',
+    tokenizer: tok,
+    http: { log: () => {} },
+  });
   try {
     const ref = await EmbeddedTrainer.load(modelDir);
     for (let s = 0; s < STEPS; s++) await rlStep(client, ref, s, MODES[s]!, ADAM);
@@ -51,7 +69,9 @@ test('embedded engine behind serve-trainer: RL steps through the client equal th
   } finally {
     await client.close();
   }
-  const pointer = JSON.parse(readFileSync(join(dir, 'pointer', CHECKPOINT_POINTER), 'utf8')) as { tinker_path: string };
+  const pointer = JSON.parse(readFileSync(join(dir, 'pointer', CHECKPOINT_POINTER), 'utf8')) as {
+    tinker_path: string;
+  };
   const m = /^tinker:\/\/([^/]+)\/weights\/([^/]+)$/.exec(pointer.tinker_path);
   assert.ok(m, pointer.tinker_path);
   const saved = loadHfFolder(join(dir, 'ckpt', m[1]!, 'weights', m[2]!), { noTokenizer: true });
@@ -75,11 +95,21 @@ test('search-r1 serve-trainer CLI: serves a model folder, answers the API, stops
   const dir = mkdtempSync(join(tmpdir(), 'tinker-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd<'], { vocabSize: 270 }));
-  const config = { ...presetConfig('tiny'), vocabSize: tok.vocabSize, hiddenSize: 16, intermediateSize: 32, headDim: 4 };
+  const config = {
+    ...presetConfig('tiny'),
+    vocabSize: tok.vocabSize,
+    hiddenSize: 16,
+    intermediateSize: 32,
+    headDim: 4,
+  };
   const modelDir = join(dir, 'cli-model');
   await EmbeddedTrainer.create(config, tok, { seed: 1 }).saveWeights(modelDir);
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'search-r1.mjs');
-  const child = spawn(process.execPath, [bin, 'serve-trainer', '--model', modelDir, '--port', '0', '--checkpoint-dir', join(dir, 'ck')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve-trainer', '--model', modelDir, '--port', '0', '--checkpoint-dir', join(dir, 'ck')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   t.after(() => child.kill('SIGKILL'));
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -91,17 +121,37 @@ test('search-r1 serve-trainer CLI: serves a model folder, answers the API, stops
     child.on('exit', (code) => reject(new Error(`serve-trainer exited with ${code}: ${stderr}`)));
   });
   assert.deepEqual(await (await fetch(`${url}/api/v1/healthz`)).json(), { status: 'ok' });
-  const caps = (await (await fetch(`${url}/api/v1/get_server_capabilities`)).json()) as { supported_models: { model_name: string; max_context_length: number }[] };
-  assert.deepEqual(caps.supported_models, [{ model_name: 'cli-model', max_context_length: config.maxPositionEmbeddings }]);
-  const client = await TinkerTrainer.create({ baseUrl: url, baseModel: 'cli-model', tokenizer: tok, http: { log: () => {} } });
-  const [[c]] = await client.sample({ prompts: [tok.encode('ab<')], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 2 });
+  const caps = (await (await fetch(`${url}/api/v1/get_server_capabilities`)).json()) as {
+    supported_models: { model_name: string; max_context_length: number }[];
+  };
+  assert.deepEqual(caps.supported_models, [
+    { model_name: 'cli-model', max_context_length: config.maxPositionEmbeddings },
+  ]);
+  const client = await TinkerTrainer.create({
+    baseUrl: url,
+    baseModel: 'cli-model',
+    tokenizer: tok,
+    http: { log: () => {} },
+  });
+  const [[c]] = await client.sample({
+    prompts: [tok.encode('ab<')],
+    maxTokens: 3,
+    stop: [],
+    temperature: 1,
+    topP: 1,
+    seed: 2,
+  });
   assert.equal(c!.tokens.length, c!.logprobs.length);
   await client.close();
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 
-  const bad = spawnSync(process.execPath, [bin, 'serve-trainer', '--model', join(dir, 'missing'), '--port', '0'], { encoding: 'utf8' });
+  const bad = spawnSync(
+    process.execPath,
+    [bin, 'serve-trainer', '--model', join(dir, 'missing'), '--port', '0'],
+    { encoding: 'utf8' },
+  );
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /missing/);
 });

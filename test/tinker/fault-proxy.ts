@@ -78,7 +78,9 @@ export class FaultProxy {
     return null;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; headers: Record<string, string>; body: string } | 'dropped'> {
+  private async handle(
+    req: IncomingMessage,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string } | 'dropped'> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
@@ -89,10 +91,18 @@ export class FaultProxy {
     const json = { 'content-type': 'application/json' };
     if (rule?.fault.kind === 'try_again') {
       const id = (JSON.parse(body) as { request_id: string }).request_id;
-      return { status: 200, headers: json, body: JSON.stringify({ type: 'try_again', request_id: id, queue_state: 'active' }) };
+      return {
+        status: 200,
+        headers: json,
+        body: JSON.stringify({ type: 'try_again', request_id: id, queue_state: 'active' }),
+      };
     }
     if (rule?.fault.kind === 'status') {
-      return { status: rule.fault.status, headers: { ...json, ...(rule.fault.headers ?? {}) }, body: JSON.stringify({ detail: `injected ${rule.fault.status}` }) };
+      return {
+        status: rule.fault.status,
+        headers: { ...json, ...(rule.fault.headers ?? {}) },
+        body: JSON.stringify({ detail: `injected ${rule.fault.status}` }),
+      };
     }
     if (rule?.fault.kind === 'drop' && !rule.fault.forward) {
       req.socket.destroy();
@@ -100,7 +110,8 @@ export class FaultProxy {
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (typeof v === 'string' && !['host', 'connection', 'content-length', 'keep-alive'].includes(k)) headers[k] = v;
+      if (typeof v === 'string' && !['host', 'connection', 'content-length', 'keep-alive'].includes(k))
+        headers[k] = v;
     }
     const up = await fetch(`${this.upstream}${req.url ?? '/'}`, {
       method: req.method,
@@ -112,7 +123,11 @@ export class FaultProxy {
       req.socket.destroy(); // the server did the work; the client never hears of it
       return 'dropped';
     }
-    return { status: up.status, headers: { 'content-type': up.headers.get('content-type') ?? 'application/json' }, body: text };
+    return {
+      status: up.status,
+      headers: { 'content-type': up.headers.get('content-type') ?? 'application/json' },
+      body: text,
+    };
   }
 }
 

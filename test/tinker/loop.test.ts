@@ -16,7 +16,14 @@ import { FaultProxy } from './fault-proxy.ts';
 // eps 1e-6, not 1e-8: with a tiny eps Adam turns fp32 rounding noise in (near-)zero gradient
 // entries (the served path rounds advantages × weights to fp32 on the wire) into visible updates
 // (measured: 3e-4 max drift at eps 1e-8, < 1e-5 at eps ≥ 1e-6).
-const ADAM: AdamWParams = { learningRate: 0.05, beta1: 0.9, beta2: 0.95, eps: 1e-6, weightDecay: 0.01, gradClipNorm: 1.0 };
+const ADAM: AdamWParams = {
+  learningRate: 0.05,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-6,
+  weightDecay: 0.01,
+  gradClipNorm: 1.0,
+};
 
 function provider(): TrainerProvider & { made: BigramTrainer[] } {
   const made: BigramTrainer[] = [];
@@ -56,14 +63,22 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
 
   const dir = mkdtempSync(join(tmpdir(), 'tinker-loop-'));
   const prov = provider();
-  const { server, url } = await startTinkerServer(prov, { port: 0, checkpointDir: join(dir, 'ckpt'), longPollMs: 2000 });
+  const { server, url } = await startTinkerServer(prov, {
+    port: 0,
+    checkpointDir: join(dir, 'ckpt'),
+    longPollMs: 2000,
+  });
   t.after(async () => {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   await t.test('clean loopback run', async () => {
-    const client = await TinkerTrainer.create({ baseUrl: url, baseModel: 'bigram-test', tokenizer: prov.made.length ? prov.made[0]!.tokenizer : new BigramTrainer().tokenizer });
+    const client = await TinkerTrainer.create({
+      baseUrl: url,
+      baseModel: 'bigram-test',
+      tokenizer: prov.made.length ? prov.made[0]!.tokenizer : new BigramTrainer().tokenizer,
+    });
     try {
       const ref = new BigramTrainer(1);
       for (let s = 0; s < STEPS; s++) await step(client, ref, s, MODES[s % MODES.length]!, ADAM);
@@ -81,7 +96,11 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
       { route: 'retrieve_future', after: 2, times: 4, fault: { kind: 'try_again' } },
       { route: 'retrieve_future', after: 9, fault: { kind: 'status', status: 408 } },
       { route: 'retrieve_future', after: 14, fault: { kind: 'status', status: 410 } },
-      { route: 'forward_backward', after: 1, fault: { kind: 'status', status: 429, headers: { 'retry-after-ms': '120' } } },
+      {
+        route: 'forward_backward',
+        after: 1,
+        fault: { kind: 'status', status: 429, headers: { 'retry-after-ms': '120' } },
+      },
       { route: 'forward', after: 3, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } },
       { route: 'optim_step', after: 2, fault: { kind: 'drop', forward: true } },
       { route: 'asample', after: 4, fault: { kind: 'drop', forward: false } },
@@ -108,7 +127,15 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
       await client.close();
       await proxy.stop();
     }
-    for (const label of ['try_again', '408', '410', '429', '503', 'drop_after_forward', 'drop_before_forward']) {
+    for (const label of [
+      'try_again',
+      '408',
+      '410',
+      '429',
+      '503',
+      'drop_after_forward',
+      'drop_before_forward',
+    ]) {
       assert.ok(proxy.count(label) >= 1, `fault ${label} was injected (events: ${proxy.count(label)})`);
     }
     assert.equal(proxy.count('try_again'), 4);

@@ -18,7 +18,11 @@ export function perPromptSampling<T extends Trainer>(t: T): T {
         return async (req: SampleRequest) => {
           const out = [];
           for (let i = 0; i < req.prompts.length; i++) {
-            const one = await target.sample({ ...req, prompts: [req.prompts[i]!], ...(req.seed !== undefined ? { seed: req.seed + i } : {}) });
+            const one = await target.sample({
+              ...req,
+              prompts: [req.prompts[i]!],
+              ...(req.seed !== undefined ? { seed: req.seed + i } : {}),
+            });
             out.push(one[0]!);
           }
           return out;
@@ -35,11 +39,25 @@ export function perPromptSampling<T extends Trainer>(t: T): T {
  * forward_backward of the given kind pipelined with optim_step (neither awaited before both are
  * submitted).
  */
-export async function rlStep(trainer: Trainer, ref: Trainer, step: number, mode: Mode, adam: AdamWParams): Promise<void> {
+export async function rlStep(
+  trainer: Trainer,
+  ref: Trainer,
+  step: number,
+  mode: Mode,
+  adam: AdamWParams,
+): Promise<void> {
   const tok = trainer.tokenizer;
   const prompts = ['ab<', 'cd<', 'ej<'].map((s) => tok.encode(s));
   const n = 4;
-  const groups = await trainer.sample({ prompts, maxTokens: 6, stop: ['>'], temperature: 1, topP: 1, n, seed: 1000 + step });
+  const groups = await trainer.sample({
+    prompts,
+    maxTokens: 6,
+    stop: ['>'],
+    temperature: 1,
+    topP: 1,
+    n,
+    seed: 1000 + step,
+  });
   const datums: Datum[] = [];
   const scores: number[] = [];
   groups.forEach((group, i) => {
@@ -58,7 +76,13 @@ export async function rlStep(trainer: Trainer, ref: Trainer, step: number, mode:
         q[t] = c.logprobs[t - P]!;
         adv[t] = (rewards[j]! - mean) / (std + 1e-6);
       }
-      datums.push({ inputTokens: full.slice(0, -1), targetTokens: full.slice(1), weights: mask, logprobs: q, advantages: adv });
+      datums.push({
+        inputTokens: full.slice(0, -1),
+        targetTokens: full.slice(1),
+        weights: mask,
+        logprobs: q,
+        advantages: adv,
+      });
       scores.push(rewards[j]!);
     });
   });
@@ -82,14 +106,28 @@ export async function rlStep(trainer: Trainer, ref: Trainer, step: number, mode:
             refLogprobs: refOut.map((o) => o.logprobs),
             entropy: outs.map((o) => o.entropy!),
           },
-          { clipLow: 0.2, clipHigh: 0.2, klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0.05, aggregation: 'token-mean' },
+          {
+            clipLow: 0.2,
+            clipHigh: 0.2,
+            klCoef: 0.5,
+            klEstimator: 'k3',
+            entropyCoef: 0.05,
+            aggregation: 'token-mean',
+          },
         );
-        return { loss: r.loss, dLogprobs: r.dLogprobs, dEntropy: r.dEntropy, metrics: { pg_loss: r.metrics.pg_loss } };
+        return {
+          loss: r.loss,
+          dLogprobs: r.dLogprobs,
+          dEntropy: r.dEntropy,
+          metrics: { pg_loss: r.metrics.pg_loss },
+        };
       },
     };
   } else if (mode === 'cross_entropy') {
     // SFT on the best sample of each group, token-mean weights.
-    const best = groups.map((_, i) => i * n + scores.slice(i * n, i * n + n).indexOf(Math.max(...scores.slice(i * n, i * n + n))));
+    const best = groups.map(
+      (_, i) => i * n + scores.slice(i * n, i * n + n).indexOf(Math.max(...scores.slice(i * n, i * n + n))),
+    );
     batch = best.map((k) => ({ ...datums[k]!, weights: agg[k]! }));
     spec = { type: 'cross_entropy' };
   } else {
@@ -100,6 +138,8 @@ export async function rlStep(trainer: Trainer, ref: Trainer, step: number, mode:
   const fb = trainer.forwardBackward(batch, spec);
   const opt = trainer.optimStep(adam);
   const [m] = await Promise.all([fb, opt]);
-  assert.ok(Number.isFinite(m['loss:sum']), `loss:sum is finite at step ${step} (${mode}): ${JSON.stringify(m)}`);
+  assert.ok(
+    Number.isFinite(m['loss:sum']),
+    `loss:sum is finite at step ${step} (${mode}): ${JSON.stringify(m)}`,
+  );
 }
-

@@ -28,7 +28,11 @@ test('rl train() (GRPO, smoke task) through the Tinker client equals the in-proc
   const task = makeTask();
   const dir = mkdtempSync(join(tmpdir(), 'tinker-train-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const overrides = { steps: 3, val: { every: 3, beforeTrain: false, batchSize: 3, maxTurns: 2 }, checkpoint: { every: 2, keepLast: 1 } };
+  const overrides = {
+    steps: 3,
+    val: { every: 3, beforeTrain: false, batchSize: 3, maxTurns: 2 },
+    checkpoint: { every: 2, keepLast: 1 },
+  };
   const data = { train: task.examples, val: task.examples.slice(0, 3) };
   const logs: string[] = [];
 
@@ -66,7 +70,12 @@ test('rl train() (GRPO, smoke task) through the Tinker client equals the in-proc
     await train(fakeConfig({ runDir: join(dir, 'remote'), backend: 'tinker', ...overrides }), {
       createTrainer: async (spec: TrainerSpec) => {
         assert.ok(!spec.valueHead, 'GRPO needs no critic');
-        const c = await TinkerTrainer.create({ baseUrl: url, baseModel: 'tabular', tokenizer: tok, http: { log: () => {} } });
+        const c = await TinkerTrainer.create({
+          baseUrl: url,
+          baseModel: 'tabular',
+          tokenizer: tok,
+          http: { log: () => {} },
+        });
         clients.push(c);
         return c;
       },
@@ -90,7 +99,10 @@ test('rl train() (GRPO, smoke task) through the Tinker client equals the in-proc
   assert.ok(maxAbsDiff(served[1]!.W, local[1]!.W) === 0);
   // Checkpoints of the remote run hold a pointer to the tinker:// checkpoint.
   const ckDirs = readdirSync(join(dir, 'remote', 'checkpoints'), { recursive: true }) as string[];
-  assert.ok(ckDirs.some((p) => p.endsWith(CHECKPOINT_POINTER)), `a ${CHECKPOINT_POINTER} in ${ckDirs.join(', ')}`);
+  assert.ok(
+    ckDirs.some((p) => p.endsWith(CHECKPOINT_POINTER)),
+    `a ${CHECKPOINT_POINTER} in ${ckDirs.join(', ')}`,
+  );
 });
 
 async function makeFreshW(factory: ReturnType<typeof fakeFactory>): Promise<Float32Array> {

@@ -2,7 +2,11 @@
 // API (JSON), so the Tinker client, Tinker tools and remote training can drive it.
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { startTinkerServer, type TinkerServer, type TrainerProvider } from '../../policy/tinker-server/server.ts';
+import {
+  startTinkerServer,
+  type TinkerServer,
+  type TrainerProvider,
+} from '../../policy/tinker-server/server.ts';
 import type { Trainer } from '../../policy/types.ts';
 
 export interface ServeTrainerOptions {
@@ -45,7 +49,9 @@ export async function embeddedProvider(modelDir: string, name: string, seed = 0)
 }
 
 /** Starts serve-trainer; resolves once listening. */
-export async function serveTrainer(opts: ServeTrainerOptions): Promise<{ server: TinkerServer; url: string }> {
+export async function serveTrainer(
+  opts: ServeTrainerOptions,
+): Promise<{ server: TinkerServer; url: string }> {
   const dir = resolve(opts.model);
   const name = opts.name ?? basename(dir);
   const provider = await embeddedProvider(dir, name, opts.seed ?? 0);
@@ -62,7 +68,9 @@ export async function serveTrainer(opts: ServeTrainerOptions): Promise<{ server:
 export function register(program: Command): void {
   program
     .command('serve-trainer')
-    .description('Serve the embedded engine over the Tinker training API (JSON): sample, forward, forward_backward, optim_step, save/load weights')
+    .description(
+      'Serve the embedded engine over the Tinker training API (JSON): sample, forward, forward_backward, optim_step, save/load weights',
+    )
     .requiredOption('--model <dir>', 'HF model folder to serve (config.json, *.safetensors, tokenizer.json)')
     .option('--port <n>', 'port to listen on', '8000')
     .option('--host <host>', 'address to bind', '127.0.0.1')
@@ -71,34 +79,46 @@ export function register(program: Command): void {
     .option('--api-key <key>', 'require this X-API-Key (default: no authentication)')
     .option('--seed <n>', 'seed of the engine RNG for samples requested without a seed', '0')
     .option('--verbose', 'log every request to stderr')
-    .action(async (o: { model: string; port: string; host: string; name?: string; checkpointDir: string; apiKey?: string; seed: string; verbose?: boolean }) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${o.port}`);
-      const seed = Number(o.seed);
-      if (!Number.isInteger(seed)) throw new Error(`--seed: not an integer: ${o.seed}`);
-      const { server, url } = await serveTrainer({
-        model: o.model,
-        port,
-        host: o.host,
-        name: o.name,
-        checkpointDir: o.checkpointDir,
-        apiKey: o.apiKey,
-        seed,
-        log: o.verbose ? (m) => process.stderr.write(`serve-trainer: ${m}\n`) : undefined,
-      });
-      const name = o.name ?? basename(resolve(o.model));
-      process.stderr.write(
-        `serve-trainer: Tinker API on ${url}/api/v1 (base_model "${name}")\n` +
-          `  client: TINKER_BASE_URL=${url} TINKER_API_KEY=${o.apiKey ? '<key>' : 'tml-dummy'} ` +
-          `search-r1 train --backend tinker --base-url ${url} --base-model ${name}\n`,
-      );
-      await new Promise<void>((done) => {
-        const stop = (): void => {
-          process.stderr.write('serve-trainer: shutting down\n');
-          void server.close().then(done);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-    });
+    .action(
+      async (o: {
+        model: string;
+        port: string;
+        host: string;
+        name?: string;
+        checkpointDir: string;
+        apiKey?: string;
+        seed: string;
+        verbose?: boolean;
+      }) => {
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new Error(`--port: not a port number: ${o.port}`);
+        const seed = Number(o.seed);
+        if (!Number.isInteger(seed)) throw new Error(`--seed: not an integer: ${o.seed}`);
+        const { server, url } = await serveTrainer({
+          model: o.model,
+          port,
+          host: o.host,
+          name: o.name,
+          checkpointDir: o.checkpointDir,
+          apiKey: o.apiKey,
+          seed,
+          log: o.verbose ? (m) => process.stderr.write(`serve-trainer: ${m}\n`) : undefined,
+        });
+        const name = o.name ?? basename(resolve(o.model));
+        process.stderr.write(
+          `serve-trainer: Tinker API on ${url}/api/v1 (base_model "${name}")\n` +
+            `  client: TINKER_BASE_URL=${url} TINKER_API_KEY=${o.apiKey ? '<key>' : 'tml-dummy'} ` +
+            `search-r1 train --backend tinker --base-url ${url} --base-model ${name}\n`,
+        );
+        await new Promise<void>((done) => {
+          const stop = (): void => {
+            process.stderr.write('serve-trainer: shutting down\n');
+            void server.close().then(done);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      },
+    );
 }

@@ -47,7 +47,8 @@ export class FutureStore {
       (err: unknown) => {
         const e = err as Error;
         const category = err instanceof FutureFailure ? err.category : 'server';
-        if (category === 'server') process.stderr.write(`serve-trainer: request ${id} failed: ${e.stack ?? e.message}\n`);
+        if (category === 'server')
+          process.stderr.write(`serve-trainer: request ${id} failed: ${e.stack ?? e.message}\n`);
         this.finish(rec, { state: 'failed', error: { error: e.message, category } });
       },
     );
@@ -188,7 +189,9 @@ export function canonicalBody(body: unknown): string {
   return JSON.stringify(body, (key, value: unknown) => {
     if (key === 'type' && typeof value === 'string') return undefined;
     if (value && typeof value === 'object' && !Array.isArray(value)) {
-      return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)));
+      return Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
     }
     return value;
   });

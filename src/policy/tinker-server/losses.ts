@@ -6,7 +6,13 @@
 // Shapes: every array is [N] for one datum (N = input length = target length).
 
 export type TinkerLossName = 'cross_entropy' | 'importance_sampling' | 'ppo' | 'cispo' | 'dro';
-export const TINKER_LOSSES: readonly TinkerLossName[] = ['cross_entropy', 'importance_sampling', 'ppo', 'cispo', 'dro'];
+export const TINKER_LOSSES: readonly TinkerLossName[] = [
+  'cross_entropy',
+  'importance_sampling',
+  'ppo',
+  'cispo',
+  'dro',
+];
 
 /** Config keys each loss accepts (SkyRL-like strictness: anything else is a clear 400). */
 const CONFIG_KEYS: Record<TinkerLossName, readonly string[]> = {
@@ -34,15 +40,23 @@ export interface ResolvedLoss {
 }
 
 /** Validates loss_fn and loss_fn_config; throws a message naming the field. */
-export function resolveLoss(lossFn: string, config: Record<string, number> | undefined, field: string): ResolvedLoss {
+export function resolveLoss(
+  lossFn: string,
+  config: Record<string, number> | undefined,
+  field: string,
+): ResolvedLoss {
   if (!(TINKER_LOSSES as readonly string[]).includes(lossFn)) {
-    throw new Error(`${field}.loss_fn: unsupported loss ${JSON.stringify(lossFn)} (supported: ${TINKER_LOSSES.join(', ')})`);
+    throw new Error(
+      `${field}.loss_fn: unsupported loss ${JSON.stringify(lossFn)} (supported: ${TINKER_LOSSES.join(', ')})`,
+    );
   }
   const name = lossFn as TinkerLossName;
   const cfg = config ?? {};
   for (const k of Object.keys(cfg)) {
     if (k !== RETURN_ENTROPY_KEY && !CONFIG_KEYS[name].includes(k)) {
-      throw new Error(`${field}.loss_fn_config.${k}: not a config key of ${name} (allowed: ${CONFIG_KEYS[name].join(', ') || 'none'})`);
+      throw new Error(
+        `${field}.loss_fn_config.${k}: not a config key of ${name} (allowed: ${CONFIG_KEYS[name].join(', ') || 'none'})`,
+      );
     }
   }
   if (name === 'dro' && cfg.beta === undefined) {

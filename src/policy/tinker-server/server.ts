@@ -20,8 +20,22 @@ import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
 import type { AdamWParams, Datum, SampleRequest as EngineSampleRequest, Trainer } from '../types.ts';
 import * as W from '../tinker/wire.ts';
-import { Executor, FutureFailure, FutureStore, IdempotencyTable, SeqQueue, canonicalBody } from './futures.ts';
-import { RETURN_ENTROPY_KEY, elementwiseLoss, requiredInputs, resolveLoss, type LossInputs, type ResolvedLoss } from './losses.ts';
+import {
+  Executor,
+  FutureFailure,
+  FutureStore,
+  IdempotencyTable,
+  SeqQueue,
+  canonicalBody,
+} from './futures.ts';
+import {
+  RETURN_ENTROPY_KEY,
+  elementwiseLoss,
+  requiredInputs,
+  resolveLoss,
+  type LossInputs,
+  type ResolvedLoss,
+} from './losses.ts';
 
 /** Where the server gets engine instances from. */
 export interface TrainerProvider {
@@ -101,7 +115,10 @@ function parseDatum(d: W.WireDatum, loss: ResolvedLoss, field: string): ParsedDa
   const tokens: number[] = [];
   d.model_input.chunks.forEach((c, j) => {
     if (c.type !== 'encoded_text') {
-      throw new HttpError(400, `${field}.model_input.chunks[${j}].type: ${c.type} chunks are not supported (text only)`);
+      throw new HttpError(
+        400,
+        `${field}.model_input.chunks[${j}].type: ${c.type} chunks are not supported (text only)`,
+      );
     }
     tokens.push(...(c as { tokens: number[] }).tokens);
   });
@@ -109,25 +126,35 @@ function parseDatum(d: W.WireDatum, loss: ResolvedLoss, field: string): ParsedDa
   const inputs = d.loss_fn_inputs;
   for (const [name, t] of Object.entries(inputs)) {
     const f = `${field}.loss_fn_inputs.${name}`;
-    if (t.sparse_crow_indices || t.sparse_col_indices) throw new HttpError(400, `${f}: sparse (CSR) tensors are not supported`);
+    if (t.sparse_crow_indices || t.sparse_col_indices)
+      throw new HttpError(400, `${f}: sparse (CSR) tensors are not supported`);
     if (t.shape && (t.shape.length !== 1 || t.shape[0] !== t.data.length)) {
-      throw new HttpError(400, `${f}.shape: only 1-D tensors of shape [${t.data.length}] are supported, got [${t.shape.join(', ')}]`);
+      throw new HttpError(
+        400,
+        `${f}.shape: only 1-D tensors of shape [${t.data.length}] are supported, got [${t.shape.join(', ')}]`,
+      );
     }
     if (t.data.length !== N) {
-      throw new HttpError(400, `${f}: has ${t.data.length} values, model_input has ${N} tokens (align targets as full[1:])`);
+      throw new HttpError(
+        400,
+        `${f}: has ${t.data.length} values, model_input has ${N} tokens (align targets as full[1:])`,
+      );
     }
   }
   const target = inputs.target_tokens;
   if (!target) throw new HttpError(400, `${field}.loss_fn_inputs.target_tokens: required`);
   for (const name of requiredInputs(loss.name)) {
     if (name === 'weights') continue; // cross_entropy weights default to 1 below
-    if (!inputs[name]) throw new HttpError(400, `${field}.loss_fn_inputs.${name}: required by the ${loss.name} loss`);
+    if (!inputs[name])
+      throw new HttpError(400, `${field}.loss_fn_inputs.${name}: required by the ${loss.name} loss`);
   }
   return {
     entropyWeights: floatArray(inputs.entropy_weights),
     datum: { inputTokens: tokens, targetTokens: target.data.map((x) => Math.trunc(x)) },
     inputs: {
-      weights: floatArray(inputs.weights) ?? (loss.name === 'cross_entropy' ? new Float32Array(N).fill(1) : undefined),
+      weights:
+        floatArray(inputs.weights) ??
+        (loss.name === 'cross_entropy' ? new Float32Array(N).fill(1) : undefined),
       logprobs: floatArray(inputs.logprobs),
       advantages: floatArray(inputs.advantages),
     },
@@ -246,7 +273,11 @@ export class TinkerServer {
     if (!r.success) {
       throw new HttpError(
         422,
-        r.error.issues.map((i) => ({ loc: ['body', ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], msg: i.message, type: i.code })),
+        r.error.issues.map((i) => ({
+          loc: ['body', ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+          msg: i.message,
+          type: i.code,
+        })),
       );
     }
     return r.data;
@@ -293,7 +324,12 @@ export class TinkerServer {
       if (route === 'get_server_capabilities') {
         return {
           supported_models: [
-            { model_name: this.provider.baseModel, ...(this.provider.maxContextLength ? { max_context_length: this.provider.maxContextLength } : {}) },
+            {
+              model_name: this.provider.baseModel,
+              ...(this.provider.maxContextLength
+                ? { max_context_length: this.provider.maxContextLength }
+                : {}),
+            },
           ],
           search_r1_extensions: [W.EXT_ENTROPY],
         };
@@ -302,7 +338,11 @@ export class TinkerServer {
       if (sm) {
         const s = this.samplers.get(decodeURIComponent(sm[1]!));
         if (!s) throw new HttpError(404, `unknown sampler ${sm[1]}`);
-        return { sampler_id: s.id, base_model: this.provider.baseModel, model_path: s.kind === 'path' ? s.path : null };
+        return {
+          sampler_id: s.id,
+          base_model: this.provider.baseModel,
+          model_path: s.kind === 'path' ? s.path : null,
+        };
       }
       throw new HttpError(404, `not found: GET ${route}`);
     }
@@ -311,7 +351,12 @@ export class TinkerServer {
         return { status: 'ok' };
       case 'client/config':
         this.parse(W.ClientConfigRequest, body);
-        return { pjwt_auth_enabled: false, proto_write_fwdbwd: false, proto_compress_fwdbwd: false, fwd_via_fwdbwd: false };
+        return {
+          pjwt_auth_enabled: false,
+          proto_write_fwdbwd: false,
+          proto_compress_fwdbwd: false,
+          fwd_via_fwdbwd: false,
+        };
       case 'telemetry':
         this.parse(W.TelemetryRequest, body);
         return { status: 'accepted' };
@@ -334,7 +379,11 @@ export class TinkerServer {
         return {
           type: 'get_info',
           model_id: r.model_id,
-          model_data: { arch: this.provider.arch ?? null, model_name: this.provider.baseModel, tokenizer_id: this.provider.baseModel },
+          model_data: {
+            arch: this.provider.arch ?? null,
+            model_name: this.provider.baseModel,
+            tokenizer_id: this.provider.baseModel,
+          },
           is_lora: false,
           model_name: this.provider.baseModel,
         };
@@ -401,7 +450,10 @@ export class TinkerServer {
 
   private checkBaseModel(name: string, field: string): void {
     if (name !== this.provider.baseModel) {
-      throw new HttpError(400, `${field}: this server serves ${JSON.stringify(this.provider.baseModel)}, not ${JSON.stringify(name)}`);
+      throw new HttpError(
+        400,
+        `${field}: this server serves ${JSON.stringify(this.provider.baseModel)}, not ${JSON.stringify(name)}`,
+      );
     }
   }
 
@@ -449,7 +501,14 @@ export class TinkerServer {
 
   private register(id: string, sessionId: string, trainer: Trainer, firstSeq: number): ModelRecord {
     const executor = new Executor();
-    const rec: ModelRecord = { id, sessionId, trainer, executor, queue: new SeqQueue(executor, firstSeq, this.opts.seqGapMs ?? 2000), version: 0 };
+    const rec: ModelRecord = {
+      id,
+      sessionId,
+      trainer,
+      executor,
+      queue: new SeqQueue(executor, firstSeq, this.opts.seqGapMs ?? 2000),
+      version: 0,
+    };
     this.models.set(id, rec);
     return rec;
   }
@@ -458,7 +517,9 @@ export class TinkerServer {
     const isForward = route === 'forward';
     const r = isForward ? this.parse(W.ForwardRequest, body) : this.parse(W.ForwardBackwardRequest, body);
     const field = isForward ? 'forward_input' : 'forward_backward_input';
-    const input: W.FBInput = isForward ? (r as W.ForwardRequest).forward_input : (r as W.ForwardBackwardRequest).forward_backward_input;
+    const input: W.FBInput = isForward
+      ? (r as W.ForwardRequest).forward_input
+      : (r as W.ForwardBackwardRequest).forward_backward_input;
     const m = this.model(r.model_id);
     let loss: ResolvedLoss;
     try {
@@ -467,11 +528,13 @@ export class TinkerServer {
       throw new HttpError(400, (err as Error).message);
     }
     const wantEntropy = (input.loss_fn_config?.[RETURN_ENTROPY_KEY] ?? 0) !== 0;
-    if (wantEntropy && !isForward) throw new HttpError(400, `${field}.loss_fn_config.${RETURN_ENTROPY_KEY}: only for forward`);
+    if (wantEntropy && !isForward)
+      throw new HttpError(400, `${field}.loss_fn_config.${RETURN_ENTROPY_KEY}: only for forward`);
     const parsed = input.data.map((d, i) => parseDatum(d, loss, `${field}.data[${i}]`));
     const batch = parsed.map((p) => p.datum);
     const entropyTerm = parsed.some((p) => p.entropyWeights);
-    if (entropyTerm && isForward) throw new HttpError(400, `${field}.data: entropy_weights is a forward_backward input`);
+    if (entropyTerm && isForward)
+      throw new HttpError(400, `${field}.data: entropy_weights is a forward_backward input`);
     return this.submitOrdered(m, r.seq_id, r, async () => {
       const outputs: Record<string, W.TensorData>[] = [];
       let lossSum = 0;
@@ -481,7 +544,8 @@ export class TinkerServer {
         logprobs.map((p, i) => {
           const e = elementwiseLoss(loss, p, parsed[i]!.inputs);
           const ew = parsed[i]!.entropyWeights;
-          if (ew && entropy) for (let t = 0; t < ew.length; t++) e.loss[t] = e.loss[t]! - ew[t]! * entropy[i]![t]!;
+          if (ew && entropy)
+            for (let t = 0; t < ew.length; t++) e.loss[t] = e.loss[t]! - ew[t]! * entropy[i]![t]!;
           for (const x of e.loss) lossSum += x;
           clipped += e.clipped;
           tokens += p.length;
@@ -503,11 +567,21 @@ export class TinkerServer {
           type: 'custom',
           needsEntropy: entropyTerm,
           fn: (outs) => {
-            if (outs.length !== batch.length) throw new Error(`engine returned ${outs.length} outputs for ${batch.length} datums`);
+            if (outs.length !== batch.length)
+              throw new Error(`engine returned ${outs.length} outputs for ${batch.length} datums`);
             const entropy = entropyTerm ? outs.map((o, i) => o.entropy ?? failNoEntropy(i)) : undefined;
-            const dLogprobs = record(outs.map((o) => o.logprobs), entropy);
+            const dLogprobs = record(
+              outs.map((o) => o.logprobs),
+              entropy,
+            );
             // loss = … − Σ ew·H  ⇒  ∂loss/∂H = −ew
-            const dEntropy = entropyTerm ? parsed.map((p, i) => (p.entropyWeights ? p.entropyWeights.map((x) => -x) : new Float32Array(batch[i]!.inputTokens.length))) : undefined;
+            const dEntropy = entropyTerm
+              ? parsed.map((p, i) =>
+                  p.entropyWeights
+                    ? p.entropyWeights.map((x) => -x)
+                    : new Float32Array(batch[i]!.inputTokens.length),
+                )
+              : undefined;
             return dEntropy ? { loss: lossSum, dLogprobs, dEntropy } : { loss: lossSum, dLogprobs };
           },
         });
@@ -522,10 +596,15 @@ export class TinkerServer {
   private async saveWeights(r: W.SaveWeightsRequest): Promise<unknown> {
     const m = this.model(r.model_id);
     const name = r.path ?? `ckpt-${r.seq_id ?? Date.now()}`;
-    if (!W.CHECKPOINT_NAME.test(name)) throw new HttpError(400, `path: checkpoint name must match [A-Za-z0-9_-]{1,255}, got ${JSON.stringify(name)}`);
+    if (!W.CHECKPOINT_NAME.test(name))
+      throw new HttpError(
+        400,
+        `path: checkpoint name must match [A-Za-z0-9_-]{1,255}, got ${JSON.stringify(name)}`,
+      );
     const dir = join(this.root, m.id, 'weights', name);
     const replay = r.seq_id !== undefined && this.idem.lookup(m.id, r.seq_id, canonicalBody(r));
-    if (!replay && !r.overwrite && existsSync(dir)) throw new HttpError(409, `path: checkpoint ${name} already exists (set overwrite)`);
+    if (!replay && !r.overwrite && existsSync(dir))
+      throw new HttpError(409, `path: checkpoint ${name} already exists (set overwrite)`);
     const tinkerPath = W.formatTinkerPath({ runId: m.id, kind: 'weights', name });
     return this.submitOrdered(m, r.seq_id, r, async () => {
       await m.trainer.saveWeights(dir, { optimizer: true });
@@ -543,10 +622,15 @@ export class TinkerServer {
         return { path: null, sampling_session_id: id, type: 'save_weights_for_sampler' };
       });
     }
-    if (!W.CHECKPOINT_NAME.test(r.path)) throw new HttpError(400, `path: checkpoint name must match [A-Za-z0-9_-]{1,255}, got ${JSON.stringify(r.path)}`);
+    if (!W.CHECKPOINT_NAME.test(r.path))
+      throw new HttpError(
+        400,
+        `path: checkpoint name must match [A-Za-z0-9_-]{1,255}, got ${JSON.stringify(r.path)}`,
+      );
     const dir = join(this.root, m.id, 'sampler_weights', r.path);
     const replay = r.seq_id !== undefined && this.idem.lookup(m.id, r.seq_id, canonicalBody(r));
-    if (!replay && existsSync(dir)) throw new HttpError(409, `path: sampler checkpoint ${r.path} already exists`);
+    if (!replay && existsSync(dir))
+      throw new HttpError(409, `path: sampler checkpoint ${r.path} already exists`);
     const tinkerPath = W.formatTinkerPath({ runId: m.id, kind: 'sampler_weights', name: r.path });
     return this.submitOrdered(m, r.seq_id, r, async () => {
       await m.trainer.saveWeights(dir, { optimizer: false });
@@ -567,7 +651,10 @@ export class TinkerServer {
       });
     }
     if (r.session_id === undefined || r.model_seq_id === undefined) {
-      throw new HttpError(400, 'load_weights: give model_id (+ seq_id), or session_id + model_seq_id to create a model from the checkpoint');
+      throw new HttpError(
+        400,
+        'load_weights: give model_id (+ seq_id), or session_id + model_seq_id to create a model from the checkpoint',
+      );
     }
     const s = this.session(r.session_id);
     if (r.base_model !== undefined) this.checkBaseModel(r.base_model, 'base_model');
@@ -588,12 +675,16 @@ export class TinkerServer {
   }
 
   /** A trainer (and its executor) for sampling a checkpoint dir or the base model. */
-  private samplingTrainer(key: string, dir: string | undefined): { trainer: Promise<Trainer>; executor: Executor } {
+  private samplingTrainer(
+    key: string,
+    dir: string | undefined,
+  ): { trainer: Promise<Trainer>; executor: Executor } {
     let t = this.samplingTrainers.get(key);
     if (!t) {
       t = { trainer: this.provider.load(dir), executor: new Executor() };
       // Keep a handful; checkpoints are sampled rarely compared to the live model.
-      if (this.samplingTrainers.size >= 4) this.samplingTrainers.delete(this.samplingTrainers.keys().next().value!);
+      if (this.samplingTrainers.size >= 4)
+        this.samplingTrainers.delete(this.samplingTrainers.keys().next().value!);
       this.samplingTrainers.set(key, t);
     }
     return t;
@@ -602,20 +693,27 @@ export class TinkerServer {
   private asample(r: W.WireSampleRequest): unknown {
     const tokens: number[] = [];
     r.prompt.chunks.forEach((c, j) => {
-      if (c.type !== 'encoded_text') throw new HttpError(400, `prompt.chunks[${j}].type: ${c.type} chunks are not supported (text only)`);
+      if (c.type !== 'encoded_text')
+        throw new HttpError(400, `prompt.chunks[${j}].type: ${c.type} chunks are not supported (text only)`);
       tokens.push(...(c as { tokens: number[] }).tokens);
     });
     if (tokens.length === 0) throw new HttpError(400, 'prompt: empty');
-    if (r.topk_prompt_logprobs > 0) throw new HttpError(400, 'topk_prompt_logprobs: not supported by search-r1 serve-trainer');
+    if (r.topk_prompt_logprobs > 0)
+      throw new HttpError(400, 'topk_prompt_logprobs: not supported by search-r1 serve-trainer');
     const sp = r.sampling_params;
-    if (sp.max_tokens !== undefined && sp.max_tokens <= 0) throw new HttpError(400, 'sampling_params.max_tokens: must be > 0');
+    if (sp.max_tokens !== undefined && sp.max_tokens <= 0)
+      throw new HttpError(400, 'sampling_params.max_tokens: must be > 0');
 
     // Resolve the model to sample and where to run it.
     let run: (job: (t: Trainer) => Promise<unknown>) => Promise<unknown>;
     let scope: string | null = null;
     if (r.sampling_session_id !== undefined) {
       const s = this.samplers.get(r.sampling_session_id);
-      if (!s) throw new HttpError(404, `sampling_session_id: unknown sampler ${JSON.stringify(r.sampling_session_id)}`);
+      if (!s)
+        throw new HttpError(
+          404,
+          `sampling_session_id: unknown sampler ${JSON.stringify(r.sampling_session_id)}`,
+        );
       scope = s.id;
       if (s.kind === 'live') {
         const m = this.model(s.modelId);
@@ -629,7 +727,10 @@ export class TinkerServer {
             return job(m.trainer);
           });
       } else {
-        const t = this.samplingTrainer(s.kind === 'path' ? s.path : 'base', s.kind === 'path' ? this.checkpointDir(s.path, 'model_path') : undefined);
+        const t = this.samplingTrainer(
+          s.kind === 'path' ? s.path : 'base',
+          s.kind === 'path' ? this.checkpointDir(s.path, 'model_path') : undefined,
+        );
         run = (job) => t.executor.run(async () => job(await t.trainer));
       }
     } else if (r.model_path !== undefined) {
@@ -644,7 +745,11 @@ export class TinkerServer {
     const canon = canonicalBody(r);
     if (scope !== null && r.seq_id !== undefined) {
       const hit = this.idem.lookup(scope, r.seq_id, canon);
-      if (hit === 'conflict') throw new HttpError(409, `seq_id ${r.seq_id} of sampler ${scope} was already used by a different request`);
+      if (hit === 'conflict')
+        throw new HttpError(
+          409,
+          `seq_id ${r.seq_id} of sampler ${scope} was already used by a different request`,
+        );
       if (hit) return { request_id: hit.requestId };
     }
     const work = run(async (trainer) => {
@@ -666,13 +771,18 @@ export class TinkerServer {
       };
       const [completions] = await trainer.sample(req);
       if (!completions || completions.length !== r.num_samples) {
-        throw new FutureFailure(`engine returned ${completions?.length ?? 0} samples, asked for ${r.num_samples}`, 'server');
+        throw new FutureFailure(
+          `engine returned ${completions?.length ?? 0} samples, asked for ${r.num_samples}`,
+          'server',
+        );
       }
       let promptLogprobs: (number | null)[] | null = null;
       if (r.prompt_logprobs) {
         promptLogprobs = [null];
         if (tokens.length > 1) {
-          const [out] = await trainer.forward([{ inputTokens: tokens.slice(0, -1), targetTokens: tokens.slice(1) }]);
+          const [out] = await trainer.forward([
+            { inputTokens: tokens.slice(0, -1), targetTokens: tokens.slice(1) },
+          ]);
           promptLogprobs.push(...Array.from(out!.logprobs));
         }
       }

@@ -32,7 +32,8 @@ export async function createTinkerBackend(spec: TinkerBackendSpec): Promise<Tink
   const o = spec.options ?? {};
   let tokenizer = o.tokenizer as Tokenizer | undefined;
   if (!tokenizer) {
-    const dir = str(o, 'tokenizerDir') ?? (existsSync(join(spec.model, 'tokenizer.json')) ? spec.model : undefined);
+    const dir =
+      str(o, 'tokenizerDir') ?? (existsSync(join(spec.model, 'tokenizer.json')) ? spec.model : undefined);
     if (!dir) {
       throw new Error(
         `backend tinker: needs the tokenizer of base model "${spec.model}" locally (the API does not ship it); ` +

@@ -11,9 +11,7 @@ export class TinkerFutureError extends Error {
     readonly category: 'unknown' | 'server' | 'user',
     readonly detail: string,
   ) {
-    super(
-      `tinker ${path} failed (${category === 'user' ? 'bad request' : `${category} error`}): ${detail}`,
-    );
+    super(`tinker ${path} failed (${category === 'user' ? 'bad request' : `${category} error`}): ${detail}`);
     this.name = 'TinkerFutureError';
   }
 }

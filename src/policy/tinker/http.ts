@@ -40,8 +40,7 @@ export interface RawResponse {
 
 const RETRY_STATUSES = new Set([408, 429]);
 
-export const defaultSleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+export const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Delay asked for by the server, in ms, when it is ≤ 60 s (the SDK's rule). */
 export function retryAfterMs(headers: Headers): number | null {
@@ -62,9 +61,7 @@ export function errorDetail(body: unknown, fallback: string): string {
   const parsed = ErrorBody.safeParse(body);
   if (parsed.success) {
     const d = parsed.data.detail;
-    return typeof d === 'string'
-      ? d
-      : d.map((x) => `${(x.loc ?? []).join('.')}: ${x.msg}`).join('; ');
+    return typeof d === 'string' ? d : d.map((x) => `${(x.loc ?? []).join('.')}: ${x.msg}`).join('; ');
   }
   if (body && typeof body === 'object' && 'error' in body) return String(body.error);
   return fallback;

@@ -42,14 +42,20 @@ function wireDatum(d: Datum, inputs: Record<string, TensorData>): WireDatum {
  * cross_entropy datums with the given per-datum weights (default: the datum's, else 1), and
  * optionally serve-trainer's `entropy_weights` extension input.
  */
-export function crossEntropyInput(batch: Datum[], weights?: ArrayLike<number>[], entropyWeights?: ArrayLike<number>[] | null): FBInput {
+export function crossEntropyInput(
+  batch: Datum[],
+  weights?: ArrayLike<number>[],
+  entropyWeights?: ArrayLike<number>[] | null,
+): FBInput {
   return {
     loss_fn: 'cross_entropy',
     data: batch.map((d, i) => {
       const N = checkLengths(d, i);
       const w = weights ? weights[i]! : (d.weights ?? new Float32Array(N).fill(1));
       if (w.length !== N) throw new Error(`weights for batch[${i}] have length ${w.length}, expected ${N}`);
-      const extra: Record<string, TensorData> = entropyWeights ? { entropy_weights: floatTensor(entropyWeights[i]!) } : {};
+      const extra: Record<string, TensorData> = entropyWeights
+        ? { entropy_weights: floatTensor(entropyWeights[i]!) }
+        : {};
       return wireDatum(d, { weights: floatTensor(w), ...extra });
     }),
   };
@@ -64,13 +70,16 @@ export function policyGradientInput(
   const data = batch.map((d, i) => {
     const N = checkLengths(d, i);
     if (!d.advantages) throw new Error(`batch[${i}].advantages is required by the ${lossFn} loss`);
-    if (!d.logprobs) throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by the ${lossFn} loss`);
+    if (!d.logprobs)
+      throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by the ${lossFn} loss`);
     const adv = new Float32Array(N);
     const q = new Float32Array(N);
     for (let t = 0; t < N; t++) {
       const w = d.weights ? d.weights[t]! : 1;
       if (lossFn === 'ppo' && w < 0) {
-        throw new Error(`batch[${i}].weights[${t}] = ${w}: the ppo loss cannot fold negative weights into advantages`);
+        throw new Error(
+          `batch[${i}].weights[${t}] = ${w}: the ppo loss cannot fold negative weights into advantages`,
+        );
       }
       adv[t] = w === 0 ? 0 : d.advantages[t]! * w;
       q[t] = w === 0 ? 0 : d.logprobs[t]!;
@@ -86,7 +95,9 @@ export function policyGradientInput(
  */
 export function ppoConfig(spec: { clipLow: number; clipHigh: number }): Record<string, number> {
   if (!(spec.clipLow <= 1 && spec.clipHigh >= 1)) {
-    throw new Error(`ppo loss: clipLow/clipHigh are ratio thresholds (e.g. 0.8 / 1.2), got ${spec.clipLow} / ${spec.clipHigh}`);
+    throw new Error(
+      `ppo loss: clipLow/clipHigh are ratio thresholds (e.g. 0.8 / 1.2), got ${spec.clipLow} / ${spec.clipHigh}`,
+    );
   }
   return { clip_low_threshold: spec.clipLow, clip_high_threshold: spec.clipHigh };
 }
@@ -125,7 +136,9 @@ export function customLossWeights(
   if (!Number.isFinite(grad.loss)) throw new Error(`custom loss returned a non-finite loss (${grad.loss})`);
   const negate = (g: Float32Array, i: number, what: string): Float32Array => {
     if (g.length !== batch[i]!.inputTokens.length) {
-      throw new Error(`custom loss ${what}[${i}] has length ${g.length}, expected ${batch[i]!.inputTokens.length}`);
+      throw new Error(
+        `custom loss ${what}[${i}] has length ${g.length}, expected ${batch[i]!.inputTokens.length}`,
+      );
     }
     const w = new Float32Array(g.length);
     for (let t = 0; t < g.length; t++) w[t] = -g[t]!;
@@ -143,7 +156,9 @@ export function customLossWeights(
     entropyWeights = grad.dEntropy!.map((g, i) => negate(g, i, 'dEntropy'));
   }
   if (anyNonZero(grad.dValues)) {
-    throw new Error('custom loss has a gradient through value-head outputs; the Tinker API client has no critic');
+    throw new Error(
+      'custom loss has a gradient through value-head outputs; the Tinker API client has no critic',
+    );
   }
   const weights = grad.dLogprobs.map((g, i) => negate(g, i, 'dLogprobs'));
   return { grad, weights, entropyWeights };

@@ -66,7 +66,10 @@ export interface TinkerTrainerOptions {
 }
 
 function cleanName(s: string): string {
-  const n = s.replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 200);
+  const n = s
+    .replace(/[^A-Za-z0-9_-]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 200);
   return n.length > 0 ? n : 'ckpt';
 }
 
@@ -122,7 +125,12 @@ export class TinkerTrainer implements Trainer {
   private async openSession(): Promise<void> {
     const res = await this.http.post(
       'create_session',
-      { tags: this.opts.tags ?? ['search-r1'], user_metadata: this.opts.userMetadata, sdk_version: CLIENT_VERSION, type: 'create_session' },
+      {
+        tags: this.opts.tags ?? ['search-r1'],
+        user_metadata: this.opts.userMetadata,
+        sdk_version: CLIENT_VERSION,
+        type: 'create_session',
+      },
       CreateSessionResponse,
     );
     if (res.error_message) throw new Error(`tinker create_session: ${res.error_message}`);
@@ -135,9 +143,14 @@ export class TinkerTrainer implements Trainer {
 
   private async sendHeartbeat(): Promise<void> {
     try {
-      const res = await this.http.once('POST', 'session_heartbeat', { session_id: this.sessionId, type: 'session_heartbeat' });
+      const res = await this.http.once('POST', 'session_heartbeat', {
+        session_id: this.sessionId,
+        type: 'session_heartbeat',
+      });
       if (res.status === 404) {
-        this.heartbeatError = new Error(`tinker session ${this.sessionId} expired (heartbeat got 404); its models are gone`);
+        this.heartbeatError = new Error(
+          `tinker session ${this.sessionId} expired (heartbeat got 404); its models are gone`,
+        );
       } else if (res.status >= 200 && res.status < 300) {
         SessionHeartbeatResponse.parse(res.body);
       } else {
@@ -190,21 +203,34 @@ export class TinkerTrainer implements Trainer {
    * the previous POST's acknowledgement (not for its result), and for `payload` when it is a
    * promise (a body that depends on an earlier result, as in forward_backward_custom).
    */
-  private ordered<S extends z.ZodType>(path: string, payload: object | Promise<object>, schema: S): Promise<z.output<S>> {
+  private ordered<S extends z.ZodType>(
+    path: string,
+    payload: object | Promise<object>,
+    schema: S,
+  ): Promise<z.output<S>> {
     const body = Promise.resolve(payload);
     const ack = this.submitChain.then(async () => submit(this.http, path, await body));
     this.submitChain = ack.catch(() => undefined);
-    return ack.then(async (id) => call(this.http, path, await body, schema, this.futureOpts, Promise.resolve(id)));
+    return ack.then(async (id) =>
+      call(this.http, path, await body, schema, this.futureOpts, Promise.resolve(id)),
+    );
   }
 
-  private fb(path: 'forward' | 'forward_backward', seqId: number, input: FBInput | Promise<FBInput>): Promise<ForwardBackwardOutput> {
+  private fb(
+    path: 'forward' | 'forward_backward',
+    seqId: number,
+    input: FBInput | Promise<FBInput>,
+  ): Promise<ForwardBackwardOutput> {
     const key = path === 'forward' ? 'forward_input' : 'forward_backward_input';
     const body = Promise.resolve(input).then((i) => ({ model_id: this.modelId, seq_id: seqId, [key]: i }));
     return this.ordered(path, body, ForwardBackwardOutput);
   }
 
   private forwardAt(seqId: number, batch: Datum[], entropy: boolean): Promise<ForwardOutput[]> {
-    const input = crossEntropyInput(batch, batch.map((d) => new Float32Array(d.inputTokens.length)));
+    const input = crossEntropyInput(
+      batch,
+      batch.map((d) => new Float32Array(d.inputTokens.length)),
+    );
     // Entropy is not part of the API; our serve-trainer returns it when asked through this config
     // key. Other servers reject the key or omit the output, and either way we fail clearly.
     if (entropy) input.loss_fn_config = { return_entropy: 1 };
@@ -324,7 +350,8 @@ export class TinkerTrainer implements Trainer {
       type: 'load_weights',
     };
     const res = await call(this.http, 'load_weights', body, LoadWeightsResponse, this.futureOpts);
-    if (!res.model_id) throw new Error('tinker load_weights (create-via-load): the server returned no model_id');
+    if (!res.model_id)
+      throw new Error('tinker load_weights (create-via-load): the server returned no model_id');
     this.modelId = res.model_id;
     this.seqId = 0;
   }
@@ -336,15 +363,26 @@ export class TinkerTrainer implements Trainer {
     const samplingSeq = this.samplingSessionSeqId++;
     const saved = this.ordered(
       'save_weights_for_sampler',
-      { model_id: this.modelId, sampling_session_seq_id: samplingSeq, seq_id: this.reserve(), type: 'save_weights_for_sampler' },
+      {
+        model_id: this.modelId,
+        sampling_session_seq_id: samplingSeq,
+        seq_id: this.reserve(),
+        type: 'save_weights_for_sampler',
+      },
       SaveWeightsForSamplerResponse,
     );
     const id = saved.then(async (res) => {
       if (res.sampling_session_id) return res.sampling_session_id;
-      if (!res.path) throw new Error('tinker save_weights_for_sampler returned neither sampling_session_id nor path');
+      if (!res.path)
+        throw new Error('tinker save_weights_for_sampler returned neither sampling_session_id nor path');
       const s = await this.http.post(
         'create_sampling_session',
-        { session_id: this.sessionId, sampling_session_seq_id: this.samplingSessionSeqId++, model_path: res.path, type: 'create_sampling_session' },
+        {
+          session_id: this.sessionId,
+          sampling_session_seq_id: this.samplingSessionSeqId++,
+          model_path: res.path,
+          type: 'create_sampling_session',
+        },
         CreateSamplingSessionResponse,
       );
       return s.sampling_session_id;
@@ -451,13 +489,16 @@ function metricsOf(out: ForwardBackwardOutput): Metrics {
 
 function outputsOf(out: ForwardBackwardOutput, batch: Datum[], entropy: boolean): ForwardOutput[] {
   if (out.loss_fn_outputs.length !== batch.length) {
-    throw new Error(`tinker forward returned ${out.loss_fn_outputs.length} outputs for ${batch.length} datums`);
+    throw new Error(
+      `tinker forward returned ${out.loss_fn_outputs.length} outputs for ${batch.length} datums`,
+    );
   }
   return out.loss_fn_outputs.map((o, i) => {
     const N = batch[i]!.inputTokens.length;
     const lp = o.logprobs;
     if (!lp) throw new Error(`tinker forward: output ${i} has no logprobs`);
-    if (lp.data.length !== N) throw new Error(`tinker forward: output ${i} logprobs has ${lp.data.length} values, expected ${N}`);
+    if (lp.data.length !== N)
+      throw new Error(`tinker forward: output ${i} logprobs has ${lp.data.length} values, expected ${N}`);
     const result: ForwardOutput = { logprobs: Float32Array.from(lp.data) };
     if (entropy) {
       const e = o.entropy;
@@ -473,7 +514,7 @@ function outputsOf(out: ForwardBackwardOutput, batch: Datum[], entropy: boolean)
   });
 }
 
-export interface CreateTinkerTrainerOptions extends TinkerTrainerOptions {}
+export type CreateTinkerTrainerOptions = TinkerTrainerOptions;
 
 /** Factory used by src/policy/backends.ts for `backend: 'tinker'`. */
 export function createTinkerTrainer(opts: CreateTinkerTrainerOptions): Promise<TinkerTrainer> {

@@ -288,10 +288,14 @@ export const SamplingParams = z
     seed: int.optional(),
     stop: z.union([z.string(), z.array(z.string()), z.array(int)]).optional(),
   })
-  .refine((p) => !Array.isArray(p.stop) || p.stop.length === 0 || p.stop.every((s) => typeof s === typeof p.stop![0]), {
-    message: 'stop: token-id stops and string stops cannot be mixed',
-    path: ['stop'],
-  });
+  .refine(
+    (p) =>
+      !Array.isArray(p.stop) || p.stop.length === 0 || p.stop.every((s) => typeof s === typeof p.stop![0]),
+    {
+      message: 'stop: token-id stops and string stops cannot be mixed',
+      path: ['stop'],
+    },
+  );
 export type SamplingParams = z.infer<typeof SamplingParams>;
 
 export const SampleRequest = z
@@ -308,9 +312,7 @@ export const SampleRequest = z
     type: ignoredType,
   })
   .refine(
-    (r) =>
-      [r.sampling_session_id, r.model_path, r.base_model].filter((x) => x !== undefined).length ===
-      1,
+    (r) => [r.sampling_session_id, r.model_path, r.base_model].filter((x) => x !== undefined).length === 1,
     { message: 'use exactly one of sampling_session_id, model_path, base_model' },
   )
   .refine((r) => r.sampling_session_id === undefined || r.seq_id !== undefined, {
@@ -352,9 +354,7 @@ export const ErrorBody = z.object({
 
 /** One line per zod issue: `field.path: message` (so errors name the field). */
 export function describeIssues(err: z.ZodError): string {
-  return err.issues
-    .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
-    .join('; ');
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
 }
 
 // ---------- checkpoint paths (§7) ----------
