@@ -44,6 +44,25 @@ function ensurePackB(bytes: usize): void {
   }
 }
 
+// Reads a 4×4 block (4 rows at src, src+ld, …; 4 floats each) and writes its transpose as 4
+// vectors at dst, dst+dstride, … (row k of the output = column k of the block).
+// @ts-ignore: decorator
+@inline
+function transpose4(src: usize, ld: usize, dst: usize, dstride: usize): void {
+  const a = v128.load(src);
+  const b = v128.load(src + ld);
+  const c = v128.load(src + 2 * ld);
+  const d = v128.load(src + 3 * ld);
+  const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  v128.store(dst + dstride, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+  v128.store(dst + 2 * dstride, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * dstride, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+}
+
 // Packs op(B)[pc..pc+kc, 0..N] → packB: panel jp holds [kc][NR] (zero-padded past N).
 function packBBlock(transB: i32, N: i32, kc: i32, pc: i32, B: usize, ldb: i32): void {
   const np = (N + NR - 1) / NR;
@@ -61,6 +80,22 @@ function packBBlock(transB: i32, N: i32, kc: i32, pc: i32, B: usize, ldb: i32): 
           for (let j = 0; j < NR; j++) store<f32>(dst + (<usize>j << 2), j < nr ? load<f32>(src + (<usize>j << 2)) : 0);
         }
         dst += NR << 2;
+      }
+    } else if (nr == NR) {
+      // op(B)[k,j] = B[j*ldb + k]: 4×4 SIMD transposes of two 4-row groups, 4 k at a time.
+      const r0 = B + (<usize>(j0 * ldb + pc) << 2);
+      const ld = <usize>ldb << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const o = <usize>k << 2;
+        const d = dst + (<usize>(k * NR) << 2);
+        transpose4(r0 + o, ld, d, NR << 2);
+        transpose4(r0 + 4 * ld + o, ld, d + 16, NR << 2);
+      }
+      for (; k < kc; k++) {
+        const o = <usize>k << 2;
+        const d = dst + (<usize>(k * NR) << 2);
+        for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), load<f32>(r0 + <usize>j * ld + o));
       }
     } else {
       // op(B)[k,j] = B[j*ldb + k]: rows of B are contiguous in k.
@@ -98,6 +133,15 @@ function packABlock(transA: i32, mc: i32, kc: i32, ic: i32, pc: i32, A: usize, l
         if (mr == MR) v128.store(dst, v128.load(src));
         else for (let i = 0; i < MR; i++) store<f32>(dst + (<usize>i << 2), i < mr ? load<f32>(src + (<usize>i << 2)) : 0);
         dst += MR << 2;
+      }
+    } else if (mr == MR) {
+      const r0 = A + (<usize>((ic + i0) * lda + pc) << 2);
+      const ld = <usize>lda << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) transpose4(r0 + (<usize>k << 2), ld, dst + (<usize>(k * MR) << 2), MR << 2);
+      for (; k < kc; k++) {
+        const d = dst + (<usize>(k * MR) << 2);
+        for (let i = 0; i < MR; i++) store<f32>(d + (<usize>i << 2), load<f32>(r0 + <usize>i * ld + (<usize>k << 2)));
       }
     } else {
       for (let i = 0; i < MR; i++) {
