@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import {
+  SafetensorsError,
   readCheckpoint,
   readSafetensors,
   readSafetensorsHeader,
@@ -274,5 +275,51 @@ test('bf16 widening equals a plain shift for any alignment and length', () => {
     bf16ToF32(s, got);
     const want = new Float32Array(new Uint32Array(Array.from(s, (h) => h << 16)).buffer);
     assert.deepEqual(bits(got), bits(want), `offset ${off}, length ${len}`);
+  }
+});
+
+test('fuzz: corrupted files fail with a SafetensorsError naming the file, never anything else', () => {
+  const dir = tmp();
+  try {
+    const good = join(dir, 'good.safetensors');
+    writeSafetensors(
+      good,
+      [
+        ['a', { shape: [3, 5], data: awkward(15, 3) }],
+        ['b', { shape: [7], data: awkward(7, 4) }],
+      ],
+      { dtype: 'BF16' },
+    );
+    const bytes = readFileSync(good);
+    const p = join(dir, 'fuzz.safetensors');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.nat(bytes.length),
+        (edits, cut) => {
+          const b = Buffer.from(bytes.subarray(0, Math.max(cut, 1)));
+          for (const [i, v] of edits) if (i < b.length) b[i] = v;
+          writeFileSync(p, b);
+          try {
+            const t = readSafetensors(p);
+            // Whatever parsed must be self-consistent.
+            for (const [, x] of t)
+              assert.equal(
+                x.data.length,
+                x.shape.reduce((m, d) => m * d, 1),
+              );
+            return true;
+          } catch (e) {
+            return e instanceof SafetensorsError && e.message.startsWith(p);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
