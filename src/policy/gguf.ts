@@ -26,7 +26,7 @@ export interface GgufSamplerOptions {
 }
 
 /** The GGUF's own vocabulary as a Tokenizer; chat template from its `tokenizer.chat_template`. */
-class GgufTokenizer implements Tokenizer {
+export class GgufTokenizer implements Tokenizer {
   readonly eosTokenIds: readonly number[];
   readonly vocabSize: number;
   private readonly chatTemplate: string | null;

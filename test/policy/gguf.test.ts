@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GgufSampler } from '../../src/policy/gguf.ts';
+import { GgufSampler, GgufTokenizer } from '../../src/policy/gguf.ts';
 import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
 import { writeGguf } from '../../src/engine/io/gguf.ts';
 import { Model } from '../../src/engine/model.ts';
@@ -163,4 +163,21 @@ test("a GGUF model behind serve-model: the OpenAI client gets llama.cpp's tokens
   } finally {
     await srv.close();
   }
+});
+
+test("the GGUF's own tokenizer agrees with the HF tokenizer it was exported from", () => {
+  const own = new GgufTokenizer(sampler.model);
+  assert.equal(own.vocabSize, tok.vocabSize);
+  for (const text of [
+    'the capital of france is paris.',
+    'who wrote the book?',
+    ' <search> capital </search>',
+  ]) {
+    assert.deepEqual(own.encode(text), tok.encode(text), text);
+    assert.equal(own.decode(tok.encode(text)), text);
+  }
+  // llama.cpp's end-of-generation set: EOS, plus EOT (<|im_end|>) that the exporter writes.
+  for (const id of tok.eosTokenIds) assert.ok(own.eosTokenIds.includes(id), `EOS ${id}`);
+  const chat = own.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
+  assert.equal(chat, tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true }));
 });
