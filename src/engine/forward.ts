@@ -77,6 +77,7 @@ class Plan {
   readonly dg: Buf;
   readonly du: Buf;
   readonly da: Buf;
+  readonly ones: Buf; // [T] of 1: bias gradients as a GEMM (1ᵀ·dy)
   readonly rowsPerChunk: number;
   constructor(
     private readonly model: Model,
@@ -142,6 +143,8 @@ class Plan {
     this.dg = g(T * I);
     this.du = g(T * I);
     this.da = g(T * I);
+    this.ones = A(T);
+    this.ones.data.fill(1);
   }
   dispose(): void {
     for (const b of this.bufs) this.model.kernels.arena.free(b);
@@ -533,9 +536,9 @@ export class TrainingPass {
     }
     applyRope(P.dq.data, 0, T, QD, Hq, this.pos, 0, this.rope, true);
     applyRope(P.dk.data, 0, T, KD, Hkv, this.pos, 0, this.rope, true);
-    linearBackward(m, a.h1, T, D, W.wq, W.bq, P.dq, QD, P.dh, false);
-    linearBackward(m, a.h1, T, D, W.wk, W.bk, P.dk, KD, P.dh, true);
-    linearBackward(m, a.h1, T, D, W.wv, W.bv, P.dv, KD, P.dh, true);
+    linearBackward(m, P.ones, a.h1, T, D, W.wq, W.bq, P.dq, QD, P.dh, false);
+    linearBackward(m, P.ones, a.h1, T, D, W.wk, W.bk, P.dk, KD, P.dh, true);
+    linearBackward(m, P.ones, a.h1, T, D, W.wv, W.bv, P.dv, KD, P.dh, true);
     K.rmsnormBackward(a.xIn, W.ln1.w, a.inv1, P.dh, P.dx, W.ln1.g!, T, D, true); // dx = ∂L/∂xIn
   }
 }
@@ -551,17 +554,19 @@ export function linear(
   y: Buf,
   nOut: number,
 ): void {
-  m.kernels.gemm(false, true, T, nOut, nIn, 1, x, 0, nIn, W.w, 0, nIn, 0, y, 0, nOut);
   if (b) {
+    // Rows start as the bias; the GEMM accumulates onto them.
     const yd = y.data,
       bd = b.w.data;
-    for (let t = 0; t < T; t++) for (let j = 0; j < nOut; j++) yd[t * nOut + j] += bd[j];
+    for (let t = 0; t < T; t++) yd.set(bd, t * nOut);
   }
+  m.kernels.gemm(false, true, T, nOut, nIn, 1, x, 0, nIn, W.w, 0, nIn, b ? 1 : 0, y, 0, nOut);
 }
 
 /** dx (+)= dy·W ; gW += dyᵀ·x ; gb += Σ_t dy */
 function linearBackward(
   m: Model,
+  ones: Buf,
   x: Buf,
   T: number,
   nIn: number,
@@ -575,11 +580,7 @@ function linearBackward(
   const K = m.kernels;
   K.gemm(false, false, T, nIn, nOut, 1, dy, 0, nOut, W.w, 0, nIn, accumulate ? 1 : 0, dx, 0, nIn);
   K.gemm(true, false, nOut, nIn, T, 1, dy, 0, nOut, x, 0, nIn, 1, W.g!, 0, nIn);
-  if (b) {
-    const gb = b.g!.data,
-      d = dy.data;
-    for (let t = 0; t < T; t++) for (let j = 0; j < nOut; j++) gb[j] += d[t * nOut + j];
-  }
+  if (b) K.gemm(false, false, 1, nOut, T, 1, ones, 0, T, dy, 0, nOut, 1, b.g!, 0, nOut);
 }
 
 /** The array constructor behind a buffer (Float32Array, or Float64Array on the reference path). */
