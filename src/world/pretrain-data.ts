@@ -59,6 +59,14 @@ export interface PretrainDataOptions {
    * model read these passages); RAG answers are copied from the retrieved passages.
    */
   baselineFormatsPerQuestion?: number;
+  /**
+   * A shadow world (another seed, used only as pretraining text): every entity and question is
+   * usable, and its passages are seen only inside information blocks / RAG prompts. Names there
+   * are new to the model, so the only way to predict an answer is to copy it from the context —
+   * the skill RL later needs on test entities. (On the real world's pretrain split the model can
+   * answer from memory, so those examples alone teach memorising, not copying.)
+   */
+  shadow?: boolean;
 }
 
 function drawMode(rng: Rng, mix: Record<TrajectoryMode, number>): TrajectoryMode {
@@ -70,10 +78,10 @@ function drawMode(rng: Rng, mix: Record<TrajectoryMode, number>): TrajectoryMode
   return 'guess';
 }
 
-/** Entities the answer could plausibly be (same kind), from the pretrain split or shared. */
-function sameKindPool(kb: KnowledgeBase, answer: Entity): Entity[] {
+/** Entities the answer could plausibly be (same kind), from the pretrain split or shared (any split in a shadow world). */
+function sameKindPool(kb: KnowledgeBase, answer: Entity, shadow: boolean): Entity[] {
   const all: Entity[] = [...kb.countries, ...kb.cities, ...kb.people, ...kb.works, ...kb.orgs];
-  return all.filter((e) => e.kind === answer.kind && (!('split' in e) || e.split === 'pretrain'));
+  return all.filter((e) => e.kind === answer.kind && (shadow || !('split' in e) || e.split === 'pretrain'));
 }
 
 /** The base model has no chat template: prompts render as raw text, as the eval harness does for it. */
@@ -88,15 +96,17 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
   const mix = opts.mix ?? DEFAULT_MIX;
   const perQ = opts.trajectoriesPerQuestion ?? 1;
   const { kb } = world;
+  const shadow = opts.shadow === true;
+  const questions = shadow ? [...world.pretrain, ...world.train, ...world.test] : world.pretrain;
   const out: PretrainExample[] = [];
   for (const p of world.passages) {
-    if (p.split !== 'pretrain' && p.split !== 'shared') continue;
+    if (shadow || (p.split !== 'pretrain' && p.split !== 'shared')) continue;
     for (let r = 0; r < (opts.passageRepeats ?? 1); r++) out.push({ prompt: '', segments: [{ text: wikiContents(p), injected: false }], kind: 'passage', correct: null });
   }
   // Plan every trajectory first so the searches can go to the retriever in one batch.
   interface Plan { q: WorldQuestion; mode: TrajectoryMode; queries: string[] }
   const plans: Plan[] = [];
-  for (const q of world.pretrain) {
+  for (const q of questions) {
     for (let k = 0; k < perQ; k++) {
       const mode = drawMode(rng, mix);
       const chainNames = q.metadata.chain.map((id) => entity(kb, id).name);
@@ -104,27 +114,36 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
       if (mode === 'search_copy' || mode === 'wrong_span') queries = chainNames;
       else if (mode === 'wrong_query') {
         const subj = entity(kb, q.metadata.chain[0]);
-        queries = [rng.pick(sameKindPool(kb, subj).filter((e) => e.id !== subj.id)).name];
+        queries = [rng.pick(sameKindPool(kb, subj, shadow).filter((e) => e.id !== subj.id)).name];
       }
       plans.push({ q, mode, queries });
     }
   }
   const baselinePlans: { q: WorldQuestion; kind: 'direct' | 'rag' }[] = [];
-  for (const q of world.pretrain) {
-    for (let k = 0; k < (opts.baselineFormatsPerQuestion ?? 0); k++) baselinePlans.push({ q, kind: rng.float() < 0.5 ? 'direct' : 'rag' });
+  const perQBaseline = opts.baselineFormatsPerQuestion ?? 0;
+  for (const q of questions) {
+    // In a shadow world a two-hop RAG answer is not in the passages retrieved for the question (and
+    // not known): it would teach guessing, so shadow RAG examples are single-hop.
+    if (shadow && q.metadata.type === 'two_hop') continue;
+    // Fractional rates: each question gets ⌊r⌋ examples, plus one more with probability r − ⌊r⌋.
+    const k = Math.floor(perQBaseline) + (rng.float() < perQBaseline - Math.floor(perQBaseline) ? 1 : 0);
+    for (let j = 0; j < k; j++) {
+      // Direct answers about shadow entities would be unknowable guesses: shadow worlds teach RAG only.
+      baselinePlans.push({ q, kind: shadow || rng.float() < 0.5 ? 'rag' : 'direct' });
+    }
   }
   const ragQueries = baselinePlans.filter((b) => b.kind === 'rag').map((b) => normalizeQuestion(b.q.question));
   const allQueries = [...new Set([...plans.flatMap((p) => p.queries), ...ragQueries])];
   // Pretraining must not read about RL-train or test entities, even as distractors: over-fetch and
   // keep only pretrain-split and shared passages.
-  const visible = new Set(world.passages.filter((p) => p.split === 'pretrain' || p.split === 'shared').map((p) => p.id));
+  const visible = new Set(world.passages.filter((p) => shadow || p.split === 'pretrain' || p.split === 'shared').map((p) => p.id));
   const raw = allQueries.length > 0 ? await retriever.search(allQueries, opts.topk * 8) : [];
   const hits = raw.map((hs) => hs.filter((h) => visible.has(h.id)).slice(0, opts.topk));
   const info = new Map(allQueries.map((q, i) => [q, informationBlock(formatPassages(hits[i]))]));
 
   for (const { q, mode, queries } of plans) {
     const gold = entity(kb, q.metadata.answerEntity);
-    const pool = sameKindPool(kb, gold);
+    const pool = sameKindPool(kb, gold, shadow);
     const wrong = (): Entity => {
       const others = pool.filter((e) => e.id !== gold.id);
       return rng.pick(others);

@@ -33,6 +33,10 @@ export interface PretrainOptions {
   trajectoriesPerQuestion: number;
   passageRepeats: number;
   baselineFormatsPerQuestion: number;
+  /** Shadow worlds (other seeds) whose questions add trajectories that can only be answered by copying. */
+  shadowWorlds: number;
+  /** RAG examples per single-hop shadow question. */
+  shadowRagPerQuestion: number;
   /** Save a resumable checkpoint every this many steps (0: only at the end). */
   checkpointEvery: number;
   /** Scratch directory (world files, index, checkpoints); default under the OS temp dir. */
@@ -47,7 +51,7 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   seed: 1,
   vocabSize: 1024,
   model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 4 },
-  epochs: 5,
+  epochs: 1,
   batchSize: 16,
   learningRate: 3e-3,
   warmup: 0.05,
@@ -55,6 +59,8 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   trajectoriesPerQuestion: 1,
   passageRepeats: 2,
   baselineFormatsPerQuestion: 1,
+  shadowWorlds: 2,
+  shadowRagPerQuestion: 0.5,
   checkpointEvery: 50,
 };
 
@@ -136,7 +142,7 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
   const files = await writeWorld(world, join(work, 'world'));
   await buildIndex(files.corpus, join(work, 'index'));
   const index = await Bm25Index.open(join(work, 'index'));
-  const examples = await buildPretrainExamples(world, index, {
+  const examples: PretrainExample[] = await buildPretrainExamples(world, index, {
     seed: o.seed,
     topk: 3,
     trajectoriesPerQuestion: o.trajectoriesPerQuestion,
@@ -144,6 +150,36 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
     baselineFormatsPerQuestion: o.baselineFormatsPerQuestion,
   });
   await index.close?.();
+  // Shadow worlds: fresh names, so their trajectories teach copying from <information>, not recall.
+  // Any example that happens to name a real RL-train or test entity is dropped (no leak by chance).
+  const heldOut = [...world.train, ...world.test].flatMap((q) => q.metadata.chain).filter((id) => !/^(city|country)-/.test(id));
+  const heldOutNames = [...new Set(heldOut.map((id) => world.kb.byId.get(id)!.name))];
+  for (let i = 0; i < o.shadowWorlds; i++) {
+    const sw = buildWorld({ seed: shadowSeed(o.worldSeed, i) });
+    const sdir = join(work, `shadow-${i}`);
+    const sfiles = await writeWorld(sw, sdir);
+    await buildIndex(sfiles.corpus, join(sdir, 'index'));
+    const sindex = await Bm25Index.open(join(sdir, 'index'));
+    const sex = await buildPretrainExamples(sw, sindex, {
+      seed: o.seed + 101 * (i + 1),
+      topk: 3,
+      trajectoriesPerQuestion: 1,
+      passageRepeats: 0,
+      baselineFormatsPerQuestion: o.shadowRagPerQuestion,
+      shadow: true,
+    });
+    await sindex.close?.();
+    const kept = sex.filter((e) => {
+      const text = exampleText(e);
+      return !heldOutNames.some((n) => text.includes(n));
+    });
+    log(`[pretrain] shadow world ${i + 1}/${o.shadowWorlds}: ${kept.length} examples (${sex.length - kept.length} dropped for naming a held-out entity)`);
+    examples.push(...kept);
+  }
+  // One fixed interleaving of real and shadow examples (epochs reshuffle it anyway).
+  const mixed = new Rng(o.seed ^ 0x5a5a).shuffle(examples);
+  examples.length = 0;
+  examples.push(...mixed);
 
   // Tokenizer: byte-level BPE on the pretraining text only; Search-R1 tags are single tokens. No chat
   // template: this is a base model, prompted with raw text (as the reference prompts base models).
@@ -206,6 +242,11 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
   const seconds = (Date.now() - t0) / 1000;
   log(`[pretrain] wrote ${o.out} (${step} steps, loss ${ema.toFixed(3)}, ${seconds.toFixed(0)} s)`);
   return { out: o.out, steps: step, finalLoss: ema, parameters, tokensPerEpoch, seconds };
+}
+
+/** Seed of the i-th shadow world: derived from the world seed, never equal to it. */
+export function shadowSeed(worldSeed: number, i: number): number {
+  return (Math.imul(worldSeed ^ 0x3c6ef372, 0x9e3779b1) + 7919 * (i + 1)) >>> 0;
 }
 
 /** Identifies a run for resuming: a checkpoint from other options is ignored. */
