@@ -42,11 +42,17 @@ const tokenizer = new HfTokenizer(tokFiles, defaultGenerationConfig(tokFiles));
  * A tiny model with weights large enough that logits spread over ~20 nats (a near-uniform
  * distribution would hide mistakes), random norms and biases (so every tensor matters).
  */
-function makeModel(arch: 'qwen2' | 'llama', seed: number): { config: ModelConfig; tensors: TensorMap } {
+type Variant = 'qwen2' | 'llama' | 'llama-mha-bias';
+
+function makeModel(variant: Variant, seed: number): { config: ModelConfig; tensors: TensorMap } {
+  const arch = variant === 'qwen2' ? 'qwen2' : 'llama';
   const config: ModelConfig = {
     ...presetConfig('tiny', arch),
     vocabSize: 320,
-    attentionBias: arch === 'qwen2',
+    attentionBias: variant !== 'llama',
+    // The third variant: Llama with q/k/v biases (the rope permutation must move the biases too),
+    // full multi-head attention and a tied head.
+    ...(variant === 'llama-mha-bias' ? { numKvHeads: 4, tieWordEmbeddings: true, ropeTheta: 500000 } : {}),
   };
   const tensors = randomTensors(config, seed, { std: 0.3 });
   let s = seed * 7919 + 1;
@@ -170,16 +176,23 @@ function maxAbsDiff(a: Float64Array[], b: Float64Array[]): number {
 
 const PROMPT = [5, 100, 200, 17, 299, 250, 3, 42, 300, 301, 7];
 
-for (const arch of ['qwen2', 'llama'] as const) {
-  test(`${arch}: f32 GGUF in llama.cpp matches our forward (log-probs within 1e-3; greedy token for token)`, async (t) => {
-    const { config, tensors } = makeModel(arch, arch === 'qwen2' ? 11 : 12);
-    const path = join(dir, `${arch}.gguf`);
+const VARIANTS: [Variant, number, number][] = [
+  // variant, seed, tensors in the GGUF
+  ['qwen2', 11, 1 + 2 * 12 + 1], // tied head, q/k/v biases
+  ['llama', 12, 1 + 2 * 9 + 2], // untied head, no biases
+  ['llama-mha-bias', 14, 1 + 2 * 12 + 1],
+];
+for (const [variant, seed, nTensors] of VARIANTS) {
+  const arch = variant === 'qwen2' ? 'qwen2' : 'llama';
+  test(`${variant}: f32 GGUF in llama.cpp matches our forward (log-probs within 1e-3; greedy token for token)`, async (t) => {
+    const { config, tensors } = makeModel(variant, seed);
+    const path = join(dir, `${variant}.gguf`);
     writeGguf(path, config, tensors, tokenizer, { dtype: 'f32' });
 
     const info = await readGgufFileInfo(path);
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     assert.equal(md.general.architecture, arch);
-    assert.equal(info.tensorInfo?.length, arch === 'qwen2' ? 1 + 2 * 12 + 1 : 1 + 2 * 9 + 2); // qwen2: tied head, q/k/v biases
+    assert.equal(info.tensorInfo?.length, nTensors);
 
     const ref = referenceLogits(config, tensors, PROMPT).map(logSoftmax);
     const spread = Math.max(...ref.map((r) => Math.max(...r) - Math.min(...r)));
