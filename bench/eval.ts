@@ -67,24 +67,39 @@ async function servingBench(dir: string): Promise<void> {
   await batchedClient.sample(one(prompts[0]));
   const rows: [string, number, number][] = [];
   const count = (c: { tokens: number[] }[][]) => c.flat().reduce((s, x) => s + x.tokens.length, 0);
-  let r = await time(() => trainer.sample(req));
-  rows.push(['direct-batched', r.ms, count(r.out)]);
-  r = await time(() => batchedClient.sample(req));
-  rows.push(['http-batched', r.ms, count(r.out)]);
-  r = await time(async () => {
-    const out = [];
-    for (const p of prompts) out.push(...(await trainer.sample(one(p))));
-    return out;
-  });
-  rows.push(['direct-serial', r.ms, count(r.out)]);
-  r = await time(() => serialClient.sample(req));
-  rows.push(['http-serial', r.ms, count(r.out)]);
+  const modes: [string, () => Promise<{ tokens: number[] }[][]>][] = [
+    ['direct-batched', () => trainer.sample(req)],
+    ['http-batched', () => batchedClient.sample(req)],
+    [
+      'direct-serial',
+      async () => {
+        const out = [];
+        for (const p of prompts) out.push(...(await trainer.sample(one(p))));
+        return out;
+      },
+    ],
+    ['http-serial', () => serialClient.sample(req)],
+  ];
+  // Median of REPS interleaved rounds: the machine's load drifts, interleaving spreads it evenly.
+  const REPS = quick ? 3 : 5;
+  const times = new Map<string, number[]>(modes.map(([n]) => [n, []]));
+  const tokens = new Map<string, number>();
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const [name, fn] of modes) {
+      const r = await time(fn);
+      times.get(name)!.push(r.ms);
+      tokens.set(name, count(r.out));
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const [name] of modes) rows.push([name, median(times.get(name)!), tokens.get(name)!]);
   await srv.close();
   trainer.dispose();
   console.log(
     `\n## serve-model vs in-process engine (reference preset, ${prompts.length} prompts × ${req.maxTokens} tokens, greedy)`,
   );
   console.log(`load average: ${load()}`);
+  console.log(`median of ${REPS} interleaved rounds`);
   console.log('mode            wall_ms   tokens   tokens/s');
   for (const [name, ms, n] of rows)
     console.log(
