@@ -39,6 +39,8 @@ export interface ModelOptions {
   kernels?: Kernels;
   /** Standard deviation of the normal init of matrices (HF initializer_range). */
   initStd?: number;
+  /** false: zero-filled parameters (weights are loaded next; random init of 0.5B params takes minutes). */
+  init?: boolean;
 }
 
 export class Model {
@@ -64,7 +66,8 @@ export class Model {
       const size = shape.reduce((a, b) => a * b, 1);
       const w = this.kernels.arena.alloc(size);
       const d = w.data;
-      if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') d.fill(1);
+      if (opts.init === false) d.fill(0);
+      else if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') d.fill(1);
       else if (name.endsWith('.bias')) d.fill(0);
       else for (let i = 0; i < size; i++) d[i] = rng.normal() * std;
       const p: Param = { name, shape, size, w, g: null, decay: shape.length >= 2 };

@@ -12,8 +12,13 @@ import { generate, type GenerateOptions } from '../engine/generate.ts';
 import { Rng } from '../engine/rng.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { Kernels } from '../engine/kernels/index.ts';
-import { loadHfFolder, saveHfFolder } from '../engine/io/hf.ts';
-import { readSafetensors, writeSafetensors } from '../engine/io/safetensors.ts';
+import { loadHfFolder, parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
+import {
+  checkpointFiles,
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from '../engine/io/safetensors.ts';
 import { HfTokenizer } from '../engine/tokenizer.ts';
 import type {
   AdamWParams,
@@ -90,18 +95,41 @@ export class EmbeddedTrainer implements Trainer {
     );
   }
 
-  /** Loads a Hugging Face folder (config.json, safetensors, tokenizer.json). */
+  /**
+   * Loads a Hugging Face folder (config.json, safetensors, tokenizer.json). Weights are read
+   * straight into the engine's parameter memory (one fp32 copy, no random init first).
+   */
   static async load(dir: string, opts: LoadEmbeddedOptions = {}): Promise<EmbeddedTrainer> {
-    const f = loadHfFolder(dir, { onProgress: opts.onProgress, noTokenizer: opts.tokenizer !== undefined });
+    const configPath = join(dir, 'config.json');
+    if (!existsSync(configPath)) throw new Error(`${dir}: no config.json (not a Hugging Face model folder)`);
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${configPath}: invalid JSON (${(e as Error).message})`);
+    }
+    const config: ModelConfig = parseHfConfig(raw, configPath);
+    const hasValueHead = checkpointFiles(dir).files.some((f) =>
+      readSafetensorsHeader(f).tensors.has('value_head.weight'),
+    );
+    if (hasValueHead || opts.valueHead) config.valueHead = true;
+    const model = new Model(config, { seed: opts.seed ?? 0, kernels: opts.kernels, init: false });
+    const views = new Map(model.params.map((p) => [p.name, p.w]));
+    const f = loadHfFolder(dir, {
+      onProgress: opts.onProgress,
+      noTokenizer: opts.tokenizer !== undefined,
+      into: (name) => views.get(name)?.data ?? null,
+    });
     const tokenizer = opts.tokenizer ?? f.tokenizer;
     if (!tokenizer) throw new Error(`${dir}: no tokenizer.json (pass a tokenizer explicitly)`);
-    const config: ModelConfig = { ...f.config, valueHead: f.config.valueHead || opts.valueHead || undefined };
-    const model = new Model(config, { seed: opts.seed ?? 0, kernels: opts.kernels });
-    model.loadTensors(f.tensors, { source: dir, allowMissingValueHead: true });
-    if (config.valueHead && !f.tensors.has('value_head.weight')) {
-      // A fresh critic head starts at zero output.
-      model.valueW!.w.data.fill(0);
-      model.valueB!.w.data.fill(0);
+    for (const p of model.params) {
+      const t = f.tensors.get(p.name);
+      if (!t) {
+        // Only a critic head may be absent (loadHfFolder checked every other tensor): a fresh
+        // head starts at zero output.
+        if (!p.name.startsWith('value_head.')) throw new Error(`${dir}: missing tensor "${p.name}"`);
+        p.w.data.fill(0);
+      } else if (t.data !== p.w.data) p.w.data.set(t.data);
     }
     f.tensors.clear();
     const t = new EmbeddedTrainer(model, tokenizer, opts);
