@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildWorld, writeWorld, type WorldFiles } from '../../src/world/world.ts';
-import { buildIndex } from '../../src/retrieval/bm25/index.ts';
+import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
+import { startRetrievalServer } from '../../src/retrieval/server.ts';
 import { HfTokenizer, trainBpeTokenizer, SEARCH_R1_TAGS } from '../../src/engine/tokenizer.ts';
 import { saveHfFolder } from '../../src/engine/io/hf.ts';
 import { Model } from '../../src/engine/model.ts';
@@ -191,6 +192,42 @@ test('eval through serve-model (OpenAI API) gives the same predictions as in pro
     );
   } finally {
     await srv.close();
+  }
+});
+
+test('eval with a remote Search-R1 retriever (/retrieve) equals the embedded index', async () => {
+  const index = await Bm25Index.open(indexDir);
+  const rs = await startRetrievalServer(index, { port: 0 });
+  try {
+    const methods = 'rag,ircot,search-r1';
+    const local = await evaluate(base({ method: methods, out: join(dir, 'bm25-local'), limit: 2 }));
+    const remote = await evaluate(
+      base({
+        method: methods,
+        out: join(dir, 'bm25-remote'),
+        limit: 2,
+        retriever: undefined,
+        retrieverUrl: `${rs.url}/retrieve`,
+      }),
+    );
+    const prompts = (f: string) =>
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { key: string; prompt: string; segments: { text: string }[] })
+        .map(
+          (t) =>
+            `${t.key} ${JSON.stringify(t.prompt)} ${JSON.stringify(t.segments.map((x) => x.text).join(''))}`,
+        )
+        .sort();
+    assert.deepEqual(
+      prompts(remote.files.trajectories),
+      prompts(local.files.trajectories),
+      'same passages in the same prompts',
+    );
+  } finally {
+    await rs.close();
+    await index.close?.();
   }
 });
 
