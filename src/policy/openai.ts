@@ -262,24 +262,34 @@ export class OpenAISampler implements Sampler {
       return this.parseChoices(res.choices, n, req.stop, '/v1/chat/completions');
     }
     const lp = this.opts.logprobs ? { logprobs: 1 } : {};
-    if (this.mode === 'auto' || this.mode === 'tokens') {
+    const viaText = async () => {
+      const text = this.tokenizer.decode(prompt);
+      const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt: text })) as {
+        choices?: ChoiceLike[];
+      };
+      return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
+    };
+    if (this.mode === 'text') return viaText();
+    try {
+      const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt })) as {
+        choices?: ChoiceLike[];
+      };
+      if (this.mode === 'auto') this.mode = 'tokens';
+      return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
+    } catch (err) {
+      const rejected = err instanceof OpenAIRequestError && (err.status === 400 || err.status === 422);
+      if (this.mode !== 'auto' || !rejected) throw err;
+      // Maybe the server does not take token-id prompts: try text. If text is refused too, the
+      // request itself was bad (e.g. too long): stay in auto mode and report the first error.
       try {
-        const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt })) as {
-          choices?: ChoiceLike[];
-        };
-        if (this.mode === 'auto') this.mode = 'tokens';
-        return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
-      } catch (err) {
-        const rejected = err instanceof OpenAIRequestError && (err.status === 400 || err.status === 422);
-        if (this.mode !== 'auto' || !rejected) throw err;
-        this.mode = 'text'; // the server does not take token-id prompts
+        const out = await viaText();
+        this.mode = 'text';
+        return out;
+      } catch (err2) {
+        if (err2 instanceof OpenAIRequestError && err2.status < 500) throw err;
+        throw err2;
       }
     }
-    const text = this.tokenizer.decode(prompt);
-    const res = (await this.request('POST', '/v1/completions', { ...common, ...lp, prompt: text })) as {
-      choices?: ChoiceLike[];
-    };
-    return this.parseChoices(res.choices, n, req.stop, '/v1/completions');
   }
 
   /** Server choices → Completions (tokens, log-probs, finish, text cut after the stop string). */

@@ -333,6 +333,32 @@ test('a 4xx is not retried; auto mode falls back to text prompts when token ids 
   assert.equal(bodies[bodies.length - 1].prompt, 'hi');
 });
 
+test('auto mode keeps token prompts when a request is bad in any form (e.g. too long)', async () => {
+  const srv = await scripted((_req, res, body) => {
+    const b = JSON.parse(body) as { prompt: number[] | string };
+    const len = typeof b.prompt === 'string' ? b.prompt.length : b.prompt.length;
+    if (len > 5) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(`{"error":{"message":"maximum context length exceeded (${typeof b.prompt})"}}`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({ choices: [{ index: 0, text: 'ok', finish_reason: 'length', token_ids: [111, 107] }] }),
+    );
+  });
+  const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, model: 'm', retries: 0 });
+  const req = { maxTokens: 2, stop: [], temperature: 0, topP: 1 };
+  await assert.rejects(
+    client.sample({ ...req, prompts: [tok.encode('too long prompt')] }),
+    /maximum context length exceeded \(object\)/,
+  );
+  assert.equal(client.currentMode, 'auto', 'not switched to text by a request that fails either way');
+  const ok = await client.sample({ ...req, prompts: [tok.encode('ok')] });
+  assert.deepEqual(ok[0][0].tokens, [111, 107]);
+  assert.equal(client.currentMode, 'tokens');
+});
+
 test('chat mode against serve-model: messages rebuilt from the prompt, partial assistant turn continued', async () => {
   const sampler = new ScriptedSampler((p) =>
     p.endsWith('<search> a </search>\n\n<information>x</information>\n\n')
