@@ -127,13 +127,19 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
   const config = parseHfConfig(rawConfig, configPath);
 
   // Validate names and shapes from the headers before reading any data.
-  const { files } = checkpointFiles(dir);
+  const { files, weightMap } = checkpointFiles(dir);
   const headers = files.map((f) => readSafetensorsHeader(f));
   const located = new Map<string, { file: string; shape: number[] }>();
   for (const h of headers) {
     for (const [name, e] of h.tensors) {
       const prev = located.get(name);
       if (prev) throw new SafetensorsError(h.path, `also stored in ${prev.file}`, name);
+      if (weightMap && weightMap.get(name) !== basename(h.path))
+        throw new SafetensorsError(
+          h.path,
+          `is not listed for this file in model.safetensors.index.json`,
+          name,
+        );
       located.set(name, { file: h.path, shape: e.shape });
     }
   }
@@ -164,6 +170,11 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
       throw new SafetensorsError(t.file, 'is not a parameter of this architecture/config', name);
   }
 
+  // Tokenizer and generation config next, so a bad one fails before seconds of weight reading.
+  const genPath = join(dir, 'generation_config.json');
+  const generationConfig = existsSync(genPath) ? readJson(genPath) : null;
+  const tokenizer = !opts.noTokenizer && existsSync(join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : null;
+
   const wantedBytes = (h: (typeof headers)[number]) =>
     [...h.tensors].filter(([n]) => wanted.has(n)).reduce((a, [, e]) => a + e.end - e.begin, 0);
   const total = headers.reduce((s, h) => s + wantedBytes(h), 0);
@@ -180,10 +191,6 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): HfFolder {
   }
   // Fixed order: the config's parameter order.
   const ordered: TensorMap = new Map(expected.map((p) => [p.name, tensors.get(p.name) as TensorData]));
-
-  const genPath = join(dir, 'generation_config.json');
-  const generationConfig = existsSync(genPath) ? readJson(genPath) : null;
-  const tokenizer = !opts.noTokenizer && existsSync(join(dir, 'tokenizer.json')) ? loadTokenizer(dir) : null;
   return { config, tensors: ordered, tokenizer, generationConfig, rawConfig };
 }
 

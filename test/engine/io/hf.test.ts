@@ -293,3 +293,25 @@ test('loading into caller-owned arrays (the engine parameter views): no second c
       model.dispose();
     }
   }));
+
+test('a sharded folder whose index disagrees with the shards fails naming shard and tensor', () =>
+  withDir((root) => {
+    const config = presetConfig('tiny', 'qwen2');
+    const dir = join(root, 's');
+    saveHfFolder(dir, { config, tensors: randomTensors(config, 5), maxShardBytes: 40_000 });
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    const idx = JSON.parse(readFileSync(indexPath, 'utf8'));
+    const map = idx.weight_map as Record<string, string>;
+    const count = (f: string) => Object.values(map).filter((v) => v === f).length;
+    // A shard that keeps other tensors after we re-map one of its tensors elsewhere.
+    const shards = [...new Set(Object.values(map))].sort((a, b) => count(b) - count(a));
+    assert.ok(shards.length >= 2 && count(shards[0]) >= 2);
+    const name = Object.keys(map).find((n) => map[n] === shards[0])!;
+    map[name] = shards[1];
+    writeFileSync(indexPath, JSON.stringify(idx));
+    assert.throws(
+      () => loadHfFolder(dir),
+      (e: Error) =>
+        e.message.includes(shards[0]) && e.message.includes(`tensor "${name}": is not listed for this file`),
+    );
+  }));
