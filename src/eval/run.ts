@@ -61,7 +61,10 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
   }
   const store = new ResultStore(o.outDir, { ...o.runInfo, options: o.opts }, { fresh: o.fresh });
   const total = o.methods.length * o.datasets.reduce((s, d) => s + d.examples.length, 0);
-  let done = store.done.size;
+  let done = 0; // of this call's questions, already scored
+  for (const m of o.methods)
+    for (const d of o.datasets)
+      for (const ex of d.examples) if (store.has(resultKey(m.name, d.name, ex.id))) done++;
   let newly = 0;
   const started = Date.now();
   for (const method of o.methods) {
