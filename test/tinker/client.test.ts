@@ -23,7 +23,7 @@ class SlowBigram extends BigramTrainer {
   }
 }
 
-async function setup(t: import('node:test').TestContext) {
+async function setup(t: import('node:test').TestContext, seqGapMs = 2000) {
   const dir = mkdtempSync(join(tmpdir(), 'tinker-client-'));
   const made: SlowBigram[] = [];
   const { server, url } = await startTinkerServer(
@@ -36,7 +36,7 @@ async function setup(t: import('node:test').TestContext) {
         return b;
       },
     },
-    { port: 0, checkpointDir: join(dir, 'ck'), longPollMs: 1000 },
+    { port: 0, checkpointDir: join(dir, 'ck'), longPollMs: 1000, seqGapMs },
   );
   const proxy = new FaultProxy(url);
   const times: { route: string; at: number }[] = [];
@@ -192,5 +192,53 @@ test('saveWeights writes a pointer; loadWeights restores (create-via-load after 
     .sample({ prompts: [[1, 2]], maxTokens: 3, stop: [], temperature: 1, topP: 1, seed: 5 });
   assert.deepEqual(c!.tokens, expected!.tokens);
   await assert.rejects(client.loadWeights(join(dir, 'nowhere')), /tinker-checkpoint\.json: cannot read/);
+  await client.close();
+});
+
+test('a failed custom loss leaves no hole in the seq_id order (a no-op takes its number)', async (t) => {
+  // A server that would wait (practically) forever for a missing seq_id.
+  const { made, proxy, purl } = await setup(t, 600_000);
+  const client = await TinkerTrainer.create({
+    baseUrl: purl,
+    baseModel: 'bigram',
+    tokenizer: new BigramTrainer().tokenizer,
+    http: { log: () => {} },
+  });
+  const failing: LossSpec = {
+    type: 'custom',
+    fn: () => {
+      throw new Error('loss exploded');
+    },
+  };
+  const fb = client.forwardBackward([datum()], failing);
+  const opt = client.optimStep({
+    learningRate: 0.1,
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0,
+    gradClipNorm: 0,
+  });
+  await assert.rejects(fb, /loss exploded/);
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error('optim_step never ran: the failed seq_id left a hole')),
+      20_000,
+    );
+  });
+  try {
+    await Promise.race([opt, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.equal(made[0]!.calls.optimStep, 1);
+  assert.deepEqual(
+    proxy.events
+      .filter((e) => ['forward', 'forward_backward', 'optim_step'].includes(e.route))
+      .map((e) => e.route),
+    ['forward', 'forward', 'optim_step'],
+    'the loss forward, the filler forward, then optim_step',
+  );
   await client.close();
 });

@@ -201,19 +201,39 @@ export class TinkerTrainer implements Trainer {
   /**
    * Submits a training request in seq_id order and returns its result promise. The POST waits for
    * the previous POST's acknowledgement (not for its result), and for `payload` when it is a
-   * promise (a body that depends on an earlier result, as in forward_backward_custom).
+   * promise (a body that depends on an earlier result, as in forward_backward_custom). If that
+   * body cannot be built, a no-op request takes its seq_id, so the server's seq_id order (which
+   * runs later requests only after this one) never waits for a number that will not come.
    */
   private ordered<S extends z.ZodType>(
     path: string,
+    seqId: number,
     payload: object | Promise<object>,
     schema: S,
   ): Promise<z.output<S>> {
     const body = Promise.resolve(payload);
-    const ack = this.submitChain.then(async () => submit(this.http, path, await body));
+    const ack = this.submitChain.then(async () => {
+      let b: object;
+      try {
+        b = await body;
+      } catch (err) {
+        await this.fillSeqHole(seqId).catch((e: Error) =>
+          this.http.log(`seq_id ${seqId} filler: ${e.message}`),
+        );
+        throw err;
+      }
+      return submit(this.http, path, b);
+    });
     this.submitChain = ack.catch(() => undefined);
     return ack.then(async (id) =>
       call(this.http, path, await body, schema, this.futureOpts, Promise.resolve(id)),
     );
+  }
+
+  /** A one-token forward with weight 0: valid on every server, changes nothing. */
+  private async fillSeqHole(seqId: number): Promise<void> {
+    const filler = crossEntropyInput([{ inputTokens: [0], targetTokens: [0] }], [new Float32Array(1)]);
+    await submit(this.http, 'forward', { model_id: this.modelId, seq_id: seqId, forward_input: filler });
   }
 
   private fb(
@@ -223,10 +243,11 @@ export class TinkerTrainer implements Trainer {
   ): Promise<ForwardBackwardOutput> {
     const key = path === 'forward' ? 'forward_input' : 'forward_backward_input';
     const body = Promise.resolve(input).then((i) => ({ model_id: this.modelId, seq_id: seqId, [key]: i }));
-    return this.ordered(path, body, ForwardBackwardOutput);
+    return this.ordered(path, seqId, body, ForwardBackwardOutput);
   }
 
-  private forwardAt(seqId: number, batch: Datum[], entropy: boolean): Promise<ForwardOutput[]> {
+  /** The forward input for log-probs (cross_entropy with weights 0). Throws on bad datums. */
+  private forwardInput(batch: Datum[], entropy: boolean): FBInput {
     const input = crossEntropyInput(
       batch,
       batch.map((d) => new Float32Array(d.inputTokens.length)),
@@ -234,26 +255,32 @@ export class TinkerTrainer implements Trainer {
     // Entropy is not part of the API; our serve-trainer returns it when asked through this config
     // key. Other servers reject the key or omit the output, and either way we fail clearly.
     if (entropy) input.loss_fn_config = { return_entropy: 1 };
-    return this.fb('forward', seqId, input).then((out) => outputsOf(out, batch, entropy));
+    return input;
   }
 
   // ---------------- Trainer ----------------
 
   async forward(batch: Datum[], opts: { entropy?: boolean } = {}): Promise<ForwardOutput[]> {
-    return this.forwardAt(this.reserve(), batch, opts.entropy ?? false);
+    const entropy = opts.entropy ?? false;
+    const input = this.forwardInput(batch, entropy); // validate before taking a seq_id
+    const out = await this.fb('forward', this.reserve(), input);
+    return outputsOf(out, batch, entropy);
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
     if (loss.type !== 'custom') {
-      const out = await this.fb('forward_backward', this.reserve(), builtinInput(batch, loss));
+      const input = builtinInput(batch, loss); // validate before taking a seq_id
+      const out = await this.fb('forward_backward', this.reserve(), input);
       return metricsOf(out);
     }
     // forward_backward_custom: forward for log-probs, loss locally, CE with weights = −∂L/∂p. Both
     // seq_ids are taken now, so a pipelined optimStep cannot overtake the second call.
+    const entropy = loss.needsEntropy ?? false;
+    const fwdInput = this.forwardInput(batch, entropy);
     const fwdSeq = this.reserve();
     const fbSeq = this.reserve();
-    const local = this.forwardAt(fwdSeq, batch, loss.needsEntropy ?? false).then((outputs) =>
-      customLossWeights(loss.fn, outputs, batch, this.extensions.has(EXT_ENTROPY)),
+    const local = this.fb('forward', fwdSeq, fwdInput).then((out) =>
+      customLossWeights(loss.fn, outputsOf(out, batch, entropy), batch, this.extensions.has(EXT_ENTROPY)),
     );
     const out = await this.fb(
       'forward_backward',
@@ -268,11 +295,13 @@ export class TinkerTrainer implements Trainer {
 
   async optimStep(p: AdamWParams): Promise<Metrics> {
     this.samplerStale = true;
+    const seq = this.reserve();
     const res = await this.ordered(
       'optim_step',
+      seq,
       {
         model_id: this.modelId,
-        seq_id: this.reserve(),
+        seq_id: seq,
         adam_params: {
           learning_rate: p.learningRate,
           beta1: p.beta1,
@@ -294,9 +323,11 @@ export class TinkerTrainer implements Trainer {
    */
   async saveWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     const name = `${cleanName(basename(resolve(dir)))}-${Date.now()}`;
+    const seq = this.reserve();
     const res = await this.ordered(
       'save_weights',
-      { model_id: this.modelId, path: name, seq_id: this.reserve(), overwrite: false, type: 'save_weights' },
+      seq,
+      { model_id: this.modelId, path: name, seq_id: seq, overwrite: false, type: 'save_weights' },
       SaveWeightsResponse,
     );
     await mkdir(dir, { recursive: true });
@@ -332,9 +363,11 @@ export class TinkerTrainer implements Trainer {
     this.checkOpen();
     this.samplerStale = true;
     if (this.seqId === 0) {
+      const seq = this.reserve();
       await this.ordered(
         'load_weights',
-        { path, optimizer, model_id: this.modelId, seq_id: this.reserve(), type: 'load_weights' },
+        seq,
+        { path, optimizer, model_id: this.modelId, seq_id: seq, type: 'load_weights' },
         LoadWeightsResponse,
       );
       return;
@@ -359,14 +392,16 @@ export class TinkerTrainer implements Trainer {
   /** A sampler for the current weights: unnamed save_weights_for_sampler → sampling_session_id. */
   private currentSampler(): Promise<string> {
     if (!this.samplerStale && this.samplerId) return this.samplerId;
+    const seq = this.reserve();
     this.samplerStale = false;
     const samplingSeq = this.samplingSessionSeqId++;
     const saved = this.ordered(
       'save_weights_for_sampler',
+      seq,
       {
         model_id: this.modelId,
         sampling_session_seq_id: samplingSeq,
-        seq_id: this.reserve(),
+        seq_id: seq,
         type: 'save_weights_for_sampler',
       },
       SaveWeightsForSamplerResponse,
