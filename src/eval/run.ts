@@ -104,8 +104,10 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
         done += records.length;
         newly += records.length;
         const secs = (Date.now() - started) / 1000;
+        const qps = newly / Math.max(secs, 1e-9);
+        const eta = (total - done) / Math.max(qps, 1e-9);
         log(
-          `eval: ${method.name} on ${ds.name}: ${Math.min(at + batch.length, todo.length)}/${todo.length} · total ${done}/${total} · ${(newly / Math.max(secs, 1e-9)).toFixed(2)} q/s`,
+          `eval: ${method.name} on ${ds.name}: ${Math.min(at + batch.length, todo.length)}/${todo.length} · total ${done}/${total} · ${qps.toFixed(2)} q/s · eta ${formatSeconds(eta)}`,
         );
       }
     }
@@ -157,4 +159,11 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     }),
   );
   return { table, markdown, newlyScored: newly, files };
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
