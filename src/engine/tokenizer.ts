@@ -246,8 +246,20 @@ export function loadTokenizer(dir: string): HfTokenizer {
   if (!existsSync(tj)) throw new Error(`${dir}: no tokenizer.json (only fast tokenizers are supported)`);
   const tc = join(dir, 'tokenizer_config.json');
   const gc = join(dir, 'generation_config.json');
+  const tokenizerConfig = existsSync(tc) ? readJson(tc) : {};
+  // Newer transformers save the template beside the config (chat_template.jinja / .json).
+  if (tokenizerConfig.chat_template === undefined) {
+    const jinja = join(dir, 'chat_template.jinja');
+    const json = join(dir, 'chat_template.json');
+    if (existsSync(jinja)) tokenizerConfig.chat_template = readFileSync(jinja, 'utf8');
+    else if (existsSync(json)) {
+      const t = readJson(json).chat_template;
+      if (typeof t !== 'string') throw new Error(`${json}: field "chat_template" must be a string`);
+      tokenizerConfig.chat_template = t;
+    }
+  }
   return new HfTokenizer(
-    { tokenizerJson: readJson(tj), tokenizerConfig: existsSync(tc) ? readJson(tc) : {} },
+    { tokenizerJson: readJson(tj), tokenizerConfig },
     existsSync(gc) ? readJson(gc) : null,
     tj,
   );

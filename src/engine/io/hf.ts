@@ -225,6 +225,9 @@ const TOKENIZER_FILES = [
   'special_tokens_map.json',
   'vocab.json',
   'merges.txt',
+  'added_tokens.json',
+  'chat_template.jinja',
+  'chat_template.json',
 ];
 
 /**

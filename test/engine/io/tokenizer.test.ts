@@ -137,6 +137,13 @@ test('loadTokenizer reads a folder; a tokenizer_config naming an unknown EOS fai
     const t = loadTokenizer(dir);
     assert.deepEqual(t.encode('Paris <answer>'), tok.encode('Paris <answer>'));
     assert.ok(t.eosTokenIds.includes(5) && t.eosTokenIds.includes(6));
+    // The chat template may live in chat_template.jinja (newer transformers) instead of the config.
+    writeFileSync(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify({ ...files.tokenizerConfig, chat_template: undefined }),
+    );
+    writeFileSync(join(dir, 'chat_template.jinja'), '{{ messages[0].content }}!');
+    assert.equal(loadTokenizer(dir).applyChatTemplate([{ role: 'user', content: 'hi' }]), 'hi!');
     writeFileSync(
       join(dir, 'tokenizer_config.json'),
       JSON.stringify({ ...files.tokenizerConfig, eos_token: '<nope>' }),
