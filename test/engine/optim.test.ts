@@ -152,3 +152,19 @@ test('optimizer state round trip: resume (in memory and from a saved folder) is 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a non-finite gradient skips the update, clears the gradients and says so', () => {
+  const m = new Model(microConfig('llama'), { seed: 1, kernels });
+  m.ensureGrads();
+  const p = m.param('model.norm.weight');
+  const before = Float32Array.from(p.w.data);
+  p.g!.data[0] = NaN;
+  p.g!.data[1] = 2;
+  const opt = new AdamW(m.params, kernels);
+  assert.throws(() => opt.update(H), /gradient norm is NaN; update skipped and gradients cleared/);
+  assert.deepEqual(p.w.data, before, 'weights untouched');
+  assert.equal(p.g!.data[1], 0, 'gradients cleared');
+  assert.equal(opt.step, 0);
+  opt.update(H); // usable afterwards
+  assert.equal(opt.step, 1);
+});
