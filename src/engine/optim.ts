@@ -59,8 +59,13 @@ export class AdamW {
   update(h: AdamWParams): { grad_norm: number; clip_scale: number } {
     checkParams(h);
     const norm = this.gradNorm();
-    if (!Number.isFinite(norm))
-      throw new Error(`AdamW: gradient norm is ${norm}; refusing to update (non-finite loss?)`);
+    if (!Number.isFinite(norm)) {
+      // Drop the poisoned gradients so the caller can skip this batch and carry on.
+      for (const p of this.params) p.g?.data.fill(0);
+      throw new Error(
+        `AdamW: gradient norm is ${norm}; update skipped and gradients cleared (non-finite loss?)`,
+      );
+    }
     const clip = h.gradClipNorm > 0 && norm > h.gradClipNorm ? h.gradClipNorm / norm : 1;
     this.step++;
     const t = this.step;

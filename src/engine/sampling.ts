@@ -27,6 +27,8 @@ export function sampleToken(
       arg = j;
     }
   }
+  if (!Number.isFinite(max))
+    throw new Error(`sampling: non-finite logits (max ${max}); the model weights may contain NaN/Inf`);
   if (!(p.temperature > 0)) {
     let s = 0;
     for (let j = 0; j < V; j++) s += Math.exp(logits[off + j] - max);
