@@ -680,3 +680,47 @@ test('server: X-API-Key enforced when configured', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('client http: x-should-retry overrides the status rule; gives up after maxAttempts naming the last error', async () => {
+  const { createServer } = await import('node:http');
+  const { TinkerHttp, TinkerHttpError } = await import('../../src/policy/tinker/http.ts');
+  const { z } = await import('zod');
+  let hits = 0;
+  const plan: { status: number; headers?: Record<string, string> }[] = [];
+  const srv = createServer((req, res) => {
+    hits++;
+    const step = plan.shift() ?? { status: 200 };
+    res.writeHead(step.status, { 'content-type': 'application/json', ...(step.headers ?? {}) });
+    res.end(JSON.stringify(step.status === 200 ? { ok: true } : { detail: `status ${step.status}` }));
+  });
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', () => ok()));
+  const port = (srv.address() as import('node:net').AddressInfo).port;
+  const sleeps: number[] = [];
+  const http = new TinkerHttp({
+    baseUrl: `http://127.0.0.1:${port}`,
+    maxAttempts: 3,
+    sleep: async (ms) => void sleeps.push(ms),
+    log: () => {},
+  });
+  const Ok = z.object({ ok: z.boolean() });
+  try {
+    plan.push({ status: 500, headers: { 'x-should-retry': 'false' } });
+    await assert.rejects(
+      http.post('x', {}, Ok),
+      (e: unknown) => e instanceof TinkerHttpError && e.status === 500,
+    );
+    assert.equal(hits, 1, 'not retried');
+    plan.push({ status: 400, headers: { 'x-should-retry': 'true' } });
+    assert.deepEqual(await http.post('x', {}, Ok), { ok: true });
+    assert.equal(hits, 3, '400 retried because the server asked');
+    plan.push({ status: 503 }, { status: 503 }, { status: 503 });
+    await assert.rejects(http.post('x', {}, Ok), /gave up after 3 attempts: HTTP 503: status 503/);
+    assert.equal(sleeps.length, 1 + 2, 'backoff between attempts, none after the last');
+    for (const ms of sleeps)
+      assert.ok(ms >= 375 && ms <= 2500, `exponential backoff from 0.5 s with jitter: ${ms}`);
+    plan.push({ status: 200 });
+    await assert.rejects(http.post('x', {}, z.object({ ok: z.string() })), /unexpected response: ok:/);
+  } finally {
+    await new Promise<void>((ok) => srv.close(() => ok()));
+  }
+});

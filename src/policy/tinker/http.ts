@@ -149,6 +149,7 @@ export class TinkerHttp {
       } catch (err) {
         const e = err as Error & { cause?: { code?: string; message?: string } };
         lastError = `${e.message}${e.cause ? ` (${e.cause.code ?? e.cause.message})` : ''}`;
+        if (attempt === this.maxAttempts - 1) break;
         const delay = this.backoffMs(attempt);
         this.log(`${path}: connection failed: ${lastError}; retrying in ${Math.round(delay)} ms`);
         await this.sleep(delay);
@@ -162,6 +163,7 @@ export class TinkerHttp {
         (shouldRetry !== 'false' && (RETRY_STATUSES.has(res.status) || res.status >= 500));
       lastError = `HTTP ${res.status}: ${errorDetail(res.body, 'no detail')}`;
       if (!retryable) throw new TinkerHttpError(res.status, path, errorDetail(res.body, 'no detail'));
+      if (attempt === this.maxAttempts - 1) break;
       const delay = retryAfterMs(res.headers) ?? this.backoffMs(attempt);
       this.log(`${path}: ${lastError}; retrying in ${Math.round(delay)} ms`);
       await this.sleep(delay);
