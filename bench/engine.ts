@@ -220,6 +220,15 @@ async function childMain(name: string): Promise<void> {
         gradClipNorm: 1,
       });
     }
+  } else if (name.startsWith('big-save=')) {
+    const { saveHfFolder } = await import('../src/engine/io/hf.ts');
+    const m = new Model(QWEN05B, { init: false });
+    saveHfFolder(name.slice('big-save='.length), { config: QWEN05B, tensors: m.namedParameters() });
+  } else if (name.startsWith('big-load=')) {
+    const tr = await EmbeddedTrainer.load(name.slice('big-load='.length), {
+      tokenizer: nullTokenizer(QWEN05B.vocabSize),
+    });
+    console.log(JSON.stringify({ params: tr.model.numParameters() }));
   } else if (name === 'big-rss') {
     const m = new Model(QWEN05B, { init: false }); // zero-filled: every page touched, no minutes of random init
     const tr = EmbeddedTrainer.fromModel(m, nullTokenizer(QWEN05B.vocabSize));
@@ -273,6 +282,17 @@ async function benchMemory(): Promise<void> {
         `${b.maxRssMiB.toFixed(0)} MiB (weights alone ${((b.params * 4) / 2 ** 20).toFixed(0)} MiB); ` +
         `decode ${b.genTokPerWallS.toFixed(1)} tok/s wall, ${b.genTokPerCpuS.toFixed(1)} per CPU-second (incl. prefill)`,
     );
+    const dir = mkdtempSync(join(tmpdir(), 'bench-engine-05b-'));
+    try {
+      runChild(`big-save=${join(dir, 'm')}`);
+      const l = runChild(`big-load=${join(dir, 'm')}`);
+      console.log(
+        `loading that model from an fp32 HF folder (EmbeddedTrainer.load, ${(l.params / 1e6).toFixed(0)}M params): ` +
+          `peak RSS ${l.maxRssMiB.toFixed(0)} MiB, ${l.seconds.toFixed(1)} s`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { EnglishAnalyzer } from '../analyzer.ts';
 import type { Hit, Retriever } from '../types.ts';
 import { splitContents } from '../../protocol/passages.ts';
 import { INDEX_FORMAT, INDEX_VERSION, TF_ESCAPE, assertLittleEndian, indexPath, readTyped, readWholeFile, type IndexMeta } from './format.ts';
-import { BLOCK, maxScoreTopK, type TermCursorInput, type TopK } from './maxscore.ts';
+import { maxScoreTopK, type TermCursorInput, type TopK } from './maxscore.ts';
 
 export interface Bm25Options {
   /** BM25 term-frequency saturation (default: the index's, normally 0.9). */
@@ -32,9 +32,7 @@ export class Bm25Index implements Retriever {
   private readonly analyzer = new EnglishAnalyzer(1 << 16);
   private readonly norms: Float64Array; // [N]
   private readonly termIdCache = new Map<string, number>();
-  // Per term, lazily: max of tf/(tf+norm) per block of BLOCK postings (bounds depend on k1, b).
-  private readonly blockMaxCache: (Float64Array | undefined)[];
-  private readonly maxTfPart: Float64Array; // [V] max over the blocks; NaN = not computed
+  private readonly maxTfPart: Float64Array; // [V] max tf/(tf+norm) per term (depends on k1, b); NaN = not computed
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private storeFd: number | null;
@@ -59,7 +57,6 @@ export class Bm25Index implements Retriever {
     const avgdl = meta.avgdl || 1;
     for (let d = 0; d < meta.numDocs; d++) this.norms[d] = this.k1 * (1 - this.b + (this.b * docLens[d]) / avgdl);
     this.maxTfPart = new Float64Array(meta.numTerms).fill(NaN);
-    this.blockMaxCache = new Array<Float64Array | undefined>(meta.numTerms);
     this.storeFd = openSync(indexPath(dir, 'store'), 'r');
   }
 
@@ -165,25 +162,20 @@ export class Bm25Index implements Retriever {
     return t === TF_ESCAPE ? this.bigTf(p) : t;
   }
 
-  /** Block maxima of tf/(tf+norm) for term `id` (and its overall max): the pruning bounds,
-   *  computed once per term on first use. */
-  private blockMaxOf(id: number): Float64Array {
-    const cached = this.blockMaxCache[id];
-    if (cached) return cached;
+  /** max over the term's postings of tf/(tf+norm): the MaxScore bound, computed once per term. */
+  private maxTfPartOf(id: number): number {
+    const cached = this.maxTfPart[id];
+    if (!Number.isNaN(cached)) return cached;
     const { docs, tfs, base } = this.postings(id);
-    const out = new Float64Array(Math.ceil(docs.length / BLOCK));
     let best = 0;
     for (let i = 0; i < docs.length; i++) {
       let tf = tfs[i];
       if (tf === TF_ESCAPE) tf = this.bigTf(base + i);
       const v = tf / (tf + this.norms[docs[i]]);
-      const blk = (i / BLOCK) | 0;
-      if (v > out[blk]) out[blk] = v;
       if (v > best) best = v;
     }
-    this.blockMaxCache[id] = out;
     this.maxTfPart[id] = best;
-    return out;
+    return best;
   }
 
   /** Query text → scoring inputs: unique known terms in first-occurrence order, weight = qtf·idf
@@ -198,8 +190,7 @@ export class Bm25Index implements Retriever {
     for (const [id, qtf] of counts) {
       const { docs, tfs, base } = this.postings(id);
       const weight = qtf * bm25Idf(this.meta.numDocs, docs.length);
-      const blockMax = this.blockMaxOf(id);
-      out.push({ docs, tfs, postingBase: base, weight, maxScore: weight * this.maxTfPart[id], blockMax });
+      out.push({ docs, tfs, postingBase: base, weight, maxScore: weight * this.maxTfPartOf(id) });
     }
     return out;
   }

@@ -8,10 +8,9 @@
 // top-k, so candidates come only from the essential terms, and non-essential terms are probed
 // only while the partial score plus their remaining bound could still beat the threshold.
 //
-// Block-max (Ding & Suel 2011; Mallia et al. 2019 "block-max MaxScore"): postings are cut into
-// blocks of 64; each block's max of tf/(tf+norm) bounds every document in it. Once the heap is
-// full, the bound over the blocks that cover the next candidate d is Σ weight·blockMax; if it
-// cannot beat the threshold, every doc up to the nearest block end is skipped without scoring.
+// Block-max bounds (BMW / block-max MaxScore) were tried and measured slower on the benchmark
+// corpus (top-3, 3–6 word queries): the extra per-candidate bound work costs more than the few
+// blocks it skips (see docs/benchmarks/retrieval.md).
 //
 // Exactness: each candidate's final score is summed in the canonical query-term order (the
 // pruned evaluation order never leaks into the score), and bounds are inflated by a relative
@@ -26,11 +25,7 @@ export interface TermCursorInput {
   postingBase: number; // index of docs[0] in the whole postings file (for bigTf lookups)
   weight: number; // qtf · idf
   maxScore: number; // upper bound of weight · tf/(tf+norm) over this term's postings
-  blockMax: Float64Array; // [ceil(df/BLOCK)] max of tf/(tf+norm) within each block of BLOCK postings
 }
-
-export const BLOCK_SHIFT = 6;
-export const BLOCK = 1 << BLOCK_SHIFT;
 
 /** First index ≥ lo with arr[index] ≥ target (galloping then binary search); n when none. */
 function advance(arr: Uint32Array, lo: number, n: number, target: number): number {
@@ -76,11 +71,6 @@ export function maxScoreTopK(
   const slot = Int32Array.from(order);
   const len = Int32Array.from(order.map((i) => terms[i].docs.length));
   const pos = new Int32Array(m);
-  const bmax = order.map((i) => terms[i].blockMax);
-  const shallow = new Int32Array(m); // non-essential terms: current block for the block-max bound
-  // prefixBlock[i] = inflated Σ_{j ≤ i} weight_j·blockMax_j over the blocks covering the candidate
-  // (non-essential terms only; tighter than prefixUb, valid for this candidate only).
-  const prefixBlock = new Float64Array(m);
   // prefixUb[i] = inflated Σ_{j ≤ i} maxScore_j.
   const prefixUb = new Float64Array(m);
   let acc = 0;
@@ -108,57 +98,6 @@ export function maxScoreTopK(
       }
     }
     if (d === 0x7fffffff) break;
-    let probeUb = prefixUb;
-    if (size === k) {
-      // Coarse first: essential blocks + the non-essential global bounds hold up to the nearest
-      // end of an essential block (essential lists are the sparse ones: long jumps).
-      let ubE = firstEssential > 0 ? prefixUb[firstEssential - 1] : 0;
-      let limitE = 0x7fffffff;
-      for (let i = firstEssential; i < m; i++) {
-        const n = len[i];
-        if (pos[i] >= n) continue;
-        const b = pos[i] >> BLOCK_SHIFT;
-        const last = docs[i][Math.min((b + 1) << BLOCK_SHIFT, n) - 1];
-        if (last < limitE) limitE = last;
-        ubE += weight[i] * bmax[i][b] * RELATIVE_SLACK;
-      }
-      if (ubE <= theta) {
-        for (let i = firstEssential; i < m; i++) pos[i] = advance(docs[i], pos[i], len[i], limitE + 1);
-        continue;
-      }
-      // Fine: every term's block covering d, up to the nearest block end of any term.
-      let ub = 0;
-      let limit = 0x7fffffff;
-      for (let i = 0; i < m; i++) {
-        const n = len[i];
-        const arr = docs[i];
-        let b: number;
-        if (i < firstEssential) {
-          b = shallow[i];
-          const pb = pos[i] >> BLOCK_SHIFT;
-          if (b < pb) b = pb;
-          const nb = (n + BLOCK - 1) >> BLOCK_SHIFT;
-          while (b < nb && arr[Math.min((b + 1) << BLOCK_SHIFT, n) - 1] < d) b++;
-          shallow[i] = b;
-          if (b >= nb) {
-            prefixBlock[i] = ub * RELATIVE_SLACK;
-            continue;
-          }
-        } else {
-          if (pos[i] >= n) continue;
-          b = pos[i] >> BLOCK_SHIFT;
-        }
-        const last = arr[Math.min((b + 1) << BLOCK_SHIFT, n) - 1];
-        if (last < limit) limit = last;
-        ub += weight[i] * bmax[i][b];
-        if (i < firstEssential) prefixBlock[i] = ub * RELATIVE_SLACK;
-      }
-      if (ub * RELATIVE_SLACK <= theta) {
-        for (let i = firstEssential; i < m; i++) pos[i] = advance(docs[i], pos[i], len[i], limit + 1);
-        continue;
-      }
-      probeUb = prefixBlock;
-    }
     const norm = norms[d];
     let partial = 0;
     for (let i = firstEssential; i < m; i++) {
@@ -174,7 +113,7 @@ export function maxScoreTopK(
     }
     let pruned = false;
     for (let i = firstEssential - 1; i >= 0; i--) {
-      if (partial + probeUb[i] <= theta) {
+      if (partial + prefixUb[i] <= theta) {
         pruned = true;
         break;
       }
