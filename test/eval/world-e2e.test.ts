@@ -6,6 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -308,6 +310,63 @@ test("serve-model with the real engine: the OpenAI client gets the engine's own 
   } finally {
     await srv.close();
   }
+});
+
+test('the CLI: eval prints the table, infer --json, a bad flag exits 1 with one clear line', () => {
+  const cli = fileURLToPath(new URL('../../bin/search-r1.mjs', import.meta.url));
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const ev = run([
+    'eval',
+    '--dataset',
+    files.testJsonl,
+    '--method',
+    'direct,rag',
+    '--model',
+    modelDir,
+    '--retriever',
+    indexDir,
+    '--limit',
+    '2',
+    '--max-answer-tokens',
+    '4',
+    '--out',
+    join(dir, 'cli-run'),
+    '--no-split-by-source',
+    '--no-chat-template',
+    '--quiet',
+  ]);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, /\| Method \| world \(n=2\) \| Avg\. \|/);
+  assert.match(ev.stdout, /\| rag \| /);
+  assert.match(ev.stdout, /model: model:.* \(no chat template\)/);
+  assert.ok(existsSync(join(dir, 'cli-run', 'report.html')));
+  const inf = run([
+    'infer',
+    'Where was Alpha born?',
+    '--json',
+    '--model',
+    modelDir,
+    '--retriever',
+    indexDir,
+    '--max-turns',
+    '1',
+    '--max-turn-tokens',
+    '4',
+  ]);
+  assert.equal(inf.status, 0, inf.stderr);
+  const j = JSON.parse(inf.stdout) as { question: string; method: string; segments: unknown[] };
+  assert.equal(j.question, 'Where was Alpha born?');
+  assert.equal(j.method, 'search-r1');
+  const bad = run(['eval', '--dataset', files.testJsonl, '--method', 'magic', '--model', modelDir]);
+  assert.equal(bad.status, 1);
+  assert.match(
+    bad.stderr,
+    /^search-r1: --method: unknown method "magic" \(known: direct, cot, rag, ircot, search-o1, search-r1, r1\)/m,
+  );
+  const badInt = run(['eval', '--dataset', files.testJsonl, '--limit', 'x']);
+  assert.notEqual(badInt.status, 0);
+  assert.match(badInt.stderr, /expected an integer ≥ 1, got "x"/);
 });
 
 test('bad dataset rows fail with file and line', async () => {
