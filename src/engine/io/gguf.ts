@@ -12,6 +12,7 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { f32ToF16 } from './half.ts';
 import type { ModelConfig } from '../config.ts';
+import { QWEN2_SPLIT_REGEX } from '../tokenizer.ts';
 import type { HfTokenizer } from '../tokenizer.ts';
 import type { TensorData, TensorMap } from './safetensors.ts';
 
@@ -189,6 +190,36 @@ export function ggufTensorName(hfName: string): string | null {
   return p ? `blk.${m[1]}.${p}` : null;
 }
 
+/** Llama 3's split (as Qwen2's, but digits in runs of up to three): llama.cpp pre "llama-bpe". */
+const LLAMA3_SPLIT_REGEX = QWEN2_SPLIT_REGEX.replace('\\p{N}|', '\\p{N}{1,3}|');
+
+/**
+ * llama.cpp names its pre-tokenizers (regex sets) instead of storing the regex, so the split in
+ * tokenizer.json must be one it knows: Qwen2's → "qwen2", Llama 3's → "llama-bpe", GPT-2's
+ * (ByteLevel with use_regex) → "gpt2". Anything else is refused rather than silently tokenized
+ * differently by llama.cpp.
+ */
+export function ggufPreTokenizer(preTokenizer: unknown): string {
+  const p = (preTokenizer ?? null) as Record<string, unknown> | null;
+  const parts =
+    (p?.type === 'Sequence' ? (p.pretokenizers as Record<string, unknown>[]) : p ? [p] : []) ?? [];
+  const byteLevel = parts.find((x) => x.type === 'ByteLevel');
+  const splits = parts.filter((x) => x.type === 'Split');
+  if (!byteLevel)
+    throw new Error(
+      'GGUF export: tokenizer.json field "pre_tokenizer" is not byte-level (only byte-level BPE is supported)',
+    );
+  if (splits.length === 0 && byteLevel.use_regex !== false) return 'gpt2';
+  if (splits.length === 1) {
+    const re = (splits[0].pattern as { Regex?: string } | undefined)?.Regex;
+    if (re === QWEN2_SPLIT_REGEX) return 'qwen2';
+    if (re === LLAMA3_SPLIT_REGEX) return 'llama-bpe';
+  }
+  throw new Error(
+    `GGUF export: tokenizer.json field "pre_tokenizer" (${JSON.stringify(p).slice(0, 200)}) is not a split llama.cpp knows (Qwen2, Llama 3 or GPT-2)`,
+  );
+}
+
 /** The tokenizer.ggml.* metadata of a byte-level BPE tokenizer, padded to the model's vocab. */
 export function ggufTokenizerMetadata(tok: HfTokenizer, modelVocab: number): [string, KV][] {
   const tj = tok.files.tokenizerJson;
@@ -201,11 +232,7 @@ export function ggufTokenizerMetadata(tok: HfTokenizer, modelVocab: number): [st
     throw new Error(
       `GGUF export: tokenizer model type "${model.type}" is not supported (byte-level BPE only)`,
     );
-  const pre = JSON.stringify(tj.pre_tokenizer ?? null);
-  if (!pre.includes('ByteLevel'))
-    throw new Error(
-      'GGUF export: tokenizer pre_tokenizer is not byte-level (only GPT-2/Qwen2-style BPE is supported)',
-    );
+  const pre = ggufPreTokenizer(tj.pre_tokenizer);
   if (tok.vocabSize > modelVocab)
     throw new Error(
       `GGUF export: tokenizer has ${tok.vocabSize} tokens but the model's vocab_size is ${modelVocab}`,
@@ -232,7 +259,7 @@ export function ggufTokenizerMetadata(tok: HfTokenizer, modelVocab: number): [st
   const pad = padName !== null ? tok.tokenToId(padName) : undefined;
   const kv: [string, KV][] = [
     ['tokenizer.ggml.model', { type: 'str', value: 'gpt2' }],
-    ['tokenizer.ggml.pre', { type: 'str', value: 'qwen2' }],
+    ['tokenizer.ggml.pre', { type: 'str', value: pre }],
     ['tokenizer.ggml.tokens', { type: 'str[]', value: tokens }],
     ['tokenizer.ggml.token_type', { type: 'i32[]', value: types }],
     ['tokenizer.ggml.merges', { type: 'str[]', value: merges }],

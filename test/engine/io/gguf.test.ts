@@ -275,3 +275,44 @@ test('export refuses a tokenizer larger than the model vocab', () => {
     new RegExp(`tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is 200`),
   );
 });
+
+test('pre-tokenizer: a Llama 3 split exports as "llama-bpe" and llama.cpp tokenizes digit runs as we do; unknown splits are refused', async () => {
+  const llama3Json = JSON.parse(JSON.stringify(tokFiles.tokenizerJson)) as {
+    pre_tokenizer: { pretokenizers: { pattern?: { Regex: string } }[] };
+    model: { vocab: Record<string, number>; merges: string[] };
+  };
+  const split = llama3Json.pre_tokenizer.pretokenizers[0].pattern!;
+  split.Regex = split.Regex.replace('\\p{N}|', '\\p{N}{1,3}|');
+  // Digit merges (ids after the added tokens), so grouping digits changes the ids.
+  llama3Json.model.vocab['12'] = tokenizer.vocabSize;
+  llama3Json.model.vocab['99'] = tokenizer.vocabSize + 1;
+  llama3Json.model.merges.push('1 2', '9 9');
+  const tok3 = new HfTokenizer({ tokenizerJson: llama3Json, tokenizerConfig: tokFiles.tokenizerConfig });
+  const text = 'In 1998, 12345 people paid $1,000,000.5 for 42 capitals';
+  assert.notDeepEqual(tok3.encode(text), tokenizer.encode(text), 'the two splits differ on digit runs');
+  const { config, tensors } = makeModel('llama', 3);
+  const path = join(dir, 'llama3-pre.gguf');
+  writeGguf(path, config, tensors, tok3);
+  const info = await readGgufFileInfo(path);
+  assert.equal(
+    (info.metadata as unknown as { tokenizer: { ggml: { pre: string } } }).tokenizer.ggml.pre,
+    'llama-bpe',
+  );
+  const model = await llama.loadModel({ modelPath: path });
+  try {
+    assert.deepEqual([...model.tokenize(text)], tok3.encode(text));
+  } finally {
+    await model.dispose();
+  }
+  split.Regex = '\\s+';
+  assert.throws(
+    () =>
+      writeGguf(
+        join(dir, 'x.gguf'),
+        config,
+        tensors,
+        new HfTokenizer({ tokenizerJson: llama3Json, tokenizerConfig: {} }),
+      ),
+    /field "pre_tokenizer" .* is not a split llama.cpp knows/,
+  );
+});
