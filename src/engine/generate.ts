@@ -6,6 +6,7 @@ import type { Model } from './model.ts';
 import { KvCache, Inference, type StepItem } from './infer.ts';
 import { Rng } from './rng.ts';
 import { sampleToken } from './sampling.ts';
+import type { PrefixCache } from './prefix-cache.ts';
 import type { Completion, SampleRequest, Tokenizer } from '../policy/types.ts';
 
 export interface GenerateOptions {
@@ -13,6 +14,8 @@ export interface GenerateOptions {
   prefillChunkTokens?: number;
   /** Max sequences decoded per step (bounds KV-cache memory: batches beyond this run in waves). */
   maxBatch?: number;
+  /** Reuse K/V rows of shared prompt prefixes across calls (multi-turn rollouts). */
+  prefixCache?: PrefixCache;
   /** Progress after each decode step. */
   onStep?: (done: number, total: number) => void;
 }
@@ -82,6 +85,7 @@ export async function generate(
   const promptsPerWave = Math.max(1, Math.floor(maxBatch / n));
   const inf = new Inference(model);
   const scratch = new Float64Array(V);
+  opts.prefixCache?.begin(model.weightsVersion);
   try {
     for (let w0 = 0; w0 < req.prompts.length; w0 += promptsPerWave) {
       const wave = req.prompts.slice(w0, w0 + promptsPerWave).map((p, i) => ({ idx: w0 + i, prompt: p }));
@@ -103,11 +107,17 @@ export async function generate(
       const cache = new KvCache(model, caps);
       try {
         await runWave(model, tokenizer, req, inf, cache, wave, seqs, n, eos, scratch, opts);
+        const pc = opts.prefixCache;
+        if (pc) {
+          const KD = model.config.numKvHeads * model.config.headDim;
+          for (const s of seqs) pc.keep([...req.prompts[s.prompt], ...s.tokens], cache, s.slot, KD);
+        }
       } finally {
         cache.dispose();
       }
       for (const s of seqs) result[s.prompt][s.sample] = s.done!;
     }
+    opts.prefixCache?.end();
   } finally {
     inf.dispose();
   }
@@ -153,10 +163,13 @@ async function runWave(
     pending = [];
     tokensInStep = 0;
   };
+  const KD = model.config.numKvHeads * model.config.headDim;
   for (let w = 0; w < wave.length; w++) {
     const prompt = wave[w].prompt;
+    // A cached prefix (earlier call) is copied in; only the rest runs through the model.
+    const start = opts.prefixCache ? opts.prefixCache.restore(prompt, cache, seqs[w * n].slot, KD) : 0;
     // Long prompts are split; only the piece with the last token yields logits we keep.
-    for (let p0 = 0; p0 < prompt.length; p0 += chunk) {
+    for (let p0 = start; p0 < prompt.length; p0 += chunk) {
       const piece = prompt.slice(p0, p0 + chunk);
       if (tokensInStep + piece.length > chunk) flush();
       items.push({ slot: seqs[w * n].slot, tokens: piece });

@@ -56,6 +56,16 @@ export class Model {
   readonly valueB: Param | null;
   private byName = new Map<string, Param>();
   private disposed = false;
+  /**
+   * Bumped whenever the weights change through the engine (loadTensors, optimizer steps via
+   * `markWeightsChanged`). Caches derived from the weights (prefix K/V) check it. Code that
+   * writes into parameter memory directly must call `markWeightsChanged()`.
+   */
+  weightsVersion = 0;
+
+  markWeightsChanged(): void {
+    this.weightsVersion++;
+  }
 
   constructor(config: ModelConfig, opts: ModelOptions = {}) {
     this.config = validateConfig({ ...config });
@@ -139,6 +149,7 @@ export class Model {
         );
       if (t.data.length !== n)
         throw new Error(`${src}: tensor "${p.name}" has ${t.data.length} values, its shape needs ${n}`);
+      this.markWeightsChanged(); // also when a later tensor fails: the weights are now mixed
       p.w.data.set(t.data);
     }
     if (!opts.ignoreUnknown)

@@ -9,6 +9,7 @@ import { Model } from '../engine/model.ts';
 import { TrainingPass, type SeqIn, type PassOutputs } from '../engine/forward.ts';
 import { AdamW, type AdamWState } from '../engine/optim.ts';
 import { generate, type GenerateOptions } from '../engine/generate.ts';
+import { PrefixCache } from '../engine/prefix-cache.ts';
 import { Rng } from '../engine/rng.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { Kernels } from '../engine/kernels/index.ts';
@@ -39,6 +40,12 @@ export interface EmbeddedOptions {
   /** Upper bound on activation memory of one training pass; batches are split into passes. */
   maxActivationBytes?: number;
   generate?: GenerateOptions;
+  /**
+   * Reuse prompt-prefix K/V across sample calls (multi-turn rollouts re-send their whole
+   * context each turn). Emptied whenever the weights change. Off by default: results then
+   * match a cold call in tokens but log-probs only to float rounding (~1e-7), not bit for bit.
+   */
+  prefixCache?: boolean;
 }
 
 export interface LoadEmbeddedOptions extends EmbeddedOptions {
@@ -66,6 +73,7 @@ export class EmbeddedTrainer implements Trainer {
   private optim: AdamW;
   private rng: Rng;
   private readonly opts: EmbeddedOptions;
+  private prefix = new PrefixCache();
   /** Folder the weights came from (its tokenizer files are copied on save). */
   private sourceDir: string | null = null;
 
@@ -131,6 +139,7 @@ export class EmbeddedTrainer implements Trainer {
         p.w.data.fill(0);
       } else if (t.data !== p.w.data) p.w.data.set(t.data);
     }
+    model.markWeightsChanged();
     f.tensors.clear();
     const t = new EmbeddedTrainer(model, tokenizer, opts);
     t.sourceDir = dir;
@@ -139,6 +148,7 @@ export class EmbeddedTrainer implements Trainer {
 
   /** Frees engine memory. */
   dispose(): void {
+    this.prefix.clear();
     this.pass.dispose();
     this.optim.dispose();
     this.model.dispose();
@@ -147,7 +157,13 @@ export class EmbeddedTrainer implements Trainer {
   // ------------------------------------------------------------------ sampling
   async sample(req: SampleRequest): Promise<Completion[][]> {
     const seed = req.seed ?? this.rng.nextU32();
-    return generate(this.model, this.tokenizer, { ...req, seed }, this.opts.generate);
+    const prefixCache = this.opts.prefixCache ? this.prefix : undefined;
+    return generate(this.model, this.tokenizer, { ...req, seed }, { ...this.opts.generate, prefixCache });
+  }
+
+  /** Prompt tokens served from the prefix cache vs run through the model, since creation. */
+  prefixCacheStats(): { reusedTokens: number; prefilledTokens: number } {
+    return { reusedTokens: this.prefix.reusedTokens, prefilledTokens: this.prefix.prefilledTokens };
   }
 
   // ------------------------------------------------------------------ forward / backward
@@ -286,6 +302,7 @@ export class EmbeddedTrainer implements Trainer {
   async optimStep(h: AdamWParams): Promise<Metrics> {
     this.model.ensureGrads();
     const { grad_norm, clip_scale } = this.optim.update(h);
+    this.model.markWeightsChanged();
     return { grad_norm, clip_scale, learning_rate: h.learningRate, step: this.optim.step };
   }
 

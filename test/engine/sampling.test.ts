@@ -175,3 +175,35 @@ test('bad sample requests fail with the field named', async () => {
     /prompts\[0\]/,
   );
 });
+
+test('prefix cache: a second turn reuses the first turn’s K/V and samples the same tokens', async () => {
+  const cold = EmbeddedTrainer.fromModel(model, { ...tok, eosTokenIds: [] });
+  const warm = EmbeddedTrainer.fromModel(model, { ...tok, eosTokenIds: [] }, { prefixCache: true });
+  const base = { maxTokens: 12, stop: [], temperature: 1, topP: 1, n: 2, seed: 9 };
+  const long = [randomTokens(30, 256, 8), randomTokens(21, 256, 9)];
+  const t1w = await warm.sample({ ...base, prompts: long });
+  const t1c = await cold.sample({ ...base, prompts: long });
+  assert.deepEqual(t1w, t1c, 'a cold cache changes nothing');
+  // Turn 2: previous prompt + completion + injected tokens.
+  const turn2 = long.map((p, i) => [...p, ...t1w[i][0].tokens, ...randomTokens(5, 256, 20 + i)]);
+  const before = warm.prefixCacheStats().reusedTokens;
+  const t2w = await warm.sample({ ...base, prompts: turn2 });
+  const t2c = await cold.sample({ ...base, prompts: turn2 });
+  const reused = warm.prefixCacheStats().reusedTokens - before;
+  assert.equal(reused, turn2.reduce((s, p) => s + p.length - 5, 0) - 2, `reused ${reused} prompt tokens`);
+  for (let i = 0; i < turn2.length; i++)
+    for (let j = 0; j < 2; j++) {
+      assert.deepEqual(t2w[i][j].tokens, t2c[i][j].tokens);
+      t2w[i][j].logprobs.forEach((lp, t) =>
+        assert.ok(
+          Math.abs(lp - t2c[i][j].logprobs[t]) < 1e-4,
+          `turn 2 log-prob ${lp} vs ${t2c[i][j].logprobs[t]}`,
+        ),
+      );
+    }
+  // A weight update empties the cache.
+  warm.model.markWeightsChanged();
+  const mid = warm.prefixCacheStats().reusedTokens;
+  await warm.sample({ ...base, prompts: turn2 });
+  assert.equal(warm.prefixCacheStats().reusedTokens, mid, 'nothing reused after the weights changed');
+});
