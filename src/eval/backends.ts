@@ -135,8 +135,11 @@ async function loadPolicyAsIs(o: PolicyOptions): Promise<LoadedPolicy> {
       timeoutMs: o.timeout,
       retries: o.retries,
     });
+    // vLLM and serve-model report the served context (max_model_len): prompts are kept within it.
+    const maxContext = await sampler.contextLength();
     return {
       sampler,
+      ...(maxContext !== undefined ? { maxContext } : {}),
       describe: `openai:${o.openaiUrl}${o.openaiModel ? ` (${o.openaiModel})` : ''}`,
       close: async () => {},
     };

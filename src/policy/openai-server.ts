@@ -403,7 +403,15 @@ export function createOpenAIHandler(
         if (req.method !== 'GET') throw new HttpError(405, `${req.method} not allowed on ${route}`);
         sendJson(res, 200, {
           object: 'list',
-          data: [{ id: modelName, object: 'model', created: 0, owned_by: 'search-r1' }],
+          data: [
+            {
+              id: modelName,
+              object: 'model',
+              created: 0,
+              owned_by: 'search-r1',
+              ...(opts.contextLength !== undefined ? { max_model_len: opts.contextLength } : {}),
+            },
+          ],
         });
         return;
       }

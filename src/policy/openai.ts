@@ -218,8 +218,32 @@ export class OpenAISampler implements Sampler {
 
   /** GET /v1/models, with the same retries; returns the model ids. */
   async listModels(): Promise<string[]> {
-    const body = (await this.request('GET', '/v1/models')) as { data?: { id: string }[] };
-    return (body.data ?? []).map((m) => m.id);
+    return (await this.modelInfo()).map((m) => m.id);
+  }
+
+  /** GET /v1/models with vLLM's `max_model_len` (the served context) when the server gives it. */
+  async modelInfo(opts: { retries?: number } = {}): Promise<{ id: string; maxModelLen?: number }[]> {
+    const body = (await this.request('GET', '/v1/models', undefined, opts.retries)) as {
+      data?: { id: string; max_model_len?: unknown }[];
+    };
+    return (body.data ?? []).map((m) => ({
+      id: m.id,
+      ...(typeof m.max_model_len === 'number' ? { maxModelLen: m.max_model_len } : {}),
+    }));
+  }
+
+  /**
+   * The served model's context length, if the server reports it (vLLM, serve-model); one quick
+   * attempt, undefined on any failure (the first real request reports an unreachable server).
+   */
+  async contextLength(): Promise<number | undefined> {
+    try {
+      const models = await this.modelInfo({ retries: 0 });
+      const m = this.model !== undefined ? models.find((x) => x.id === this.model) : models[0];
+      return m?.maxModelLen;
+    } catch {
+      return undefined;
+    }
   }
 
   private async modelName(): Promise<string> {
@@ -344,9 +368,14 @@ export class OpenAISampler implements Sampler {
   }
 
   /** One HTTP call with timeout, retries and backoff. */
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  private async request(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    retries?: number,
+  ): Promise<unknown> {
     const url = `${this.root}${path}`;
-    const attempts = this.opts.retries + 1;
+    const attempts = (retries ?? this.opts.retries) + 1;
     let cause = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let status = 0;

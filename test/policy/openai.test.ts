@@ -70,6 +70,14 @@ test('tokens mode against serve-model: stop strings, token ids, log-probs, finis
   servers.push(srv);
   const client = new OpenAISampler({ baseUrl: srv.url, tokenizer: tok, retries: 0 });
   assert.deepEqual(await client.listModels(), ['tiny']);
+  assert.equal(await client.contextLength(), undefined, 'no context length configured');
+  const srv2 = await startOpenAIServer(sampler, { port: 0, modelName: 'tiny', contextLength: 2048 });
+  servers.push(srv2);
+  assert.equal(
+    await new OpenAISampler({ baseUrl: srv2.url, tokenizer: tok }).contextLength(),
+    2048,
+    'vLLM-style max_model_len',
+  );
   const out = await client.sample({
     prompts: [tok.encode('Q1'), tok.encode('Q2'), tok.encode('Q3'), tok.encode('Q1')],
     maxTokens: 100,
