@@ -207,3 +207,19 @@ test('prefix cache: a second turn reuses the first turn’s K/V and samples the 
   await warm.sample({ ...base, prompts: turn2 });
   assert.equal(warm.prefixCacheStats().reusedTokens, mid, 'nothing reused after the weights changed');
 });
+
+test('chunked prefill and waves of sequences give the same samples', async () => {
+  const noEos = { ...tok, eosTokenIds: [] };
+  const ref = EmbeddedTrainer.fromModel(model, noEos);
+  const small = EmbeddedTrainer.fromModel(model, noEos, { generate: { prefillChunkTokens: 4, maxBatch: 2 } });
+  const req = { prompts, maxTokens: 9, stop: [], temperature: 1, topP: 1, n: 2, seed: 21 };
+  const a = await ref.sample(req);
+  const b = await small.sample(req);
+  for (let i = 0; i < prompts.length; i++)
+    for (let j = 0; j < 2; j++) {
+      assert.deepEqual(b[i][j].tokens, a[i][j].tokens, `prompt ${i} sample ${j}`);
+      b[i][j].logprobs.forEach((lp, t) =>
+        assert.ok(Math.abs(lp - a[i][j].logprobs[t]) < 1e-4, `log-prob ${lp} vs ${a[i][j].logprobs[t]}`),
+      );
+    }
+});
