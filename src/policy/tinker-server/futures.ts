@@ -1,6 +1,7 @@
 // The server's future machinery (TINKER-API.md §2): a store of futures with long-poll waiting and
 // expiry (→ 410), a per-model queue that runs requests in seq_id order, an executor that runs one
 // job at a time per engine instance, and the (model_id, seq_id) idempotency table (→ 409).
+import { createHash } from 'node:crypto';
 
 export type FutureCategory = 'unknown' | 'server' | 'user';
 
@@ -184,8 +185,15 @@ export class IdempotencyTable {
   }
 }
 
-/** Stable JSON of a parsed body for idempotency comparison (the ignored `type` field dropped). */
+/**
+ * Digest of a parsed body's stable JSON for idempotency comparison (the ignored `type` field
+ * dropped). A digest, not the text: forward_backward bodies can be megabytes, kept per seq_id.
+ */
 export function canonicalBody(body: unknown): string {
+  return createHash('sha256').update(stableJson(body)).digest('hex');
+}
+
+function stableJson(body: unknown): string {
   return JSON.stringify(body, (key, value: unknown) => {
     if (key === 'type' && typeof value === 'string') return undefined;
     if (value && typeof value === 'object' && !Array.isArray(value)) {

@@ -241,6 +241,8 @@ export class TinkerServer {
     this.models.delete(modelId);
     this.idem.forgetScope(modelId);
     this.sessions.get(m.sessionId)?.models.delete(modelId);
+    // Free engine memory once whatever is already queued on it has run.
+    void m.executor.run(async () => dispose(m.trainer));
   }
 
   // ---------------- HTTP plumbing ----------------
@@ -683,8 +685,12 @@ export class TinkerServer {
     if (!t) {
       t = { trainer: this.provider.load(dir), executor: new Executor() };
       // Keep a handful; checkpoints are sampled rarely compared to the live model.
-      if (this.samplingTrainers.size >= 4)
-        this.samplingTrainers.delete(this.samplingTrainers.keys().next().value!);
+      if (this.samplingTrainers.size >= 4) {
+        const oldest = this.samplingTrainers.keys().next().value!;
+        const old = this.samplingTrainers.get(oldest)!;
+        this.samplingTrainers.delete(oldest);
+        void old.executor.run(async () => dispose(await old.trainer));
+      }
       this.samplingTrainers.set(key, t);
     }
     return t;
@@ -822,6 +828,12 @@ export class TinkerServer {
         throw new HttpError(404, `request_id: unknown request ${JSON.stringify(r.request_id)}`);
     }
   }
+}
+
+/** Frees an engine instance's memory when it has a dispose() (EmbeddedTrainer does). */
+function dispose(t: Trainer): void {
+  const d = (t as Partial<{ dispose(): void }>).dispose;
+  if (typeof d === 'function') d.call(t);
 }
 
 function failNoEntropy(i: number): never {
