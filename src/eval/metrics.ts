@@ -109,6 +109,26 @@ export function markdownTables(
     }
     out.push('');
   }
+  // EM is a mean of 0/1 scores: its standard error sqrt(p(1-p)/n) says which gaps are noise
+  // (small test sets such as Bamboogle's 125 or the world's held-out questions).
+  out.push('### EM ± standard error\n');
+  out.push(`| Method | ${t.datasets.join(' | ')} | Avg. |`);
+  out.push(`|---|${t.datasets.map(() => '---:|').join('')}---:|`);
+  for (const m of t.methods) {
+    const se = t.datasets.map((d) => {
+      const c = t.cells[m][d];
+      return c ? Math.sqrt((c.em * (1 - c.em)) / c.n) : undefined;
+    });
+    const known = se.filter((x): x is number => x !== undefined);
+    const avgSe =
+      known.length > 0 ? Math.sqrt(known.reduce((a, x) => a + x * x, 0)) / known.length : undefined;
+    const cell = (p: number | undefined, e: number | undefined) =>
+      p === undefined || e === undefined ? '–' : `${p.toFixed(3)} ± ${e.toFixed(3)}`;
+    out.push(
+      `| ${m} | ${t.datasets.map((d, i) => cell(t.cells[m][d]?.em, se[i])).join(' | ')} | ${cell(t.average[m].em, avgSe)} |`,
+    );
+  }
+  out.push('');
   out.push('### Searches per question\n');
   out.push(`| Method | ${t.datasets.join(' | ')} | Avg. |`);
   out.push(`|---|${t.datasets.map(() => '---:|').join('')}---:|`);

@@ -60,6 +60,8 @@ test('runEval scores every question, writes table/trajectories/report, and resum
     assert.match(r1.markdown, /\| Method \| a \(n=5\) \| b \(n=4\) \| Avg\. \|/);
     assert.match(r1.markdown, /\| direct \| 0\.600 \| 0\.500 \| 0\.550 \|/);
     assert.match(r1.markdown, /\| rag \| 1\.000 \| 1\.000 \| 1\.000 \|/);
+    // s.e. of 3/5: sqrt(0.6·0.4/5) = 0.219; of 2/4: 0.25; of the average: sqrt(0.219² + 0.25²)/2 = 0.166.
+    assert.match(r1.markdown, /\| direct \| 0\.600 ± 0\.219 \| 0\.500 ± 0\.250 \| 0\.550 ± 0\.166 \|/);
     assert.equal(readFileSync(join(dir, 'table.md'), 'utf8'), r1.markdown);
     const lines = readFileSync(r1.files.results, 'utf8').trim().split('\n');
     assert.equal(lines.length, 18);
