@@ -535,22 +535,45 @@ export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usi
   }
 }
 
+// max of n floats at p
+function rowMax(p: usize, n: i32): f32 {
+  let m: f32 = -Infinity;
+  let j = 0;
+  if (n >= 4) {
+    let mv = v128.load(p);
+    for (j = 4; j + 4 <= n; j += 4) mv = f32x4.max(mv, v128.load(p + (<usize>j << 2)));
+    m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  }
+  for (; j < n; j++) m = max(m, load<f32>(p + (<usize>j << 2)));
+  return m;
+}
+
 // In-place causal softmax over rows of S[L, ld]: row i keeps columns 0..i (+ offset), zeros the rest.
 // Columns ≤ i + offset are visible (offset = cached positions before the first query row).
 export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i32): void {
   for (let i = 0; i < rows; i++) {
     const row = S + (<usize>(i * ld) << 2);
     const n = min(cols, i + offset + 1);
-    let m: f32 = -Infinity;
-    for (let j = 0; j < n; j++) m = max(m, load<f32>(row + (<usize>j << 2)));
-    let sum: f32 = 0;
-    for (let j = 0; j < n; j++) {
+    const n4 = n & ~3;
+    const m = rowMax(row, n);
+    const mv = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    for (let j = 0; j < n4; j += 4) {
+      const o = <usize>j << 2;
+      const e = expv(f32x4.sub(v128.load(row + o), mv));
+      v128.store(row + o, e);
+      acc = f32x4.add(acc, e);
+    }
+    let sum = hsum(acc);
+    for (let j = n4; j < n; j++) {
       const e = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
       store<f32>(row + (<usize>j << 2), e);
       sum += e;
     }
     const inv: f32 = 1 / sum;
-    for (let j = 0; j < n; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
+    const iv = f32x4.splat(inv);
+    for (let j = 0; j < n4; j += 4) v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), iv));
+    for (let j = n4; j < n; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
     for (let j = n; j < cols; j++) store<f32>(row + (<usize>j << 2), 0);
   }
 }
@@ -574,11 +597,20 @@ export function softmaxBackward(P: usize, dP: usize, rows: i32, cols: i32, ld: i
 export function logsoftmaxStats(Z: usize, rows: i32, V: i32, targets: usize, lse: usize, lp: usize, ent: usize): void {
   for (let r = 0; r < rows; r++) {
     const zr = Z + (<usize>(r * V) << 2);
-    let m: f32 = -Infinity;
-    for (let j = 0; j < V; j++) m = max(m, load<f32>(zr + (<usize>j << 2)));
-    let s: f32 = 0;
-    let sz: f32 = 0;
-    for (let j = 0; j < V; j++) {
+    const m = rowMax(zr, V);
+    const mv = f32x4.splat(m);
+    const V4 = V & ~3;
+    let sv = f32x4.splat(0);
+    let szv = f32x4.splat(0);
+    for (let j = 0; j < V4; j += 4) {
+      const z = f32x4.sub(v128.load(zr + (<usize>j << 2)), mv);
+      const e = expv(z);
+      sv = f32x4.add(sv, e);
+      szv = f32x4.add(szv, f32x4.mul(e, z));
+    }
+    let s = hsum(sv);
+    let sz = hsum(szv);
+    for (let j = V4; j < V; j++) {
       const z = load<f32>(zr + (<usize>j << 2)) - m;
       const e = Mathf.exp(z);
       s += e;
@@ -601,7 +633,16 @@ export function logsoftmaxBackward(Z: usize, rows: i32, V: i32, targets: usize, 
     const H = load<f32>(ent + (<usize>r << 2));
     const a = load<f32>(gLp + (<usize>r << 2));
     const b = load<f32>(gEnt + (<usize>r << 2));
-    for (let j = 0; j < V; j++) {
+    const V4 = V & ~3;
+    const Lv = f32x4.splat(L), Hv = f32x4.splat(H), av = f32x4.splat(-a), bv = f32x4.splat(b);
+    for (let j = 0; j < V4; j += 4) {
+      const o = <usize>j << 2;
+      const lpj = f32x4.sub(v128.load(zr + o), Lv);
+      const p = expv(lpj);
+      // −a·p − b·p·(lpj + H) = p·(−a − b·(lpj + H))
+      v128.store(zr + o, f32x4.mul(p, f32x4.sub(av, f32x4.mul(bv, f32x4.add(lpj, Hv)))));
+    }
+    for (let j = V4; j < V; j++) {
       const o = <usize>j << 2;
       const lpj = load<f32>(zr + o) - L;
       const p = Mathf.exp(lpj);
