@@ -7,6 +7,7 @@
 // multi-turn rollout re-uses the prefix it already computed.
 import type { ChatMessage } from '../protocol/types.ts';
 import { renderChatTemplate } from '../protocol/prompt.ts';
+import { findStop } from './openai.ts';
 import type { Completion, SampleRequest, Sampler, Tokenizer } from './types.ts';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
@@ -176,17 +177,12 @@ export class GgufSampler implements Sampler {
           break;
         }
         text = this.tokenizer.decode(tokens);
-        const hit = req.stop.find((s) => s.length > 0 && text.includes(s));
-        if (hit !== undefined) {
-          // Cut exactly after the (earliest) stop string, as the Sampler seam asks.
-          let best = hit;
-          for (const s of req.stop) {
-            const a = text.indexOf(s);
-            if (s.length > 0 && a >= 0 && a + s.length < text.indexOf(best) + best.length) best = s;
-          }
-          text = text.slice(0, text.indexOf(best) + best.length);
+        // Cut exactly after the (earliest-ending) stop string, as the Sampler seam asks.
+        const hit = findStop(text, req.stop);
+        if (hit) {
+          text = text.slice(0, hit.index + hit.stop.length);
           finish = 'stop';
-          stopString = best;
+          stopString = hit.stop;
           break;
         }
         if (tokens.length >= req.maxTokens) break;
