@@ -20,7 +20,7 @@ import type {
   Trainer,
 } from '../types.ts';
 import { call, submit, type FutureOptions } from './futures.ts';
-import { TinkerHttp, type HttpOptions } from './http.ts';
+import { TinkerHttp, TinkerHttpError, type HttpOptions } from './http.ts';
 import { builtinInput, crossEntropyInput, customLossWeights } from './losses.ts';
 import {
   CreateModelResponse,
@@ -65,6 +65,12 @@ export interface TinkerTrainerOptions {
   futures?: FutureOptions;
 }
 
+/** A sampling session of the current weights and its own asample seq_id counter. */
+interface SamplerHandle {
+  id: Promise<string>;
+  nextSeq: number;
+}
+
 function cleanName(s: string): string {
   const n = s
     .replace(/[^A-Za-z0-9_-]+/g, '_')
@@ -83,8 +89,7 @@ export class TinkerTrainer implements Trainer {
   private modelSeqId = 0; // per-session counter of training clients
   private seqId = 0; // per-model training seq_id; first request is 1
   private samplingSessionSeqId = 0;
-  private samplerId: Promise<string> | null = null;
-  private sampleSeqId = 0;
+  private sampler: SamplerHandle | null = null;
   private samplerStale = true;
   private submitChain: Promise<unknown> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | null = null;
@@ -109,9 +114,14 @@ export class TinkerTrainer implements Trainer {
     const apiKey = opts.apiKey ?? process.env.TINKER_API_KEY;
     const http = new TinkerHttp({ ...opts.http, baseUrl, apiKey });
     const t = new TinkerTrainer(opts, http);
-    // Protocol extensions (search-r1 serve-trainer only); any server answers this endpoint.
-    const caps = await http.get('get_server_capabilities', ServerCapabilities);
-    for (const e of caps.search_r1_extensions ?? []) t.extensions.add(e);
+    // Protocol extensions (search-r1 serve-trainer only). A server without this endpoint simply
+    // offers none.
+    try {
+      const caps = await http.get('get_server_capabilities', ServerCapabilities);
+      for (const e of caps.search_r1_extensions ?? []) t.extensions.add(e);
+    } catch (err) {
+      if (!(err instanceof TinkerHttpError && err.status === 404)) throw err;
+    }
     await t.openSession();
     try {
       t.modelId = await t.createModel();
@@ -390,8 +400,8 @@ export class TinkerTrainer implements Trainer {
   }
 
   /** A sampler for the current weights: unnamed save_weights_for_sampler → sampling_session_id. */
-  private currentSampler(): Promise<string> {
-    if (!this.samplerStale && this.samplerId) return this.samplerId;
+  private currentSampler(): SamplerHandle {
+    if (!this.samplerStale && this.sampler) return this.sampler;
     const seq = this.reserve();
     this.samplerStale = false;
     const samplingSeq = this.samplingSessionSeqId++;
@@ -422,12 +432,12 @@ export class TinkerTrainer implements Trainer {
       );
       return s.sampling_session_id;
     });
-    this.sampleSeqId = 0;
-    this.samplerId = id;
+    const handle: SamplerHandle = { id, nextSeq: 0 };
+    this.sampler = handle;
     id.catch(() => {
-      if (this.samplerId === id) this.samplerStale = true;
+      if (this.sampler === handle) this.samplerStale = true;
     });
-    return id;
+    return handle;
   }
 
   /**
@@ -436,7 +446,8 @@ export class TinkerTrainer implements Trainer {
    */
   async sample(req: SampleRequest): Promise<Completion[][]> {
     this.checkOpen();
-    const samplerId = await this.currentSampler();
+    const sampler = this.currentSampler();
+    const samplerId = await sampler.id;
     const n = req.n ?? 1;
     const jobs = req.prompts.map((prompt, i) => {
       const body = {
@@ -451,7 +462,7 @@ export class TinkerTrainer implements Trainer {
         },
         num_samples: n,
         sampling_session_id: samplerId,
-        seq_id: this.sampleSeqId++,
+        seq_id: sampler.nextSeq++, // per sampling session, 0, 1, …
         type: 'sample',
       };
       return call(this.http, 'asample', body, SampleResponse, this.futureOpts).then((res) => {
