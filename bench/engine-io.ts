@@ -5,10 +5,9 @@
 //   naive  fs.readFileSync the whole file, then widen each tensor (the obvious implementation)
 //   ours   loadHfFolder (header validation, positioned fd reads, chunked bf16 widening)
 //   engine new Model(config) + loadHfFolder({into: parameter views}): the load path of `generate`
-// The file is written first, so all three read from the page cache (warm), one after another.
+// The file is written first, so all of them read from the page cache (warm), one after another.
 //
-//   node --import tsx bench/engine-io.ts [--engine] [--keep DIR]   (--engine adds the `engine` row: slow,
-//   the Model constructor random-initialises 494M parameters first)
+//   node --import tsx bench/engine-io.ts [--keep DIR]
 //   node --import tsx bench/engine-io.ts --bpe     (BPE training/encoding on the 2Wiki passages)
 import { spawnSync } from 'node:child_process';
 import {
@@ -57,9 +56,9 @@ function child(mode: string, dir: string): void {
     const f = loadHfFolder(dir, { noTokenizer: true });
     for (const t of f.tensors.values()) n += t.data.length;
   } else if (mode === 'engine') {
-    // End to end into the engine: Model (its constructor random-inits, timed separately), then the
+    // End to end into the engine: Model (zero-filled, no random init; timed separately), then the
     // weights read straight into its parameter memory.
-    const m = new Model(QWEN25_05B);
+    const m = new Model(QWEN25_05B, { init: false }); // zero-filled: weights are loaded next
     const tInit = performance.now() - t0;
     const views = new Map(m.namedParameters().map((p) => [p.name, p.data]));
     const f = loadHfFolder(dir, { noTokenizer: true, into: (name) => views.get(name) ?? null });
@@ -137,7 +136,6 @@ function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--child') return child(args[1], args[2]);
   if (args[0] === '--bpe') return bpe();
-  const withEngine = args.includes('--engine');
   const k = args.indexOf('--keep');
   const keep = k >= 0 ? args[k + 1] : null;
   const root = keep ?? mkdtempSync(join(tmpdir(), 'bench-engine-io-'));
@@ -173,7 +171,7 @@ function main(): void {
     console.log(
       `checkpoint: ${(params / 1e6).toFixed(1)}M parameters, bf16, ${(bytes / 1e9).toFixed(3)} GB; written (fp32 -> bf16) in ${(writeMs / 1000).toFixed(2)} s`,
     );
-    const res = ['raw', 'naive', 'ours', ...(withEngine ? ['engine'] : [])].map((m) => runChild(m, dir));
+    const res = ['raw', 'naive', 'ours', 'engine'].map((m) => runChild(m, dir));
     const ours = res[2];
     console.log('mode    time_s   GB/s(file)  peak_RSS_MB  time_vs_ours  RSS_vs_ours');
     for (const r of res) {

@@ -43,7 +43,7 @@ export async function generateText(o: GenerateTextOptions): Promise<GenerateText
   } catch (e) {
     throw new Error(`${configPath}: ${(e as Error).message}`);
   }
-  const model = new Model(parseHfConfig(raw, configPath));
+  const model = new Model(parseHfConfig(raw, configPath), { init: false }); // weights are loaded next
   try {
     const views = new Map(model.namedParameters().map((p) => [p.name, p.data]));
     const folder = loadHfFolder(o.modelDir, {
