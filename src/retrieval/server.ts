@@ -173,6 +173,11 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
       done(err.status);
     };
     if (closing) res.setHeader('connection', 'close');
+    // A keep-alive connection whose request was in flight when close() began: end it once the
+    // response is out, or server.close() would wait for the idle timeout.
+    res.on('finish', () => {
+      if (closing) req.socket.end();
+    });
     if (path === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return fail(new HttpError(405, 'use GET /health'));
       sendJson(res, 200, { status: closing ? 'closing' : 'ok', inflight: limiter.inflight, queued: limiter.queued });
