@@ -37,6 +37,9 @@ export interface PretrainOptions {
   shadowWorlds: number;
   /** RAG examples per single-hop shadow question. */
   shadowRagPerQuestion: number;
+  /** Phase 2 (reading comprehension) steps and learning rate; 0 steps = off. */
+  readingSteps: number;
+  readingLr: number;
   /** Save a resumable checkpoint every this many steps (0: only at the end). */
   checkpointEvery: number;
   /** Scratch directory (world files, index, checkpoints); default under the OS temp dir. */
@@ -61,6 +64,8 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   baselineFormatsPerQuestion: 1,
   shadowWorlds: 2,
   shadowRagPerQuestion: 0.5,
+  readingSteps: 300,
+  readingLr: 1e-3,
   checkpointEvery: 50,
 };
 
@@ -121,22 +126,8 @@ export async function freshEmbeddedTrainer(config: ModelConfig, tokenizer: HfTok
   return embedded.EmbeddedTrainer.fromModel(new Model(config, { seed }), tokenizer, {});
 }
 
-export interface PretrainResult {
-  out: string;
-  steps: number;
-  finalLoss: number;
-  parameters: number;
-  tokensPerEpoch: number;
-  seconds: number;
-}
-
-export async function pretrain(options: Partial<PretrainOptions> & { out: string }): Promise<PretrainResult> {
-  const o: PretrainOptions = { ...DEFAULT_PRETRAIN, ...options, model: { ...DEFAULT_PRETRAIN.model, ...options.model } };
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const t0 = Date.now();
-  const work = resolve(o.workDir ?? join(tmpdir(), `search-r1-pretrain-${o.worldSeed}`));
-  mkdirSync(work, { recursive: true });
-
+/** Every pretraining example: the real world's pretrain split, then the shadow worlds'. Deterministic. */
+export async function buildAllExamples(o: PretrainOptions, work: string, log: (l: string) => void): Promise<PretrainExample[]> {
   log(`[pretrain] world seed ${o.worldSeed}: building corpus and BM25 index in ${work}`);
   const world: World = buildWorld({ seed: o.worldSeed });
   const files = await writeWorld(world, join(work, 'world'));
@@ -177,9 +168,27 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
     examples.push(...kept);
   }
   // One fixed interleaving of real and shadow examples (epochs reshuffle it anyway).
-  const mixed = new Rng(o.seed ^ 0x5a5a).shuffle(examples);
-  examples.length = 0;
-  examples.push(...mixed);
+  return new Rng(o.seed ^ 0x5a5a).shuffle(examples);
+
+}
+
+export interface PretrainResult {
+  out: string;
+  steps: number;
+  finalLoss: number;
+  parameters: number;
+  tokensPerEpoch: number;
+  seconds: number;
+}
+
+export async function pretrain(options: Partial<PretrainOptions> & { out: string }): Promise<PretrainResult> {
+  const o: PretrainOptions = { ...DEFAULT_PRETRAIN, ...options, model: { ...DEFAULT_PRETRAIN.model, ...options.model } };
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const t0 = Date.now();
+  const work = resolve(o.workDir ?? join(tmpdir(), `search-r1-pretrain-${o.worldSeed}`));
+  mkdirSync(work, { recursive: true });
+
+  const examples = await buildAllExamples(o, work, log);
 
   // Tokenizer: byte-level BPE on the pretraining text only; Search-R1 tags are single tokens. No chat
   // template: this is a base model, prompted with raw text (as the reference prompts base models).
@@ -237,11 +246,36 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
     }
   }
   await saveModel(trainer, config, tokFiles, o, ckptDir);
+  if (o.readingSteps > 0 && step === stopAt) await readingPhase(o, examples, log);
   writeReadme(o, parameters, tokensPerEpoch, step, ema);
   rmSync(ckptDir, { recursive: true, force: true });
   const seconds = (Date.now() - t0) / 1000;
   log(`[pretrain] wrote ${o.out} (${step} steps, loss ${ema.toFixed(3)}, ${seconds.toFixed(0)} s)`);
   return { out: o.out, steps: step, finalLoss: ema, parameters, tokensPerEpoch, seconds };
+}
+
+/**
+ * Phase 2, reading comprehension: a short supervised pass on the RAG-format examples whose answer
+ * is in the given documents, loss on the answer tokens only. Next-token pretraining spreads its
+ * gradient over ~300 tokens of documents per answer; this concentrates it on the copy itself — the
+ * skill a searching policy needs — without touching the Search-R1 format's policy (the base model
+ * still guesses first). Starts from the phase-1 folder with a fresh optimizer and rewrites it, so
+ * running it on a saved phase-1 model gives the same result as one `pretrain` run.
+ */
+export async function readingPhase(o: PretrainOptions, examples: PretrainExample[], log: (l: string) => void): Promise<void> {
+  const { EmbeddedTrainer } = await import('../policy/embedded.ts');
+  const { supervisedTune } = await import('./sft.ts');
+  const reading = examples.filter((e) => e.kind === 'rag' && e.prompt.includes(e.segments[0].text.trim()));
+  log(`[pretrain] reading phase: ${o.readingSteps} steps on ${reading.length} RAG examples (loss on the answer only)`);
+  const trainer = await EmbeddedTrainer.load(o.out, { seed: o.seed });
+  await supervisedTune(trainer, reading, { steps: o.readingSteps, batchSize: 16, learningRate: o.readingLr, seed: o.seed, log: (l) => log(l.replace('[sft]', '[pretrain] reading')) });
+  const tmp = `${o.out}.reading-${process.pid}`;
+  await trainer.saveWeights(tmp);
+  const { loadHfFolder } = await import('../engine/io/hf.ts');
+  const loaded = loadHfFolder(tmp, {});
+  const tokFiles = { tokenizerJson: JSON.parse(readFileSync(join(o.out, 'tokenizer.json'), 'utf8')), tokenizerConfig: JSON.parse(readFileSync(join(o.out, 'tokenizer_config.json'), 'utf8')) };
+  saveHfFolder(o.out, { config: loaded.config, tensors: loaded.tensors, tokenizer: tokFiles, dtype: 'F32' });
+  rmSync(tmp, { recursive: true, force: true });
 }
 
 /** Seed of the i-th shadow world: derived from the world seed, never equal to it. */
@@ -266,11 +300,12 @@ async function saveModel(trainer: Trainer, config: ModelConfig, tokFiles: Tokeni
   rmSync(tmp, { recursive: true, force: true });
 }
 
-function writeReadme(o: PretrainOptions, parameters: number, tokensPerEpoch: number, steps: number, loss: number): void {
+export function writeReadme(o: PretrainOptions, parameters: number, tokensPerEpoch: number, steps: number, loss: number): void {
   const cmd =
     `node bin/search-r1.mjs pretrain --out ${o.out} --world-seed ${o.worldSeed} --seed ${o.seed} --vocab-size ${o.vocabSize} ` +
     `--hidden ${o.model.hiddenSize} --intermediate ${o.model.intermediateSize} --layers ${o.model.numLayers} --heads ${o.model.numHeads} ` +
-    `--kv-heads ${o.model.numKvHeads} --epochs ${o.epochs} --batch-size ${o.batchSize} --lr ${o.learningRate}` +
+    `--kv-heads ${o.model.numKvHeads} --epochs ${o.epochs} --batch-size ${o.batchSize} --lr ${o.learningRate} ` +
+    `--shadow-worlds ${o.shadowWorlds} --reading-steps ${o.readingSteps}` +
     (o.maxSteps !== undefined ? ` --max-steps ${o.maxSteps}` : '');
   const text = `# world-base: the tiny base model of the bundled world
 
@@ -283,8 +318,12 @@ entity, so its answers to test questions can only come from search. It knows the
 
 No chat template: prompt it with raw text (the Search-R1 instruction ending in \`Question: ...?\\n\`).
 
-Trained ${steps} steps (${o.epochs} epochs of ${tokensPerEpoch} tokens, batch ${o.batchSize}, AdamW lr ${o.learningRate},
-warmup ${o.warmup}, cosine to 10%), final training loss ≈ ${loss.toFixed(3)}.
+Phase 1: ${steps} steps of next-token prediction (${o.epochs} epoch(s) of ${tokensPerEpoch} tokens, batch ${o.batchSize},
+AdamW lr ${o.learningRate}, warmup ${o.warmup}, cosine to 10%), final training loss ≈ ${loss.toFixed(3)}. The data also holds
+${o.shadowWorlds} *shadow worlds* (other seeds; examples naming a real RL-train/test entity dropped): their names are new to
+the model, so their trajectories and RAG examples can only be completed by copying from the context.
+Phase 2 (reading comprehension): ${o.readingSteps} steps, lr ${o.readingLr}, on the RAG-format examples whose answer is in the
+given documents, loss on the answer tokens only (a fresh optimizer, starting from the phase-1 weights).
 
 Reproduce (seeded; same options give the same weights on the same engine build):
 

@@ -22,6 +22,8 @@ test('demo: pretrain → baselines → GRPO → eval → report, seeded', { time
       epochs: 1,
       batchSize: 4,
       maxSteps: 2,
+      shadowWorlds: 1,
+      readingSteps: 1,
       checkpointEvery: 1,
       log: quiet,
     });

@@ -34,6 +34,8 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'passes over the pretraining examples', int('epochs'), d.epochs)
     .option('--batch-size <n>', 'sequences per step', int('batch-size'), d.batchSize)
     .option('--lr <x>', 'peak learning rate (AdamW)', num('lr'), d.learningRate)
+    .option('--shadow-worlds <n>', 'shadow worlds (fresh names: copying practice)', int('shadow-worlds'), d.shadowWorlds)
+    .option('--reading-steps <n>', 'phase-2 reading-comprehension steps (0: off)', int('reading-steps'), d.readingSteps)
     .option('--max-seq-len <n>', 'truncate examples to this many tokens', int('max-seq-len'), d.maxSeqLen)
     .option('--max-steps <n>', 'stop early after this many steps (smoke runs)', int('max-steps'))
     .option('--work-dir <dir>', 'scratch dir for the world, index and resumable checkpoints')
@@ -54,6 +56,8 @@ export function register(program: Command): void {
         batchSize: opts.batchSize as number,
         learningRate: opts.lr as number,
         maxSeqLen: opts.maxSeqLen as number,
+        shadowWorlds: opts.shadowWorlds as number,
+        readingSteps: opts.readingSteps as number,
         ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps as number } : {}),
         ...(opts.workDir !== undefined ? { workDir: opts.workDir as string } : {}),
       });
