@@ -63,6 +63,9 @@ export interface LoadDatasetsOptions {
   dataDir: string;
   /** First N questions of each dataset. */
   limit?: number;
+  /** A seeded random N questions of each dataset (the same ones on every run with the same seed). */
+  sample?: number;
+  sampleSeed?: number;
   /** A file mixing several data sources (Search-R1's test.parquet, the world's test set) is split into one dataset per source (default true). */
   splitBySource?: boolean;
 }
@@ -81,7 +84,10 @@ export async function loadDatasets(specs: string, o: LoadDatasetsOptions): Promi
     const examples = await readQaFile(path, name ? { dataSource: name } : {});
     if (examples.length === 0) throw new Error(`${path}: no questions`);
     const sources = [...new Set(examples.map(sourceOf))];
-    const cap = (xs: QaExample[]) => (o.limit !== undefined ? xs.slice(0, o.limit) : xs);
+    const cap = (xs: QaExample[]) => {
+      const picked = o.sample !== undefined ? sampleBySeed(xs, o.sample, o.sampleSeed ?? 0) : xs;
+      return o.limit !== undefined ? picked.slice(0, o.limit) : picked;
+    };
     if ((o.splitBySource ?? true) && sources.length > 1) {
       for (const s of sources)
         out.push({ name: s, examples: cap(examples.filter((ex) => sourceOf(ex) === s)) });
@@ -96,4 +102,27 @@ export async function loadDatasets(specs: string, o: LoadDatasetsOptions): Promi
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`--dataset: "${dup}" appears twice`);
   return out;
+}
+
+/** FNV-1a of a string, 32 bits: a stable per-question sort key. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * n questions chosen by hashing (seed, id): the same subset on every run and for every method, and
+ * a question stays chosen when the file grows. Returned in file order.
+ */
+export function sampleBySeed(xs: readonly QaExample[], n: number, seed: number): QaExample[] {
+  if (n >= xs.length) return [...xs];
+  const ranked = xs
+    .map((ex, i) => ({ i, h: fnv1a(`${seed}\u241f${ex.id}`) }))
+    .sort((a, b) => a.h - b.h || a.i - b.i);
+  const keep = new Set(ranked.slice(0, n).map((r) => r.i));
+  return xs.filter((_, i) => keep.has(i));
 }

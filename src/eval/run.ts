@@ -112,12 +112,13 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
       }
     }
   }
-  // Tables and report from everything recorded for the requested methods and datasets.
-  const wantedMethods = new Set(o.methods.map((m) => m.name as string));
-  const wantedDatasets = new Set(o.datasets.map((d) => d.name));
-  const records = [...store.done.values()].filter(
-    (r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset),
-  );
+  // Tables and report over exactly this call's questions (the directory may also hold other
+  // methods, datasets or questions from earlier calls, e.g. a larger --limit).
+  const wanted = new Set<string>();
+  for (const m of o.methods)
+    for (const d of o.datasets) for (const ex of d.examples) wanted.add(resultKey(m.name, d.name, ex.id));
+  const isWanted = (r: { key: string }) => wanted.has(r.key);
+  const records = [...store.done.values()].filter(isWanted);
   const table = buildScoreTable(
     records,
     o.methods.map((m) => m.name),
@@ -143,10 +144,7 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
   };
   writeFileSync(files.table, markdown);
   const maxShown = o.maxReportTrajectories ?? 5000;
-  const trajectories = store.trajectories(
-    (r) => wantedMethods.has(r.method) && wantedDatasets.has(r.dataset),
-    maxShown,
-  );
+  const trajectories = store.trajectories(isWanted, maxShown);
   writeFileSync(
     files.report,
     renderEvalReport({

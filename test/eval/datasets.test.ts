@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDatasets, resolveDatasetPath } from '../../src/eval/datasets.ts';
+import { loadDatasets, resolveDatasetPath, sampleBySeed } from '../../src/eval/datasets.ts';
 
 /** `../shared/data/<name>` relative to the repository root (CI has shared/ beside the clone). */
 const shared = (f: string) => fileURLToPath(new URL(`../../../shared/data/${f}`, import.meta.url));
@@ -73,4 +73,29 @@ test('a file mixing data sources becomes one dataset per source; --limit applies
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--sample: a seeded subset, the same on every call, in file order', () => {
+  const xs = Array.from({ length: 50 }, (_, i) => ({
+    id: `q${i}`,
+    question: `q${i}?`,
+    goldenAnswers: ['a'],
+    dataSource: 'd',
+  }));
+  const a = sampleBySeed(xs, 10, 1);
+  assert.equal(a.length, 10);
+  assert.deepEqual(sampleBySeed(xs, 10, 1), a, 'deterministic');
+  assert.notDeepEqual(
+    sampleBySeed(xs, 10, 2).map((x) => x.id),
+    a.map((x) => x.id),
+    'another seed, another subset',
+  );
+  const idx = a.map((x) => Number(x.id.slice(1)));
+  assert.deepEqual(
+    idx,
+    [...idx].sort((p, q) => p - q),
+    'file order',
+  );
+  // Asking for more than there are returns them all.
+  assert.equal(sampleBySeed(xs, 60, 1).length, 50);
 });

@@ -115,6 +115,17 @@ test('runEval scores every question, writes table/trajectories/report, and resum
     assert.equal(r4.newlyScored, 9);
     assert.deepEqual(r4.table.methods, ['direct', 'rag', 'cot']);
 
+    // Fewer questions than recorded: the table covers exactly the questions asked for.
+    const r4b = await runEval({
+      ...common,
+      datasets: [{ name: 'a', examples: DS('a', 2) }],
+      sampler: new ScriptedSampler(script),
+    });
+    assert.equal(r4b.newlyScored, 0);
+    assert.equal(r4b.table.cells.direct.a.n, 2);
+    assert.equal(r4b.table.cells.direct.a.em, 1 / 2);
+    assert.deepEqual(r4b.table.datasets, ['a']);
+
     // Another model in the same directory is refused; --fresh starts over.
     await assert.rejects(
       runEval({ ...common, runInfo: { model: 'other' }, sampler: new ScriptedSampler(script) }),

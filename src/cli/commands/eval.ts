@@ -25,6 +25,8 @@ export interface EvalCliOptions extends PolicyOptions, RetrieverOptions {
   out: string;
   dataDir: string;
   limit?: number;
+  sample?: number;
+  sampleSeed?: number;
   batchSize: number;
   fresh?: boolean;
   splitBySource: boolean;
@@ -77,6 +79,8 @@ export async function evaluate(options: EvalCliOptions): Promise<RunEvalResult> 
   const datasets = await loadDatasets(o.dataset, {
     dataDir: o.dataDir,
     limit: o.limit,
+    sample: o.sample,
+    sampleSeed: o.sampleSeed,
     splitBySource: o.splitBySource,
   });
   const { retriever, describe: retrieverDesc } = await loadRetriever(o);
@@ -141,6 +145,8 @@ export function register(program: Command): void {
       process.env.SEARCH_R1_DATA ?? 'data',
     )
     .option('--limit <n>', 'first N questions of each dataset', intArg(1))
+    .option('--sample <n>', 'a seeded random N questions of each dataset (same subset every run)', intArg(1))
+    .option('--sample-seed <n>', 'seed of --sample', intArg(0), 0)
     .option('--batch-size <n>', 'questions per batched method call', intArg(1), 16)
     .option('--fresh', 'start the run directory over instead of resuming')
     .option('--no-split-by-source', 'keep a file mixing data sources as one dataset')
