@@ -31,20 +31,39 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
   }
   w.close();
   writeFileSync(queriesPath, JSON.stringify(syn.queries(NUM_QUERIES, sample)));
-  log(`corpus: ${NUM_DOCS} passages (~100 words, Zipf vocabulary of 50,000), ${NUM_QUERIES} queries of 3–6 words → ${work}`);
+  log(
+    `corpus: ${NUM_DOCS} passages (~100 words, Zipf vocabulary of 50,000), ${NUM_QUERIES} queries of 3–6 words → ${work}`,
+  );
 }
 
-interface BuildResult { seconds: number; bytes: number; maxRssMb: number }
-interface QueryResult { qps: number; queries: number; seconds: number; top1: (string | null)[]; maxRssMb: number; qpsWithPassages?: number; exactMismatches?: number; openSeconds?: number }
+interface BuildResult {
+  seconds: number;
+  bytes: number;
+  maxRssMb: number;
+}
+interface QueryResult {
+  qps: number;
+  queries: number;
+  seconds: number;
+  top1: (string | null)[];
+  maxRssMb: number;
+  qpsWithPassages?: number;
+  exactMismatches?: number;
+  openSeconds?: number;
+}
 
 function child(engine: string, phase: 'build' | 'query'): unknown {
   const env = { ...process.env, LANCE_CPU_THREADS: process.env.LANCE_CPU_THREADS ?? '4' };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/retrieval/engine.ts', engine, phase, corpusPath, queriesPath, work], {
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'bench/retrieval/engine.ts', engine, phase, corpusPath, queriesPath, work],
+    {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 << 20,
+    },
+  );
   if (r.status !== 0) throw new Error(`${engine} ${phase} failed (exit ${r.status})`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -61,13 +80,18 @@ for (const e of ENGINES) {
 
 // 2. Table.
 const ours = results.ours;
-const load1 = loadavg().map((x) => x.toFixed(2)).join(' ');
+const load1 = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
 const lines: string[] = [];
-lines.push(`| engine | build s | index MB | peak RSS build / query MB | top-3 QPS (1 thread) | ×ours | top-1 = ours |`);
+lines.push(
+  `| engine | build s | index MB | peak RSS build / query MB | top-3 QPS (1 thread) | ×ours | top-1 = ours |`,
+);
 lines.push(`|---|---|---|---|---|---|---|`);
 for (const [e, r] of Object.entries(results)) {
   const agree = ours
-    ? r.query.top1.filter((id, i) => id !== null && id === ours.query.top1[i]).length / Math.min(r.query.top1.length, ours.query.top1.length)
+    ? r.query.top1.filter((id, i) => id !== null && id === ours.query.top1[i]).length /
+      Math.min(r.query.top1.length, ours.query.top1.length)
     : NaN;
   const ratio = ours ? ours.query.qps / r.query.qps : NaN;
   lines.push(
@@ -86,9 +110,23 @@ if (ours) {
 // 3. Load test of the server (separate process) with 200 concurrent connections.
 if (ours) {
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const srv = spawn(process.execPath, ['bin/search-r1.mjs', 'serve', '--index', join(work, 'ours'), '--port', String(port), '--quiet', '--max-concurrency', '8'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const srv = spawn(
+    process.execPath,
+    [
+      'bin/search-r1.mjs',
+      'serve',
+      '--index',
+      join(work, 'ours'),
+      '--port',
+      String(port),
+      '--quiet',
+      '--max-concurrency',
+      '8',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     srv.stderr.on('data', (c: Buffer) => c.toString().includes('POST http') && resolve());
     srv.on('exit', (code) => reject(new Error(`server exited ${code}`)));
@@ -104,7 +142,10 @@ if (ours) {
         method: 'POST',
         path: '/retrieve',
         headers: { 'content-type': 'application/json' },
-        setupRequest: (req) => ({ ...req, body: JSON.stringify({ queries: [queries[qi++ % queries.length]], topk: 3, return_scores: true }) }),
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({ queries: [queries[qi++ % queries.length]], topk: 3, return_scores: true }),
+        }),
       },
     ],
   });

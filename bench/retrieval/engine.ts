@@ -69,10 +69,19 @@ async function ours(): Promise<unknown> {
         acc[d] += (t.weight * tf) / (tf + idx.k1 * (1 - idx.b + (idx.b * idx.docLens[d]) / avgdl));
       }
     }
-    const ranked = touched.map((d) => ({ d, s: acc[d] })).sort((a, b) => b.s - a.s || a.d - b.d).slice(0, 3);
+    const ranked = touched
+      .map((d) => ({ d, s: acc[d] }))
+      .sort((a, b) => b.s - a.s || a.d - b.d)
+      .slice(0, 3);
     for (const d of touched) acc[d] = 0;
     const got = idx.searchDocs(q, 3);
-    const same = ranked.length === got.docs.length && ranked.every((r, i) => Math.abs(r.s - got.scores[i]) <= 1e-9 && (r.d === got.docs[i] || Math.abs(r.s - got.scores[i]) <= 1e-12));
+    const same =
+      ranked.length === got.docs.length &&
+      ranked.every(
+        (r, i) =>
+          Math.abs(r.s - got.scores[i]) <= 1e-9 &&
+          (r.d === got.docs[i] || Math.abs(r.s - got.scores[i]) <= 1e-12),
+      );
     if (!same) exactMismatches++;
   }
   await idx.close();
@@ -89,7 +98,8 @@ async function ours(): Promise<unknown> {
 }
 
 async function lancedb(): Promise<unknown> {
-  if (!process.env.LANCE_CPU_THREADS) throw new Error('set LANCE_CPU_THREADS=4 (index builds hang on 2 cores without it)');
+  if (!process.env.LANCE_CPU_THREADS)
+    throw new Error('set LANCE_CPU_THREADS=4 (index builds hang on 2 cores without it)');
   const lance = await import('@lancedb/lancedb');
   const dir = join(work, 'lancedb');
   const db = await lance.connect(dir);
@@ -109,7 +119,13 @@ async function lancedb(): Promise<unknown> {
     }
     await flush();
     await table!.createIndex('contents', {
-      config: lance.Index.fts({ withPosition: false, stem: true, removeStopWords: true, language: 'English', lowercase: true }),
+      config: lance.Index.fts({
+        withPosition: false,
+        stem: true,
+        removeStopWords: true,
+        language: 'English',
+        lowercase: true,
+      }),
     });
     const seconds = (performance.now() - t0) / 1000;
     return { seconds, bytes: dirBytes(dir), maxRssMb: maxRssMb() };
@@ -117,7 +133,9 @@ async function lancedb(): Promise<unknown> {
   const table = await db.openTable('passages');
   const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
   const r = await timeQueries(queries, async (q) => {
-    const res = (await table.search(q, 'fts').select(['id', '_score']).limit(3).toArray()) as { id: string }[];
+    const res = (await table.search(q, 'fts').select(['id', '_score']).limit(3).toArray()) as {
+      id: string;
+    }[];
     return res[0]?.id ?? null;
   });
   return { ...r, maxRssMb: maxRssMb() };
@@ -132,7 +150,9 @@ async function fts5(): Promise<unknown> {
     const db = new Database(file);
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
-    db.exec("DROP TABLE IF EXISTS p; CREATE VIRTUAL TABLE p USING fts5(id UNINDEXED, contents, tokenize = 'porter unicode61')");
+    db.exec(
+      "DROP TABLE IF EXISTS p; CREATE VIRTUAL TABLE p USING fts5(id UNINDEXED, contents, tokenize = 'porter unicode61')",
+    );
     const ins = db.prepare('INSERT INTO p (id, contents) VALUES (?, ?)');
     let batch: { id: string; contents: string }[] = [];
     const flush = db.transaction((b: { id: string; contents: string }[]) => {

@@ -13,9 +13,39 @@ import { stemmer } from 'stemmer';
 
 /** Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (33 words). */
 export const LUCENE_ENGLISH_STOP_WORDS: ReadonlySet<string> = new Set([
-  'a', 'an', 'and', 'are', 'as', 'at', 'be', 'but', 'by', 'for', 'if', 'in', 'into', 'is', 'it',
-  'no', 'not', 'of', 'on', 'or', 'such', 'that', 'the', 'their', 'then', 'there', 'these',
-  'they', 'this', 'to', 'was', 'will', 'with',
+  'a',
+  'an',
+  'and',
+  'are',
+  'as',
+  'at',
+  'be',
+  'but',
+  'by',
+  'for',
+  'if',
+  'in',
+  'into',
+  'is',
+  'it',
+  'no',
+  'not',
+  'of',
+  'on',
+  'or',
+  'such',
+  'that',
+  'the',
+  'their',
+  'then',
+  'there',
+  'these',
+  'they',
+  'this',
+  'to',
+  'was',
+  'will',
+  'with',
 ]);
 
 /** Lucene StandardTokenizer's default maximum token length; longer runs are split. */
@@ -96,7 +126,9 @@ export function scanTokens(text: string, emit: (token: string) => void): void {
       break;
     }
     if (i - start <= MAX_TOKEN_LENGTH) emit(text.slice(start, i));
-    else for (let s = start; s < i; s += MAX_TOKEN_LENGTH) emit(text.slice(s, Math.min(i, s + MAX_TOKEN_LENGTH)));
+    else
+      for (let s = start; s < i; s += MAX_TOKEN_LENGTH)
+        emit(text.slice(s, Math.min(i, s + MAX_TOKEN_LENGTH)));
   }
 }
 

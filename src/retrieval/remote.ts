@@ -43,7 +43,8 @@ export function retrieveEndpoint(url: string): string {
   } catch {
     throw new Error(`invalid retriever URL: ${JSON.stringify(url)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`invalid retriever URL (http/https only): ${url}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new Error(`invalid retriever URL (http/https only): ${url}`);
   if (!u.pathname.endsWith('/retrieve')) u.pathname = u.pathname.replace(/\/+$/, '') + '/retrieve';
   return u.toString();
 }
@@ -52,7 +53,8 @@ class Retryable extends Error {}
 
 export class RemoteRetriever implements Retriever {
   readonly endpoint: string;
-  private readonly o: Required<Omit<RemoteRetrieverOptions, 'onRetry'>> & Pick<RemoteRetrieverOptions, 'onRetry'>;
+  private readonly o: Required<Omit<RemoteRetrieverOptions, 'onRetry'>> &
+    Pick<RemoteRetrieverOptions, 'onRetry'>;
 
   constructor(url: string, opts: RemoteRetrieverOptions = {}) {
     this.endpoint = retrieveEndpoint(url);
@@ -89,7 +91,8 @@ export class RemoteRetriever implements Retriever {
         const retryable = e instanceof Retryable;
         const cause = (e as Error).message;
         if (!retryable || attempt > this.o.retries) {
-          if (e instanceof RemoteRetrieverError) throw new RemoteRetrieverError(this.endpoint, attempt, e.causeText, e.status);
+          if (e instanceof RemoteRetrieverError)
+            throw new RemoteRetrieverError(this.endpoint, attempt, e.causeText, e.status);
           throw new RemoteRetrieverError(this.endpoint, attempt, cause);
         }
         // Full jitter: uniform in [0, min(cap, base·2^(attempt-1))].
@@ -112,7 +115,8 @@ export class RemoteRetriever implements Retriever {
       });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
-      if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new Retryable(`timed out after ${this.o.timeoutMs} ms`);
+      if (err.name === 'TimeoutError' || err.name === 'AbortError')
+        throw new Retryable(`timed out after ${this.o.timeoutMs} ms`);
       const why = err.cause?.code ?? err.cause?.message ?? err.message;
       throw new Retryable(`connection error: ${why}`);
     }
@@ -121,10 +125,21 @@ export class RemoteRetriever implements Retriever {
       text = await res.text();
     } catch (e) {
       const err = e as Error;
-      throw new Retryable(err.name === 'TimeoutError' ? `timed out after ${this.o.timeoutMs} ms reading the body` : `connection error while reading the body: ${err.message}`);
+      throw new Retryable(
+        err.name === 'TimeoutError'
+          ? `timed out after ${this.o.timeoutMs} ms reading the body`
+          : `connection error while reading the body: ${err.message}`,
+      );
     }
-    if (res.status >= 500 || res.status === 429) throw new Retryable(`HTTP ${res.status}: ${text.slice(0, 300)}`);
-    if (res.status !== 200) throw new RemoteRetrieverError(this.endpoint, 1, `HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
+    if (res.status >= 500 || res.status === 429)
+      throw new Retryable(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+    if (res.status !== 200)
+      throw new RemoteRetrieverError(
+        this.endpoint,
+        1,
+        `HTTP ${res.status}: ${text.slice(0, 300)}`,
+        res.status,
+      );
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -135,10 +150,18 @@ export class RemoteRetriever implements Retriever {
     try {
       hits = fromWireResponse(json);
     } catch (e) {
-      throw new RemoteRetrieverError(this.endpoint, 1, `unexpected response shape: ${(e as Error).message.slice(0, 300)}`);
+      throw new RemoteRetrieverError(
+        this.endpoint,
+        1,
+        `unexpected response shape: ${(e as Error).message.slice(0, 300)}`,
+      );
     }
     if (hits.length !== expected) {
-      throw new RemoteRetrieverError(this.endpoint, 1, `response has ${hits.length} result lists for ${expected} queries`);
+      throw new RemoteRetrieverError(
+        this.endpoint,
+        1,
+        `response has ${hits.length} result lists for ${expected} queries`,
+      );
     }
     return hits;
   }

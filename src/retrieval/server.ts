@@ -70,20 +70,31 @@ class Limiter {
       this.active++;
       return;
     }
-    if (this.waiting.length >= this.maxQueue) throw new HttpError(503, 'server busy: too many concurrent requests');
+    if (this.waiting.length >= this.maxQueue)
+      throw new HttpError(503, 'server busy: too many concurrent requests');
     await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
   release(): void {
     const next = this.waiting.shift();
-    if (next) next(); // hand the slot over: active stays the same
+    if (next)
+      next(); // hand the slot over: active stays the same
     else this.active--;
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) return;
   const data = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...extraHeaders });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(data),
+    ...extraHeaders,
+  });
   res.end(data);
 }
 
@@ -118,7 +129,10 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
 }
 
 /** Start serving `retriever`. The returned server owns no reference to close the retriever. */
-export async function startRetrievalServer(retriever: Retriever, opts: RetrievalServerOptions = {}): Promise<RetrievalServer> {
+export async function startRetrievalServer(
+  retriever: Retriever,
+  opts: RetrievalServerOptions = {},
+): Promise<RetrievalServer> {
   const limits: WireLimits = { ...DEFAULT_WIRE_LIMITS, ...opts.limits };
   const schema = retrieveRequestSchema(limits);
   const defaultTopk = opts.defaultTopk ?? 3;
@@ -137,8 +151,15 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-      throw new HttpError(422, `invalid request: ${detail.map((d) => `${d.path || '(body)'}: ${d.message}`).join('; ')}`, detail);
+      const detail = parsed.error.issues.map((i) => ({
+        path: i.path.map(String).join('.'),
+        message: i.message,
+      }));
+      throw new HttpError(
+        422,
+        `invalid request: ${detail.map((d) => `${d.path || '(body)'}: ${d.message}`).join('; ')}`,
+        detail,
+      );
     }
     const { queries } = parsed.data;
     const topk = parsed.data.topk ?? defaultTopk;
@@ -154,7 +175,10 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
       limiter.release();
     }
     if (!Array.isArray(hits) || hits.length !== queries.length) {
-      throw new HttpError(500, `retriever returned ${Array.isArray(hits) ? hits.length : 'no'} result lists for ${queries.length} queries`);
+      throw new HttpError(
+        500,
+        `retriever returned ${Array.isArray(hits) ? hits.length : 'no'} result lists for ${queries.length} queries`,
+      );
     }
     sendJson(res, 200, { result: toWireResult(hits, returnScores) });
   };
@@ -162,13 +186,22 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
   const server = createServer((req, res) => {
     const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
-    const done = (status: number): void => log(`${req.method} ${path} ${status} ${(performance.now() - t0).toFixed(1)}ms`);
+    const done = (status: number): void =>
+      log(`${req.method} ${path} ${status} ${(performance.now() - t0).toFixed(1)}ms`);
     const fail = (e: unknown): void => {
-      const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+      const err =
+        e instanceof HttpError
+          ? e
+          : new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
       const headers: Record<string, string> = {};
       if (err.status === 503) headers['retry-after'] = '1';
       if (err.status === 413) headers.connection = 'close'; // do not read the rest of a huge body
-      sendJson(res, err.status, err.detail === undefined ? { error: err.message } : { error: err.message, detail: err.detail }, headers);
+      sendJson(
+        res,
+        err.status,
+        err.detail === undefined ? { error: err.message } : { error: err.message, detail: err.detail },
+        headers,
+      );
       if (err.status === 413) res.on('finish', () => req.destroy());
       done(err.status);
     };
@@ -180,7 +213,11 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
     });
     if (path === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return fail(new HttpError(405, 'use GET /health'));
-      sendJson(res, 200, { status: closing ? 'closing' : 'ok', inflight: limiter.inflight, queued: limiter.queued });
+      sendJson(res, 200, {
+        status: closing ? 'closing' : 'ok',
+        inflight: limiter.inflight,
+        queued: limiter.queued,
+      });
       return done(200);
     }
     if (path === '/retrieve') {
@@ -199,7 +236,9 @@ export async function startRetrievalServer(retriever: Retriever, opts: Retrieval
   server.on('clientError', (err, socket) => {
     // Unparseable HTTP: answer 400 if the socket is still writable, then drop it.
     if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith('ECONNRESET')) {
-      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":"malformed HTTP request"}');
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":"malformed HTTP request"}',
+      );
     } else socket.destroy();
   });
 

@@ -15,9 +15,50 @@ export function rng(seed: number): () => number {
   };
 }
 
-const SYLLABLES = ['ka', 'lo', 'mi', 'ren', 'tas', 'vu', 'zel', 'dor', 'pin', 'shu', 'gra', 'bel', 'nox', 'tri', 'qua', 'mer', 'fo', 'dak', 'sim', 'bro', 'wen', 'hal', 'jor', 'cy'];
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ren',
+  'tas',
+  'vu',
+  'zel',
+  'dor',
+  'pin',
+  'shu',
+  'gra',
+  'bel',
+  'nox',
+  'tri',
+  'qua',
+  'mer',
+  'fo',
+  'dak',
+  'sim',
+  'bro',
+  'wen',
+  'hal',
+  'jor',
+  'cy',
+];
 const SUFFIXES = ['', '', '', 's', 'ing', 'ed', 'er', 'ation', 'ly', 'ness'];
-const STOPS = ['the', 'of', 'and', 'in', 'to', 'a', 'was', 'is', 'for', 'on', 'as', 'by', 'with', 'that', 'it'];
+const STOPS = [
+  'the',
+  'of',
+  'and',
+  'in',
+  'to',
+  'a',
+  'was',
+  'is',
+  'for',
+  'on',
+  'as',
+  'by',
+  'with',
+  'that',
+  'it',
+];
 
 export interface SyntheticOptions {
   numDocs: number;
@@ -39,7 +80,8 @@ export class SyntheticCorpus {
     for (const s of STOPS) seen.add(s);
     const r = rng((opts.seed ?? 1) ^ 0x9e3779b9);
     // 24 syllables × up to 4 → ~350k stems (× suffixes): far more than any vocabSize we ask for.
-    if (V > 300_000) throw new Error(`vocabSize ${V} too large for the synthetic word generator (max 300,000)`);
+    if (V > 300_000)
+      throw new Error(`vocabSize ${V} too large for the synthetic word generator (max 300,000)`);
     while (this.vocab.length < V) {
       const n = 1 + Math.floor(r() * 4);
       let w = '';

@@ -46,7 +46,9 @@ export function toWireResult(hits: Hit[][], returnScores: boolean): unknown[][] 
 
 const wireDoc = z.object({ id: z.union([z.string(), z.number()]).nullish(), contents: z.string() }).loose();
 const scoredDoc = z.object({ document: wireDoc, score: z.number().nullish() }).loose();
-export const retrieveResponseSchema = z.object({ result: z.array(z.array(z.union([scoredDoc, wireDoc]))) }).loose();
+export const retrieveResponseSchema = z
+  .object({ result: z.array(z.array(z.union([scoredDoc, wireDoc]))) })
+  .loose();
 
 /** Parse a server response (either shape) into hits; unscored hits get descending rank scores. */
 export function fromWireResponse(body: unknown): Hit[][] {
@@ -57,7 +59,13 @@ export function fromWireResponse(body: unknown): Hit[][] {
       const doc = scored ? (item as z.infer<typeof scoredDoc>).document : (item as z.infer<typeof wireDoc>);
       const score = scored ? ((item as z.infer<typeof scoredDoc>).score ?? -rank) : -rank;
       const { title, text } = splitContents(doc.contents);
-      const hit: Hit & { contents: string } = { id: doc.id == null ? '' : String(doc.id), title, text, score, contents: doc.contents };
+      const hit: Hit & { contents: string } = {
+        id: doc.id == null ? '' : String(doc.id),
+        title,
+        text,
+        score,
+        contents: doc.contents,
+      };
       return hit;
     }),
   );

@@ -33,7 +33,13 @@ function reference(docs: CorpusDoc[]): Ref {
 }
 
 /** Exhaustive BM25 (Lucene ≥ 8 formula, query terms weighted by their count), every doc scored. */
-function exhaustive(ref: Ref, query: string, k: number, k1: number, b: number): { doc: number; score: number }[] {
+function exhaustive(
+  ref: Ref,
+  query: string,
+  k: number,
+  k1: number,
+  b: number,
+): { doc: number; score: number }[] {
   const an = new EnglishAnalyzer();
   const qtf = new Map<string, number>();
   for (const t of an.analyze(query)) qtf.set(t, (qtf.get(t) ?? 0) + 1);
@@ -54,13 +60,23 @@ function exhaustive(ref: Ref, query: string, k: number, k1: number, b: number): 
   return all.slice(0, k);
 }
 
-function assertSameRanking(got: { docs: Int32Array; scores: Float64Array }, want: { doc: number; score: number }[], what: string): void {
+function assertSameRanking(
+  got: { docs: Int32Array; scores: Float64Array },
+  want: { doc: number; score: number }[],
+  what: string,
+): void {
   assert.equal(got.docs.length, want.length, `${what}: result count`);
   for (let i = 0; i < want.length; i++) {
-    assert.ok(Math.abs(got.scores[i] - want[i].score) <= 1e-5, `${what}: score at rank ${i}: ${got.scores[i]} vs ${want[i].score}`);
+    assert.ok(
+      Math.abs(got.scores[i] - want[i].score) <= 1e-5,
+      `${what}: score at rank ${i}: ${got.scores[i]} vs ${want[i].score}`,
+    );
     if (got.docs[i] !== want[i].doc) {
       // Only a float-level tie may order differently; the scores of both docs must be equal.
-      assert.ok(Math.abs(got.scores[i] - want[i].score) <= 1e-9, `${what}: rank ${i}: doc ${got.docs[i]} vs ${want[i].doc}`);
+      assert.ok(
+        Math.abs(got.scores[i] - want[i].score) <= 1e-9,
+        `${what}: rank ${i}: doc ${got.docs[i]} vs ${want[i].doc}`,
+      );
     }
   }
 }
@@ -71,7 +87,10 @@ function makeCorpus(): CorpusDoc[] {
   // Exact duplicates (ties must go to the lower doc number), a doc with tf ≥ 255, odd docs.
   docs.push({ id: 'dup-a', contents: docs[5].contents });
   docs.push({ id: 'dup-b', contents: docs[5].contents });
-  docs.push({ id: 'big-tf', contents: '"Big"\n' + Array(300).fill('kalo').join(' ') + ' ' + Array(70000).fill('mimi').join(' ') });
+  docs.push({
+    id: 'big-tf',
+    contents: '"Big"\n' + Array(300).fill('kalo').join(' ') + ' ' + Array(70000).fill('mimi').join(' '),
+  });
   docs.push({ id: 'stop-only', contents: '"The"\nthe of and in to a' });
   docs.push({ id: 'empty', contents: '' });
   docs.push({ id: 'unicode', contents: '"Café"\nNaïve café in 東京, the U.S. isn\'t John\'s.' });
@@ -81,9 +100,25 @@ function makeCorpus(): CorpusDoc[] {
 function queries(docs: CorpusDoc[]): string[] {
   const syn = new SyntheticCorpus({ numDocs: 0, vocabSize: 3000, seed: 7 });
   const r = rng(99);
-  const qs = syn.queries(300, docs.slice(0, 500).map((d) => d.contents.split('\n')[1] ?? ''));
-  qs.push('the of and', 'zzzunknownqqq', 'zzz qqq xyzzy', '', '   ', '!!! ??? ...', 'kalo kalo kalo', 'kalo', 'mimi kalo',
-    'café naïve', "John's", 'U.S.', '東京');
+  const qs = syn.queries(
+    300,
+    docs.slice(0, 500).map((d) => d.contents.split('\n')[1] ?? ''),
+  );
+  qs.push(
+    'the of and',
+    'zzzunknownqqq',
+    'zzz qqq xyzzy',
+    '',
+    '   ',
+    '!!! ??? ...',
+    'kalo kalo kalo',
+    'kalo',
+    'mimi kalo',
+    'café naïve',
+    "John's",
+    'U.S.',
+    '東京',
+  );
   const long: string[] = [];
   for (let i = 0; i < 200; i++) long.push(syn.vocab[Math.floor(r() * 3000)]);
   qs.push(long.join(' '));
@@ -126,7 +161,8 @@ test('BM25 top-k equals exhaustive BM25 (hundreds of queries, several k, spill b
     assert.equal(idx.searchDocs('zzzunknownqqq', 3).docs.length, 0);
     // Other BM25 parameters at open time.
     const idx2 = await Bm25Index.open(dir, { k1: 1.2, b: 0.75 });
-    for (const q of qs.slice(0, 100)) assertSameRanking(idx2.searchDocs(q, 10), exhaustive(ref, q, 10, 1.2, 0.75), `k1=1.2 q=${q}`);
+    for (const q of qs.slice(0, 100))
+      assertSameRanking(idx2.searchDocs(q, 10), exhaustive(ref, q, 10, 1.2, 0.75), `k1=1.2 q=${q}`);
     // Hits carry the exact stored contents and the split title/text.
     const [hits] = await idx.search(['café naïve'], 1);
     assert.equal(hits[0].id, 'unicode');
@@ -148,9 +184,17 @@ test('spilled and in-memory builds write byte-identical index files', async () =
     const sb = await buildIndex(docs, b, {});
     assert.ok(sa.runs > 1);
     assert.equal(sb.runs, 1);
-    const files = readdirSync(a).filter((f) => f !== 'meta.json').sort();
-    assert.deepEqual(files, readdirSync(b).filter((f) => f !== 'meta.json').sort());
-    for (const f of files) assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} differs`);
+    const files = readdirSync(a)
+      .filter((f) => f !== 'meta.json')
+      .sort();
+    assert.deepEqual(
+      files,
+      readdirSync(b)
+        .filter((f) => f !== 'meta.json')
+        .sort(),
+    );
+    for (const f of files)
+      assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), `${f} differs`);
   } finally {
     rmSync(a, { recursive: true, force: true });
     rmSync(b, { recursive: true, force: true });

@@ -16,12 +16,27 @@ const WIKI = new URL('../../../shared/data/2wikimultihopqa_corpus.json', import.
 
 test('analyzer: Lucene-like tokenisation, possessives, stop words, Porter stems', () => {
   assert.deepEqual(tokenize("The U.S. isn't John's 3.14 1,000 foo:bar e-mail café 東京 ABC123 x_y."), [
-    'The', 'U.S', "isn't", "John's", '3.14', '1,000', 'foo', 'bar', 'e', 'mail', 'café', '東', '京', 'ABC123', 'x_y',
+    'The',
+    'U.S',
+    "isn't",
+    "John's",
+    '3.14',
+    '1,000',
+    'foo',
+    'bar',
+    'e',
+    'mail',
+    'café',
+    '東',
+    '京',
+    'ABC123',
+    'x_y',
   ]);
   const a = new EnglishAnalyzer();
-  assert.deepEqual(a.analyze("The running ponies' caresses; it's JOHN’S generalizations of relational databases"), [
-    'run', 'poni', 'caress', 'john', 'gener', 'relat', 'databas',
-  ]);
+  assert.deepEqual(
+    a.analyze("The running ponies' caresses; it's JOHN’S generalizations of relational databases"),
+    ['run', 'poni', 'caress', 'john', 'gener', 'relat', 'databas'],
+  );
   assert.deepEqual(a.analyze('the of and a an to is was it'), []);
   assert.equal(tokenize('x'.repeat(600)).length, 3); // Lucene's 255-char token limit splits long runs
 });
@@ -59,9 +74,21 @@ test('corpus errors name file and line; --skip-bad-lines skips and counts', asyn
   const good = (i: number) => JSON.stringify({ id: `d${i}`, contents: `"T${i}"\nalpha beta ${i}` });
   const cases: [string, string, RegExp][] = [
     ['badjson.jsonl', [good(0), '{"id": "x", "contents": ', good(2)].join('\n'), /badjson\.jsonl:2: .*JSON/i],
-    ['missing.jsonl', [good(0), good(1), '{"id": "x", "body": "y"}'].join('\n'), /missing\.jsonl:3: field "contents"/],
-    ['nonstring.jsonl', [good(0), '{"id": "x", "contents": 5}'].join('\n'), /nonstring\.jsonl:2: field "contents": expected a string, got number/],
-    ['title.jsonl', [good(0), '{"id": "x", "title": "a", "text": null}'].join('\n'), /title\.jsonl:2: field "text"/],
+    [
+      'missing.jsonl',
+      [good(0), good(1), '{"id": "x", "body": "y"}'].join('\n'),
+      /missing\.jsonl:3: field "contents"/,
+    ],
+    [
+      'nonstring.jsonl',
+      [good(0), '{"id": "x", "contents": 5}'].join('\n'),
+      /nonstring\.jsonl:2: field "contents": expected a string, got number/,
+    ],
+    [
+      'title.jsonl',
+      [good(0), '{"id": "x", "title": "a", "text": null}'].join('\n'),
+      /title\.jsonl:2: field "text"/,
+    ],
   ];
   for (const [name, body, re] of cases) {
     const file = join(dir, name);
@@ -73,13 +100,23 @@ test('corpus errors name file and line; --skip-bad-lines skips and counts', asyn
   }
   // .jsonl.gz and title/text records.
   const gz = join(dir, 'c.jsonl.gz');
-  writeFileSync(gz, gzipSync(Buffer.from([JSON.stringify({ id: 1, title: 'Gamma', text: 'delta epsilon' }), good(1)].join('\n') + '\n')));
+  writeFileSync(
+    gz,
+    gzipSync(
+      Buffer.from(
+        [JSON.stringify({ id: 1, title: 'Gamma', text: 'delta epsilon' }), good(1)].join('\n') + '\n',
+      ),
+    ),
+  );
   const out = join(dir, 'gz-idx');
   const s = await indexCorpus({ corpus: gz, out, progress: false });
   assert.equal(s.numDocs, 2);
   const idx = await Bm25Index.open(out);
   const [[hit]] = await idx.search(['epsilon'], 3);
-  assert.deepEqual({ id: hit.id, title: hit.title, text: hit.text }, { id: '1', title: '"Gamma"', text: 'delta epsilon' });
+  assert.deepEqual(
+    { id: hit.id, title: hit.title, text: hit.text },
+    { id: '1', title: '"Gamma"', text: 'delta epsilon' },
+  );
   await idx.close();
   // serve --index as a library call, queried by the client.
   const { server } = await serveRetriever({ index: out, port: 0, quiet: true });

@@ -14,14 +14,25 @@ import { SyntheticCorpus, rng } from '../../src/retrieval/synthetic.ts';
 import type { Hit, Retriever } from '../../src/retrieval/types.ts';
 import { formatPassages } from '../../src/protocol/passages.ts';
 
-function raw(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (body !== undefined) req.end(body);
     else req.end();
@@ -30,7 +41,10 @@ function raw(port: number, method: string, path: string, body?: string | Buffer,
 
 const syn = new SyntheticCorpus({ numDocs: 1500, vocabSize: 2000, wordsPerDoc: 50, seed: 3 });
 const docs = [...syn.docs()];
-const queries = syn.queries(60, docs.slice(0, 200).map((d) => d.text));
+const queries = syn.queries(
+  60,
+  docs.slice(0, 200).map((d) => d.text),
+);
 
 async function withIndex<T>(fn: (idx: Bm25Index) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'bm25-srv-'));
@@ -59,25 +73,71 @@ test('round trip: index → serve → RemoteRetriever equals the in-process engi
     try {
       const local = await idx.search(queries, 5);
       const remote = await new RemoteRetriever(srv.url).search(queries, 5);
-      const viaProxy = await new RemoteRetriever(`${proxy.url}/retrieve`, { batchSize: 7 }).search(queries, 5);
-      assert.deepEqual(remote.map((l) => l.map(strip)), local.map((l) => l.map(strip)));
-      assert.deepEqual(viaProxy.map((l) => l.map(strip)), local.map((l) => l.map(strip)));
+      const viaProxy = await new RemoteRetriever(`${proxy.url}/retrieve`, { batchSize: 7 }).search(
+        queries,
+        5,
+      );
+      assert.deepEqual(
+        remote.map((l) => l.map(strip)),
+        local.map((l) => l.map(strip)),
+      );
+      assert.deepEqual(
+        viaProxy.map((l) => l.map(strip)),
+        local.map((l) => l.map(strip)),
+      );
       assert.ok(local.some((l) => l.length === 5));
       assert.equal(formatPassages(remote[0]), formatPassages(local[0]));
       // Exact wire shapes.
       const q = queries[0];
-      const scored = JSON.parse((await raw(srv.port, 'POST', '/retrieve', JSON.stringify({ queries: [q], topk: 2, return_scores: true }))).body);
-      assert.deepEqual(scored, { result: [local[0].slice(0, 2).map((h) => ({ document: { id: h.id, contents: (h as Hit & { contents: string }).contents }, score: h.score }))] });
-      const unscored = await raw(srv.port, 'POST', '/retrieve', JSON.stringify({ queries: [q], topk: 2, return_scores: false }));
+      const scored = JSON.parse(
+        (
+          await raw(
+            srv.port,
+            'POST',
+            '/retrieve',
+            JSON.stringify({ queries: [q], topk: 2, return_scores: true }),
+          )
+        ).body,
+      );
+      assert.deepEqual(scored, {
+        result: [
+          local[0]
+            .slice(0, 2)
+            .map((h) => ({
+              document: { id: h.id, contents: (h as Hit & { contents: string }).contents },
+              score: h.score,
+            })),
+        ],
+      });
+      const unscored = await raw(
+        srv.port,
+        'POST',
+        '/retrieve',
+        JSON.stringify({ queries: [q], topk: 2, return_scores: false }),
+      );
       assert.equal(unscored.status, 200);
-      assert.deepEqual(JSON.parse(unscored.body), { result: [local[0].slice(0, 2).map((h) => ({ id: h.id, contents: `"${docs[Number(h.id)].title}"\n${docs[Number(h.id)].text}` }))] });
+      assert.deepEqual(JSON.parse(unscored.body), {
+        result: [
+          local[0]
+            .slice(0, 2)
+            .map((h) => ({
+              id: h.id,
+              contents: `"${docs[Number(h.id)].title}"\n${docs[Number(h.id)].text}`,
+            })),
+        ],
+      });
       // Default topk = 3, default return_scores = false (reference defaults).
-      const dflt = JSON.parse((await raw(srv.port, 'POST', '/retrieve', JSON.stringify({ queries: [q] }))).body);
+      const dflt = JSON.parse(
+        (await raw(srv.port, 'POST', '/retrieve', JSON.stringify({ queries: [q] }))).body,
+      );
       assert.equal(dflt.result[0].length, 3);
       assert.ok(!('score' in dflt.result[0][0]));
       // The unscored shape parses too (scores become -rank).
       const noScores = await new RemoteRetriever(srv.url, { returnScores: false }).search([q], 3);
-      assert.deepEqual(noScores[0].map((h) => h.id), local[0].slice(0, 3).map((h) => h.id));
+      assert.deepEqual(
+        noScores[0].map((h) => h.id),
+        local[0].slice(0, 3).map((h) => h.id),
+      );
       const health = await raw(srv.port, 'GET', '/health');
       assert.equal(health.status, 200);
       assert.equal(JSON.parse(health.body).status, 'ok');
@@ -90,7 +150,11 @@ test('round trip: index → serve → RemoteRetriever equals the in-process engi
 
 test('validation: every malformed request gets a JSON 4xx naming the problem', async () => {
   await withIndex(async (idx) => {
-    const srv = await startRetrievalServer(idx, { port: 0, maxBodyBytes: 4096, limits: { maxQueries: 8, maxTopk: 50, maxQueryChars: 200 } });
+    const srv = await startRetrievalServer(idx, {
+      port: 0,
+      maxBodyBytes: 4096,
+      limits: { maxQueries: 8, maxTopk: 50, maxQueryChars: 200 },
+    });
     try {
       const cases: [string, string | undefined, number, RegExp][] = [
         ['POST', '{"queries": [', 400, /malformed JSON/],
@@ -123,38 +187,71 @@ test('validation: every malformed request gets a JSON 4xx naming the problem', a
 
 test('fuzz: thousands of hostile requests, no crash, correct answers afterwards', async () => {
   await withIndex(async (idx) => {
-    const srv = await startRetrievalServer(idx, { port: 0, maxBodyBytes: 16 * 1024, limits: { maxQueries: 16, maxTopk: 100 } });
+    const srv = await startRetrievalServer(idx, {
+      port: 0,
+      maxBodyBytes: 16 * 1024,
+      limits: { maxQueries: 16, maxTopk: 100 },
+    });
     const r = rng(12345);
     const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
     const junkString = (): string => {
       const n = Math.floor(r() * 40);
       let s = '';
-      for (let i = 0; i < n; i++) s += String.fromCodePoint(pick([0, 0x22, 0x5c, 0x7b, 0x0a, 0xd800, 0xfeff, 0x1f600, 0x4e2d, 32 + Math.floor(r() * 95)]));
+      for (let i = 0; i < n; i++)
+        s += String.fromCodePoint(
+          pick([0, 0x22, 0x5c, 0x7b, 0x0a, 0xd800, 0xfeff, 0x1f600, 0x4e2d, 32 + Math.floor(r() * 95)]),
+        );
       return s;
     };
     const junkValue = (depth: number): unknown => {
       switch (Math.floor(r() * 9)) {
-        case 0: return null;
-        case 1: return r() * 1e9 - 5e8;
-        case 2: return junkString();
-        case 3: return depth > 2 ? [] : Array.from({ length: Math.floor(r() * 4) }, () => junkValue(depth + 1));
-        case 4: return depth > 2 ? {} : { queries: junkValue(depth + 1), topk: junkValue(depth + 1) };
-        case 5: return true;
-        case 6: return Math.floor(r() * 200) - 50;
-        case 7: return [junkString(), junkString()];
-        default: return NaN;
+        case 0:
+          return null;
+        case 1:
+          return r() * 1e9 - 5e8;
+        case 2:
+          return junkString();
+        case 3:
+          return depth > 2 ? [] : Array.from({ length: Math.floor(r() * 4) }, () => junkValue(depth + 1));
+        case 4:
+          return depth > 2 ? {} : { queries: junkValue(depth + 1), topk: junkValue(depth + 1) };
+        case 5:
+          return true;
+        case 6:
+          return Math.floor(r() * 200) - 50;
+        case 7:
+          return [junkString(), junkString()];
+        default:
+          return NaN;
       }
     };
     const bodies = (): string | Buffer => {
       switch (Math.floor(r() * 8)) {
-        case 0: return JSON.stringify({ queries: junkValue(0), topk: junkValue(0), return_scores: junkValue(0) });
-        case 1: return JSON.stringify(junkValue(0));
-        case 2: return Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256)));
-        case 3: return JSON.stringify({ queries: [junkString(), junkString()], topk: Math.floor(r() * 120) - 10, return_scores: r() < 0.5 });
-        case 4: return '{"queries": ["' + 'a '.repeat(Math.floor(r() * 12000)) + '"]}';
-        case 5: return JSON.stringify({ queries: Array(Math.floor(r() * 30)).fill(pick(queries)), topk: 3 });
-        case 6: return '{"queries":'.repeat(Math.floor(r() * 50));
-        default: return JSON.stringify({ queries: [pick(queries)], topk: 1 + Math.floor(r() * 10), return_scores: true, extra: junkValue(0) });
+        case 0:
+          return JSON.stringify({ queries: junkValue(0), topk: junkValue(0), return_scores: junkValue(0) });
+        case 1:
+          return JSON.stringify(junkValue(0));
+        case 2:
+          return Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256)));
+        case 3:
+          return JSON.stringify({
+            queries: [junkString(), junkString()],
+            topk: Math.floor(r() * 120) - 10,
+            return_scores: r() < 0.5,
+          });
+        case 4:
+          return '{"queries": ["' + 'a '.repeat(Math.floor(r() * 12000)) + '"]}';
+        case 5:
+          return JSON.stringify({ queries: Array(Math.floor(r() * 30)).fill(pick(queries)), topk: 3 });
+        case 6:
+          return '{"queries":'.repeat(Math.floor(r() * 50));
+        default:
+          return JSON.stringify({
+            queries: [pick(queries)],
+            topk: 1 + Math.floor(r() * 10),
+            return_scores: true,
+            extra: junkValue(0),
+          });
       }
     };
     let ok200 = 0;
@@ -166,15 +263,20 @@ test('fuzz: thousands of hostile requests, no crash, correct answers afterwards'
         const batch = Array.from({ length: 50 }, () => {
           const body = bodies();
           const method = r() < 0.05 ? pick(['GET', 'PUT', 'DELETE', 'PATCH']) : 'POST';
-          const path = r() < 0.05 ? pick(['/', '/retrieve/', '/retrieve?x=1', '/%00', '/health']) : '/retrieve';
-          const headers: Record<string, string> = r() < 0.1 ? { 'content-type': pick(['text/plain', 'application/xml', '']) } : {};
+          const path =
+            r() < 0.05 ? pick(['/', '/retrieve/', '/retrieve?x=1', '/%00', '/health']) : '/retrieve';
+          const headers: Record<string, string> =
+            r() < 0.1 ? { 'content-type': pick(['text/plain', 'application/xml', '']) } : {};
           return raw(srv.port, method, path, method === 'GET' ? undefined : body, headers).then((res) => {
             if (res.status === 200) {
               ok200++;
               const j = JSON.parse(res.body);
               assert.ok(Array.isArray(j.result) || j.status === 'ok', res.body.slice(0, 80));
             } else {
-              assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}: ${res.body.slice(0, 200)}`);
+              assert.ok(
+                res.status >= 400 && res.status < 500,
+                `status ${res.status}: ${res.body.slice(0, 200)}`,
+              );
               assert.equal(typeof JSON.parse(res.body).error, 'string');
               ok4xx++;
             }
@@ -188,7 +290,10 @@ test('fuzz: thousands of hostile requests, no crash, correct answers afterwards'
       // Still correct afterwards.
       const after = await new RemoteRetriever(srv.url).search(queries.slice(0, 10), 3);
       const local = await idx.search(queries.slice(0, 10), 3);
-      assert.deepEqual(after.map((l) => l.map(strip)), local.map((l) => l.map(strip)));
+      assert.deepEqual(
+        after.map((l) => l.map(strip)),
+        local.map((l) => l.map(strip)),
+      );
     } finally {
       await srv.close();
     }
@@ -216,7 +321,10 @@ test('concurrency limit: beyond the queue the server answers 503 and recovers', 
     assert.equal(rejected.status, 503);
     release();
     const results = await Promise.all(pending);
-    assert.deepEqual(results.map((x) => x.status), [200, 200, 200, 200]);
+    assert.deepEqual(
+      results.map((x) => x.status),
+      [200, 200, 200, 200],
+    );
   } finally {
     await srv.close();
   }
@@ -264,7 +372,11 @@ test('RemoteRetriever retries 5xx and connection errors with backoff, then names
   const port = (flaky.address() as AddressInfo).port;
   const delays: number[] = [];
   try {
-    const client = new RemoteRetriever(`http://127.0.0.1:${port}`, { backoffMs: 100, random: () => 0.5, sleep: async (ms) => void delays.push(ms) });
+    const client = new RemoteRetriever(`http://127.0.0.1:${port}`, {
+      backoffMs: 100,
+      random: () => 0.5,
+      sleep: async (ms) => void delays.push(ms),
+    });
     const res = await client.search(['q'], 1);
     assert.deepEqual(res, [[{ id: '7', title: '"A"', text: 'b c', score: 2.5, contents: '"A"\nb c' }]]);
     assert.equal(hits, 3);
@@ -276,11 +388,17 @@ test('RemoteRetriever retries 5xx and connection errors with backoff, then names
     });
     await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
     const badPort = (bad.address() as AddressInfo).port;
-    await assert.rejects(new RemoteRetriever(`http://127.0.0.1:${badPort}`, { sleep: async () => {} }).search(['q'], 1), (e: Error) => {
-      assert.ok(e instanceof RemoteRetrieverError);
-      assert.match(e.message, new RegExp(`POST http://127.0.0.1:${badPort}/retrieve failed after 1 attempt: HTTP 422`));
-      return true;
-    });
+    await assert.rejects(
+      new RemoteRetriever(`http://127.0.0.1:${badPort}`, { sleep: async () => {} }).search(['q'], 1),
+      (e: Error) => {
+        assert.ok(e instanceof RemoteRetrieverError);
+        assert.match(
+          e.message,
+          new RegExp(`POST http://127.0.0.1:${badPort}/retrieve failed after 1 attempt: HTTP 422`),
+        );
+        return true;
+      },
+    );
     bad.close();
   } finally {
     flaky.close();
@@ -288,9 +406,17 @@ test('RemoteRetriever retries 5xx and connection errors with backoff, then names
   // Connection refused: retried, final error names the URL and the cause.
   const delays2: number[] = [];
   await assert.rejects(
-    new RemoteRetriever(`http://127.0.0.1:${port}/retrieve`, { retries: 3, sleep: async (ms) => void delays2.push(ms) }).search(['q'], 1),
+    new RemoteRetriever(`http://127.0.0.1:${port}/retrieve`, {
+      retries: 3,
+      sleep: async (ms) => void delays2.push(ms),
+    }).search(['q'], 1),
     (e: Error) => {
-      assert.match(e.message, new RegExp(`^POST http://127.0.0.1:${port}/retrieve failed after 4 attempts: connection error: ECONNREFUSED`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `^POST http://127.0.0.1:${port}/retrieve failed after 4 attempts: connection error: ECONNREFUSED`,
+        ),
+      );
       return true;
     },
   );
@@ -299,7 +425,14 @@ test('RemoteRetriever retries 5xx and connection errors with backoff, then names
   const hang = createServer(() => {});
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
   const hangPort = (hang.address() as AddressInfo).port;
-  await assert.rejects(new RemoteRetriever(`http://127.0.0.1:${hangPort}`, { timeoutMs: 100, retries: 1, sleep: async () => {} }).search(['q'], 1), /failed after 2 attempts: timed out after 100 ms/);
+  await assert.rejects(
+    new RemoteRetriever(`http://127.0.0.1:${hangPort}`, {
+      timeoutMs: 100,
+      retries: 1,
+      sleep: async () => {},
+    }).search(['q'], 1),
+    /failed after 2 attempts: timed out after 100 ms/,
+  );
   hang.closeAllConnections();
   hang.close();
 });

@@ -51,19 +51,39 @@ export function register(program: Command): void {
   program
     .command('index')
     .description('Build a BM25 index (Lucene-like English analysis) of a wiki-18-style corpus')
-    .argument('<corpus>', 'passages: .jsonl, .jsonl.gz or a .json array; records {id, contents} or {id, title, text}')
+    .argument(
+      '<corpus>',
+      'passages: .jsonl, .jsonl.gz or a .json array; records {id, contents} or {id, title, text}',
+    )
     .requiredOption('-o, --out <dir>', 'index directory to write')
-    .option('--memory-mb <n>', 'postings buffered before spilling a sorted run to disk', num('memory-mb'), 256)
+    .option(
+      '--memory-mb <n>',
+      'postings buffered before spilling a sorted run to disk',
+      num('memory-mb'),
+      256,
+    )
     .option('--skip-bad-lines', 'skip and count malformed records instead of failing')
     .option('--k1 <x>', 'default BM25 k1 stored in the index', num('k1'), 0.9)
     .option('--b <x>', 'default BM25 b stored in the index', num('b'), 0.4)
     .option('--no-progress', 'no progress line on stderr')
-    .action(async (corpus: string, opts: { out: string; memoryMb: number; skipBadLines?: boolean; k1: number; b: number; progress: boolean }) => {
-      const s = await indexCorpus({ corpus, ...opts });
-      console.log(
-        `indexed ${s.numDocs.toLocaleString('en-US')} passages (${s.numTerms.toLocaleString('en-US')} terms, ` +
-          `${s.numPostings.toLocaleString('en-US')} postings, ${s.runs} run${s.runs === 1 ? '' : 's'}` +
-          `${s.skippedLines ? `, ${s.skippedLines} bad records skipped` : ''}) in ${s.seconds.toFixed(1)} s → ${opts.out}`,
-      );
-    });
+    .action(
+      async (
+        corpus: string,
+        opts: {
+          out: string;
+          memoryMb: number;
+          skipBadLines?: boolean;
+          k1: number;
+          b: number;
+          progress: boolean;
+        },
+      ) => {
+        const s = await indexCorpus({ corpus, ...opts });
+        console.log(
+          `indexed ${s.numDocs.toLocaleString('en-US')} passages (${s.numTerms.toLocaleString('en-US')} terms, ` +
+            `${s.numPostings.toLocaleString('en-US')} postings, ${s.runs} run${s.runs === 1 ? '' : 's'}` +
+            `${s.skippedLines ? `, ${s.skippedLines} bad records skipped` : ''}) in ${s.seconds.toFixed(1)} s → ${opts.out}`,
+        );
+      },
+    );
 }

@@ -22,10 +22,18 @@ export interface ServeOptions {
 
 /** Library form: open the retriever and start serving. `server.closed` resolves after shutdown;
  *  the retriever is closed then too. */
-export async function serveRetriever(o: ServeOptions): Promise<{ server: RetrievalServer; retriever: Retriever }> {
-  if ((o.index === undefined) === (o.remote === undefined)) throw new Error('give exactly one of --index <dir> or --remote <url>');
-  const retriever: Retriever = o.index !== undefined ? await Bm25Index.open(o.index, { k1: o.k1, b: o.b }) : new RemoteRetriever(o.remote!);
-  const log = o.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+export async function serveRetriever(
+  o: ServeOptions,
+): Promise<{ server: RetrievalServer; retriever: Retriever }> {
+  if ((o.index === undefined) === (o.remote === undefined))
+    throw new Error('give exactly one of --index <dir> or --remote <url>');
+  const retriever: Retriever =
+    o.index !== undefined
+      ? await Bm25Index.open(o.index, { k1: o.k1, b: o.b })
+      : new RemoteRetriever(o.remote!);
+  const log = o.quiet
+    ? undefined
+    : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = await startRetrievalServer(retriever, {
     port: o.port,
     host: o.host,
@@ -42,7 +50,8 @@ export async function serveRetriever(o: ServeOptions): Promise<{ server: Retriev
 function int(name: string) {
   return (v: string): number => {
     const x = Number(v);
-    if (!Number.isInteger(x) || x < 0) throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(x) || x < 0)
+      throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
     return x;
   };
 }
@@ -63,14 +72,21 @@ export function register(program: Command): void {
     .option('-p, --port <n>', 'TCP port', int('port'), 8000)
     .option('--host <addr>', 'bind address (0.0.0.0 to expose beyond this machine)', '127.0.0.1')
     .option('--topk <n>', 'topk when a request gives none', int('topk'), 3)
-    .option('--k1 <x>', 'BM25 k1 (default: the index\'s, normally 0.9)', num('k1'))
-    .option('--b <x>', 'BM25 b (default: the index\'s, normally 0.4)', num('b'))
-    .option('--max-concurrency <n>', 'searches running at once (more wait in a queue)', int('max-concurrency'), 4)
+    .option('--k1 <x>', "BM25 k1 (default: the index's, normally 0.9)", num('k1'))
+    .option('--b <x>', "BM25 b (default: the index's, normally 0.4)", num('b'))
+    .option(
+      '--max-concurrency <n>',
+      'searches running at once (more wait in a queue)',
+      int('max-concurrency'),
+      4,
+    )
     .option('--max-body-bytes <n>', 'largest request body accepted', int('max-body-bytes'), 1 << 20)
     .option('-q, --quiet', 'no access log on stderr')
     .action(async (opts: ServeOptions) => {
       const { server } = await serveRetriever({ ...opts, handleSignals: true });
-      process.stderr.write(`search-r1 serve: POST ${server.url}/retrieve, GET ${server.url}/health (SIGTERM or Ctrl-C stops)\n`);
+      process.stderr.write(
+        `search-r1 serve: POST ${server.url}/retrieve, GET ${server.url}/health (SIGTERM or Ctrl-C stops)\n`,
+      );
       await server.closed;
     });
 }

@@ -52,7 +52,8 @@ export interface IndexMeta {
 }
 
 export function assertLittleEndian(): void {
-  if (endianness() !== 'LE') throw new Error('the BM25 index format is little-endian; this machine is big-endian');
+  if (endianness() !== 'LE')
+    throw new Error('the BM25 index format is little-endian; this machine is big-endian');
 }
 
 export function indexPath(dir: string, file: keyof typeof FILES): string {
@@ -84,7 +85,9 @@ type TypedCtor<T> = { new (ab: ArrayBuffer): T; BYTES_PER_ELEMENT: number };
 export function readTyped<T>(path: string, ctor: TypedCtor<T>, expectLength?: number): T {
   const ab = readWholeFile(path);
   if (ab.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
-    throw new Error(`${path}: size ${ab.byteLength} is not a multiple of ${ctor.BYTES_PER_ELEMENT} bytes (corrupt index?)`);
+    throw new Error(
+      `${path}: size ${ab.byteLength} is not a multiple of ${ctor.BYTES_PER_ELEMENT} bytes (corrupt index?)`,
+    );
   }
   const n = ab.byteLength / ctor.BYTES_PER_ELEMENT;
   if (expectLength !== undefined && n !== expectLength) {

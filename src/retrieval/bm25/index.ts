@@ -4,7 +4,16 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { EnglishAnalyzer } from '../analyzer.ts';
 import type { Hit, Retriever } from '../types.ts';
 import { splitContents } from '../../protocol/passages.ts';
-import { INDEX_FORMAT, INDEX_VERSION, TF_ESCAPE, assertLittleEndian, indexPath, readTyped, readWholeFile, type IndexMeta } from './format.ts';
+import {
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  TF_ESCAPE,
+  assertLittleEndian,
+  indexPath,
+  readTyped,
+  readWholeFile,
+  type IndexMeta,
+} from './format.ts';
 import { maxScoreTopK, type TermCursorInput, type TopK } from './maxscore.ts';
 
 export interface Bm25Options {
@@ -52,10 +61,12 @@ export class Bm25Index implements Retriever {
   ) {
     this.k1 = opts.k1 ?? meta.k1;
     this.b = opts.b ?? meta.b;
-    if (!(this.k1 >= 0) || !(this.b >= 0 && this.b <= 1)) throw new Error(`invalid BM25 parameters k1=${this.k1} b=${this.b}`);
+    if (!(this.k1 >= 0) || !(this.b >= 0 && this.b <= 1))
+      throw new Error(`invalid BM25 parameters k1=${this.k1} b=${this.b}`);
     this.norms = new Float64Array(meta.numDocs);
     const avgdl = meta.avgdl || 1;
-    for (let d = 0; d < meta.numDocs; d++) this.norms[d] = this.k1 * (1 - this.b + (this.b * docLens[d]) / avgdl);
+    for (let d = 0; d < meta.numDocs; d++)
+      this.norms[d] = this.k1 * (1 - this.b + (this.b * docLens[d]) / avgdl);
     this.maxTfPart = new Float64Array(meta.numTerms).fill(NaN);
     this.storeFd = openSync(indexPath(dir, 'store'), 'r');
   }
@@ -70,7 +81,9 @@ export class Bm25Index implements Retriever {
       throw new Error(`${indexPath(dir, 'meta')}: not a search-r1 BM25 index (${(e as Error).message})`);
     }
     if (meta.format !== INDEX_FORMAT || meta.version !== INDEX_VERSION) {
-      throw new Error(`${indexPath(dir, 'meta')}: unsupported index format ${meta.format} v${meta.version} (want ${INDEX_FORMAT} v${INDEX_VERSION})`);
+      throw new Error(
+        `${indexPath(dir, 'meta')}: unsupported index format ${meta.format} v${meta.version} (want ${INDEX_FORMAT} v${INDEX_VERSION})`,
+      );
     }
     const V = meta.numTerms;
     const N = meta.numDocs;
@@ -146,14 +159,20 @@ export class Bm25Index implements Retriever {
       if (p < postingIndex) lo = mid + 1;
       else hi = mid - 1;
     }
-    throw new Error(`${this.dir}: corrupt index: posting ${postingIndex} has an escaped tf but no entry in tfs-big.bin`);
+    throw new Error(
+      `${this.dir}: corrupt index: posting ${postingIndex} has an escaped tf but no entry in tfs-big.bin`,
+    );
   };
 
   /** Postings of sorted term `id`: doc numbers, tfs, and the global index of the first posting. */
   postings(id: number): { docs: Uint32Array; tfs: Uint8Array; base: number } {
     const start = this.termsPost[2 * id];
     const df = this.termsPost[2 * id + 1];
-    return { docs: this.docs.subarray(start, start + df), tfs: this.tfs.subarray(start, start + df), base: start };
+    return {
+      docs: this.docs.subarray(start, start + df),
+      tfs: this.tfs.subarray(start, start + df),
+      base: start,
+    };
   }
 
   /** Exact tf of posting `p` of the whole postings file. */
@@ -203,7 +222,8 @@ export class Bm25Index implements Retriever {
   /** Stored `{id, contents}` of doc number `d` (one positional read). */
   document(d: number): { id: string; contents: string } {
     if (this.storeFd === null) throw new Error(`${this.dir}: index is closed`);
-    if (!(d >= 0 && d < this.meta.numDocs)) throw new RangeError(`doc number ${d} out of range [0, ${this.meta.numDocs})`);
+    if (!(d >= 0 && d < this.meta.numDocs))
+      throw new RangeError(`doc number ${d} out of range [0, ${this.meta.numDocs})`);
     const start = this.storeIdx[d];
     const end = this.storeIdx[d + 1];
     const buf = Buffer.allocUnsafe(end - start);
@@ -214,7 +234,10 @@ export class Bm25Index implements Retriever {
       off += n;
     }
     const idLen = buf.readUInt32LE(0);
-    return { id: this.dec.decode(buf.subarray(4, 4 + idLen)), contents: this.dec.decode(buf.subarray(4 + idLen)) };
+    return {
+      id: this.dec.decode(buf.subarray(4, 4 + idLen)),
+      contents: this.dec.decode(buf.subarray(4 + idLen)),
+    };
   }
 
   /** Hits for one query. */
