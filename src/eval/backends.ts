@@ -118,6 +118,9 @@ async function loadPolicyAsIs(o: PolicyOptions): Promise<LoadedPolicy> {
     throw new Error('no model: pass --model DIR, --openai-url URL (with --tokenizer DIR) or --gguf FILE');
   if (chosen.length > 1) throw new Error(`choose one model source, got ${chosen.join(' and ')}`);
   if (o.openaiUrl) {
+    const modes = ['auto', 'tokens', 'text', 'chat'];
+    if (o.openaiMode !== undefined && !modes.includes(o.openaiMode))
+      throw new Error(`--openai-mode: unknown mode "${o.openaiMode}" (known: ${modes.join(', ')})`);
     const tokDir = o.tokenizer ?? o.model;
     if (!tokDir)
       throw new Error(
