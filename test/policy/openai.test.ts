@@ -172,6 +172,33 @@ test('concurrency limit bounds in-flight requests; the server batches queued req
   assert.ok(sampler.calls.length < 10, `queued requests were merged (${sampler.calls.length} sampler calls)`);
 });
 
+test('serve-model merges only requests with identical sampling parameters', async () => {
+  const sampler = new ScriptedSampler((p) => ` echo ${p}`, 20);
+  const srv = await startOpenAIServer(sampler, { port: 0, batchWindowMs: 20 });
+  servers.push(srv);
+  const post = (prompt: string, temperature: number) =>
+    fetch(`${srv.url}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt, temperature, max_tokens: 20 }),
+    }).then((r) => r.json() as Promise<{ choices: { text: string }[] }>);
+  const outs = await Promise.all([post('a', 0), post('b', 0.5), post('c', 0), post('d', 0.5), post('e', 0)]);
+  assert.deepEqual(
+    outs.map((o) => o.choices[0].text),
+    [' echo a', ' echo b', ' echo c', ' echo d', ' echo e'],
+  );
+  // Every engine call is homogeneous (one temperature), each prompt ran once, and requests were
+  // merged (typically exactly [0: a c e] and [0.5: b d]; fewer merges only if the machine stalls).
+  for (const c of sampler.calls) {
+    const want = c.req.temperature === 0 ? 'ace' : 'bd';
+    assert.ok(
+      c.prompts.every((p) => want.includes(p)),
+      `${c.req.temperature}: ${c.prompts}`,
+    );
+  }
+  assert.deepEqual(sampler.calls.flatMap((c) => c.prompts).sort(), ['a', 'b', 'c', 'd', 'e']);
+  assert.ok(sampler.calls.length < 5, `merged into ${sampler.calls.length} calls`);
+});
+
 test('a server that returns 500 then succeeds: retried with backoff', async () => {
   const srv = await scripted((_req, res, _body, n) => {
     if (n <= 2) {
