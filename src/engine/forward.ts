@@ -7,7 +7,7 @@
 // Shapes: T tokens, D hidden, QD = Hq·hd, KD = Hkv·hd, I intermediate, V vocab.
 import type { Model, Param } from './model.ts';
 import type { Buf } from './memory.ts';
-import { RopeTable, applyRope } from './rope.ts';
+import { RopeTable } from './rope.ts';
 
 export interface SeqIn {
   inputs: readonly number[];
@@ -160,7 +160,7 @@ export class TrainingPass {
   private T = 0;
   private starts: number[] = [];
   private lens: number[] = [];
-  private pos = new Int32Array(0);
+  private pos: Buf | null = null; // [cap] int32 positions
   private tokens = new Int32Array(0);
   private headCached = false;
   private hasForward = false;
@@ -175,7 +175,7 @@ export class TrainingPass {
     /** Keep attention probabilities for backward up to this many floats (else recompute). */
     private readonly maxKeptProbs = MAX_KEPT_PROBS,
   ) {
-    this.rope = new RopeTable(model.config.headDim, model.config.ropeTheta);
+    this.rope = new RopeTable(model.kernels, model.config.headDim, model.config.ropeTheta);
   }
 
   dispose(): void {
@@ -183,6 +183,9 @@ export class TrainingPass {
     this.plan = null;
     if (this.probs) this.model.kernels.arena.free(this.probs);
     this.probs = null;
+    if (this.pos) this.model.kernels.arena.free(this.pos);
+    this.pos = null;
+    this.rope.dispose();
   }
 
   /** Where the probabilities of (layer, seq, head) live: the kept store, or the scratch S. */
@@ -258,11 +261,13 @@ export class TrainingPass {
     const P = this.ensurePlan(T, L, keep);
     this.planProbs(keep);
     this.rope.ensure(L);
-    if (this.pos.length < T) {
-      this.pos = new Int32Array(P.cap);
+    if (!this.pos || this.pos.len < T) {
+      if (this.pos) this.model.kernels.arena.free(this.pos);
+      this.pos = this.model.kernels.arena.alloc(P.cap);
       this.tokens = new Int32Array(P.cap);
     }
     const tgt = P.tgt.i32;
+    const pos = this.pos!.i32;
     for (let s = 0; s < seqs.length; s++) {
       const { inputs, targets } = seqs[s];
       const b = this.starts[s];
@@ -279,7 +284,7 @@ export class TrainingPass {
           );
         this.tokens[b + i] = tok;
         tgt[b + i] = tt;
-        this.pos[b + i] = i;
+        pos[b + i] = i;
       }
     }
     // Embedding lookup → layers[0].xIn
@@ -360,8 +365,8 @@ export class TrainingPass {
     linear(m, a.h1, T, D, W.wq, W.bq, a.q, QD);
     linear(m, a.h1, T, D, W.wk, W.bk, a.k, KD);
     linear(m, a.h1, T, D, W.wv, W.bv, a.v, KD);
-    applyRope(a.q.data, 0, T, QD, Hq, this.pos, 0, this.rope, false);
-    applyRope(a.k.data, 0, T, KD, Hkv, this.pos, 0, this.rope, false);
+    this.rope.apply(a.q, 0, T, QD, Hq, this.pos!, 0, false);
+    this.rope.apply(a.k, 0, T, KD, Hkv, this.pos!, 0, false);
     // att = softmax(q·kᵀ/√hd, causal per sequence)·v
     const scale = 1 / Math.sqrt(hd);
     const rep = Hq / Hkv;
@@ -534,8 +539,8 @@ export class TrainingPass {
         }
       }
     }
-    applyRope(P.dq.data, 0, T, QD, Hq, this.pos, 0, this.rope, true);
-    applyRope(P.dk.data, 0, T, KD, Hkv, this.pos, 0, this.rope, true);
+    this.rope.apply(P.dq, 0, T, QD, Hq, this.pos!, 0, true);
+    this.rope.apply(P.dk, 0, T, KD, Hkv, this.pos!, 0, true);
     linearBackward(m, P.ones, a.h1, T, D, W.wq, W.bq, P.dq, QD, P.dh, false);
     linearBackward(m, P.ones, a.h1, T, D, W.wk, W.bk, P.dk, KD, P.dh, true);
     linearBackward(m, P.ones, a.h1, T, D, W.wv, W.bv, P.dv, KD, P.dh, true);

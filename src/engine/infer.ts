@@ -4,7 +4,7 @@
 // per sequence against its own cache.
 import type { Model } from './model.ts';
 import type { Buf } from './memory.ts';
-import { RopeTable, applyRope } from './rope.ts';
+import { RopeTable } from './rope.ts';
 import { linear } from './forward.ts';
 
 /** Per-sequence key/value cache: slot s, layer l → [cap_s, KD] keys and values. */
@@ -76,13 +76,20 @@ interface InferPlan {
 export class Inference {
   private plan: InferPlan | null = null;
   private rope: RopeTable;
-  private pos = new Int32Array(0);
+  private pos: Buf | null = null; // int32 positions of the packed rows
 
   constructor(private readonly model: Model) {
-    this.rope = new RopeTable(model.config.headDim, model.config.ropeTheta);
+    this.rope = new RopeTable(model.kernels, model.config.headDim, model.config.ropeTheta);
   }
 
   dispose(): void {
+    this.releasePlan();
+    if (this.pos) this.model.kernels.arena.free(this.pos);
+    this.pos = null;
+    this.rope.dispose();
+  }
+
+  private releasePlan(): void {
     if (this.plan) for (const b of this.plan.bufs) this.model.kernels.arena.free(b);
     this.plan = null;
   }
@@ -90,7 +97,7 @@ export class Inference {
   private ensurePlan(T: number, sNeed: number, B: number): InferPlan {
     const p = this.plan;
     if (p && p.cap >= T && p.scap >= sNeed && p.bcap >= B) return p;
-    this.dispose();
+    this.releasePlan();
     const c = this.model.config;
     const D = c.hiddenSize,
       QD = c.numHeads * c.headDim,
@@ -161,7 +168,11 @@ export class Inference {
     }
     const B = items.length;
     const P = this.ensurePlan(T, sNeed, B);
-    if (this.pos.length < P.cap) this.pos = new Int32Array(P.cap);
+    if (!this.pos || this.pos.len < P.cap) {
+      if (this.pos) this.model.kernels.arena.free(this.pos);
+      this.pos = this.model.kernels.arena.alloc(P.cap);
+    }
+    const pos = this.pos.i32;
     let maxPos = 0;
     {
       const x = P.x.data,
@@ -174,7 +185,7 @@ export class Inference {
           if (!Number.isInteger(tok) || tok < 0 || tok >= V)
             throw new Error(`token ${tok} is outside the vocabulary [0, ${V})`);
           x.set(E.subarray(tok * D, tok * D + D), (starts[i] + j) * D);
-          this.pos[starts[i] + j] = p0 + j;
+          pos[starts[i] + j] = p0 + j;
         }
         maxPos = Math.max(maxPos, p0 + it.tokens.length);
       }
@@ -187,8 +198,8 @@ export class Inference {
       linear(m, P.h, T, D, W.wq, W.bq, P.q, QD);
       linear(m, P.h, T, D, W.wk, W.bk, P.k, KD);
       linear(m, P.h, T, D, W.wv, W.bv, P.v, KD);
-      applyRope(P.q.data, 0, T, QD, Hq, this.pos, 0, this.rope, false);
-      applyRope(P.k.data, 0, T, KD, Hkv, this.pos, 0, this.rope, false);
+      this.rope.apply(P.q, 0, T, QD, Hq, this.pos, 0, false);
+      this.rope.apply(P.k, 0, T, KD, Hkv, this.pos, 0, false);
       for (let i = 0; i < B; i++) {
         const it = items[i];
         const n = it.tokens.length,

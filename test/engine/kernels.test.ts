@@ -183,3 +183,30 @@ test('adamw and sumSquares match the reference', () => {
     'gw.data.every((x) => x === 0)',
   );
 });
+
+test('rope (forward and inverse) matches the reference; inverse undoes forward', () => {
+  for (const hd of [8, 6, 64]) {
+    const rows = 5,
+      heads = 3,
+      ld = heads * hd + 2,
+      positions = 40,
+      half = hd / 2;
+    const [xw, xr] = pair(rows * ld + 1);
+    const [cw, cr] = pair(positions * half),
+      [sw, sr] = pair(positions * half);
+    for (let p = 0; p < positions; p++)
+      for (let i = 0; i < half; i++) {
+        const a = p * Math.pow(10000, (-2 * i) / hd);
+        cw.data[p * half + i] = cr.data[p * half + i] = Math.cos(a);
+        sw.data[p * half + i] = sr.data[p * half + i] = Math.sin(a);
+      }
+    const [pw, pr] = pair(rows + 1, false);
+    for (let r = 0; r <= rows; r++) pw.i32[r] = pr.i32[r] = (r * 7) % positions;
+    const orig = Float32Array.from(xw.data);
+    wasm.rope(xw, 1, rows, ld, heads, hd, pw, 1, cw, sw, false);
+    ref.rope(xr, 1, rows, ld, heads, hd, pr, 1, cr, sr, false);
+    assert.ok(maxRelDiff(xw.data, xr.data) < 1e-6, `rope hd=${hd}`);
+    wasm.rope(xw, 1, rows, ld, heads, hd, pw, 1, cw, sw, true);
+    assert.ok(maxRelDiff(xw.data, orig) < 1e-5, `inverse rope hd=${hd}`);
+  }
+});

@@ -121,6 +121,28 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
         Z.data[r * V + t[tOff + r]] += a;
       }
     },
+    rope(x, xOff, rows, ld, heads, hd, pos, posOff, cos, sin, inverse) {
+      const d = x.data,
+        p = pos.i32,
+        c = cos.data,
+        s = sin.data;
+      const h = hd / 2,
+        sgn = inverse ? -1 : 1;
+      for (let r = 0; r < rows; r++) {
+        const tb = p[posOff + r] * h;
+        for (let hh = 0; hh < heads; hh++) {
+          const o = xOff + r * ld + hh * hd;
+          for (let i = 0; i < h; i++) {
+            const cc = c[tb + i],
+              ss = sgn * s[tb + i];
+            const a = d[o + i],
+              b = d[o + i + h];
+            d[o + i] = a * cc - b * ss;
+            d[o + i + h] = b * cc + a * ss;
+          }
+        }
+      }
+    },
     sumSquares(x, n) {
       let s = 0;
       for (let i = 0; i < n; i++) s += x.data[i] * x.data[i];

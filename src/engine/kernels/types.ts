@@ -97,4 +97,18 @@ export interface Kernels {
     decay: number,
     clip: number,
   ): void;
+  /** Rotate-half RoPE in place over `heads` heads of hd per row; pos: int32 positions; cos/sin: [positions, hd/2]. */
+  rope(
+    x: Buf,
+    xOff: number,
+    rows: number,
+    ld: number,
+    heads: number,
+    hd: number,
+    pos: Buf,
+    posOff: number,
+    cos: Buf,
+    sin: Buf,
+    inverse: boolean,
+  ): void;
 }

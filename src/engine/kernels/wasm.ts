@@ -45,6 +45,7 @@ interface Exports {
   logsoftmaxStats(...a: number[]): void;
   logsoftmaxBackward(...a: number[]): void;
   sumSquares(ptr: number, n: number): number;
+  rope(...a: number[]): void;
   adamw(...a: number[]): void;
 }
 
@@ -105,6 +106,9 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     },
     logsoftmaxBackward(Z, rows, V, t, tOff, lse, ent, gLp, gEnt) {
       x.logsoftmaxBackward(Z.ptr, rows, V, t.ptr + tOff * 4, lse.ptr, ent.ptr, gLp.ptr, gEnt.ptr);
+    },
+    rope(xb, xOff, rows, ld, heads, hd, pos, posOff, cos, sin, inverse) {
+      x.rope(xb.ptr + xOff * 4, rows, ld, heads, hd, pos.ptr + posOff * 4, cos.ptr, sin.ptr, inverse ? 1 : 0);
     },
     sumSquares(b, n) {
       return x.sumSquares(b.ptr, n);

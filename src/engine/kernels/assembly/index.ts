@@ -705,3 +705,36 @@ export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, b1: f32, b
     store<f32>(g + o, 0);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rotary embeddings (rotate-half), in place: for each row r (position pos[r]) and head h,
+// (a, b) = (x[i], x[i + hd/2]) → (a·c − b·s, b·c + a·s) with c, s from the [positions, hd/2]
+// tables; inverse negates s (the backward).
+export function rope(x: usize, rows: i32, ld: i32, heads: i32, hd: i32, pos: usize, cos: usize, sin: usize, inverse: i32): void {
+  const half = hd >> 1;
+  const h4 = half & ~3;
+  const sgn: f32 = inverse ? -1 : 1;
+  const sv = f32x4.splat(sgn);
+  for (let r = 0; r < rows; r++) {
+    const tb = <usize>(load<i32>(pos + (<usize>r << 2)) * half) << 2;
+    const cr = cos + tb, sr = sin + tb;
+    for (let h = 0; h < heads; h++) {
+      const o = x + (<usize>(r * ld + h * hd) << 2);
+      const o2 = o + (<usize>half << 2);
+      for (let i = 0; i < h4; i += 4) {
+        const k = <usize>i << 2;
+        const c = v128.load(cr + k), s = f32x4.mul(sv, v128.load(sr + k));
+        const a = v128.load(o + k), b = v128.load(o2 + k);
+        v128.store(o + k, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+        v128.store(o2 + k, f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s)));
+      }
+      for (let i = h4; i < half; i++) {
+        const k = <usize>i << 2;
+        const c = load<f32>(cr + k), s = sgn * load<f32>(sr + k);
+        const a = load<f32>(o + k), b = load<f32>(o2 + k);
+        store<f32>(o + k, a * c - b * s);
+        store<f32>(o2 + k, b * c + a * s);
+      }
+    }
+  }
+}
