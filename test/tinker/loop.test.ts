@@ -73,11 +73,12 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
     rmSync(dir, { recursive: true, force: true });
   });
 
-  await t.test('clean loopback run', async () => {
+  await t.test('clean loopback run, batches split into requests of ≤ 5 datums', async () => {
     const client = await TinkerTrainer.create({
       baseUrl: url,
       baseModel: 'bigram-test',
-      tokenizer: prov.made.length ? prov.made[0]!.tokenizer : new BigramTrainer().tokenizer,
+      tokenizer: new BigramTrainer().tokenizer,
+      chunk: { maxDatums: 5 },
     });
     try {
       const ref = new BigramTrainer(1);
@@ -89,6 +90,9 @@ test('RL loop through the Tinker client equals the in-process run; survives inje
     const d = maxAbsDiff(served.W, expected);
     assert.ok(d < 1e-5, `served parameters differ from in-process by ${d}`);
     assert.equal(served.calls.optimStep, STEPS);
+    // 12 datums per step → 3 requests per forward_backward (cross_entropy trains on 3: one).
+    const requests = MODES.slice(0, STEPS).reduce((n, m) => n + (m === 'cross_entropy' ? 1 : 3), 0);
+    assert.equal(served.calls.forwardBackward, requests, 'chunked forward_backward requests');
   });
 
   await t.test('same run through a fault-injecting proxy', async () => {

@@ -14,6 +14,7 @@ import {
   ppoConfig,
 } from '../../src/policy/tinker/losses.ts';
 import { retryAfterMs } from '../../src/policy/tinker/http.ts';
+import { mergeMetrics } from '../../src/policy/tinker/trainer.ts';
 import { startTinkerServer, type TinkerServer } from '../../src/policy/tinker-server/server.ts';
 import { BigramTrainer } from './bigram.ts';
 
@@ -723,4 +724,22 @@ test('client http: x-should-retry overrides the status rule; gives up after maxA
   } finally {
     await new Promise<void>((ok) => srv.close(() => ok()));
   }
+});
+
+test('client: metrics of chunked requests merge by their name:reduction suffix', () => {
+  const m = mergeMetrics(
+    [
+      { 'loss:sum': 1, 'frac:mean': 0.5, 'lo:min': 3, 'hi:max': 1, grad_norm: 7 },
+      { 'loss:sum': 2, 'frac:mean': 0.2, 'lo:min': 2, 'hi:max': 4, grad_norm: 9 },
+    ],
+    [
+      [0, 1],
+      [1, 4],
+    ],
+  );
+  assert.equal(m['loss:sum'], 3);
+  assert.ok(Math.abs(m['frac:mean']! - (0.5 * 1 + 0.2 * 3) / 4) < 1e-12);
+  assert.equal(m['lo:min'], 2);
+  assert.equal(m['hi:max'], 4);
+  assert.equal(m.grad_norm, 9);
 });

@@ -62,6 +62,8 @@ export interface TinkerTrainerOptions {
   /** Heartbeat period (default 10 s, as the SDK). */
   heartbeatMs?: number;
   http?: Partial<Omit<HttpOptions, 'baseUrl' | 'apiKey'>>;
+  /** Request size limits for forward / forward_backward (default 1024 datums, 100k tokens). */
+  chunk?: { maxDatums?: number; maxTokens?: number };
   futures?: FutureOptions;
 }
 
@@ -270,37 +272,73 @@ export class TinkerTrainer implements Trainer {
 
   // ---------------- Trainer ----------------
 
+  /**
+   * Splits a batch into request-sized chunks [start, end) (as the SDK does: ≤ maxDatums datums
+   * and about ≤ maxTokens tokens each). Losses are sums over datums and gradients accumulate
+   * until optim_step, so chunking changes nothing numerically.
+   */
+  private chunks(batch: Datum[]): [number, number][] {
+    const maxDatums = this.opts.chunk?.maxDatums ?? 1024;
+    const maxTokens = this.opts.chunk?.maxTokens ?? 100_000;
+    const out: [number, number][] = [];
+    let start = 0;
+    let tokens = 0;
+    batch.forEach((d, i) => {
+      const n = d.inputTokens.length;
+      if (i > start && (i - start >= maxDatums || tokens + n > maxTokens)) {
+        out.push([start, i]);
+        start = i;
+        tokens = 0;
+      }
+      tokens += n;
+    });
+    if (batch.length > start || batch.length === 0) out.push([start, batch.length]);
+    return out;
+  }
+
   async forward(batch: Datum[], opts: { entropy?: boolean } = {}): Promise<ForwardOutput[]> {
     const entropy = opts.entropy ?? false;
-    const input = this.forwardInput(batch, entropy); // validate before taking a seq_id
-    const out = await this.fb('forward', this.reserve(), input);
-    return outputsOf(out, batch, entropy);
+    const parts = this.chunks(batch).map(([a, b]) => this.forwardInput(batch.slice(a, b), entropy)); // validate first
+    const outs = parts.map((input) => this.fb('forward', this.reserve(), input));
+    const results = await Promise.all(outs);
+    return this.chunks(batch).flatMap(([a, b], k) => outputsOf(results[k]!, batch.slice(a, b), entropy));
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
+    const ranges = this.chunks(batch);
     if (loss.type !== 'custom') {
-      const input = builtinInput(batch, loss); // validate before taking a seq_id
-      const out = await this.fb('forward_backward', this.reserve(), input);
-      return metricsOf(out);
+      const inputs = ranges.map(([a, b]) => builtinInput(batch.slice(a, b), loss)); // validate first
+      const outs = await Promise.all(
+        inputs.map((input) => this.fb('forward_backward', this.reserve(), input)),
+      );
+      return mergeMetrics(outs.map(metricsOf), ranges);
     }
-    // forward_backward_custom: forward for log-probs, loss locally, CE with weights = −∂L/∂p. Both
-    // seq_ids are taken now, so a pipelined optimStep cannot overtake the second call.
+    // forward_backward_custom: forward for log-probs, loss locally, CE with weights = −∂L/∂p. All
+    // seq_ids are taken now, so a pipelined optimStep cannot overtake the second round.
     const entropy = loss.needsEntropy ?? false;
-    const fwdInput = this.forwardInput(batch, entropy);
-    const fwdSeq = this.reserve();
-    const fbSeq = this.reserve();
-    const local = this.fb('forward', fwdSeq, fwdInput).then((out) =>
-      customLossWeights(loss.fn, outputsOf(out, batch, entropy), batch, this.extensions.has(EXT_ENTROPY)),
-    );
-    const out = await this.fb(
-      'forward_backward',
-      fbSeq,
-      local.then(({ weights, entropyWeights }) => crossEntropyInput(batch, weights, entropyWeights)),
+    const fwdInputs = ranges.map(([a, b]) => this.forwardInput(batch.slice(a, b), entropy));
+    const fwdSeqs = ranges.map(() => this.reserve());
+    const fbSeqs = ranges.map(() => this.reserve());
+    const forwards = fwdInputs.map((input, k) => this.fb('forward', fwdSeqs[k]!, input));
+    const local = Promise.all(forwards).then((outs) => {
+      const outputs = ranges.flatMap(([a, b], k) => outputsOf(outs[k]!, batch.slice(a, b), entropy));
+      return customLossWeights(loss.fn, outputs, batch, this.extensions.has(EXT_ENTROPY));
+    });
+    const outs = await Promise.all(
+      ranges.map(([a, b], k) =>
+        this.fb(
+          'forward_backward',
+          fbSeqs[k]!,
+          local.then(({ weights, entropyWeights }) =>
+            crossEntropyInput(batch.slice(a, b), weights.slice(a, b), entropyWeights?.slice(a, b) ?? null),
+          ),
+        ),
+      ),
     );
     const { grad } = await local;
     // The server's loss:sum is the surrogate −Σ w·p; report the custom loss itself, as the
     // embedded engine does.
-    return { ...metricsOf(out), 'loss:sum': grad.loss, ...(grad.metrics ?? {}) };
+    return { ...mergeMetrics(outs.map(metricsOf), ranges), 'loss:sum': grad.loss, ...(grad.metrics ?? {}) };
   }
 
   async optimStep(p: AdamWParams): Promise<Metrics> {
@@ -525,6 +563,32 @@ export class TinkerTrainer implements Trainer {
       this.http.log(`unload_model: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * Merges the metrics of chunked requests by their `name:reduction` suffix (sum adds, mean is
+ * weighted by datums, min/max); other keys keep the last chunk's value.
+ */
+export function mergeMetrics(parts: Metrics[], ranges: [number, number][]): Metrics {
+  if (parts.length === 1) return parts[0]!;
+  const out: Metrics = {};
+  const weightOf = (k: number) => ranges[k]![1] - ranges[k]![0];
+  const total = ranges.reduce((acc, _, k) => acc + weightOf(k), 0);
+  const keys = new Set(parts.flatMap((p) => Object.keys(p)));
+  for (const key of keys) {
+    const vals = parts.map((p, k) => [p[key], weightOf(k)] as const).filter(([v]) => v !== undefined) as [
+      number,
+      number,
+    ][];
+    const reduction = key.includes(':') ? key.slice(key.lastIndexOf(':') + 1) : '';
+    if (reduction === 'sum') out[key] = vals.reduce((a, [v]) => a + v, 0);
+    else if (reduction === 'mean')
+      out[key] = total > 0 ? vals.reduce((a, [v, w]) => a + v * w, 0) / total : vals[0]![0];
+    else if (reduction === 'min') out[key] = Math.min(...vals.map(([v]) => v));
+    else if (reduction === 'max') out[key] = Math.max(...vals.map(([v]) => v));
+    else out[key] = vals[vals.length - 1]![0];
+  }
+  return out;
 }
 
 function metricsOf(out: ForwardBackwardOutput): Metrics {
