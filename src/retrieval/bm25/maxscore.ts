@@ -98,6 +98,28 @@ export function maxScoreTopK(
       }
     }
     if (d === 0x7fffffff) break;
+    if (firstEssential === m - 1 && m >= 2) {
+      // One essential list (the common steady state for short queries): skip its postings whose
+      // own score plus every other term's bound cannot beat the threshold, in a tight loop. This is
+      // exactly the first pruning test of the general path below, hoisted.
+      const i = m - 1;
+      const arr = docs[i];
+      const tfa = tfs[i];
+      const n = len[i];
+      const w = weight[i];
+      const rest = prefixUb[m - 2];
+      let p = pos[i];
+      while (p < n) {
+        const x = arr[p];
+        let tf = tfa[p];
+        if (tf === 255) tf = bigTf(base[i] + p);
+        if ((w * tf) / (tf + norms[x]) + rest > theta) break;
+        p++;
+      }
+      pos[i] = p;
+      if (p >= n) break;
+      d = arr[p];
+    }
     const norm = norms[d];
     let partial = 0;
     for (let i = firstEssential; i < m; i++) {
