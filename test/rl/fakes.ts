@@ -115,13 +115,17 @@ export class ScriptedRetriever implements Retriever {
 /** Keyword retriever over a small corpus: score = number of query words in the passage. */
 export class KeywordRetriever implements Retriever {
   readonly calls: string[][] = [];
-  constructor(private readonly passages: { id: string; title: string; text: string }[]) {}
+  constructor(
+    private readonly passages: { id: string; title: string; text: string }[],
+    /** Match query words against titles only (an entity lookup). */
+    private readonly titlesOnly = false,
+  ) {}
   async search(queries: string[], topk: number): Promise<Hit[][]> {
     this.calls.push(queries.slice());
     return queries.map((q) => {
       const words = q.toLowerCase().split(/\W+/).filter(Boolean);
       return this.passages
-        .map((p) => ({ ...p, score: words.filter((w) => (p.title + ' ' + p.text).toLowerCase().split(/\W+/).includes(w)).length }))
+        .map((p) => ({ ...p, score: words.filter((w) => (this.titlesOnly ? p.title : p.title + ' ' + p.text).toLowerCase().split(/\W+/).includes(w)).length }))
         .filter((h) => h.score > 0)
         .sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
         .slice(0, topk);

@@ -1,17 +1,17 @@
 // LEARNING tests on the embedded engine: RL must make a tiny model use the retriever.
 //
 // Task (kb-learning.ts): "code of kN?" — each of 48 entities has a random code in {c0, c1} that
-// exists only in the corpus; RL trains on 24 entities and validates on the 24 others, which never
-// appear in any training signal, so validation can only be answered by searching. A short
-// supervised warm start (fixed seed) teaches the format and copying with RANDOM codes, and answers
-// at once (guessing) 70% of the time: greedy validation then answers without search, at chance.
+// exists only in the corpus (looked up by entity name); RL trains on 24 entities and validates on
+// the 24 others, which appear in no training signal, so validation can only be answered by
+// searching. The warm start (fixed seeds) learns the search → copy format with RANDOM codes, then
+// its prior of searching is lowered to P ≈ 0.06–0.12: it almost never searches, and greedy
+// decoding never does (validation EM 0 at step 0; its non-search outputs are malformed).
 //
-// Margin: validation EM must rise by ≥ 0.20 (chance is 0.5; on 24 questions the std of a
-// chance-level EM is 0.10, so +0.20 is two standard deviations above noise — and the run is
-// seeded, hence deterministic), and the search rate by ≥ 0.3. Measured (see notes/issue-5-rl.md):
-// GRPO 0.54 → 0.83, PPO 0.54 → 0.79. A control evaluates the trained policy with the retriever
-// removed: it must not beat chance by much (it in fact keeps searching and never answers),
-// showing the gain is retrieval, not memory.
+// Margin: validation EM (greedy, every validation question) must rise by ≥ 0.50 and searches per
+// rollout by ≥ 0.5 within 30 steps of 8 prompts. 0.50 is a full half of the questions: far beyond
+// the 0.5-chance of guessing a two-valued code, and the run is seeded, hence deterministic.
+// Measured (notes/issue-5-rl.md): GRPO 0.00 → 0.88, PPO 0.00 → 0.96. A control evaluates the
+// trained policy with the retriever removed: it is back at ≤ 0.2, so the gain is retrieval.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,7 +28,11 @@ let root = '';
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'sr1-learn-'));
-  await warmStartedModel(task, join(root, 'init'), { phases: [{ steps: 400, searchShare: 1 }, { steps: 150, searchShare: 0.3 }], lr: 1e-2, seed: 1 });
+  const w = await warmStartedModel(task, join(root, 'init'), { lr: 1e-2, seed: 1, copyTarget: 0.9, maxCopySteps: 1500, searchRange: [0.06, 0.12] });
+  // The premise of the test: the warm start answers right after a search but rarely searches.
+  assert.ok(w.copyAfter >= 0.9, `warm start: copy probability ${w.copyAfter.toFixed(3)} after ${w.copySteps} steps`);
+  assert.ok(w.pSearch >= 0.06 && w.pSearch <= 0.12, `warm start: P(<search> first) = ${w.pSearch.toFixed(3)}`);
+  process.stderr.write(`warm start: ${JSON.stringify(w)}\n`);
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -40,7 +44,7 @@ async function learn(algo: 'grpo' | 'ppo') {
     retriever: { type: 'none' }, // the in-memory retriever is passed below
     rollout: { maxTurns: 2, maxTurnTokens: 10, maxObsTokens: 40, maxTotalTokens: 120, topk: 1 },
     steps: 30, promptsPerStep: 8, n: algo === 'ppo' ? 4 : 5, miniBatchPrompts: 4,
-    actor: { lr: 2e-3, warmupRatio: 0, entropyCoef: 0 }, critic: { lr: 1e-2, warmupRatio: 0 },
+    actor: { lr: 1e-3, warmupRatio: 0, entropyCoef: 0 }, critic: { lr: 1e-2, warmupRatio: 0 },
     val: { every: 30, batchSize: 64, maxTurns: 2 }, checkpoint: { every: 30, keepLast: 1 },
   });
   await train(cfg, {
@@ -58,19 +62,19 @@ async function learn(algo: 'grpo' | 'ppo') {
   const em1 = last['val/em/kb'];
   const s0 = m[1]['env/number_of_valid_search'];
   const s1 = last['env/number_of_valid_search'];
-  assert.ok(em0 <= 0.65, `${algo}: the warm-started policy starts near chance without searching (val EM ${em0})`);
-  assert.ok(em1 - em0 >= 0.2, `${algo}: val EM ${em0.toFixed(3)} → ${em1.toFixed(3)} (needs +0.20)`);
-  assert.ok(s1 - s0 >= 0.3, `${algo}: searches per rollout ${s0.toFixed(2)} → ${s1.toFixed(2)} (needs +0.3)`);
+  assert.ok(em0 <= 0.2, `${algo}: greedy, the warm-started policy does not search and fails (val EM ${em0})`);
+  assert.ok(em1 - em0 >= 0.5, `${algo}: val EM ${em0.toFixed(3)} → ${em1.toFixed(3)} (needs +0.50)`);
+  assert.ok(s1 - s0 >= 0.5, `${algo}: searches per rollout ${s0.toFixed(2)} → ${s1.toFixed(2)} (needs +0.5)`);
 
   // Control: the trained policy without a retriever is back near chance.
   const trained = await EmbeddedTrainer.load(join(runDir, 'checkpoints', 'step-000030', 'policy'), { tokenizer: task.tok });
   const items = task.val.map((e) => ({ example: e, tokens: encodePrompt(task.tok, e.question, KB_TEMPLATE) }));
   const noSearch = await validate(trained, null, items, cfg, 0);
-  assert.ok(noSearch['val/em/kb'] <= 0.7, `${algo}: without the retriever val EM is ${noSearch['val/em/kb']}`);
+  assert.ok(noSearch['val/em/kb'] <= 0.2, `${algo}: without the retriever val EM is ${noSearch['val/em/kb']}`);
   return { em0, em1, s0, s1, noSearch: noSearch['val/em/kb'] };
 }
 
-test('GRPO teaches a warm-started tiny model to search: validation EM rises by ≥ 0.20', async () => {
+test('GRPO teaches a warm-started tiny model to search: validation EM rises by ≥ 0.50', async () => {
   const r = await learn('grpo');
   process.stderr.write(`GRPO: val EM ${r.em0.toFixed(3)} → ${r.em1.toFixed(3)}, searches ${r.s0.toFixed(2)} → ${r.s1.toFixed(2)}, without retriever ${r.noSearch.toFixed(3)}\n`);
 });
