@@ -1,6 +1,8 @@
 // WebAssembly SIMD kernels (AssemblyScript, built by scripts/build-kernels.mjs → build/kernels.wasm).
 // All pointers are byte offsets into the module's single memory; all matrices are row-major f32.
 // The plain-TS twins of every kernel live in ../ref.ts (tests compare the two).
+// Small helpers carry no @inline decorator (prettier cannot parse decorators on functions);
+// binaryen -O3 inlines them anyway (measured: same GEMM speed with and without).
 
 // ---------------------------------------------------------------------------------------------
 // Heap (TLSF from the `minimal` runtime): the JS side allocates every tensor here.
@@ -46,8 +48,6 @@ function ensurePackB(bytes: usize): void {
 
 // Reads a 4×4 block (4 rows at src, src+ld, …; 4 floats each) and writes its transpose as 4
 // vectors at dst, dst+dstride, … (row k of the output = column k of the block).
-// @ts-ignore: decorator
-@inline
 function transpose4(src: usize, ld: usize, dst: usize, dstride: usize): void {
   const a = v128.load(src);
   const b = v128.load(src + ld);
@@ -69,40 +69,41 @@ function packBBlock(transB: i32, N: i32, kc: i32, pc: i32, B: usize, ldb: i32): 
   for (let jp = 0; jp < np; jp++) {
     const j0 = jp * NR;
     const nr = min(NR, N - j0);
-    let dst = packB + (<usize>(jp * kc * NR) << 2);
+    let dst = packB + ((<usize>(jp * kc * NR)) << 2);
     if (!transB) {
       for (let k = 0; k < kc; k++) {
-        const src = B + (<usize>((pc + k) * ldb + j0) << 2);
+        const src = B + ((<usize>((pc + k) * ldb + j0)) << 2);
         if (nr == NR) {
           v128.store(dst, v128.load(src));
           v128.store(dst, v128.load(src, 16), 16);
         } else {
-          for (let j = 0; j < NR; j++) store<f32>(dst + (<usize>j << 2), j < nr ? load<f32>(src + (<usize>j << 2)) : 0);
+          for (let j = 0; j < NR; j++)
+            store<f32>(dst + ((<usize>j) << 2), j < nr ? load<f32>(src + ((<usize>j) << 2)) : 0);
         }
         dst += NR << 2;
       }
     } else if (nr == NR) {
       // op(B)[k,j] = B[j*ldb + k]: 4×4 SIMD transposes of two 4-row groups, 4 k at a time.
-      const r0 = B + (<usize>(j0 * ldb + pc) << 2);
-      const ld = <usize>ldb << 2;
+      const r0 = B + ((<usize>(j0 * ldb + pc)) << 2);
+      const ld = (<usize>ldb) << 2;
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
-        const o = <usize>k << 2;
-        const d = dst + (<usize>(k * NR) << 2);
+        const o = (<usize>k) << 2;
+        const d = dst + ((<usize>(k * NR)) << 2);
         transpose4(r0 + o, ld, d, NR << 2);
         transpose4(r0 + 4 * ld + o, ld, d + 16, NR << 2);
       }
       for (; k < kc; k++) {
-        const o = <usize>k << 2;
-        const d = dst + (<usize>(k * NR) << 2);
-        for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), load<f32>(r0 + <usize>j * ld + o));
+        const o = (<usize>k) << 2;
+        const d = dst + ((<usize>(k * NR)) << 2);
+        for (let j = 0; j < NR; j++) store<f32>(d + ((<usize>j) << 2), load<f32>(r0 + <usize>j * ld + o));
       }
     } else {
       // op(B)[k,j] = B[j*ldb + k]: rows of B are contiguous in k.
       for (let j = 0; j < NR; j++) {
-        let d = dst + (<usize>j << 2);
+        let d = dst + ((<usize>j) << 2);
         if (j < nr) {
-          let src = B + (<usize>((j0 + j) * ldb + pc) << 2);
+          let src = B + ((<usize>((j0 + j) * ldb + pc)) << 2);
           for (let k = 0; k < kc; k++) {
             store<f32>(d, load<f32>(src));
             src += 4;
@@ -125,29 +126,33 @@ function packABlock(transA: i32, mc: i32, kc: i32, ic: i32, pc: i32, A: usize, l
   for (let ip = 0; ip < mp; ip++) {
     const i0 = ip * MR;
     const mr = min(MR, mc - i0);
-    let dst = packA + (<usize>(ip * kc * MR) << 2);
+    let dst = packA + ((<usize>(ip * kc * MR)) << 2);
     if (transA) {
       // op(A)[i,k] = A[k*lda + i]: MR consecutive i are contiguous.
       for (let k = 0; k < kc; k++) {
-        const src = A + (<usize>((pc + k) * lda + ic + i0) << 2);
+        const src = A + ((<usize>((pc + k) * lda + ic + i0)) << 2);
         if (mr == MR) v128.store(dst, v128.load(src));
-        else for (let i = 0; i < MR; i++) store<f32>(dst + (<usize>i << 2), i < mr ? load<f32>(src + (<usize>i << 2)) : 0);
+        else
+          for (let i = 0; i < MR; i++)
+            store<f32>(dst + ((<usize>i) << 2), i < mr ? load<f32>(src + ((<usize>i) << 2)) : 0);
         dst += MR << 2;
       }
     } else if (mr == MR) {
-      const r0 = A + (<usize>((ic + i0) * lda + pc) << 2);
-      const ld = <usize>lda << 2;
+      const r0 = A + ((<usize>((ic + i0) * lda + pc)) << 2);
+      const ld = (<usize>lda) << 2;
       let k = 0;
-      for (; k + 4 <= kc; k += 4) transpose4(r0 + (<usize>k << 2), ld, dst + (<usize>(k * MR) << 2), MR << 2);
+      for (; k + 4 <= kc; k += 4)
+        transpose4(r0 + ((<usize>k) << 2), ld, dst + ((<usize>(k * MR)) << 2), MR << 2);
       for (; k < kc; k++) {
-        const d = dst + (<usize>(k * MR) << 2);
-        for (let i = 0; i < MR; i++) store<f32>(d + (<usize>i << 2), load<f32>(r0 + <usize>i * ld + (<usize>k << 2)));
+        const d = dst + ((<usize>(k * MR)) << 2);
+        for (let i = 0; i < MR; i++)
+          store<f32>(d + ((<usize>i) << 2), load<f32>(r0 + <usize>i * ld + ((<usize>k) << 2)));
       }
     } else {
       for (let i = 0; i < MR; i++) {
-        let d = dst + (<usize>i << 2);
+        let d = dst + ((<usize>i) << 2);
         if (i < mr) {
-          let src = A + (<usize>((ic + i0 + i) * lda + pc) << 2);
+          let src = A + ((<usize>((ic + i0 + i) * lda + pc)) << 2);
           for (let k = 0; k < kc; k++) {
             store<f32>(d, load<f32>(src));
             src += 4;
@@ -165,8 +170,6 @@ function packABlock(transA: i32, mc: i32, kc: i32, ic: i32, pc: i32, A: usize, l
 }
 
 // c + a·b: one fused multiply-add with relaxed SIMD (the relaxed build), else mul + add.
-// @ts-ignore: decorator
-@inline
 function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
@@ -174,13 +177,25 @@ function madd(a: v128, b: v128, c: v128): v128 {
 
 // 4×8 micro-kernel over packed panels; writes C[i0..i0+mr, j0..j0+nr] (+)= alpha · acc.
 // accumulate = 0 only on the first K block when beta = 0.
-// @ts-ignore: decorator
-@inline
-function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i32, alpha: f32, accumulate: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+function micro(
+  kc: i32,
+  pa: usize,
+  pb: usize,
+  C: usize,
+  ldc: i32,
+  mr: i32,
+  nr: i32,
+  alpha: f32,
+  accumulate: bool,
+): void {
+  let c00 = f32x4.splat(0),
+    c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0),
+    c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0),
+    c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0),
+    c31 = f32x4.splat(0);
   for (let k = 0; k < kc; k++) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
@@ -200,7 +215,7 @@ function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i
     pb += 32;
   }
   const al = f32x4.splat(alpha);
-  const ldcb = <usize>ldc << 2;
+  const ldcb = (<usize>ldc) << 2;
   if (mr == MR && nr == NR) {
     let r = C;
     if (accumulate) {
@@ -242,8 +257,8 @@ function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i
   v128.store(e, c31, 112);
   for (let i = 0; i < mr; i++) {
     for (let j = 0; j < nr; j++) {
-      const p = C + <usize>i * ldcb + (<usize>j << 2);
-      const v = alpha * load<f32>(e + (<usize>(i * NR + j) << 2));
+      const p = C + <usize>i * ldcb + ((<usize>j) << 2);
+      const v = alpha * load<f32>(e + ((<usize>(i * NR + j)) << 2));
       store<f32>(p, accumulate ? load<f32>(p) + v : v);
     }
   }
@@ -253,27 +268,47 @@ function micro(kc: i32, pa: usize, pb: usize, C: usize, ldc: i32, mr: i32, nr: i
 // as the product itself, so these stream B once, straight from memory.
 
 // C[i,j] (+)= alpha · Σ_k A[i,k]·B[j,k]   (A·Bᵀ, both row-major, contiguous along k)
-function gemmSmallNT(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+function gemmSmallNT(
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  lda: i32,
+  B: usize,
+  ldb: i32,
+  beta: f32,
+  C: usize,
+  ldc: i32,
+): void {
   const K4 = K & ~3;
   for (let j = 0; j < N; j++) {
-    const bj = B + (<usize>(j * ldb) << 2);
+    const bj = B + ((<usize>(j * ldb)) << 2);
     let i = 0;
     // four rows of A per pass over B's row j: 5 loads per 4 multiply-adds
     for (; i + 4 <= M; i += 4) {
-      const a0 = A + (<usize>(i * lda) << 2);
-      const a1 = a0 + (<usize>lda << 2), a2 = a1 + (<usize>lda << 2), a3 = a2 + (<usize>lda << 2);
-      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      const a0 = A + ((<usize>(i * lda)) << 2);
+      const a1 = a0 + ((<usize>lda) << 2),
+        a2 = a1 + ((<usize>lda) << 2),
+        a3 = a2 + ((<usize>lda) << 2);
+      let s0 = f32x4.splat(0),
+        s1 = f32x4.splat(0),
+        s2 = f32x4.splat(0),
+        s3 = f32x4.splat(0);
       for (let k = 0; k < K4; k += 4) {
-        const o = <usize>k << 2;
+        const o = (<usize>k) << 2;
         const b = v128.load(bj + o);
         s0 = madd(v128.load(a0 + o), b, s0);
         s1 = madd(v128.load(a1 + o), b, s1);
         s2 = madd(v128.load(a2 + o), b, s2);
         s3 = madd(v128.load(a3 + o), b, s3);
       }
-      let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+      let r0 = hsum(s0),
+        r1 = hsum(s1),
+        r2 = hsum(s2),
+        r3 = hsum(s3);
       for (let k = K4; k < K; k++) {
-        const o = <usize>k << 2;
+        const o = (<usize>k) << 2;
         const b = load<f32>(bj + o);
         r0 += load<f32>(a0 + o) * b;
         r1 += load<f32>(a1 + o) * b;
@@ -286,55 +321,68 @@ function gemmSmallNT(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: 
       storeC(C, ldc, i + 3, j, alpha * r3, beta);
     }
     for (; i < M; i++) {
-      const a0 = A + (<usize>(i * lda) << 2);
-      let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+      const a0 = A + ((<usize>(i * lda)) << 2);
+      let s0 = f32x4.splat(0),
+        s1 = f32x4.splat(0);
       let k = 0;
       for (; k + 8 <= K; k += 8) {
-        const o = <usize>k << 2;
+        const o = (<usize>k) << 2;
         s0 = madd(v128.load(a0 + o), v128.load(bj + o), s0);
         s1 = madd(v128.load(a0 + o, 16), v128.load(bj + o, 16), s1);
       }
       let r = hsum(f32x4.add(s0, s1));
-      for (; k < K; k++) r += load<f32>(a0 + (<usize>k << 2)) * load<f32>(bj + (<usize>k << 2));
+      for (; k < K; k++) r += load<f32>(a0 + ((<usize>k) << 2)) * load<f32>(bj + ((<usize>k) << 2));
       storeC(C, ldc, i, j, alpha * r, beta);
     }
   }
 }
 
 // C[i,:] (+)= alpha · Σ_k A[i,k]·B[k,:]   (A·B, B row-major)
-function gemmSmallNN(M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+function gemmSmallNN(
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  lda: i32,
+  B: usize,
+  ldb: i32,
+  beta: f32,
+  C: usize,
+  ldc: i32,
+): void {
   const N4 = N & ~3;
   for (let i = 0; i < M; i++) {
-    const ci = C + (<usize>(i * ldc) << 2);
-    if (beta == 0) memory.fill(ci, 0, <usize>N << 2);
-    const ai = A + (<usize>(i * lda) << 2);
+    const ci = C + ((<usize>(i * ldc)) << 2);
+    if (beta == 0) memory.fill(ci, 0, (<usize>N) << 2);
+    const ai = A + ((<usize>(i * lda)) << 2);
     for (let k = 0; k < K; k++) {
-      const a = alpha * load<f32>(ai + (<usize>k << 2));
+      const a = alpha * load<f32>(ai + ((<usize>k) << 2));
       if (a == 0) continue;
       const av = f32x4.splat(a);
-      const bk = B + (<usize>(k * ldb) << 2);
+      const bk = B + ((<usize>(k * ldb)) << 2);
       for (let j = 0; j < N4; j += 4) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         v128.store(ci + o, madd(av, v128.load(bk + o), v128.load(ci + o)));
       }
       for (let j = N4; j < N; j++) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         store<f32>(ci + o, load<f32>(ci + o) + a * load<f32>(bk + o));
       }
     }
   }
 }
 
-// @ts-ignore: decorator
-@inline
 function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+  return (
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
 }
 
-// @ts-ignore: decorator
-@inline
 function storeC(C: usize, ldc: i32, i: i32, j: i32, v: f32, beta: f32): void {
-  const p = C + (<usize>(i * ldc + j) << 2);
+  const p = C + ((<usize>(i * ldc + j)) << 2);
   store<f32>(p, beta != 0 ? load<f32>(p) + v : v);
 }
 
@@ -358,7 +406,7 @@ export function gemm(
   if (M <= 0 || N <= 0) return;
   if (edge == 0) edge = heap.alloc(MR * NR * 4);
   if (K <= 0) {
-    if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + (<usize>(i * ldc) << 2), 0, <usize>N << 2);
+    if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>N) << 2);
     return;
   }
   if (M <= SMALL_M && !transA) {
@@ -367,8 +415,8 @@ export function gemm(
     return;
   }
   const np = (N + NR - 1) / NR;
-  ensurePackB(<usize>(np * NR * min(K, KC)) << 2);
-  ensurePackA(<usize>(((MC + MR - 1) / MR) * MR * min(K, KC)) << 2);
+  ensurePackB((<usize>(np * NR * min(K, KC))) << 2);
+  ensurePackA((<usize>(((MC + MR - 1) / MR) * MR * min(K, KC))) << 2);
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
     const acc = pc > 0 || beta != 0;
@@ -380,12 +428,12 @@ export function gemm(
       for (let jp = 0; jp < np; jp++) {
         const j0 = jp * NR;
         const nr = min(NR, N - j0);
-        const pb = packB + (<usize>(jp * kc * NR) << 2);
+        const pb = packB + ((<usize>(jp * kc * NR)) << 2);
         for (let ip = 0; ip < mp; ip++) {
           const i0 = ip * MR;
           const mr = min(MR, mc - i0);
-          const pa = packA + (<usize>(ip * kc * MR) << 2);
-          const c = C + (<usize>((ic + i0) * ldc + j0) << 2);
+          const pa = packA + ((<usize>(ip * kc * MR)) << 2);
+          const c = C + ((<usize>((ic + i0) * ldc + j0)) << 2);
           micro(kc, pa, pb, c, ldc, mr, nr, alpha, acc);
         }
       }
@@ -399,50 +447,68 @@ export function gemm(
 // y[r,:] = x[r,:] · inv[r] · w,  inv[r] = 1/sqrt(mean(x[r,:]²) + eps)    x,y: [rows, D]
 export function rmsnorm(x: usize, w: usize, y: usize, inv: usize, rows: i32, D: i32, eps: f32): void {
   for (let r = 0; r < rows; r++) {
-    const xr = x + (<usize>(r * D) << 2);
-    const yr = y + (<usize>(r * D) << 2);
+    const xr = x + ((<usize>(r * D)) << 2);
+    const yr = y + ((<usize>(r * D)) << 2);
     let acc = f32x4.splat(0);
     let j = 0;
     for (; j + 4 <= D; j += 4) {
-      const v = v128.load(xr + (<usize>j << 2));
+      const v = v128.load(xr + ((<usize>j) << 2));
       acc = f32x4.add(acc, f32x4.mul(v, v));
     }
-    let ss = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    let ss =
+      f32x4.extract_lane(acc, 0) +
+      f32x4.extract_lane(acc, 1) +
+      f32x4.extract_lane(acc, 2) +
+      f32x4.extract_lane(acc, 3);
     for (; j < D; j++) {
-      const v = load<f32>(xr + (<usize>j << 2));
+      const v = load<f32>(xr + ((<usize>j) << 2));
       ss += v * v;
     }
     const s: f32 = 1.0 / Mathf.sqrt(ss / <f32>D + eps);
-    store<f32>(inv + (<usize>r << 2), s);
+    store<f32>(inv + ((<usize>r) << 2), s);
     const sv = f32x4.splat(s);
     j = 0;
     for (; j + 4 <= D; j += 4) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), sv), v128.load(w + o)));
     }
     for (; j < D; j++) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       store<f32>(yr + o, load<f32>(xr + o) * s * load<f32>(w + o));
     }
   }
 }
 
 // Backward of rmsnorm: dx (+)= inv·(dy⊙w) − inv³/D · x · Σ(dy⊙w⊙x);  dw += Σ_r dy⊙x·inv.
-export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: usize, dw: usize, rows: i32, D: i32, accumulate: i32): void {
+export function rmsnormBackward(
+  x: usize,
+  w: usize,
+  inv: usize,
+  dy: usize,
+  dx: usize,
+  dw: usize,
+  rows: i32,
+  D: i32,
+  accumulate: i32,
+): void {
   for (let r = 0; r < rows; r++) {
-    const xr = x + (<usize>(r * D) << 2);
-    const dyr = dy + (<usize>(r * D) << 2);
-    const dxr = dx + (<usize>(r * D) << 2);
-    const s = load<f32>(inv + (<usize>r << 2));
+    const xr = x + ((<usize>(r * D)) << 2);
+    const dyr = dy + ((<usize>(r * D)) << 2);
+    const dxr = dx + ((<usize>(r * D)) << 2);
+    const s = load<f32>(inv + ((<usize>r) << 2));
     let acc = f32x4.splat(0);
     let j = 0;
     for (; j + 4 <= D; j += 4) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       acc = f32x4.add(acc, f32x4.mul(f32x4.mul(v128.load(dyr + o), v128.load(w + o)), v128.load(xr + o)));
     }
-    let dot = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    let dot =
+      f32x4.extract_lane(acc, 0) +
+      f32x4.extract_lane(acc, 1) +
+      f32x4.extract_lane(acc, 2) +
+      f32x4.extract_lane(acc, 3);
     for (; j < D; j++) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       dot += load<f32>(dyr + o) * load<f32>(w + o) * load<f32>(xr + o);
     }
     const c: f32 = (s * s * s * dot) / <f32>D;
@@ -450,7 +516,7 @@ export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: u
     const cv = f32x4.splat(c);
     j = 0;
     for (; j + 4 <= D; j += 4) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       const xv = v128.load(xr + o);
       const dyv = v128.load(dyr + o);
       let g = f32x4.sub(f32x4.mul(sv, f32x4.mul(dyv, v128.load(w + o))), f32x4.mul(cv, xv));
@@ -459,7 +525,7 @@ export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: u
       v128.store(dw + o, f32x4.add(v128.load(dw + o), f32x4.mul(f32x4.mul(dyv, xv), sv)));
     }
     for (; j < D; j++) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       const xv = load<f32>(xr + o);
       const dyv = load<f32>(dyr + o);
       let g = s * dyv * load<f32>(w + o) - c * xv;
@@ -471,14 +537,12 @@ export function rmsnormBackward(x: usize, w: usize, inv: usize, dy: usize, dx: u
 }
 
 // e^x on four lanes (Cephes expf: range reduction by ln 2, degree-5 polynomial; ~2 ulp).
-// @ts-ignore: decorator
-@inline
 function expv(x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
   const fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
   x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
+  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.1219444e-4)));
+  let y = f32x4.splat(1.98756915e-4);
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
@@ -490,8 +554,6 @@ function expv(x: v128): v128 {
 }
 
 // sigmoid on four lanes
-// @ts-ignore: decorator
-@inline
 function sigmoidv(g: v128): v128 {
   const one = f32x4.splat(1);
   return f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
@@ -501,12 +563,12 @@ function sigmoidv(g: v128): v128 {
 export function swiglu(g: usize, u: usize, a: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gv = v128.load(g + o);
     v128.store(a + o, f32x4.mul(f32x4.mul(gv, sigmoidv(gv)), v128.load(u + o)));
   }
   for (; i < n; i++) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gv = load<f32>(g + o);
     store<f32>(a + o, (gv / (1 + Mathf.exp(-gv))) * load<f32>(u + o));
   }
@@ -517,7 +579,7 @@ export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usi
   let i = 0;
   const one = f32x4.splat(1);
   for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gv = v128.load(g + o);
     const s = sigmoidv(gv);
     const d = v128.load(da + o);
@@ -526,7 +588,7 @@ export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usi
     v128.store(dg + o, f32x4.mul(f32x4.mul(d, v128.load(u + o)), ds));
   }
   for (; i < n; i++) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gv = load<f32>(g + o);
     const s: f32 = 1 / (1 + Mathf.exp(-gv));
     const d = load<f32>(da + o);
@@ -541,10 +603,13 @@ function rowMax(p: usize, n: i32): f32 {
   let j = 0;
   if (n >= 4) {
     let mv = v128.load(p);
-    for (j = 4; j + 4 <= n; j += 4) mv = f32x4.max(mv, v128.load(p + (<usize>j << 2)));
-    m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (j = 4; j + 4 <= n; j += 4) mv = f32x4.max(mv, v128.load(p + ((<usize>j) << 2)));
+    m = max(
+      max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
+      max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)),
+    );
   }
-  for (; j < n; j++) m = max(m, load<f32>(p + (<usize>j << 2)));
+  for (; j < n; j++) m = max(m, load<f32>(p + ((<usize>j) << 2)));
   return m;
 }
 
@@ -552,29 +617,31 @@ function rowMax(p: usize, n: i32): f32 {
 // Columns ≤ i + offset are visible (offset = cached positions before the first query row).
 export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i32): void {
   for (let i = 0; i < rows; i++) {
-    const row = S + (<usize>(i * ld) << 2);
+    const row = S + ((<usize>(i * ld)) << 2);
     const n = min(cols, i + offset + 1);
     const n4 = n & ~3;
     const m = rowMax(row, n);
     const mv = f32x4.splat(m);
     let acc = f32x4.splat(0);
     for (let j = 0; j < n4; j += 4) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       const e = expv(f32x4.sub(v128.load(row + o), mv));
       v128.store(row + o, e);
       acc = f32x4.add(acc, e);
     }
     let sum = hsum(acc);
     for (let j = n4; j < n; j++) {
-      const e = Mathf.exp(load<f32>(row + (<usize>j << 2)) - m);
-      store<f32>(row + (<usize>j << 2), e);
+      const e = Mathf.exp(load<f32>(row + ((<usize>j) << 2)) - m);
+      store<f32>(row + ((<usize>j) << 2), e);
       sum += e;
     }
     const inv: f32 = 1 / sum;
     const iv = f32x4.splat(inv);
-    for (let j = 0; j < n4; j += 4) v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), iv));
-    for (let j = n4; j < n; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
-    for (let j = n; j < cols; j++) store<f32>(row + (<usize>j << 2), 0);
+    for (let j = 0; j < n4; j += 4)
+      v128.store(row + ((<usize>j) << 2), f32x4.mul(v128.load(row + ((<usize>j) << 2)), iv));
+    for (let j = n4; j < n; j++)
+      store<f32>(row + ((<usize>j) << 2), load<f32>(row + ((<usize>j) << 2)) * inv);
+    for (let j = n; j < cols; j++) store<f32>(row + ((<usize>j) << 2), 0);
   }
 }
 
@@ -582,28 +649,37 @@ export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i
 export function softmaxBackward(P: usize, dP: usize, rows: i32, cols: i32, ld: i32, scale: f32): void {
   // P, dP: byte addresses of the first row (the JS side adds element offsets)
   for (let i = 0; i < rows; i++) {
-    const pr = P + (<usize>(i * ld) << 2);
-    const dr = dP + (<usize>(i * ld) << 2);
+    const pr = P + ((<usize>(i * ld)) << 2);
+    const dr = dP + ((<usize>(i * ld)) << 2);
     let dot: f32 = 0;
-    for (let j = 0; j < cols; j++) dot += load<f32>(pr + (<usize>j << 2)) * load<f32>(dr + (<usize>j << 2));
+    for (let j = 0; j < cols; j++)
+      dot += load<f32>(pr + ((<usize>j) << 2)) * load<f32>(dr + ((<usize>j) << 2));
     for (let j = 0; j < cols; j++) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       store<f32>(dr + o, load<f32>(pr + o) * (load<f32>(dr + o) - dot) * scale);
     }
   }
 }
 
 // Row log-softmax statistics of logits Z[rows, V]: lse[r], logprob of target[r], entropy[r].
-export function logsoftmaxStats(Z: usize, rows: i32, V: i32, targets: usize, lse: usize, lp: usize, ent: usize): void {
+export function logsoftmaxStats(
+  Z: usize,
+  rows: i32,
+  V: i32,
+  targets: usize,
+  lse: usize,
+  lp: usize,
+  ent: usize,
+): void {
   for (let r = 0; r < rows; r++) {
-    const zr = Z + (<usize>(r * V) << 2);
+    const zr = Z + ((<usize>(r * V)) << 2);
     const m = rowMax(zr, V);
     const mv = f32x4.splat(m);
     const V4 = V & ~3;
     let sv = f32x4.splat(0);
     let szv = f32x4.splat(0);
     for (let j = 0; j < V4; j += 4) {
-      const z = f32x4.sub(v128.load(zr + (<usize>j << 2)), mv);
+      const z = f32x4.sub(v128.load(zr + ((<usize>j) << 2)), mv);
       const e = expv(z);
       sv = f32x4.add(sv, e);
       szv = f32x4.add(szv, f32x4.mul(e, z));
@@ -611,45 +687,57 @@ export function logsoftmaxStats(Z: usize, rows: i32, V: i32, targets: usize, lse
     let s = hsum(sv);
     let sz = hsum(szv);
     for (let j = V4; j < V; j++) {
-      const z = load<f32>(zr + (<usize>j << 2)) - m;
+      const z = load<f32>(zr + ((<usize>j) << 2)) - m;
       const e = Mathf.exp(z);
       s += e;
       sz += e * z;
     }
     const ls = Mathf.log(s);
-    store<f32>(lse + (<usize>r << 2), ls + m);
-    const t = load<i32>(targets + (<usize>r << 2));
-    store<f32>(lp + (<usize>r << 2), load<f32>(zr + (<usize>t << 2)) - m - ls);
+    store<f32>(lse + ((<usize>r) << 2), ls + m);
+    const t = load<i32>(targets + ((<usize>r) << 2));
+    store<f32>(lp + ((<usize>r) << 2), load<f32>(zr + ((<usize>t) << 2)) - m - ls);
     // H = lse − Σ p z  (with z shifted by m: H = log s − Σ e z / s)
-    store<f32>(ent + (<usize>r << 2), ls - sz / s);
+    store<f32>(ent + ((<usize>r) << 2), ls - sz / s);
   }
 }
 
 // dZ[r,j] = gLp[r]·(δ_{j,t} − p_j) − gEnt[r]·p_j·(log p_j + H_r), in place over Z (logits → dlogits).
-export function logsoftmaxBackward(Z: usize, rows: i32, V: i32, targets: usize, lse: usize, ent: usize, gLp: usize, gEnt: usize): void {
+export function logsoftmaxBackward(
+  Z: usize,
+  rows: i32,
+  V: i32,
+  targets: usize,
+  lse: usize,
+  ent: usize,
+  gLp: usize,
+  gEnt: usize,
+): void {
   for (let r = 0; r < rows; r++) {
-    const zr = Z + (<usize>(r * V) << 2);
-    const L = load<f32>(lse + (<usize>r << 2));
-    const H = load<f32>(ent + (<usize>r << 2));
-    const a = load<f32>(gLp + (<usize>r << 2));
-    const b = load<f32>(gEnt + (<usize>r << 2));
+    const zr = Z + ((<usize>(r * V)) << 2);
+    const L = load<f32>(lse + ((<usize>r) << 2));
+    const H = load<f32>(ent + ((<usize>r) << 2));
+    const a = load<f32>(gLp + ((<usize>r) << 2));
+    const b = load<f32>(gEnt + ((<usize>r) << 2));
     const V4 = V & ~3;
-    const Lv = f32x4.splat(L), Hv = f32x4.splat(H), av = f32x4.splat(-a), bv = f32x4.splat(b);
+    const Lv = f32x4.splat(L),
+      Hv = f32x4.splat(H),
+      av = f32x4.splat(-a),
+      bv = f32x4.splat(b);
     for (let j = 0; j < V4; j += 4) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       const lpj = f32x4.sub(v128.load(zr + o), Lv);
       const p = expv(lpj);
       // −a·p − b·p·(lpj + H) = p·(−a − b·(lpj + H))
       v128.store(zr + o, f32x4.mul(p, f32x4.sub(av, f32x4.mul(bv, f32x4.add(lpj, Hv)))));
     }
     for (let j = V4; j < V; j++) {
-      const o = <usize>j << 2;
+      const o = (<usize>j) << 2;
       const lpj = load<f32>(zr + o) - L;
       const p = Mathf.exp(lpj);
       store<f32>(zr + o, -a * p - b * p * (lpj + H));
     }
-    const t = load<i32>(targets + (<usize>r << 2));
-    store<f32>(zr + (<usize>t << 2), load<f32>(zr + (<usize>t << 2)) + a);
+    const t = load<i32>(targets + ((<usize>r) << 2));
+    store<f32>(zr + ((<usize>t) << 2), load<f32>(zr + ((<usize>t) << 2)) + a);
   }
 }
 
@@ -664,13 +752,15 @@ export function sumSquares(g: usize, n: i32): f64 {
     let acc = f32x4.splat(0);
     const end = min(n & ~3, i + 1024);
     for (; i < end; i += 4) {
-      const v = v128.load(g + (<usize>i << 2));
+      const v = v128.load(g + ((<usize>i) << 2));
       acc = f32x4.add(acc, f32x4.mul(v, v));
     }
-    total += <f64>(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + <f64>(f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+    total +=
+      <f64>(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) +
+      <f64>(f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
   }
   for (; i < n; i++) {
-    const v = <f64>load<f32>(g + (<usize>i << 2));
+    const v = <f64>load<f32>(g + ((<usize>i) << 2));
     total += v * v;
   }
   return total;
@@ -678,13 +768,33 @@ export function sumSquares(g: usize, n: i32): f64 {
 
 // AdamW step over n elements; zeroes g. decay = 1 − lr·wd (1 for no decay); clip scales g;
 // stepSize = lr/(1−β1ᵗ); invSqrtBc2 = 1/√(1−β2ᵗ).
-export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, b1: f32, b2: f32, eps: f32, stepSize: f32, invSqrtBc2: f32, decay: f32, clip: f32): void {
-  const B1 = f32x4.splat(b1), B2 = f32x4.splat(b2), OB1 = f32x4.splat(1 - b1), OB2 = f32x4.splat(1 - b2);
-  const EPS = f32x4.splat(eps), SS = f32x4.splat(stepSize), IB = f32x4.splat(invSqrtBc2), DEC = f32x4.splat(decay), CL = f32x4.splat(clip);
+export function adamw(
+  w: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  b1: f32,
+  b2: f32,
+  eps: f32,
+  stepSize: f32,
+  invSqrtBc2: f32,
+  decay: f32,
+  clip: f32,
+): void {
+  const B1 = f32x4.splat(b1),
+    B2 = f32x4.splat(b2),
+    OB1 = f32x4.splat(1 - b1),
+    OB2 = f32x4.splat(1 - b2);
+  const EPS = f32x4.splat(eps),
+    SS = f32x4.splat(stepSize),
+    IB = f32x4.splat(invSqrtBc2),
+    DEC = f32x4.splat(decay),
+    CL = f32x4.splat(clip);
   const zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gi = f32x4.mul(v128.load(g + o), CL);
     const mi = f32x4.add(f32x4.mul(B1, v128.load(m + o)), f32x4.mul(OB1, gi));
     const vi = f32x4.add(f32x4.mul(B2, v128.load(v + o)), f32x4.mul(OB2, f32x4.mul(gi, gi)));
@@ -695,7 +805,7 @@ export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, b1: f32, b
     v128.store(g + o, zero);
   }
   for (; i < n; i++) {
-    const o = <usize>i << 2;
+    const o = (<usize>i) << 2;
     const gi = load<f32>(g + o) * clip;
     const mi = b1 * load<f32>(m + o) + (1 - b1) * gi;
     const vi = b2 * load<f32>(v + o) + (1 - b2) * gi * gi;
@@ -710,28 +820,43 @@ export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, b1: f32, b
 // Rotary embeddings (rotate-half), in place: for each row r (position pos[r]) and head h,
 // (a, b) = (x[i], x[i + hd/2]) → (a·c − b·s, b·c + a·s) with c, s from the [positions, hd/2]
 // tables; inverse negates s (the backward).
-export function rope(x: usize, rows: i32, ld: i32, heads: i32, hd: i32, pos: usize, cos: usize, sin: usize, inverse: i32): void {
+export function rope(
+  x: usize,
+  rows: i32,
+  ld: i32,
+  heads: i32,
+  hd: i32,
+  pos: usize,
+  cos: usize,
+  sin: usize,
+  inverse: i32,
+): void {
   const half = hd >> 1;
   const h4 = half & ~3;
   const sgn: f32 = inverse ? -1 : 1;
   const sv = f32x4.splat(sgn);
   for (let r = 0; r < rows; r++) {
-    const tb = <usize>(load<i32>(pos + (<usize>r << 2)) * half) << 2;
-    const cr = cos + tb, sr = sin + tb;
+    const tb = (<usize>(load<i32>(pos + ((<usize>r) << 2)) * half)) << 2;
+    const cr = cos + tb,
+      sr = sin + tb;
     for (let h = 0; h < heads; h++) {
-      const o = x + (<usize>(r * ld + h * hd) << 2);
-      const o2 = o + (<usize>half << 2);
+      const o = x + ((<usize>(r * ld + h * hd)) << 2);
+      const o2 = o + ((<usize>half) << 2);
       for (let i = 0; i < h4; i += 4) {
-        const k = <usize>i << 2;
-        const c = v128.load(cr + k), s = f32x4.mul(sv, v128.load(sr + k));
-        const a = v128.load(o + k), b = v128.load(o2 + k);
+        const k = (<usize>i) << 2;
+        const c = v128.load(cr + k),
+          s = f32x4.mul(sv, v128.load(sr + k));
+        const a = v128.load(o + k),
+          b = v128.load(o2 + k);
         v128.store(o + k, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
         v128.store(o2 + k, f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s)));
       }
       for (let i = h4; i < half; i++) {
-        const k = <usize>i << 2;
-        const c = load<f32>(cr + k), s = sgn * load<f32>(sr + k);
-        const a = load<f32>(o + k), b = load<f32>(o2 + k);
+        const k = (<usize>i) << 2;
+        const c = load<f32>(cr + k),
+          s = sgn * load<f32>(sr + k);
+        const a = load<f32>(o + k),
+          b = load<f32>(o2 + k);
         store<f32>(o + k, a * c - b * s);
         store<f32>(o2 + k, b * c + a * s);
       }
