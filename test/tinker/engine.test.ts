@@ -155,3 +155,64 @@ test('search-r1 serve-trainer CLI: serves a model folder, answers the API, stops
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /missing/);
 });
+
+test('embedded critic over the API: values and a value-loss step equal the in-process critic', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tinker-critic-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd< ej<'], { vocabSize: 270 }));
+  const config = {
+    ...presetConfig('tiny'),
+    vocabSize: tok.vocabSize,
+    hiddenSize: 16,
+    intermediateSize: 32,
+    headDim: 4,
+  };
+  const modelDir = join(dir, 'critic-model');
+  await EmbeddedTrainer.create(config, tok, { seed: 4 }).saveWeights(modelDir);
+  const batch = [1, 2].map((k) => {
+    const full = tok.encode(k === 1 ? 'ab< cd<' : 'ej< ab< cd<');
+    return { inputTokens: full.slice(0, -1), targetTokens: full.slice(1) };
+  });
+  // 0.5·Σ (V − 1)²: the value head learns towards 1.
+  const valueLoss: import('../../src/policy/types.ts').LossSpec = {
+    type: 'custom',
+    fn: (outs) => ({
+      loss: outs.reduce((a, o) => a + o.values!.reduce((b, v) => b + 0.5 * (v - 1) ** 2, 0), 0),
+      dLogprobs: outs.map((o) => new Float32Array(o.logprobs.length)),
+      dValues: outs.map((o) => o.values!.map((v) => v - 1)),
+    }),
+  };
+  const local = await EmbeddedTrainer.load(modelDir, { valueHead: true });
+  local.model.ensureGrads();
+  local.model.zeroGrad();
+  const { server, url } = await serveTrainer({ model: modelDir, port: 0, checkpointDir: join(dir, 'ck') });
+  t.after(() => server.close());
+  const client = await TinkerTrainer.create({
+    baseUrl: url,
+    baseModel: 'critic-model',
+    tokenizer: tok,
+    role: 'critic',
+    http: { log: () => {} },
+  });
+  try {
+    for (let step = 0; step < 3; step++) {
+      for (const tr of [local, client]) {
+        await tr.forwardBackward(batch, valueLoss);
+        await tr.optimStep(ADAM);
+      }
+      const [a, b] = [await local.forward(batch), await client.forward(batch)];
+      for (let i = 0; i < batch.length; i++) {
+        for (let k = 0; k < a[i]!.values!.length; k++) {
+          assert.ok(Math.abs(a[i]!.values![k]! - b[i]!.values![k]!) < 1e-5, `values agree at step ${step}`);
+        }
+      }
+    }
+    const after = await client.forward(batch);
+    assert.ok(
+      after[0]!.values!.some((v) => Math.abs(v) > 1e-3),
+      'the value head moved away from 0',
+    );
+  } finally {
+    await client.close();
+  }
+});

@@ -109,3 +109,95 @@ async function makeFreshW(factory: ReturnType<typeof fakeFactory>): Promise<Floa
   const p = (await factory({ backend: 'embedded', model: 'fake' })) as TabularPolicy;
   return p.W;
 }
+
+test('rl train() with PPO: the critic through serve-trainer (critic extension) equals the in-process run; refused elsewhere', async (t) => {
+  const tok = makeTokenizer();
+  const task = makeTask();
+  const dir = mkdtempSync(join(tmpdir(), 'tinker-ppo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const overrides = {
+    algo: 'ppo',
+    steps: 2,
+    val: { every: 0, beforeTrain: false, batchSize: 3, maxTurns: 2 },
+    checkpoint: { every: 2, keepLast: 1 },
+  };
+  const data = { train: task.examples, val: task.examples.slice(0, 3) };
+  const factory = fakeFactory(tok);
+  const quiet = { log: () => {} };
+
+  const local: TabularPolicy[] = [];
+  await train(fakeConfig({ runDir: join(dir, 'local'), ...overrides }), {
+    ...quiet,
+    createTrainer: async (spec: TrainerSpec) => {
+      const p = (await factory(spec)) as TabularPolicy;
+      local.push(p);
+      return perPromptSampling(p);
+    },
+    retriever: task.retriever,
+    data,
+  });
+
+  const served: TabularPolicy[] = [];
+  const provider = {
+    baseModel: 'tabular',
+    supportsValueHead: true,
+    async load(ckpt?: string, opts?: { valueHead?: boolean }) {
+      const p = (await factory({
+        backend: 'embedded',
+        model: 'fake',
+        valueHead: opts?.valueHead,
+      })) as TabularPolicy;
+      if (ckpt) await p.loadWeights(ckpt, { optimizer: false });
+      served.push(p);
+      return p;
+    },
+  };
+  const { server, url } = await startTinkerServer(provider, { port: 0, checkpointDir: join(dir, 'ckpt') });
+  t.after(() => server.close());
+  const clients: TinkerTrainer[] = [];
+  try {
+    await train(fakeConfig({ runDir: join(dir, 'remote'), backend: 'tinker', ...overrides }), {
+      ...quiet,
+      createTrainer: async (spec: TrainerSpec) => {
+        const c = await TinkerTrainer.create({
+          baseUrl: url,
+          baseModel: 'tabular',
+          tokenizer: tok,
+          role: spec.valueHead ? 'critic' : 'policy',
+          http: { log: () => {} },
+        });
+        clients.push(c);
+        return c;
+      },
+      retriever: task.retriever,
+      data,
+    });
+  } finally {
+    for (const c of clients) await c.close();
+  }
+  const localCritic = local.find((p) => p.valueHead)!;
+  const servedCritic = served.find((p) => p.valueHead)!;
+  assert.ok(localCritic && servedCritic, 'a critic on both sides');
+  const fresh = (await factory({ backend: 'embedded', model: 'fake', valueHead: true })) as TabularPolicy;
+  assert.ok(maxAbsDiff(localCritic.vh, fresh.vh) > 1e-3, 'the value head trained');
+  const dV = maxAbsDiff(servedCritic.vh, localCritic.vh);
+  const dW = maxAbsDiff(served[0]!.W, local[0]!.W);
+  assert.ok(dV < 1e-5 && dW < 1e-5, `served vs in-process: critic |Δvh| = ${dV}, policy |ΔW| = ${dW}`);
+
+  // A server without the critic extension: PPO is refused with a clear message.
+  const plain = await startTinkerServer(
+    { ...provider, supportsValueHead: false },
+    { port: 0, checkpointDir: join(dir, 'ck2') },
+  );
+  t.after(() => plain.server.close());
+  await assert.rejects(
+    TinkerTrainer.create({
+      baseUrl: plain.url,
+      baseModel: 'tabular',
+      tokenizer: tok,
+      role: 'critic',
+      http: { log: () => {} },
+    }),
+    /PPO needs a critic .* Use GRPO with --backend tinker, or PPO with the embedded backend/,
+  );
+});

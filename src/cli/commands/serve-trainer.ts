@@ -37,8 +37,12 @@ export async function embeddedProvider(modelDir: string, name: string, seed = 0)
     baseModel: name,
     arch: config.arch,
     maxContextLength: config.maxPositionEmbeddings,
-    load: async (dir?: string): Promise<Trainer> => {
-      const t = await mod.EmbeddedTrainer.load(dir ?? modelDir, { seed });
+    supportsValueHead: true,
+    load: async (dir?: string, opts?: { valueHead?: boolean }): Promise<Trainer> => {
+      const t = await mod.EmbeddedTrainer.load(dir ?? modelDir, {
+        seed,
+        valueHead: opts?.valueHead ?? false,
+      });
       // Workaround: Model.ensureGrads takes gradient buffers from the WASM heap without zeroing
       // them, so a buffer reusing freed memory starts with garbage (reported to engine-core).
       t.model.ensureGrads();

@@ -4,8 +4,9 @@
 //
 // Decisions where the document leaves room (see notes/issue-8-tinker.md):
 // - LoRA is refused (400 naming `lora_config`): the engine trains all weights.
-// - `model_role` other than "policy" is refused: no critic over the API (PPO must use the embedded
-//   backend).
+// - `model_role: "critic"` (SkyRL's field) creates a model with a value head when the provider
+//   supports one; its values and value-loss gradients travel through our EXT_VALUES extension
+//   (wire.ts). Other roles are refused naming the field.
 // - Every loss runs through the engine's `custom` LossSpec with the gradients of ./losses.ts, so
 //   the result carries the learner log-probs and elementwise losses.
 // - An unnamed save_weights_for_sampler is a view of the live weights, valid until the model's next
@@ -43,8 +44,13 @@ export interface TrainerProvider {
   baseModel: string;
   arch?: string;
   maxContextLength?: number;
-  /** A fresh trainer on the base weights, or on the weights saved in `dir` by Trainer.saveWeights. */
-  load(dir?: string): Promise<Trainer>;
+  /**
+   * A fresh trainer on the base weights, or on the weights saved in `dir` by Trainer.saveWeights;
+   * with `valueHead`, a critic (forward returns values; custom losses may return dValues).
+   */
+  load(dir?: string, opts?: { valueHead?: boolean }): Promise<Trainer>;
+  /** load() honours `valueHead` (enables model_role "critic"). */
+  supportsValueHead?: boolean;
 }
 
 export interface TinkerServerOptions {
@@ -85,6 +91,7 @@ interface ModelRecord {
   queue: SeqQueue;
   /** Bumped by every weight change (optim_step, load_weights). */
   version: number;
+  critic: boolean;
 }
 
 type SamplerRecord =
@@ -97,6 +104,8 @@ interface ParsedDatum {
   inputs: LossInputs;
   /** Extension input (EXT_ENTROPY): adds −Σ entropy_weights·H to the loss. */
   entropyWeights?: Float32Array;
+  /** Extension input (EXT_VALUES, critics): adds −Σ value_weights·V to the loss. */
+  valueWeights?: Float32Array;
 }
 
 const API = '/api/v1/';
@@ -150,6 +159,7 @@ function parseDatum(d: W.WireDatum, loss: ResolvedLoss, field: string): ParsedDa
   }
   return {
     entropyWeights: floatArray(inputs.entropy_weights),
+    valueWeights: floatArray(inputs.value_weights),
     datum: { inputTokens: tokens, targetTokens: target.data.map((x) => Math.trunc(x)) },
     inputs: {
       weights:
@@ -333,7 +343,7 @@ export class TinkerServer {
                 : {}),
             },
           ],
-          search_r1_extensions: [W.EXT_ENTROPY],
+          search_r1_extensions: [W.EXT_ENTROPY, ...(this.provider.supportsValueHead ? [W.EXT_VALUES] : [])],
         };
       }
       const sm = /^samplers\/([^/]+)$/.exec(route);
@@ -480,10 +490,14 @@ export class TinkerServer {
         'lora_config: LoRA is not supported by search-r1 serve-trainer (the embedded engine trains all weights); omit lora_config for full fine-tuning',
       );
     }
-    if (r.model_role !== undefined && r.model_role !== 'policy') {
+    const critic = r.model_role === 'critic';
+    if (r.model_role !== undefined && r.model_role !== 'policy' && !critic) {
+      throw new HttpError(400, `model_role: ${JSON.stringify(r.model_role)} is not a role (policy | critic)`);
+    }
+    if (critic && !this.provider.supportsValueHead) {
       throw new HttpError(
         400,
-        `model_role: ${JSON.stringify(r.model_role)} is not supported (no critic/value head over this API); train PPO with the embedded backend, or use GRPO`,
+        'model_role: "critic" is not supported by this engine (no value head); use GRPO, or PPO in process',
       );
     }
     this.checkBaseModel(r.base_model, 'base_model');
@@ -491,8 +505,8 @@ export class TinkerServer {
     const prior = this.createdModels.get(key);
     if (prior) return { request_id: prior };
     const id = `model_${hex8()}`;
-    const work = this.provider.load().then((trainer) => {
-      this.register(id, r.session_id, trainer, 1);
+    const work = this.provider.load(undefined, critic ? { valueHead: true } : undefined).then((trainer) => {
+      this.register(id, r.session_id, trainer, 1, critic);
       s.models.add(id);
       return { model_id: id, type: 'create_model' };
     });
@@ -501,7 +515,13 @@ export class TinkerServer {
     return { request_id, model_id: id };
   }
 
-  private register(id: string, sessionId: string, trainer: Trainer, firstSeq: number): ModelRecord {
+  private register(
+    id: string,
+    sessionId: string,
+    trainer: Trainer,
+    firstSeq: number,
+    critic = false,
+  ): ModelRecord {
     const executor = new Executor();
     const rec: ModelRecord = {
       id,
@@ -510,6 +530,7 @@ export class TinkerServer {
       executor,
       queue: new SeqQueue(executor, firstSeq, this.opts.seqGapMs ?? 2000),
       version: 0,
+      critic,
     };
     this.models.set(id, rec);
     return rec;
@@ -537,17 +558,28 @@ export class TinkerServer {
     const entropyTerm = parsed.some((p) => p.entropyWeights);
     if (entropyTerm && isForward)
       throw new HttpError(400, `${field}.data: entropy_weights is a forward_backward input`);
+    const valueTerm = parsed.some((p) => p.valueWeights);
+    if (valueTerm && (isForward || !m.critic)) {
+      throw new HttpError(400, `${field}.data: value_weights is a forward_backward input of critic models`);
+    }
     return this.submitOrdered(m, r.seq_id, r, async () => {
       const outputs: Record<string, W.TensorData>[] = [];
       let lossSum = 0;
       let clipped = 0;
       let tokens = 0;
-      const record = (logprobs: Float32Array[], entropy?: Float32Array[]): Float32Array[] =>
+      const record = (
+        logprobs: Float32Array[],
+        entropy?: Float32Array[],
+        values?: Float32Array[],
+      ): Float32Array[] =>
         logprobs.map((p, i) => {
           const e = elementwiseLoss(loss, p, parsed[i]!.inputs);
           const ew = parsed[i]!.entropyWeights;
           if (ew && entropy)
             for (let t = 0; t < ew.length; t++) e.loss[t] = e.loss[t]! - ew[t]! * entropy[i]![t]!;
+          const vw = parsed[i]!.valueWeights;
+          if (vw && values)
+            for (let t = 0; t < vw.length; t++) e.loss[t] = e.loss[t]! - vw[t]! * values[i]![t]!;
           for (const x of e.loss) lossSum += x;
           clipped += e.clipped;
           tokens += p.length;
@@ -555,6 +587,7 @@ export class TinkerServer {
             logprobs: tensor(p),
             elementwise_loss: tensor(e.loss),
             ...(entropy && (isForward || ew) ? { entropy: tensor(entropy[i]!) } : {}),
+            ...(values ? { values: tensor(values[i]!) } : {}),
           });
           return e.dLogp;
         });
@@ -563,6 +596,7 @@ export class TinkerServer {
         record(
           outs.map((o) => o.logprobs),
           wantEntropy ? outs.map((o, i) => o.entropy ?? failNoEntropy(i)) : undefined,
+          m.critic ? outs.map((o, i) => o.values ?? failNoValues(i)) : undefined,
         );
       } else {
         await m.trainer.forwardBackward(batch, {
@@ -572,9 +606,11 @@ export class TinkerServer {
             if (outs.length !== batch.length)
               throw new Error(`engine returned ${outs.length} outputs for ${batch.length} datums`);
             const entropy = entropyTerm ? outs.map((o, i) => o.entropy ?? failNoEntropy(i)) : undefined;
+            const values = valueTerm ? outs.map((o, i) => o.values ?? failNoValues(i)) : undefined;
             const dLogprobs = record(
               outs.map((o) => o.logprobs),
               entropy,
+              values,
             );
             // loss = … − Σ ew·H  ⇒  ∂loss/∂H = −ew
             const dEntropy = entropyTerm
@@ -584,7 +620,20 @@ export class TinkerServer {
                     : new Float32Array(batch[i]!.inputTokens.length),
                 )
               : undefined;
-            return dEntropy ? { loss: lossSum, dLogprobs, dEntropy } : { loss: lossSum, dLogprobs };
+            // loss = … − Σ vw·V  ⇒  ∂loss/∂V = −vw
+            const dValues = valueTerm
+              ? parsed.map((p, i) =>
+                  p.valueWeights
+                    ? p.valueWeights.map((x) => -x)
+                    : new Float32Array(batch[i]!.inputTokens.length),
+                )
+              : undefined;
+            return {
+              loss: lossSum,
+              dLogprobs,
+              ...(dEntropy ? { dEntropy } : {}),
+              ...(dValues ? { dValues } : {}),
+            };
           },
         });
       }
@@ -660,14 +709,18 @@ export class TinkerServer {
     }
     const s = this.session(r.session_id);
     if (r.base_model !== undefined) this.checkBaseModel(r.base_model, 'base_model');
+    const critic = r.model_role === 'critic';
+    if (critic && !this.provider.supportsValueHead) {
+      throw new HttpError(400, 'model_role: "critic" is not supported by this engine (no value head)');
+    }
     const key = `${r.session_id}\u0000${r.model_seq_id}`;
     const prior = this.createdModels.get(key);
     if (prior) return { request_id: prior };
     const id = `model_${hex8()}`;
     const work = (async () => {
-      const trainer = await this.provider.load(dir);
+      const trainer = await this.provider.load(dir, critic ? { valueHead: true } : undefined);
       if (r.optimizer) await trainer.loadWeights(dir, { optimizer: true });
-      this.register(id, r.session_id!, trainer, 1);
+      this.register(id, r.session_id!, trainer, 1, critic);
       s.models.add(id);
       return { path: r.path, model_id: id, type: 'load_weights' };
     })();
@@ -834,6 +887,13 @@ export class TinkerServer {
 function dispose(t: Trainer): void {
   const d = (t as Partial<{ dispose(): void }>).dispose;
   if (typeof d === 'function') d.call(t);
+}
+
+function failNoValues(i: number): never {
+  throw new FutureFailure(
+    `the engine returned no values for datum ${i} (critic without a value head)`,
+    'server',
+  );
 }
 
 function failNoEntropy(i: number): never {

@@ -23,12 +23,6 @@ function str(o: Record<string, unknown>, key: string): string | undefined {
 }
 
 export async function createTinkerBackend(spec: TinkerBackendSpec): Promise<TinkerTrainer> {
-  if (spec.valueHead) {
-    throw new Error(
-      'backend tinker: PPO needs a critic (a value head), which this client does not support over the Tinker API; ' +
-        'use --algo grpo with --backend tinker, or train PPO with the embedded backend',
-    );
-  }
   const o = spec.options ?? {};
   let tokenizer = o.tokenizer as Tokenizer | undefined;
   if (!tokenizer) {
@@ -49,6 +43,9 @@ export async function createTinkerBackend(spec: TinkerBackendSpec): Promise<Tink
     baseUrl: str(o, 'baseUrl'),
     apiKey: str(o, 'apiKey'),
     tokenizer,
+    // PPO's critic: works where the server offers our critic extension (serve-trainer); elsewhere
+    // TinkerTrainer.create refuses with a message naming the alternatives.
+    ...(spec.valueHead ? { role: 'critic' as const } : {}),
     ...(lora ? { lora } : {}),
   });
 }

@@ -46,6 +46,7 @@ export function crossEntropyInput(
   batch: Datum[],
   weights?: ArrayLike<number>[],
   entropyWeights?: ArrayLike<number>[] | null,
+  valueWeights?: ArrayLike<number>[] | null,
 ): FBInput {
   return {
     loss_fn: 'cross_entropy',
@@ -53,9 +54,9 @@ export function crossEntropyInput(
       const N = checkLengths(d, i);
       const w = weights ? weights[i]! : (d.weights ?? new Float32Array(N).fill(1));
       if (w.length !== N) throw new Error(`weights for batch[${i}] have length ${w.length}, expected ${N}`);
-      const extra: Record<string, TensorData> = entropyWeights
-        ? { entropy_weights: floatTensor(entropyWeights[i]!) }
-        : {};
+      const extra: Record<string, TensorData> = {};
+      if (entropyWeights) extra.entropy_weights = floatTensor(entropyWeights[i]!);
+      if (valueWeights) extra.value_weights = floatTensor(valueWeights[i]!);
       return wireDatum(d, { weights: floatTensor(w), ...extra });
     }),
   };
@@ -120,15 +121,21 @@ function anyNonZero(arrays: Float32Array[] | undefined): boolean {
 
 /**
  * Second half of forward_backward_custom: evaluates the user's loss on the forward outputs and
- * returns the cross_entropy weights −∂L/∂logprob (and −∂L/∂entropy when the server implements our
- * entropy extension). Refuses gradients the API cannot carry.
+ * returns the cross_entropy weights −∂L/∂logprob (and −∂L/∂entropy, −∂L/∂value when the server
+ * implements our extensions). Refuses gradients the server cannot carry.
  */
 export function customLossWeights(
   fn: (outputs: ForwardOutput[], batch: Datum[]) => LossGradient,
   outputs: ForwardOutput[],
   batch: Datum[],
   entropyExtension = false,
-): { grad: LossGradient; weights: Float32Array[]; entropyWeights: Float32Array[] | null } {
+  valuesExtension = false,
+): {
+  grad: LossGradient;
+  weights: Float32Array[];
+  entropyWeights: Float32Array[] | null;
+  valueWeights: Float32Array[] | null;
+} {
   const grad = fn(outputs, batch);
   if (grad.dLogprobs.length !== batch.length) {
     throw new Error(`custom loss returned ${grad.dLogprobs.length} dLogprobs for a batch of ${batch.length}`);
@@ -155,11 +162,16 @@ export function customLossWeights(
     }
     entropyWeights = grad.dEntropy!.map((g, i) => negate(g, i, 'dEntropy'));
   }
+  let valueWeights: Float32Array[] | null = null;
   if (anyNonZero(grad.dValues)) {
-    throw new Error(
-      'custom loss has a gradient through value-head outputs; the Tinker API client has no critic',
-    );
+    if (!valuesExtension) {
+      throw new Error(
+        'custom loss has a gradient through value-head outputs, which needs a critic model on a server that ' +
+          'trains one (search-r1 serve-trainer); the Tinker API itself has no value loss for it',
+      );
+    }
+    valueWeights = grad.dValues!.map((g, i) => negate(g, i, 'dValues'));
   }
   const weights = grad.dLogprobs.map((g, i) => negate(g, i, 'dLogprobs'));
-  return { grad, weights, entropyWeights };
+  return { grad, weights, entropyWeights, valueWeights };
 }

@@ -36,6 +36,7 @@ import {
   ServerCapabilities,
   SessionHeartbeatResponse,
   EXT_ENTROPY,
+  EXT_VALUES,
   type FBInput,
   type LoraConfig,
 } from './wire.ts';
@@ -62,6 +63,11 @@ export interface TinkerTrainerOptions {
   /** Heartbeat period (default 10 s, as the SDK). */
   heartbeatMs?: number;
   http?: Partial<Omit<HttpOptions, 'baseUrl' | 'apiKey'>>;
+  /**
+   * "critic": a value model (PPO). Needs a server offering our critic extension (serve-trainer);
+   * elsewhere creating one fails with a clear message.
+   */
+  role?: 'policy' | 'critic';
   /** Request size limits for forward / forward_backward (default 1024 datums, 100k tokens). */
   chunk?: { maxDatums?: number; maxTokens?: number };
   futures?: FutureOptions;
@@ -99,6 +105,8 @@ export class TinkerTrainer implements Trainer {
   private closed = false;
   /** search-r1 protocol extensions the server offers (see wire.ts EXT_ENTROPY). */
   readonly extensions = new Set<string>();
+  /** A value model (forward returns values). */
+  readonly critic: boolean;
 
   private constructor(
     private readonly opts: TinkerTrainerOptions,
@@ -108,6 +116,7 @@ export class TinkerTrainer implements Trainer {
     this.http = http;
     this.baseModel = opts.baseModel;
     this.futureOpts = opts.futures ?? {};
+    this.critic = opts.role === 'critic';
   }
 
   /** Opens a session (with heartbeats) and creates the training model. */
@@ -123,6 +132,13 @@ export class TinkerTrainer implements Trainer {
       for (const e of caps.search_r1_extensions ?? []) t.extensions.add(e);
     } catch (err) {
       if (!(err instanceof TinkerHttpError && err.status === 404)) throw err;
+    }
+    if (opts.role === 'critic' && !t.extensions.has(EXT_VALUES)) {
+      throw new Error(
+        `PPO needs a critic (a value model), and the Tinker server at ${baseUrl} offers none: the Tinker API ` +
+          'has no value loss for it (search-r1 serve-trainer does). Use GRPO with --backend tinker, or PPO ' +
+          'with the embedded backend.',
+      );
     }
     await t.openSession();
     try {
@@ -196,6 +212,7 @@ export class TinkerTrainer implements Trainer {
       model_seq_id: this.modelSeqId++,
       base_model: this.baseModel,
       ...(this.loraConfig() ? { lora_config: this.loraConfig() } : {}),
+      ...(this.critic ? { model_role: 'critic' } : {}),
       ...(this.opts.userMetadata ? { user_metadata: this.opts.userMetadata } : {}),
       type: 'create_model',
     };
@@ -301,7 +318,9 @@ export class TinkerTrainer implements Trainer {
     const parts = this.chunks(batch).map(([a, b]) => this.forwardInput(batch.slice(a, b), entropy)); // validate first
     const outs = parts.map((input) => this.fb('forward', this.reserve(), input));
     const results = await Promise.all(outs);
-    return this.chunks(batch).flatMap(([a, b], k) => outputsOf(results[k]!, batch.slice(a, b), entropy));
+    return this.chunks(batch).flatMap(([a, b], k) =>
+      outputsOf(results[k]!, batch.slice(a, b), entropy, this.critic),
+    );
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
@@ -321,16 +340,29 @@ export class TinkerTrainer implements Trainer {
     const fbSeqs = ranges.map(() => this.reserve());
     const forwards = fwdInputs.map((input, k) => this.fb('forward', fwdSeqs[k]!, input));
     const local = Promise.all(forwards).then((outs) => {
-      const outputs = ranges.flatMap(([a, b], k) => outputsOf(outs[k]!, batch.slice(a, b), entropy));
-      return customLossWeights(loss.fn, outputs, batch, this.extensions.has(EXT_ENTROPY));
+      const outputs = ranges.flatMap(([a, b], k) =>
+        outputsOf(outs[k]!, batch.slice(a, b), entropy, this.critic),
+      );
+      return customLossWeights(
+        loss.fn,
+        outputs,
+        batch,
+        this.extensions.has(EXT_ENTROPY),
+        this.critic && this.extensions.has(EXT_VALUES),
+      );
     });
     const outs = await Promise.all(
       ranges.map(([a, b], k) =>
         this.fb(
           'forward_backward',
           fbSeqs[k]!,
-          local.then(({ weights, entropyWeights }) =>
-            crossEntropyInput(batch.slice(a, b), weights.slice(a, b), entropyWeights?.slice(a, b) ?? null),
+          local.then(({ weights, entropyWeights, valueWeights }) =>
+            crossEntropyInput(
+              batch.slice(a, b),
+              weights.slice(a, b),
+              entropyWeights?.slice(a, b) ?? null,
+              valueWeights?.slice(a, b) ?? null,
+            ),
           ),
         ),
       ),
@@ -428,6 +460,7 @@ export class TinkerTrainer implements Trainer {
       model_seq_id: this.modelSeqId++,
       base_model: this.baseModel,
       seq_id: 0,
+      ...(this.critic ? { model_role: 'critic' } : {}),
       type: 'load_weights',
     };
     const res = await call(this.http, 'load_weights', body, LoadWeightsResponse, this.futureOpts);
@@ -597,7 +630,12 @@ function metricsOf(out: ForwardBackwardOutput): Metrics {
   return m;
 }
 
-function outputsOf(out: ForwardBackwardOutput, batch: Datum[], entropy: boolean): ForwardOutput[] {
+function outputsOf(
+  out: ForwardBackwardOutput,
+  batch: Datum[],
+  entropy: boolean,
+  values = false,
+): ForwardOutput[] {
   if (out.loss_fn_outputs.length !== batch.length) {
     throw new Error(
       `tinker forward returned ${out.loss_fn_outputs.length} outputs for ${batch.length} datums`,
@@ -619,6 +657,12 @@ function outputsOf(out: ForwardBackwardOutput, batch: Datum[], entropy: boolean)
         );
       }
       result.entropy = Float32Array.from(e.data);
+    }
+    if (values) {
+      const v = o.values;
+      if (!v || v.data.length !== N)
+        throw new Error(`tinker forward: critic output ${i} has no values of length ${N}`);
+      result.values = Float32Array.from(v.data);
     }
     return result;
   });

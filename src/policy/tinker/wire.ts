@@ -115,6 +115,13 @@ export const ServerCapabilities = z.object({
  * `entropy_weights` input adding −Σ entropy_weights·H to the loss (so an entropy bonus trains).
  */
 export const EXT_ENTROPY = 'entropy';
+/**
+ * Our extension: create_model accepts `model_role: "critic"` (a value head on the base model);
+ * a critic's forward returns per-token `values`, and its forward_backward accepts a `value_weights`
+ * input adding −Σ value_weights·V to the loss (so any client-side value loss trains, as
+ * forward_backward_custom does for log-probs). This is what PPO needs.
+ */
+export const EXT_VALUES = 'critic_values';
 export const ClientConfigRequest = z.object({ sdk_version: z.string() });
 /** Feature flags: every field optional with a default (§3). */
 export const ClientConfigResponse = z.object({
@@ -246,6 +253,8 @@ export const LoadWeightsRequest = z.object({
   base_model: z.string().optional(),
   user_metadata: z.record(z.string(), z.unknown()).optional(),
   weights_access_token: z.string().optional(),
+  /** Our extension (create-via-load of a critic, see EXT_VALUES). */
+  model_role: z.string().optional(),
   type: ignoredType,
 });
 export type LoadWeightsRequest = z.infer<typeof LoadWeightsRequest>;
