@@ -140,18 +140,21 @@ export type TrainConfig = ParsedTrainConfig & {
 type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 export type ConfigLayer = DeepPartial<TrainConfigInput> & Record<string, unknown>;
 
+/** Where `search-r1 demo` (and `train --preset world|smoke`) keep the bundled world's files. */
+export const WORLD_DIR = '.cache/search-r1/world-20250101';
+
 /**
  * Presets. `reference` is the schema defaults (spec §3). `world` trains on the bundled world with
  * the tiny base model at a scale a laptop finishes in minutes; `smoke` is a few steps of it.
- * Data paths are the world files written by `search-r1 generate` / shipped in models/ and data/.
+ * Their data are the world's files in WORLD_DIR (the train command writes them when missing).
  */
 export const PRESETS: Record<string, ConfigLayer> = {
   reference: {},
   world: {
     name: 'world',
     model: 'models/world-base',
-    data: { train: ['data/world/train.jsonl'], val: ['data/world/test.jsonl'], maxValExamples: 64 },
-    retriever: { type: 'bm25', index: 'data/world/bm25' },
+    data: { train: [`${WORLD_DIR}/train.jsonl`], val: [`${WORLD_DIR}/test.jsonl`], maxValExamples: 64 },
+    retriever: { type: 'bm25', index: `${WORLD_DIR}/bm25` },
     rollout: { maxTurns: 2, maxTurnTokens: 48, maxObsTokens: 160, maxTotalTokens: 640, maxPromptTokens: 256 },
     steps: 60,
     promptsPerStep: 16,
@@ -164,8 +167,8 @@ export const PRESETS: Record<string, ConfigLayer> = {
   smoke: {
     name: 'smoke',
     model: 'models/world-base',
-    data: { train: ['data/world/train.jsonl'], val: ['data/world/test.jsonl'], maxValExamples: 8 },
-    retriever: { type: 'bm25', index: 'data/world/bm25' },
+    data: { train: [`${WORLD_DIR}/train.jsonl`], val: [`${WORLD_DIR}/test.jsonl`], maxValExamples: 8 },
+    retriever: { type: 'bm25', index: `${WORLD_DIR}/bm25` },
     rollout: { maxTurns: 2, maxTurnTokens: 32, maxObsTokens: 128, maxTotalTokens: 512, maxPromptTokens: 256 },
     steps: 3,
     promptsPerStep: 4,

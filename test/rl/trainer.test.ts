@@ -127,3 +127,20 @@ test('kill -9 after a checkpoint and --resume gives bit-identical parameters and
 test('kill -9 and resume (PPO: critic and its optimiser too)', async () => {
   await killAndResume('ppo');
 });
+
+test('DAPO dynamic sampling: only groups with reward variance are trained on, re-rolling up to maxRollouts', async () => {
+  const dir = tmp();
+  const { metrics } = await run(dir, { steps: 3, dynamicSampling: { enabled: true, maxRollouts: 3 }, val: { every: 0, beforeTrain: false } });
+  for (const m of metrics) {
+    assert.ok(m['dapo/rollouts'] >= 1 && m['dapo/rollouts'] <= 3);
+    assert.ok(m['dapo/kept_groups'] <= 4);
+    if (m['dapo/kept_groups'] > 0) {
+      assert.equal(m['train/skipped'], 0);
+      // every kept group has a non-zero GRPO advantage somewhere, so the batch mean score is strictly inside (min, max)
+      assert.ok(m['critic/score/max'] > m['critic/score/min'], `step ${m.step}: kept groups have reward variance`);
+    } else {
+      assert.equal(m['train/skipped'], 1);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});

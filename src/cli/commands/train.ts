@@ -1,7 +1,8 @@
 // `search-r1 train`: GRPO / PPO training of a search agent. Thin wrapper over src/rl/trainer.ts.
 // Config layers: reference defaults ← --preset ← --config FILE ← flags.
 import type { Command } from 'commander';
-import { loadConfig, PRESETS } from '../../rl/config.ts';
+import { existsSync } from 'node:fs';
+import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
 import { train } from '../../rl/trainer.ts';
 
 function int(name: string): (v: string) => number {
@@ -121,6 +122,13 @@ export function register(program: Command): void {
       if (f.printConfig) {
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return;
+      }
+      // The world presets read the bundled world's files: write them (and the BM25 index) once.
+      const usesWorld = [...cfg.data.train, ...cfg.data.val, cfg.retriever.index ?? ''].some((p) => p.startsWith(WORLD_DIR));
+      if (usesWorld && !existsSync(`${WORLD_DIR}/bm25`)) {
+        const { prepareWorld } = await import('../../world/demo.ts');
+        const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
+        await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }
       const res = await train(cfg, { resume: f.resume });
       process.stdout.write(`${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`);
