@@ -18,15 +18,10 @@ export interface TrainerSpec {
 
 type Factory = (spec: TrainerSpec) => Promise<Trainer>;
 
-// Module specifiers kept in variables: a backend still being written must not break the others.
-const EMBEDDED_MODULE = './embedded.ts';
-
 export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
   embedded: async (spec) => {
-    const mod = (await import(EMBEDDED_MODULE)) as {
-      EmbeddedTrainer: { load(dir: string, opts?: Record<string, unknown>): Promise<Trainer> };
-    };
-    return mod.EmbeddedTrainer.load(spec.model, { valueHead: spec.valueHead ?? false, seed: spec.seed, ...spec.options });
+    const { EmbeddedTrainer } = await import('./embedded.ts');
+    return EmbeddedTrainer.load(spec.model, { valueHead: spec.valueHead ?? false, seed: spec.seed, ...spec.options });
   },
   // Tinker API (hosted, SkyRL, or `search-r1 serve-trainer`). options: baseUrl, apiKey (default
   // $TINKER_BASE_URL / $TINKER_API_KEY), tokenizer (a Tokenizer) or tokenizerDir (HF folder with
