@@ -188,6 +188,13 @@ export class TrainingPass {
     this.rope.dispose();
   }
 
+  /** Engine memory held by the buffer plan and kept attention probabilities, in bytes. */
+  bytes(): number {
+    let n = this.probs ? this.probs.len : 0;
+    if (this.plan) for (const b of this.plan.bufs) n += b.len;
+    return 4 * n;
+  }
+
   /** Where the probabilities of (layer, seq, head) live: the kept store, or the scratch S. */
   private probsAt(P: Plan, l: number, s: number, h: number): [Buf, number] {
     if (this.probsKept)

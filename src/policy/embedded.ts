@@ -37,7 +37,11 @@ import type {
 export interface EmbeddedOptions {
   /** Seed of the trainer's RNG (sampling seeds when a request has none). */
   seed?: number;
-  /** Upper bound on activation memory of one training pass; batches are split into passes. */
+  /**
+   * Upper bound on activation memory of one training pass (default 512 MiB); batches are split
+   * into passes. Plans above 64 MiB are freed after each call, so policy, critic, reference
+   * model and KV caches share the 4 GiB WASM memory.
+   */
   maxActivationBytes?: number;
   generate?: GenerateOptions;
   /**
@@ -174,7 +178,13 @@ export class EmbeddedTrainer implements Trainer {
       const o = this.pass.forward(seqs.slice(a, b), false);
       for (let i = 0; i < b - a; i++) out.push(toOutput(o, i, opts.entropy ?? false));
     }
+    this.releaseIfLarge();
     return out;
+  }
+
+  /** Frees a large buffer plan (small ones stay for the next call of the same shape). */
+  private releaseIfLarge(): void {
+    if (this.pass.bytes() > 64 * 2 ** 20) this.pass.dispose();
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
@@ -230,6 +240,7 @@ export class EmbeddedTrainer implements Trainer {
       }
       this.pass.backward({ dLogprobs });
     }
+    this.releaseIfLarge();
     const m: Metrics = { 'loss:sum': total, 'tokens:sum': tokens };
     if (loss.type === 'ppo') m['clip_fraction:mean'] = counted > 0 ? clipped / counted : 0;
     return m;
@@ -264,6 +275,7 @@ export class EmbeddedTrainer implements Trainer {
         dValues: lg.dValues?.slice(a, b) ?? null,
       });
     }
+    this.releaseIfLarge();
     return { 'loss:sum': lg.loss, ...(lg.metrics ?? {}) };
   }
 
@@ -281,7 +293,7 @@ export class EmbeddedTrainer implements Trainer {
         4 * c.hiddenSize +
         3 * c.intermediateSize +
         2 * c.numHeads * c.headDim);
-    const budget = Math.max(1, Math.floor((this.opts.maxActivationBytes ?? 1024 * 2 ** 20) / perToken));
+    const budget = Math.max(1, Math.floor((this.opts.maxActivationBytes ?? 512 * 2 ** 20) / perToken));
     const out: [number, number][] = [];
     let a = 0,
       tok = 0;

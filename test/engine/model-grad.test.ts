@@ -132,6 +132,8 @@ test('packing: a ragged batch gives each sequence the log-probs it gets alone', 
   const batch = batchFor(cfg.vocabSize, [6, 47, 1, 9], 31);
   const pass = new TrainingPass(m);
   const together = pass.forward(batch, false);
+  pass.dispose(); // a released pass rebuilds its plan, RoPE table and positions on the next call
+  assert.deepEqual(pass.forward(batch, false), together);
   for (let s = 0; s < batch.length; s++) {
     const alone = pass.forward([batch[s]], false);
     for (let t = 0; t < batch[s].inputs.length; t++)
