@@ -96,6 +96,7 @@ test('heartbeats every heartbeatMs, none after close', async (t) => {
   });
   await new Promise((r) => setTimeout(r, 300));
   await client.close();
+  await new Promise((r) => setTimeout(r, 100)); // let a heartbeat already on the wire arrive
   const beats = proxy.events.filter((e) => e.route === 'session_heartbeat').length;
   assert.ok(beats >= 2, `heartbeats sent (${beats})`);
   await new Promise((r) => setTimeout(r, 200));

@@ -596,7 +596,7 @@ test('server: validation errors name the field (422 / 400), LoRA and critic refu
   });
 });
 
-test('server: seq_id order, idempotency (same body → same id, other → 409), future expiry 410, sessions expire', async () => {
+test('server: seq_id order, idempotency (same body → same id, other → 409), seq_id gaps', async () => {
   await withServer(
     async (api, _server, made) => {
       const sid = (await api('create_session', { tags: [], sdk_version: 'x' })).body.session_id;
@@ -645,15 +645,34 @@ test('server: seq_id order, idempotency (same body → same id, other → 409), 
         await api('optim_step', { model_id: modelId, seq_id: 4, adam_params: {} }),
       );
       assert.equal(gap.status, 200);
-      // Expiry: finished results are dropped after futureTtlMs → 410.
-      await new Promise((r) => setTimeout(r, 400));
-      assert.equal((await api('retrieve_future', { request_id: fbAck.body.request_id })).status, 410);
-      // Session expiry (no heartbeats) unloads the model.
-      await new Promise((r) => setTimeout(r, 700));
+    },
+    // Long enough that seq 2 cannot be released early on a loaded machine.
+    { seqGapMs: 1500 },
+  );
+});
+
+test('server: finished results expire (410); sessions without heartbeats expire and unload their models', async () => {
+  await withServer(
+    async (api) => {
+      const sid = (await api('create_session', { tags: [], sdk_version: 'x' })).body.session_id;
+      const modelId = (
+        await result(
+          api,
+          await api('create_model', { session_id: sid, model_seq_id: 0, base_model: 'bigram' }),
+        )
+      ).body.model_id;
+      const ack = await api('forward', {
+        model_id: modelId,
+        forward_input: { loss_fn: 'cross_entropy', data: [datum([1, 2, 3])] },
+      });
+      assert.equal((await result(api, ack)).status, 200);
+      await new Promise((r) => setTimeout(r, 1300));
+      assert.equal((await api('retrieve_future', { request_id: ack.body.request_id })).status, 410);
+      await new Promise((r) => setTimeout(r, 1300)); // > sessionTtlMs since creation, plus a sweep
       assert.equal((await api('get_info', { model_id: modelId })).status, 404);
       assert.equal((await api('session_heartbeat', { session_id: sid })).status, 404);
     },
-    { futureTtlMs: 300, seqGapMs: 100, sessionTtlMs: 600 },
+    { futureTtlMs: 1000, sessionTtlMs: 1500 },
   );
 });
 
