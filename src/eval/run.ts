@@ -41,7 +41,7 @@ export interface RunEvalResult {
   markdown: string;
   /** Questions answered in this call (the rest came from an earlier run). */
   newlyScored: number;
-  files: { results: string; trajectories: string; table: string; report: string };
+  files: { results: string; trajectories: string; table: string; scores: string; report: string };
 }
 
 export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
@@ -140,9 +140,12 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     results: store.files.results,
     trajectories: store.files.trajectories,
     table: join(o.outDir, 'table.md'),
+    scores: join(o.outDir, 'scores.json'),
     report: join(o.outDir, 'report.html'),
   };
   writeFileSync(files.table, markdown);
+  // The same numbers for programs (CI regression checks, the lead's BENCHMARKS merge).
+  writeFileSync(files.scores, JSON.stringify({ ...o.runInfo, options: o.opts, ...table }, null, 2) + '\n');
   const maxShown = o.maxReportTrajectories ?? 5000;
   const trajectories = store.trajectories(isWanted, maxShown);
   writeFileSync(

@@ -63,6 +63,12 @@ test('runEval scores every question, writes table/trajectories/report, and resum
     // s.e. of 3/5: sqrt(0.6·0.4/5) = 0.219; of 2/4: 0.25; of the average: sqrt(0.219² + 0.25²)/2 = 0.166.
     assert.match(r1.markdown, /\| direct \| 0\.600 ± 0\.219 \| 0\.500 ± 0\.250 \| 0\.550 ± 0\.166 \|/);
     assert.equal(readFileSync(join(dir, 'table.md'), 'utf8'), r1.markdown);
+    const scores = JSON.parse(readFileSync(r1.files.scores, 'utf8')) as {
+      model: string;
+      cells: Record<string, Record<string, { em: number; n: number }>>;
+    };
+    assert.equal(scores.model, 'scripted');
+    assert.deepEqual(scores.cells.direct.a, r1.table.cells.direct.a);
     const lines = readFileSync(r1.files.results, 'utf8').trim().split('\n');
     assert.equal(lines.length, 18);
     const traj = readFileSync(r1.files.trajectories, 'utf8')
