@@ -169,7 +169,12 @@ export class Model {
   }
 
   ensureGrads(): void {
-    for (const p of this.params) if (!p.g) p.g = this.kernels.arena.alloc(p.size);
+    // The arena reuses freed memory, so a new gradient buffer must be zeroed before accumulation.
+    for (const p of this.params) {
+      if (p.g) continue;
+      p.g = this.kernels.arena.alloc(p.size);
+      p.g.data.fill(0);
+    }
   }
 
   zeroGrad(): void {
