@@ -21,7 +21,11 @@ type Factory = (spec: TrainerSpec) => Promise<Trainer>;
 export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
   embedded: async (spec) => {
     const { EmbeddedTrainer } = await import('./embedded.ts');
-    return EmbeddedTrainer.load(spec.model, { valueHead: spec.valueHead ?? false, seed: spec.seed, ...spec.options });
+    return EmbeddedTrainer.load(spec.model, {
+      valueHead: spec.valueHead ?? false,
+      seed: spec.seed,
+      ...spec.options,
+    });
   },
   // Tinker API (hosted, SkyRL, or `search-r1 serve-trainer`). options: baseUrl, apiKey (default
   // $TINKER_BASE_URL / $TINKER_API_KEY), tokenizer (a Tokenizer) or tokenizerDir (HF folder with
@@ -34,6 +38,7 @@ export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
 
 export async function createTrainer(spec: TrainerSpec): Promise<Trainer> {
   const factory = TRAINER_BACKENDS[spec.backend];
-  if (!factory) throw new Error(`unknown backend "${spec.backend}" (known: ${Object.keys(TRAINER_BACKENDS).join(', ')})`);
+  if (!factory)
+    throw new Error(`unknown backend "${spec.backend}" (known: ${Object.keys(TRAINER_BACKENDS).join(', ')})`);
   return factory(spec);
 }

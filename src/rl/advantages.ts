@@ -27,7 +27,8 @@ export function lastPolicyIndex(mask: Seq): number {
 
 /** Token-level rewards: the outcome score at the last policy token, 0 elsewhere. */
 export function placeOutcomeRewards(scores: readonly number[], masks: readonly Seq[]): Float32Array[] {
-  if (scores.length !== masks.length) throw new Error(`placeOutcomeRewards: ${scores.length} scores, ${masks.length} masks`);
+  if (scores.length !== masks.length)
+    throw new Error(`placeOutcomeRewards: ${scores.length} scores, ${masks.length} masks`);
   return masks.map((m, i) => {
     const r = new Float32Array(m.length);
     const last = lastPolicyIndex(m);
@@ -37,11 +38,18 @@ export function placeOutcomeRewards(scores: readonly number[], masks: readonly S
 }
 
 /** Masked mean and (unbiased, as torch/veRL) variance over all sequences. */
-export function maskedMeanVar(values: readonly Seq[], masks: readonly Seq[]): { mean: number; variance: number; count: number } {
+export function maskedMeanVar(
+  values: readonly Seq[],
+  masks: readonly Seq[],
+): { mean: number; variance: number; count: number } {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < values.length; i++) {
-    for (let t = 0; t < values[i].length; t++) if (masks[i][t] !== 0) { sum += values[i][t]; count++; }
+    for (let t = 0; t < values[i].length; t++)
+      if (masks[i][t] !== 0) {
+        sum += values[i][t];
+        count++;
+      }
   }
   const mean = count > 0 ? sum / count : 0;
   let ss = 0;
@@ -135,8 +143,13 @@ export interface GrpoOptions {
  * GRPO outcome advantages: (r − mean_group) / (std_group + ε), std unbiased as torch.std. A group
  * of one response gets mean 0 and std 1 (as the reference), i.e. its raw score.
  */
-export function grpoAdvantages(scores: readonly number[], groupIds: readonly GroupId[], opts: GrpoOptions): number[] {
-  if (scores.length !== groupIds.length) throw new Error(`grpo: ${scores.length} scores, ${groupIds.length} group ids`);
+export function grpoAdvantages(
+  scores: readonly number[],
+  groupIds: readonly GroupId[],
+  opts: GrpoOptions,
+): number[] {
+  if (scores.length !== groupIds.length)
+    throw new Error(`grpo: ${scores.length} scores, ${groupIds.length} group ids`);
   const out = new Array<number>(scores.length).fill(0);
   for (const idx of groupIndices(groupIds).values()) {
     let mean = 0;
@@ -152,7 +165,8 @@ export function grpoAdvantages(scores: readonly number[], groupIds: readonly Gro
 
 /** RLOO: r_i − mean of the other responses of the group (= n/(n−1)·(r_i − mean)); a lone response keeps r. */
 export function rlooAdvantages(scores: readonly number[], groupIds: readonly GroupId[]): number[] {
-  if (scores.length !== groupIds.length) throw new Error(`rloo: ${scores.length} scores, ${groupIds.length} group ids`);
+  if (scores.length !== groupIds.length)
+    throw new Error(`rloo: ${scores.length} scores, ${groupIds.length} group ids`);
   const out = scores.slice();
   for (const idx of groupIndices(groupIds).values()) {
     const n = idx.length;
@@ -165,7 +179,8 @@ export function rlooAdvantages(scores: readonly number[], groupIds: readonly Gro
 
 /** Broadcasts one advantage per sequence to its policy tokens (0 at injected tokens). */
 export function broadcastToTokens(perSequence: readonly number[], masks: readonly Seq[]): Float32Array[] {
-  if (perSequence.length !== masks.length) throw new Error(`broadcast: ${perSequence.length} values, ${masks.length} masks`);
+  if (perSequence.length !== masks.length)
+    throw new Error(`broadcast: ${perSequence.length} values, ${masks.length} masks`);
   return masks.map((m, i) => {
     const out = new Float32Array(m.length);
     for (let t = 0; t < m.length; t++) if (m[t] !== 0) out[t] = perSequence[i];
@@ -189,7 +204,8 @@ export function reinforcePlusPlusAdvantages(
     let running = 0;
     for (let t = r.length - 1; t >= 0; t--) {
       if (m[t] === 0) {
-        if (r[t] !== 0) throw new Error(`reinforce++: sequence ${i} has reward ${r[t]} at injected token ${t}`);
+        if (r[t] !== 0)
+          throw new Error(`reinforce++: sequence ${i} has reward ${r[t]} at injected token ${t}`);
         continue;
       }
       running = r[t] + gamma * running;

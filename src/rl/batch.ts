@@ -14,7 +14,10 @@ export function lossMask(policyMask: Uint8Array, stateMasking: boolean): Float32
 }
 
 /** A Datum whose weights are the loss mask at response positions (0 over the prompt). */
-export function trajectoryDatum(traj: Pick<Trajectory, 'promptTokens' | 'responseTokens'>, mask: Float32Array): Datum {
+export function trajectoryDatum(
+  traj: Pick<Trajectory, 'promptTokens' | 'responseTokens'>,
+  mask: Float32Array,
+): Datum {
   const full = traj.promptTokens.concat(traj.responseTokens);
   if (traj.promptTokens.length === 0) throw new Error('trajectoryDatum: empty prompt');
   const N = full.length - 1;
@@ -24,7 +27,11 @@ export function trajectoryDatum(traj: Pick<Trajectory, 'promptTokens' | 'respons
 }
 
 /** The response part [P−1, P−1+R) of a per-position array of length N. */
-export function responseSlice(perPosition: Float32Array, promptLength: number, responseLength: number): Float32Array {
+export function responseSlice(
+  perPosition: Float32Array,
+  promptLength: number,
+  responseLength: number,
+): Float32Array {
   return perPosition.subarray(promptLength - 1, promptLength - 1 + responseLength);
 }
 

@@ -42,9 +42,11 @@ export async function saveCheckpoint(
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   // keep-last-K, and sweep temp folders left by killed runs
-  for (const name of readdirSync(root)) if (name.includes('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
+  for (const name of readdirSync(root))
+    if (name.includes('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
   const steps = listCheckpoints(runDir);
-  for (const s of steps.slice(0, Math.max(0, steps.length - keepLast))) rmSync(s.dir, { recursive: true, force: true });
+  for (const s of steps.slice(0, Math.max(0, steps.length - keepLast)))
+    rmSync(s.dir, { recursive: true, force: true });
   return final;
 }
 
@@ -68,7 +70,10 @@ export function latestCheckpoint(runDir: string): { dir: string; state: Checkpoi
   return { dir: last.dir, state };
 }
 
-export async function loadCheckpoint(dir: string, models: { policy: Trainer; critic: Trainer | null }): Promise<void> {
+export async function loadCheckpoint(
+  dir: string,
+  models: { policy: Trainer; critic: Trainer | null },
+): Promise<void> {
   await models.policy.loadWeights(join(dir, 'policy'), { optimizer: true });
   if (models.critic) await models.critic.loadWeights(join(dir, 'critic'), { optimizer: true });
 }

@@ -82,13 +82,21 @@ export const TrainConfigSchema = z.strictObject({
       stateMasking: z.boolean().default(true),
       /** KL to the reference as a loss term: default on for grpo (k3/low_var_kl), off for ppo. */
       klLoss: z
-        .strictObject({ use: z.boolean().optional(), coef: z.number().min(0).default(0.001), estimator: klEstimator.default('low_var_kl') })
+        .strictObject({
+          use: z.boolean().optional(),
+          coef: z.number().min(0).default(0.001),
+          estimator: klEstimator.default('low_var_kl'),
+        })
         .prefault({}),
     })
     .prefault({}),
   /** KL penalty folded into the token rewards: default on exactly when the KL loss is off (as veRL). */
   klInReward: z
-    .strictObject({ use: z.boolean().optional(), coef: z.number().min(0).default(0.001), estimator: klEstimator.default('k1') })
+    .strictObject({
+      use: z.boolean().optional(),
+      coef: z.number().min(0).default(0.001),
+      estimator: klEstimator.default('k1'),
+    })
     .prefault({}),
   critic: z
     .strictObject({
@@ -100,7 +108,9 @@ export const TrainConfigSchema = z.strictObject({
     })
     .prefault({}),
   gae: z.strictObject({ gamma: prob.default(1), lambda: prob.default(1) }).prefault({}),
-  grpo: z.strictObject({ normByStd: z.boolean().default(true), eps: z.number().min(0).default(1e-6) }).prefault({}),
+  grpo: z
+    .strictObject({ normByStd: z.boolean().default(true), eps: z.number().min(0).default(1e-6) })
+    .prefault({}),
   reward: z
     .strictObject({
       metric: z.enum(['em', 'subem', 'f1']).default('em'),
@@ -110,7 +120,9 @@ export const TrainConfigSchema = z.strictObject({
     })
     .prefault({}),
   /** DAPO dynamic sampling: drop groups whose rewards are all equal, re-roll up to maxRollouts. */
-  dynamicSampling: z.strictObject({ enabled: z.boolean().default(false), maxRollouts: int(1).default(3) }).prefault({}),
+  dynamicSampling: z
+    .strictObject({ enabled: z.boolean().default(false), maxRollouts: int(1).default(3) })
+    .prefault({}),
   val: z
     .strictObject({
       /** Validate every N steps (reference test_freq 50); 0 = never. */
@@ -191,14 +203,18 @@ export function mergeLayers(...layers: Record<string, unknown>[]): Record<string
   for (const layer of layers) {
     for (const [k, v] of Object.entries(layer)) {
       if (v === undefined) continue;
-      out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeLayers(out[k] as Record<string, unknown>, v) : v;
+      out[k] =
+        isPlainObject(v) && isPlainObject(out[k]) ? mergeLayers(out[k] as Record<string, unknown>, v) : v;
     }
   }
   return out;
 }
 
 export class ConfigError extends Error {
-  constructor(message: string, readonly source: string) {
+  constructor(
+    message: string,
+    readonly source: string,
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
@@ -226,12 +242,18 @@ export function resolveDefaults(c: ParsedTrainConfig): TrainConfig {
   const grouped = c.algo === 'grpo' || c.algo === 'rloo';
   const klLossUse = c.actor.klLoss.use ?? c.algo === 'grpo';
   const n = c.n ?? (grouped ? 5 : 1);
-  if (grouped && n < 2) throw new ConfigError(`"n": ${c.algo} needs at least 2 responses per prompt, got ${n}`, 'config');
+  if (grouped && n < 2)
+    throw new ConfigError(`"n": ${c.algo} needs at least 2 responses per prompt, got ${n}`, 'config');
   if (c.miniBatchPrompts > c.promptsPerStep) {
-    throw new ConfigError(`"miniBatchPrompts" (${c.miniBatchPrompts}) exceeds "promptsPerStep" (${c.promptsPerStep})`, 'config');
+    throw new ConfigError(
+      `"miniBatchPrompts" (${c.miniBatchPrompts}) exceeds "promptsPerStep" (${c.promptsPerStep})`,
+      'config',
+    );
   }
-  if (c.retriever.type === 'bm25' && !c.retriever.index) throw new ConfigError('"retriever.index": required for a bm25 retriever', 'config');
-  if (c.retriever.type === 'remote' && !c.retriever.url) throw new ConfigError('"retriever.url": required for a remote retriever', 'config');
+  if (c.retriever.type === 'bm25' && !c.retriever.index)
+    throw new ConfigError('"retriever.index": required for a bm25 retriever', 'config');
+  if (c.retriever.type === 'remote' && !c.retriever.url)
+    throw new ConfigError('"retriever.url": required for a remote retriever', 'config');
   return {
     ...c,
     runDir: c.runDir ?? `runs/${c.name}`,
@@ -260,12 +282,20 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 /** defaults ← preset ← file ← overrides, validated. */
-export function loadConfig(opts: { preset?: string; file?: string; overrides?: Record<string, unknown> }): TrainConfig {
+export function loadConfig(opts: {
+  preset?: string;
+  file?: string;
+  overrides?: Record<string, unknown>;
+}): TrainConfig {
   const layers: Record<string, unknown>[] = [];
   let source = 'flags';
   if (opts.preset !== undefined) {
     const p = PRESETS[opts.preset];
-    if (!p) throw new ConfigError(`unknown preset "${opts.preset}" (known: ${Object.keys(PRESETS).join(', ')})`, 'preset');
+    if (!p)
+      throw new ConfigError(
+        `unknown preset "${opts.preset}" (known: ${Object.keys(PRESETS).join(', ')})`,
+        'preset',
+      );
     layers.push(p);
     source = `preset ${opts.preset}`;
   }

@@ -33,7 +33,10 @@ export class PromptLoader<T> {
     while (out.length < count) {
       const order = this.order(this.state.epoch);
       out.push(this.items[order[this.state.cursor]]);
-      this.state = this.state.cursor + 1 >= order.length ? { epoch: this.state.epoch + 1, cursor: 0 } : { epoch: this.state.epoch, cursor: this.state.cursor + 1 };
+      this.state =
+        this.state.cursor + 1 >= order.length
+          ? { epoch: this.state.epoch + 1, cursor: 0 }
+          : { epoch: this.state.epoch, cursor: this.state.cursor + 1 };
     }
     return out;
   }

@@ -81,7 +81,14 @@ export interface PolicyLossResult {
   dLogprobs: Float32Array[];
   dEntropy: Float32Array[];
   /** The reference's names without the `actor/` prefix: pg_loss, pg_clipfrac, ppo_kl, entropy_loss, kl_loss. */
-  metrics: { pg_loss: number; pg_clipfrac: number; ppo_kl: number; entropy_loss: number; kl_loss: number; pg_clipfrac_lower: number };
+  metrics: {
+    pg_loss: number;
+    pg_clipfrac: number;
+    ppo_kl: number;
+    entropy_loss: number;
+    kl_loss: number;
+    pg_clipfrac_lower: number;
+  };
 }
 
 /**
@@ -92,10 +99,15 @@ export interface PolicyLossResult {
 export function policyLoss(input: PolicyLossInput, opts: PolicyLossOptions): PolicyLossResult {
   const { logprobs, oldLogprobs, advantages, masks } = input;
   const B = masks.length;
-  for (const [name, arr] of [['logprobs', logprobs], ['oldLogprobs', oldLogprobs], ['advantages', advantages]] as const) {
+  for (const [name, arr] of [
+    ['logprobs', logprobs],
+    ['oldLogprobs', oldLogprobs],
+    ['advantages', advantages],
+  ] as const) {
     if (arr.length !== B) throw new Error(`policyLoss: ${name} has ${arr.length} sequences, masks ${B}`);
     for (let i = 0; i < B; i++) {
-      if (arr[i].length !== masks[i].length) throw new Error(`policyLoss: ${name}[${i}] has length ${arr[i].length}, mask ${masks[i].length}`);
+      if (arr[i].length !== masks[i].length)
+        throw new Error(`policyLoss: ${name}[${i}] has length ${arr[i].length}, mask ${masks[i].length}`);
     }
   }
   if (opts.klCoef !== 0 && !input.refLogprobs) throw new Error('policyLoss: klCoef ≠ 0 needs refLogprobs');
@@ -159,7 +171,14 @@ export function policyLoss(input: PolicyLossInput, opts: PolicyLossOptions): Pol
     loss,
     dLogprobs,
     dEntropy,
-    metrics: { pg_loss: pgLoss, pg_clipfrac: clipfrac, ppo_kl: ppoKl, entropy_loss: entLoss, kl_loss: klLoss, pg_clipfrac_lower: clipfracLower },
+    metrics: {
+      pg_loss: pgLoss,
+      pg_clipfrac: clipfrac,
+      ppo_kl: ppoKl,
+      entropy_loss: entLoss,
+      kl_loss: klLoss,
+      pg_clipfrac_lower: clipfracLower,
+    },
   };
 }
 
@@ -229,7 +248,11 @@ export function applyKlPenalty(
 }
 
 /** 1 − Var(returns − values) / Var(returns) over masked tokens (the reference's vf_explained_var). */
-export function explainedVariance(values: readonly Seq[], returns: readonly Seq[], masks: readonly Seq[]): number {
+export function explainedVariance(
+  values: readonly Seq[],
+  returns: readonly Seq[],
+  masks: readonly Seq[],
+): number {
   let n = 0;
   let sr = 0;
   let sd = 0;

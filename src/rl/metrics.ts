@@ -20,7 +20,9 @@ export function rolloutMetrics(trajs: readonly Trajectory[]): Record<string, num
     'env/number_of_actions/max': trajs.length ? Math.max(...trajs.map((t) => t.numTurns)) : 0,
     'env/finish_ratio': mean(trajs.map((t) => (t.finish === 'answer' ? 1 : 0))),
     'env/number_of_valid_action': mean(trajs.map((t) => t.numValidActions)),
-    'env/ratio_of_valid_action': mean(trajs.map((t) => (t.numTurns > 0 ? t.numValidActions / t.numTurns : 0))),
+    'env/ratio_of_valid_action': mean(
+      trajs.map((t) => (t.numTurns > 0 ? t.numValidActions / t.numTurns : 0)),
+    ),
     'env/number_of_valid_search': mean(trajs.map((t) => t.numSearches)),
     'state_tokens/total': policyTokens,
     'state_tokens/coverage': allTokens > 0 ? policyTokens / allTokens : 0,
@@ -61,7 +63,9 @@ function fmtDuration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';
   const m = Math.floor(s / 60);
   const h = Math.floor(m / 60);
-  return h > 0 ? `${h}h${String(m % 60).padStart(2, '0')}m` : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return h > 0
+    ? `${h}h${String(m % 60).padStart(2, '0')}m`
+    : `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
 /** One progress line: step, reward, EM, response length, searches, tokens/s, ETA. */

@@ -56,12 +56,23 @@ export interface PromptItem {
 /** The prompt ids of a question: Search-R1 instruction, through the chat template when there is one. */
 export function encodePrompt(tok: Tokenizer, question: string, template?: string): number[] {
   // split/join, not replace: a `$` in a question must not act as a replacement pattern
-  const user = template === undefined ? searchR1UserPrompt(question) : template.split('{question}').join(normalizeQuestion(question));
+  const user =
+    template === undefined
+      ? searchR1UserPrompt(question)
+      : template.split('{question}').join(normalizeQuestion(question));
   const chat = tok.applyChatTemplate([{ role: 'user', content: user }], { addGenerationPrompt: true });
   return tok.encode(chat ?? user);
 }
 
-function buildPrompts(tok: Tokenizer, examples: QaExample[], maxTokens: number, template: string | undefined, what: string, log: (s: string) => void, strict: boolean): PromptItem[] {
+function buildPrompts(
+  tok: Tokenizer,
+  examples: QaExample[],
+  maxTokens: number,
+  template: string | undefined,
+  what: string,
+  log: (s: string) => void,
+  strict: boolean,
+): PromptItem[] {
   const items: PromptItem[] = [];
   const tooLong: string[] = [];
   for (const ex of examples) {
@@ -93,7 +104,9 @@ async function openRetriever(cfg: TrainConfig): Promise<Retriever | null> {
     }
     case 'remote': {
       const REMOTE_MODULE = '../retrieval/remote.ts';
-      const mod = (await import(REMOTE_MODULE)) as { RemoteRetriever: new (url: string, opts?: Record<string, unknown>) => Retriever };
+      const mod = (await import(REMOTE_MODULE)) as {
+        RemoteRetriever: new (url: string, opts?: Record<string, unknown>) => Retriever;
+      };
       return new mod.RemoteRetriever(cfg.retriever.url!);
     }
   }
@@ -105,17 +118,32 @@ export function configHash(cfg: TrainConfig): string {
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
-export function rolloutConfig(cfg: TrainConfig, seed: number, greedy: boolean, maxTurns: number): RolloutConfig {
+export function rolloutConfig(
+  cfg: TrainConfig,
+  seed: number,
+  greedy: boolean,
+  maxTurns: number,
+): RolloutConfig {
   const r = cfg.rollout;
   return {
-    maxTurns, topk: r.topk, maxTurnTokens: r.maxTurnTokens, maxObsTokens: r.maxObsTokens, maxTotalTokens: r.maxTotalTokens,
-    temperature: greedy ? 0 : r.temperature, topP: greedy ? 1 : r.topP, topK: greedy ? undefined : r.topK || undefined,
-    seed, searchEnabled: r.searchEnabled, // runRollouts also needs a retriever to search
+    maxTurns,
+    topk: r.topk,
+    maxTurnTokens: r.maxTurnTokens,
+    maxObsTokens: r.maxObsTokens,
+    maxTotalTokens: r.maxTotalTokens,
+    temperature: greedy ? 0 : r.temperature,
+    topP: greedy ? 1 : r.topP,
+    topK: greedy ? undefined : r.topK || undefined,
+    seed,
+    searchEnabled: r.searchEnabled, // runRollouts also needs a retriever to search
   };
 }
 
 function scoreOptions(cfg: TrainConfig): ScoreOptions {
-  return { metric: cfg.reward.metric, format: cfg.reward.format ? { retrievalBonus: cfg.reward.retrievalBonus } : undefined };
+  return {
+    metric: cfg.reward.metric,
+    format: cfg.reward.format ? { retrievalBonus: cfg.reward.retrievalBonus } : undefined,
+  };
 }
 
 /** Greedy validation over EVERY validation question (the last partial batch included). */
@@ -132,16 +160,42 @@ export async function validate(
   const lines: string[] = [];
   for (let start = 0, b = 0; start < items.length; start += cfg.val.batchSize, b++) {
     const batch = items.slice(start, start + cfg.val.batchSize);
-    const rcfg = rolloutConfig(cfg, deriveSeed(cfg.seed, SEED_PURPOSE.validation, step, b), true, cfg.val.maxTurns);
-    const trajs = await runRollouts(sampler, retriever, batch.map((x) => x.tokens), 1, rcfg);
+    const rcfg = rolloutConfig(
+      cfg,
+      deriveSeed(cfg.seed, SEED_PURPOSE.validation, step, b),
+      true,
+      cfg.val.maxTurns,
+    );
+    const trajs = await runRollouts(
+      sampler,
+      retriever,
+      batch.map((x) => x.tokens),
+      1,
+      rcfg,
+    );
     trajs.forEach((t) => {
       const ex = batch[t.promptIndex].example;
       const d = scoreDetails(t.responseText, ex.goldenAnswers, scoreOptions(cfg));
       const em = metricScore('em', extractAnswer(t.responseText), ex.goldenAnswers);
-      const s = perSource.get(ex.dataSource) ?? perSource.set(ex.dataSource, { score: [], em: [] }).get(ex.dataSource)!;
+      const s =
+        perSource.get(ex.dataSource) ??
+        perSource.set(ex.dataSource, { score: [], em: [] }).get(ex.dataSource)!;
       s.score.push(d.score);
       s.em.push(em);
-      if (outFile) lines.push(JSON.stringify({ id: ex.id, question: ex.question, golden: ex.goldenAnswers, response: t.responseText, answer: t.answer, score: d.score, em, searches: t.numSearches, finish: t.finish }));
+      if (outFile)
+        lines.push(
+          JSON.stringify({
+            id: ex.id,
+            question: ex.question,
+            golden: ex.goldenAnswers,
+            response: t.responseText,
+            answer: t.answer,
+            score: d.score,
+            em,
+            searches: t.numSearches,
+            finish: t.finish,
+          }),
+        );
     });
     all.push(...trajs);
   }
@@ -163,7 +217,10 @@ export async function validate(
   return m;
 }
 
-export async function train(cfg: TrainConfig, opts: { resume?: boolean } & TrainDeps = {}): Promise<TrainResult> {
+export async function train(
+  cfg: TrainConfig,
+  opts: { resume?: boolean } & TrainDeps = {},
+): Promise<TrainResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const make = opts.createTrainer ?? defaultCreateTrainer;
   const runDir = cfg.runDir;
@@ -174,20 +231,38 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
 
   const ck = opts.resume ? latestCheckpoint(runDir) : null;
   if (!opts.resume && existsSync(metricsLog.path) && statSync(metricsLog.path).size > 0) {
-    throw new Error(`${runDir} already holds a run (metrics.jsonl): pass --resume to continue it, or choose another --run-dir`);
+    throw new Error(
+      `${runDir} already holds a run (metrics.jsonl): pass --resume to continue it, or choose another --run-dir`,
+    );
   }
   if (ck && ck.state.configHash !== hash) {
-    throw new Error(`${ck.dir}: the checkpoint was written with a different config (hash ${ck.state.configHash}, now ${hash}); only steps, val and checkpoint settings may change on resume`);
+    throw new Error(
+      `${ck.dir}: the checkpoint was written with a different config (hash ${ck.state.configHash}, now ${hash}); only steps, val and checkpoint settings may change on resume`,
+    );
   }
   writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
 
   // ---- models ----
   const usesRef = cfg.actor.klLoss.use || cfg.klInReward.use;
-  const policy = await make({ backend: cfg.backend, model: cfg.model, seed: cfg.seed, options: cfg.backendOptions });
-  const ref = usesRef ? await make({ backend: cfg.backend, model: cfg.model, seed: cfg.seed, options: cfg.backendOptions }) : null;
-  const critic = cfg.algo === 'ppo'
-    ? await make({ backend: cfg.backend, model: cfg.criticModel ?? cfg.model, valueHead: true, seed: cfg.seed, options: cfg.backendOptions })
+  const policy = await make({
+    backend: cfg.backend,
+    model: cfg.model,
+    seed: cfg.seed,
+    options: cfg.backendOptions,
+  });
+  const ref = usesRef
+    ? await make({ backend: cfg.backend, model: cfg.model, seed: cfg.seed, options: cfg.backendOptions })
     : null;
+  const critic =
+    cfg.algo === 'ppo'
+      ? await make({
+          backend: cfg.backend,
+          model: cfg.criticModel ?? cfg.model,
+          valueHead: true,
+          seed: cfg.seed,
+          options: cfg.backendOptions,
+        })
+      : null;
   const retriever = opts.retriever !== undefined ? opts.retriever : await openRetriever(cfg);
 
   // ---- data ----
@@ -196,8 +271,24 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     val: await loadExamples(cfg.data.val, cfg.data.maxValExamples),
   };
   const tok = policy.tokenizer;
-  const trainItems = buildPrompts(tok, data.train, cfg.rollout.maxPromptTokens, cfg.data.promptTemplate, 'training data', log, false);
-  const valItems = buildPrompts(tok, data.val, cfg.rollout.maxPromptTokens, cfg.data.promptTemplate, 'validation data', log, true);
+  const trainItems = buildPrompts(
+    tok,
+    data.train,
+    cfg.rollout.maxPromptTokens,
+    cfg.data.promptTemplate,
+    'training data',
+    log,
+    false,
+  );
+  const valItems = buildPrompts(
+    tok,
+    data.val,
+    cfg.rollout.maxPromptTokens,
+    cfg.data.promptTemplate,
+    'validation data',
+    log,
+    true,
+  );
   const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle);
 
   let startStep = 0;
@@ -220,7 +311,12 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     const vm = await validate(policy, retriever, valItems, cfg, 0, join(runDir, 'val', 'step-000000.jsonl'));
     lastMetrics = { step: 0, ...vm, 'timing_s/testing': (performance.now() - t0) / 1000 };
     metricsLog.append(lastMetrics);
-    log(`step 0 validation: ${Object.entries(vm).filter(([k]) => k.startsWith('val/test_score/')).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(' ')}`);
+    log(
+      `step 0 validation: ${Object.entries(vm)
+        .filter(([k]) => k.startsWith('val/test_score/'))
+        .map(([k, v]) => `${k}=${v.toFixed(3)}`)
+        .join(' ')}`,
+    );
   }
 
   let lastSaveSeconds = 0;
@@ -231,10 +327,10 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     const sOpts = scoreOptions(cfg);
 
     // ---- rollouts (with DAPO dynamic sampling when on) ----
-    let trajs: Trajectory[] = [];
-    let scores: number[] = [];
-    let ems: number[] = [];
-    let groupIds: GroupId[] = [];
+    const trajs: Trajectory[] = [];
+    const scores: number[] = [];
+    const ems: number[] = [];
+    const groupIds: GroupId[] = [];
     let rewardSeconds = 0;
     let groupsKept = 0;
     let rolloutsDone = 0;
@@ -242,11 +338,27 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     let droppedGroups = 0;
     while (rolloutsDone < maxRollouts && groupsKept < cfg.promptsPerStep) {
       const batch = loader.next(cfg.promptsPerStep);
-      const rcfg = rolloutConfig(cfg, deriveSeed(cfg.seed, SEED_PURPOSE.rollout, step, rolloutsDone), false, cfg.rollout.maxTurns);
-      const out = await runRollouts(policy, retriever, batch.map((b) => b.tokens), cfg.n, rcfg, stats);
+      const rcfg = rolloutConfig(
+        cfg,
+        deriveSeed(cfg.seed, SEED_PURPOSE.rollout, step, rolloutsDone),
+        false,
+        cfg.rollout.maxTurns,
+      );
+      const out = await runRollouts(
+        policy,
+        retriever,
+        batch.map((b) => b.tokens),
+        cfg.n,
+        rcfg,
+        stats,
+      );
       const tr = performance.now();
-      const sc = out.map((t) => scoreDetails(t.responseText, batch[t.promptIndex].example.goldenAnswers, sOpts).score);
-      const em = out.map((t) => metricScore('em', extractAnswer(t.responseText), batch[t.promptIndex].example.goldenAnswers));
+      const sc = out.map(
+        (t) => scoreDetails(t.responseText, batch[t.promptIndex].example.goldenAnswers, sOpts).score,
+      );
+      const em = out.map((t) =>
+        metricScore('em', extractAnswer(t.responseText), batch[t.promptIndex].example.goldenAnswers),
+      );
       rewardSeconds += (performance.now() - tr) / 1000;
       // Group ids: (rollout round, prompt position) — unique within the step whatever the data sources.
       const gid = out.map((t) => `${rolloutsDone}:${t.promptIndex}`);
@@ -311,7 +423,17 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     let testSeconds = 0;
     if (cfg.val.every > 0 && valItems.length > 0 && (step % cfg.val.every === 0 || step === cfg.steps)) {
       const tv = performance.now();
-      Object.assign(metrics, await validate(policy, retriever, valItems, cfg, step, join(runDir, 'val', `step-${String(step).padStart(6, '0')}.jsonl`)));
+      Object.assign(
+        metrics,
+        await validate(
+          policy,
+          retriever,
+          valItems,
+          cfg,
+          step,
+          join(runDir, 'val', `step-${String(step).padStart(6, '0')}.jsonl`),
+        ),
+      );
       testSeconds = (performance.now() - tv) / 1000;
     }
 
@@ -333,7 +455,9 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
       const fwdS = upd.timing.old_log_prob + upd.timing.ref + upd.timing.values;
       const passes = 1 + (ref ? 1 : 0) + (critic ? 1 : 0);
       metrics['perf/forward_tokens_per_s'] = (upd.tokens.forward * passes) / Math.max(1e-9, fwdS);
-      metrics['perf/update_tokens_per_s'] = (upd.tokens.update * (critic ? 2 : 1)) / Math.max(1e-9, upd.timing.update_actor + upd.timing.update_critic);
+      metrics['perf/update_tokens_per_s'] =
+        (upd.tokens.update * (critic ? 2 : 1)) /
+        Math.max(1e-9, upd.timing.update_actor + upd.timing.update_critic);
     }
     metricsLog.append(metrics);
     lastMetrics = metrics;
@@ -345,7 +469,13 @@ export async function train(cfg: TrainConfig, opts: { resume?: boolean } & Train
     if (cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every === 0 || step === cfg.steps)) {
       const ts = performance.now();
       const state: CheckpointState = {
-        format: 'search-r1-rl-checkpoint', version: 1, step, seed: cfg.seed, loader: loader.state, consecutiveBadSteps: consecutiveBad, configHash: hash,
+        format: 'search-r1-rl-checkpoint',
+        version: 1,
+        step,
+        seed: cfg.seed,
+        loader: loader.state,
+        consecutiveBadSteps: consecutiveBad,
+        configHash: hash,
       };
       await saveCheckpoint(runDir, { policy, critic }, state, cfg.checkpoint.keepLast);
       lastSaveSeconds = (performance.now() - ts) / 1000;

@@ -4,7 +4,13 @@
 import type { AdamWParams, Datum, ForwardOutput, LossGradient, Trainer } from '../policy/types.ts';
 import type { Trajectory } from '../rollout/types.ts';
 import {
-  broadcastToTokens, gae, grpoAdvantages, placeOutcomeRewards, reinforcePlusPlusAdvantages, rlooAdvantages, type GroupId,
+  broadcastToTokens,
+  gae,
+  grpoAdvantages,
+  placeOutcomeRewards,
+  reinforcePlusPlusAdvantages,
+  rlooAdvantages,
+  type GroupId,
 } from './advantages.ts';
 import { applyKlPenalty, explainedVariance, policyLoss, valueLoss } from './losses.ts';
 import { lossMask, responseSlice, toPositions, trajectoryDatum } from './batch.ts';
@@ -23,7 +29,14 @@ export interface UpdateResult {
   /** Non-finite quantities found; empty when the update was applied in full. */
   problems: string[];
   /** Seconds per phase. */
-  timing: { old_log_prob: number; ref: number; values: number; adv: number; update_actor: number; update_critic: number };
+  timing: {
+    old_log_prob: number;
+    ref: number;
+    values: number;
+    adv: number;
+    update_actor: number;
+    update_critic: number;
+  };
   /** Tokens pushed through forward passes per phase (for tokens/s). */
   tokens: { forward: number; update: number };
 }
@@ -31,21 +44,28 @@ export interface UpdateResult {
 const now = () => performance.now() / 1000;
 
 function firstNonFinite(arrs: readonly ArrayLike<number>[]): number {
-  for (let i = 0; i < arrs.length; i++) for (let t = 0; t < arrs[i].length; t++) if (!Number.isFinite(arrs[i][t])) return i;
+  for (let i = 0; i < arrs.length; i++)
+    for (let t = 0; t < arrs[i].length; t++) if (!Number.isFinite(arrs[i][t])) return i;
   return -1;
 }
 
 function maskedMean(arrs: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[]): number {
   let s = 0;
   let n = 0;
-  for (let i = 0; i < arrs.length; i++) for (let t = 0; t < arrs[i].length; t++) if (masks[i][t] !== 0) { s += arrs[i][t]; n++; }
+  for (let i = 0; i < arrs.length; i++)
+    for (let t = 0; t < arrs[i].length; t++)
+      if (masks[i][t] !== 0) {
+        s += arrs[i][t];
+        n++;
+      }
   return n > 0 ? s / n : 0;
 }
 
 /** Forward in chunks so memory stays bounded on the embedded engine. */
 async function forwardAll(model: Trainer, datums: Datum[], chunk: number): Promise<ForwardOutput[]> {
   const out: ForwardOutput[] = [];
-  for (let i = 0; i < datums.length; i += chunk) out.push(...(await model.forward(datums.slice(i, i + chunk))));
+  for (let i = 0; i < datums.length; i += chunk)
+    out.push(...(await model.forward(datums.slice(i, i + chunk))));
   return out;
 }
 
@@ -58,7 +78,8 @@ export async function rlUpdate(
   step: number,
 ): Promise<UpdateResult> {
   const B = trajectories.length;
-  if (scores.length !== B || groupIds.length !== B) throw new Error(`rlUpdate: ${B} trajectories, ${scores.length} scores, ${groupIds.length} group ids`);
+  if (scores.length !== B || groupIds.length !== B)
+    throw new Error(`rlUpdate: ${B} trajectories, ${scores.length} scores, ${groupIds.length} group ids`);
   const problems: string[] = [];
   const timing = { old_log_prob: 0, ref: 0, values: 0, adv: 0, update_actor: 0, update_critic: 0 };
   const P = trajectories.map((t) => t.promptTokens.length);
@@ -95,19 +116,31 @@ export async function rlUpdate(
     });
     timing.values = now() - t0;
   }
-  for (const [name, arr] of [['old log-probs', oldLogprobs], ['reference log-probs', refLogprobs], ['values', oldValues]] as const) {
+  for (const [name, arr] of [
+    ['old log-probs', oldLogprobs],
+    ['reference log-probs', refLogprobs],
+    ['values', oldValues],
+  ] as const) {
     if (!arr) continue;
     const bad = firstNonFinite(arr.map((a, i) => a.map((x, t) => (masks[i][t] !== 0 ? x : 0))));
     if (bad >= 0) problems.push(`non-finite ${name} (sequence ${bad})`);
   }
   const metrics: Record<string, number> = {};
-  if (problems.length > 0) return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
+  if (problems.length > 0)
+    return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
 
   // ---- rewards and advantages ----
   t0 = now();
   let tokenRewards = placeOutcomeRewards(scores as number[], policyMasks);
   if (cfg.klInReward.use) {
-    const kl = applyKlPenalty(tokenRewards, oldLogprobs, refLogprobs!, policyMasks, cfg.klInReward.coef, cfg.klInReward.estimator);
+    const kl = applyKlPenalty(
+      tokenRewards,
+      oldLogprobs,
+      refLogprobs!,
+      policyMasks,
+      cfg.klInReward.coef,
+      cfg.klInReward.estimator,
+    );
     tokenRewards = kl.rewards;
     metrics['critic/kl'] = kl.meanKl;
     metrics['critic/kl_coeff'] = cfg.klInReward.coef;
@@ -117,7 +150,11 @@ export async function rlUpdate(
   let returns: Float32Array[] | undefined;
   switch (cfg.algo) {
     case 'ppo': {
-      const g = gae(tokenRewards, oldValues!, masks, { gamma: cfg.gae.gamma, lambda: cfg.gae.lambda, whiten: true });
+      const g = gae(tokenRewards, oldValues!, masks, {
+        gamma: cfg.gae.gamma,
+        lambda: cfg.gae.lambda,
+        whiten: true,
+      });
       advantages = g.advantages;
       returns = g.returns;
       break;
@@ -143,13 +180,17 @@ export async function rlUpdate(
   metrics['critic/rewards/mean'] = mean(seqRewards);
   metrics['critic/advantages/mean'] = maskedMean(advantages, masks);
   metrics['critic/advantages/max'] = maxMasked(advantages, masks);
-  metrics['critic/advantages/min'] = -maxMasked(advantages.map((a) => a.map((x) => -x)), masks);
+  metrics['critic/advantages/min'] = -maxMasked(
+    advantages.map((a) => a.map((x) => -x)),
+    masks,
+  );
   if (returns) metrics['critic/returns/mean'] = maskedMean(returns, masks);
   if (oldValues && returns) {
     metrics['critic/values/mean'] = maskedMean(oldValues, masks);
     metrics['critic/vf_explained_var'] = explainedVariance(oldValues, returns, masks);
   }
-  if (problems.length > 0) return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
+  if (problems.length > 0)
+    return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
 
   // ---- mini-batch updates ----
   const mbSize = cfg.miniBatchPrompts * cfg.n;
@@ -169,35 +210,74 @@ export async function rlUpdate(
       let actorBad: string | null = null;
       const actorFn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
         // A zero gradient with loss 0: nothing accumulates, and the optimiser step is skipped below.
-        const zeros = () => ({ loss: 0, dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)) });
+        const zeros = () => ({
+          loss: 0,
+          dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)),
+        });
         const logp = outputs.map((o, k) => responseSlice(o.logprobs, P[idx[k]], R[idx[k]]));
-        const ent = cfg.actor.entropyCoef > 0 ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]])) : undefined;
+        const ent =
+          cfg.actor.entropyCoef > 0
+            ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]]))
+            : undefined;
         const mbMasks = idx.map((i) => masks[i]);
-        const masked = (arrs: ArrayLike<number>[]) => arrs.map((a, k) => Array.from(a, (x, t) => (mbMasks[k][t] !== 0 ? x : 0)));
-        if (firstNonFinite(masked(logp)) >= 0) { actorBad = 'non-finite log-probs in the actor forward'; return zeros(); }
+        const masked = (arrs: ArrayLike<number>[]) =>
+          arrs.map((a, k) => Array.from(a, (x, t) => (mbMasks[k][t] !== 0 ? x : 0)));
+        if (firstNonFinite(masked(logp)) >= 0) {
+          actorBad = 'non-finite log-probs in the actor forward';
+          return zeros();
+        }
         if (ent && (ent.some((e, k) => e.length !== R[idx[k]]) || firstNonFinite(masked(ent)) >= 0)) {
           actorBad = 'missing or non-finite entropy in the actor forward';
           return zeros();
         }
         const res = policyLoss(
-          { logprobs: logp, oldLogprobs: idx.map((i) => oldLogprobs[i]), advantages: idx.map((i) => advantages[i]), masks: mbMasks, refLogprobs: refLogprobs && idx.map((i) => refLogprobs![i]), entropy: ent },
-          { clipLow: cfg.actor.clipLow, clipHigh: cfg.actor.clipHigh, dualClipC: cfg.actor.dualClipC, klCoef: cfg.actor.klLoss.use ? cfg.actor.klLoss.coef : 0, klEstimator: cfg.actor.klLoss.estimator, entropyCoef: cfg.actor.entropyCoef, aggregation: cfg.actor.aggregation },
+          {
+            logprobs: logp,
+            oldLogprobs: idx.map((i) => oldLogprobs[i]),
+            advantages: idx.map((i) => advantages[i]),
+            masks: mbMasks,
+            refLogprobs: refLogprobs && idx.map((i) => refLogprobs![i]),
+            entropy: ent,
+          },
+          {
+            clipLow: cfg.actor.clipLow,
+            clipHigh: cfg.actor.clipHigh,
+            dualClipC: cfg.actor.dualClipC,
+            klCoef: cfg.actor.klLoss.use ? cfg.actor.klLoss.coef : 0,
+            klEstimator: cfg.actor.klLoss.estimator,
+            entropyCoef: cfg.actor.entropyCoef,
+            aggregation: cfg.actor.aggregation,
+          },
         );
-        if (!Number.isFinite(res.loss)) { actorBad = 'non-finite actor loss'; return zeros(); }
+        if (!Number.isFinite(res.loss)) {
+          actorBad = 'non-finite actor loss';
+          return zeros();
+        }
         for (const [k, v] of Object.entries(res.metrics)) push(`actor/${k}`, v);
         return {
           loss: res.loss,
           dLogprobs: batch.map((d, k) => toPositions(res.dLogprobs[k], P[idx[k]], d.inputTokens.length)),
-          dEntropy: ent ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length)) : undefined,
+          dEntropy: ent
+            ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length))
+            : undefined,
         };
       };
-      await models.policy.forwardBackward(mb, { type: 'custom', needsEntropy: cfg.actor.entropyCoef > 0, fn: actorFn });
+      await models.policy.forwardBackward(mb, {
+        type: 'custom',
+        needsEntropy: cfg.actor.entropyCoef > 0,
+        fn: actorFn,
+      });
       if (actorBad) {
         // The returned gradient was all zeros, so the buffers hold nothing: skip the optimiser step.
         problems.push(actorBad);
       } else {
         const gn = await safeOptimStep(models.policy, {
-          learningRate: actorLr, beta1: cfg.actor.beta1, beta2: cfg.actor.beta2, eps: cfg.actor.eps, weightDecay: cfg.actor.weightDecay, gradClipNorm: cfg.actor.gradClip,
+          learningRate: actorLr,
+          beta1: cfg.actor.beta1,
+          beta2: cfg.actor.beta2,
+          eps: cfg.actor.eps,
+          weightDecay: cfg.actor.weightDecay,
+          gradClipNorm: cfg.actor.gradClip,
         });
         if (typeof gn === 'string') problems.push(`actor: ${gn}`);
         else if (gn !== undefined) push('actor/grad_norm', gn);
@@ -209,22 +289,42 @@ export async function rlUpdate(
         let criticBad: string | null = null;
         const criticFn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
           const zeros = batch.map((d) => new Float32Array(d.inputTokens.length));
-          const vals = outputs.map((o, k) => responseSlice(o.values ?? new Float32Array(0), P[idx[k]], R[idx[k]]));
+          const vals = outputs.map((o, k) =>
+            responseSlice(o.values ?? new Float32Array(0), P[idx[k]], R[idx[k]]),
+          );
           if (vals.some((v, k) => v.length !== R[idx[k]]) || firstNonFinite(vals) >= 0) {
             criticBad = 'missing or non-finite values in the critic forward';
             return { loss: 0, dLogprobs: zeros, dValues: zeros };
           }
-          const res = valueLoss(vals, idx.map((i) => oldValues![i]), idx.map((i) => returns![i]), idx.map((i) => masks[i]), { clip: cfg.critic.valueClip, aggregation: cfg.actor.aggregation });
-          if (!Number.isFinite(res.loss)) { criticBad = 'non-finite value loss'; return { loss: 0, dLogprobs: zeros, dValues: zeros }; }
+          const res = valueLoss(
+            vals,
+            idx.map((i) => oldValues![i]),
+            idx.map((i) => returns![i]),
+            idx.map((i) => masks[i]),
+            { clip: cfg.critic.valueClip, aggregation: cfg.actor.aggregation },
+          );
+          if (!Number.isFinite(res.loss)) {
+            criticBad = 'non-finite value loss';
+            return { loss: 0, dLogprobs: zeros, dValues: zeros };
+          }
           push('critic/vf_loss', res.metrics.vf_loss);
           push('critic/vf_clipfrac', res.metrics.vf_clipfrac);
-          return { loss: res.loss, dLogprobs: zeros, dValues: batch.map((d, k) => toPositions(res.dValues[k], P[idx[k]], d.inputTokens.length)) };
+          return {
+            loss: res.loss,
+            dLogprobs: zeros,
+            dValues: batch.map((d, k) => toPositions(res.dValues[k], P[idx[k]], d.inputTokens.length)),
+          };
         };
         await models.critic!.forwardBackward(mb, { type: 'custom', fn: criticFn });
         if (criticBad) problems.push(criticBad);
         else {
           const gn = await safeOptimStep(models.critic!, {
-            learningRate: criticLr, beta1: cfg.actor.beta1, beta2: cfg.actor.beta2, eps: cfg.actor.eps, weightDecay: cfg.critic.weightDecay, gradClipNorm: cfg.critic.gradClip,
+            learningRate: criticLr,
+            beta1: cfg.actor.beta1,
+            beta2: cfg.actor.beta2,
+            eps: cfg.actor.eps,
+            weightDecay: cfg.critic.weightDecay,
+            gradClipNorm: cfg.critic.gradClip,
           });
           if (typeof gn === 'string') problems.push(`critic: ${gn}`);
           else if (gn !== undefined) push('critic/grad_norm', gn);
@@ -261,6 +361,7 @@ function mean(xs: readonly number[]): number {
 
 function maxMasked(arrs: readonly ArrayLike<number>[], masks: readonly ArrayLike<number>[]): number {
   let m = -Infinity;
-  for (let i = 0; i < arrs.length; i++) for (let t = 0; t < arrs[i].length; t++) if (masks[i][t] !== 0 && arrs[i][t] > m) m = arrs[i][t];
+  for (let i = 0; i < arrs.length; i++)
+    for (let t = 0; t < arrs[i].length; t++) if (masks[i][t] !== 0 && arrs[i][t] > m) m = arrs[i][t];
   return Number.isFinite(m) ? m : 0;
 }

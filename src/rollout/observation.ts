@@ -20,7 +20,8 @@ export interface EncodedObservation {
 export function encodeObservation(tok: Tokenizer, block: string, budget: number): EncodedObservation | null {
   const full = tok.encode(block);
   if (full.length <= budget) return { tokens: full, text: block, truncated: false };
-  if (!block.endsWith(TAIL)) throw new Error('encodeObservation: the block does not end with </information>\\n\\n');
+  if (!block.endsWith(TAIL))
+    throw new Error('encodeObservation: the block does not end with </information>\\n\\n');
   const tail = tok.encode(TAIL);
   const room = budget - tail.length;
   if (room < 1) return null;

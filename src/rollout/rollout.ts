@@ -13,7 +13,12 @@
 import type { Completion, Sampler } from '../policy/types.ts';
 import type { Hit, Retriever } from '../retrieval/types.ts';
 import type { RolloutConfig, Trajectory, TrajectoryFinish, TurnRecord } from './types.ts';
-import { parseAction, informationBlock, INVALID_ACTION_MESSAGE, STOP_SEQUENCES } from '../protocol/actions.ts';
+import {
+  parseAction,
+  informationBlock,
+  INVALID_ACTION_MESSAGE,
+  STOP_SEQUENCES,
+} from '../protocol/actions.ts';
 import { formatPassages } from '../protocol/passages.ts';
 import { encodeObservation } from './observation.ts';
 
@@ -29,7 +34,15 @@ export interface RolloutStats {
 }
 
 export function emptyRolloutStats(): RolloutStats {
-  return { generationMs: 0, retrievalMs: 0, sampleCalls: 0, searchCalls: 0, generatedTokens: 0, injectedTokens: 0, truncatedObservations: 0 };
+  return {
+    generationMs: 0,
+    retrievalMs: 0,
+    sampleCalls: 0,
+    searchCalls: 0,
+    generatedTokens: 0,
+    injectedTokens: 0,
+    truncatedObservations: 0,
+  };
 }
 
 interface State {
@@ -68,12 +81,24 @@ export async function runRollouts(
   prompts.forEach((p, promptIndex) => {
     if (p.length === 0) throw new Error(`runRollouts: prompt ${promptIndex} is empty`);
     if (p.length >= cfg.maxTotalTokens) {
-      throw new Error(`runRollouts: prompt ${promptIndex} has ${p.length} tokens, not below maxTotalTokens ${cfg.maxTotalTokens}`);
+      throw new Error(
+        `runRollouts: prompt ${promptIndex} has ${p.length} tokens, not below maxTotalTokens ${cfg.maxTotalTokens}`,
+      );
     }
     for (let j = 0; j < n; j++) {
       states.push({
-        promptIndex, sampleIndex: j, promptTokens: p, response: [], mask: [], logprobs: [], text: '',
-        turns: [], numValidActions: 0, numSearches: 0, finish: null, answer: null,
+        promptIndex,
+        sampleIndex: j,
+        promptTokens: p,
+        response: [],
+        mask: [],
+        logprobs: [],
+        text: '',
+        turns: [],
+        numValidActions: 0,
+        numSearches: 0,
+        finish: null,
+        answer: null,
       });
     }
   });
@@ -105,8 +130,14 @@ export async function runRollouts(
     const contexts = firstTurn ? prompts : live.map((s) => s.promptTokens.concat(s.response));
     const t0 = performance.now();
     const out = await sampler.sample({
-      prompts: contexts, maxTokens, stop: [...STOP_SEQUENCES], temperature: cfg.temperature, topP: cfg.topP,
-      topK: cfg.topK, n: firstTurn ? n : 1, seed: turnSeed(cfg.seed, turn),
+      prompts: contexts,
+      maxTokens,
+      stop: [...STOP_SEQUENCES],
+      temperature: cfg.temperature,
+      topP: cfg.topP,
+      topK: cfg.topK,
+      n: firstTurn ? n : 1,
+      seed: turnSeed(cfg.seed, turn),
     });
     stats.generationMs += performance.now() - t0;
     stats.sampleCalls++;
@@ -114,8 +145,12 @@ export async function runRollouts(
       ? live.map((s) => out[s.promptIndex]?.[s.sampleIndex])
       : live.map((_, i) => out[i]?.[0]);
     completions.forEach((c, i) => {
-      if (!c) throw new Error(`runRollouts: the sampler returned no completion for sequence ${i} of turn ${turn}`);
-      if (c.tokens.length !== c.logprobs.length) throw new Error(`runRollouts: completion has ${c.tokens.length} tokens but ${c.logprobs.length} logprobs`);
+      if (!c)
+        throw new Error(`runRollouts: the sampler returned no completion for sequence ${i} of turn ${turn}`);
+      if (c.tokens.length !== c.logprobs.length)
+        throw new Error(
+          `runRollouts: completion has ${c.tokens.length} tokens but ${c.logprobs.length} logprobs`,
+        );
     });
 
     // ---- parse actions ----
@@ -161,11 +196,16 @@ export async function runRollouts(
     // ---- retrieval: one call for all of the turn's queries ----
     if (searches.length > 0) {
       const t1 = performance.now();
-      const results: Hit[][] = await retriever!.search(searches.map((q) => q.record.query!), cfg.topk);
+      const results: Hit[][] = await retriever!.search(
+        searches.map((q) => q.record.query!),
+        cfg.topk,
+      );
       stats.retrievalMs += performance.now() - t1;
       stats.searchCalls++;
       if (results.length !== searches.length) {
-        throw new Error(`runRollouts: the retriever returned ${results.length} result lists for ${searches.length} queries`);
+        throw new Error(
+          `runRollouts: the retriever returned ${results.length} result lists for ${searches.length} queries`,
+        );
       }
       searches.forEach(({ s, record }, k) => {
         record.hits = results[k];

@@ -58,8 +58,13 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
   cacheDir: '.cache/search-r1',
   runsDir: 'runs',
   full: false,
-  evalPerType: 100,
+  // Sized for ≤ 10 minutes on a 2-core laptop (see docs/benchmarks/world.md).
+  steps: 30,
+  promptsPerStep: 8,
+  evalPerType: 50,
   evalChunk: 50,
+  valEvery: 10,
+  valExamples: 32,
 };
 
 /** Rollout limits sized for the world: three ~50-token passages fit one information block. */

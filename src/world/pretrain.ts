@@ -64,7 +64,7 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, 'out'> = {
   baselineFormatsPerQuestion: 1,
   shadowWorlds: 2,
   shadowRagPerQuestion: 0.5,
-  readingSteps: 300,
+  readingSteps: 450,
   readingLr: 1e-3,
   checkpointEvery: 50,
 };

@@ -8,7 +8,8 @@ import { train } from '../../rl/trainer.ts';
 function int(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
     return n;
   };
 }
@@ -86,7 +87,9 @@ export function flagsToOverrides(f: TrainFlags): Record<string, unknown> {
 export function register(program: Command): void {
   program
     .command('train')
-    .description('Train a search agent with GRPO or PPO (retrieved-token masking, checkpoints, exact --resume)')
+    .description(
+      'Train a search agent with GRPO or PPO (retrieved-token masking, checkpoints, exact --resume)',
+    )
     .option('--config <file>', 'JSON config file (keys as in src/rl/config.ts)')
     .option('--preset <name>', `preset under the file and flags (${Object.keys(PRESETS).join(', ')})`)
     .option('--algo <name>', 'grpo | ppo | rloo | reinforce_plus_plus')
@@ -124,13 +127,17 @@ export function register(program: Command): void {
         return;
       }
       // The world presets read the bundled world's files: write them (and the BM25 index) once.
-      const usesWorld = [...cfg.data.train, ...cfg.data.val, cfg.retriever.index ?? ''].some((p) => p.startsWith(WORLD_DIR));
+      const usesWorld = [...cfg.data.train, ...cfg.data.val, cfg.retriever.index ?? ''].some((p) =>
+        p.startsWith(WORLD_DIR),
+      );
       if (usesWorld && !existsSync(`${WORLD_DIR}/bm25`)) {
         const { prepareWorld } = await import('../../world/demo.ts');
         const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }
       const res = await train(cfg, { resume: f.resume });
-      process.stdout.write(`${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`,
+      );
     });
 }
