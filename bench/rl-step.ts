@@ -46,7 +46,13 @@ class NoStopSampler implements Sampler {
           const s = req.stop.find((x) => text.includes(x));
           if (s) {
             this.wastedTokens += c.tokens.length - k;
-            return { tokens: c.tokens.slice(0, k), logprobs: c.logprobs.slice(0, k), finish: 'stop' as const, text: text.slice(0, text.indexOf(s) + s.length), stopString: s };
+            return {
+              tokens: c.tokens.slice(0, k),
+              logprobs: c.logprobs.slice(0, k),
+              finish: 'stop' as const,
+              text: text.slice(0, text.indexOf(s) + s.length),
+              stopString: s,
+            };
           }
         }
         return c;
@@ -65,7 +71,9 @@ try {
   if (!existsSync(join(model, 'config.json'))) {
     const { pretrain } = await import('../src/world/pretrain.ts');
     model = join(work, 'stand-in');
-    process.stderr.write(`[bench] no ${args.model ?? 'models/world-base'}: pretraining a stand-in for a few steps\n`);
+    process.stderr.write(
+      `[bench] no ${args.model ?? 'models/world-base'}: pretraining a stand-in for a few steps\n`,
+    );
     await pretrain({ out: model, maxSteps: 3, workDir: join(work, 'pretrain'), log: () => {} });
     standIn = true;
   }
@@ -76,10 +84,17 @@ try {
     loadConfig({
       preset: 'world',
       overrides: {
-        algo, runDir, model, steps, promptsPerStep: prompts, n, miniBatchPrompts: Math.max(1, prompts / 2),
+        algo,
+        runDir,
+        model,
+        steps,
+        promptsPerStep: prompts,
+        n,
+        miniBatchPrompts: Math.max(1, prompts / 2),
         data: { train: [files.trainJsonl], val: [files.testJsonl] },
         retriever: { type: 'bm25', index: join(work, 'index') },
-        val: { every: 0, beforeTrain: false }, checkpoint: { every: 0 },
+        val: { every: 0, beforeTrain: false },
+        checkpoint: { every: 0 },
       },
     });
 
@@ -101,19 +116,46 @@ try {
     await train(base(algo, runDir), { onStep: (m) => (last = m), log: () => {} });
     results[algo] = last;
   }
-  console.log(`\nRL step split (last of ${steps} steps; ${prompts} prompts × n=${n}; model ${standIn ? 'stand-in (untrained)' : model})`);
-  console.log('phase'.padEnd(18) + 'grpo s'.padStart(10) + 'share'.padStart(8) + 'ppo s'.padStart(10) + 'share'.padStart(8));
+  console.log(
+    `\nRL step split (last of ${steps} steps; ${prompts} prompts × n=${n}; model ${standIn ? 'stand-in (untrained)' : model})`,
+  );
+  console.log(
+    'phase'.padEnd(18) +
+      'grpo s'.padStart(10) +
+      'share'.padStart(8) +
+      'ppo s'.padStart(10) +
+      'share'.padStart(8),
+  );
   for (const [name, key] of phases) {
     const g = results.grpo[key] ?? 0;
     const p = results.ppo[key] ?? 0;
     console.log(
-      name.padEnd(18) + g.toFixed(3).padStart(10) + `${((100 * g) / results.grpo['timing_s/step']).toFixed(1)}%`.padStart(8) +
-        p.toFixed(3).padStart(10) + `${((100 * p) / results.ppo['timing_s/step']).toFixed(1)}%`.padStart(8),
+      name.padEnd(18) +
+        g.toFixed(3).padStart(10) +
+        `${((100 * g) / results.grpo['timing_s/step']).toFixed(1)}%`.padStart(8) +
+        p.toFixed(3).padStart(10) +
+        `${((100 * p) / results.ppo['timing_s/step']).toFixed(1)}%`.padStart(8),
     );
   }
-  console.log('step'.padEnd(18) + results.grpo['timing_s/step'].toFixed(3).padStart(10) + ''.padStart(8) + results.ppo['timing_s/step'].toFixed(3).padStart(10));
-  for (const k of ['perf/gen_tokens_per_s', 'perf/forward_tokens_per_s', 'perf/update_tokens_per_s', 'perf/tokens_per_s', 'response_length/mean', 'env/number_of_valid_search']) {
-    console.log(k.padEnd(28) + (results.grpo[k] ?? 0).toFixed(1).padStart(10) + (results.ppo[k] ?? 0).toFixed(1).padStart(18));
+  console.log(
+    'step'.padEnd(18) +
+      results.grpo['timing_s/step'].toFixed(3).padStart(10) +
+      ''.padStart(8) +
+      results.ppo['timing_s/step'].toFixed(3).padStart(10),
+  );
+  for (const k of [
+    'perf/gen_tokens_per_s',
+    'perf/forward_tokens_per_s',
+    'perf/update_tokens_per_s',
+    'perf/tokens_per_s',
+    'response_length/mean',
+    'env/number_of_valid_search',
+  ]) {
+    console.log(
+      k.padEnd(28) +
+        (results.grpo[k] ?? 0).toFixed(1).padStart(10) +
+        (results.ppo[k] ?? 0).toFixed(1).padStart(18),
+    );
   }
 
   // ---- peer: the reference's generation without stop sequences ----
@@ -141,10 +183,16 @@ try {
     }
   }
   await idx.close?.();
-  console.log(`\nrollout generation vs peer "reference-style, no stop sequences" (${prompts} prompts × n=${n}, maxTurnTokens ${cfg.rollout.maxTurnTokens}, best of ${reps})`);
+  console.log(
+    `\nrollout generation vs peer "reference-style, no stop sequences" (${prompts} prompts × n=${n}, maxTurnTokens ${cfg.rollout.maxTurnTokens}, best of ${reps})`,
+  );
   console.log(`ours: ${(ours.generationMs / 1000).toFixed(3)} s for ${ours.generatedTokens} kept tokens`);
-  console.log(`peer: ${(theirs.generationMs / 1000).toFixed(3)} s for ${theirs.generatedTokens} kept + ${wasted} generated-then-discarded tokens`);
-  console.log(`ratio peer/ours (generation time): ${(theirs.generationMs / Math.max(1e-9, ours.generationMs)).toFixed(2)}x`);
+  console.log(
+    `peer: ${(theirs.generationMs / 1000).toFixed(3)} s for ${theirs.generatedTokens} kept + ${wasted} generated-then-discarded tokens`,
+  );
+  console.log(
+    `ratio peer/ours (generation time): ${(theirs.generationMs / Math.max(1e-9, ours.generationMs)).toFixed(2)}x`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

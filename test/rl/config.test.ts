@@ -21,14 +21,33 @@ test('defaults are the reference values (spec §3), algorithm-dependent ones res
   assert.equal(grpo.actor.gradClip, 1);
   assert.equal(grpo.actor.aggregation, 'token-mean');
   assert.equal(grpo.actor.stateMasking, true);
-  assert.deepEqual([grpo.rollout.maxTurns, grpo.rollout.topk, grpo.rollout.maxTurnTokens, grpo.rollout.maxObsTokens, grpo.rollout.maxTotalTokens], [2, 3, 500, 500, 4096]);
+  assert.deepEqual(
+    [
+      grpo.rollout.maxTurns,
+      grpo.rollout.topk,
+      grpo.rollout.maxTurnTokens,
+      grpo.rollout.maxObsTokens,
+      grpo.rollout.maxTotalTokens,
+    ],
+    [2, 3, 500, 500, 4096],
+  );
   assert.equal(grpo.runDir, 'runs/run');
   const ppo = parseConfig({ ...data, algo: 'ppo' });
   assert.equal(ppo.n, 1);
   assert.equal(ppo.actor.klLoss.use, false);
   assert.equal(ppo.klInReward.use, true);
   assert.equal(ppo.klInReward.estimator, 'k1');
-  assert.deepEqual([ppo.gae.gamma, ppo.gae.lambda, ppo.critic.lr, ppo.critic.valueClip, ppo.actor.warmupRatio, ppo.critic.warmupRatio], [1, 1, 1e-5, 0.5, 0.285, 0.015]);
+  assert.deepEqual(
+    [
+      ppo.gae.gamma,
+      ppo.gae.lambda,
+      ppo.critic.lr,
+      ppo.critic.valueClip,
+      ppo.actor.warmupRatio,
+      ppo.critic.warmupRatio,
+    ],
+    [1, 1, 1e-5, 0.5, 0.285, 0.015],
+  );
 });
 
 test('unknown and mistyped keys are reported by their path, with the file name', () => {
@@ -38,13 +57,26 @@ test('unknown and mistyped keys are reported by their path, with the file name',
   assert.throws(
     () => loadConfig({ file }),
     (e: Error) =>
-      e instanceof ConfigError && e.message.startsWith(file) && /"actor\.lr": .*number/.test(e.message) && /unknown key "actor\.klLos"/.test(e.message) &&
-      /unknown key "rollot"/.test(e.message) && /"steps": /.test(e.message),
+      e instanceof ConfigError &&
+      e.message.startsWith(file) &&
+      /"actor\.lr": .*number/.test(e.message) &&
+      /unknown key "actor\.klLos"/.test(e.message) &&
+      /unknown key "rollot"/.test(e.message) &&
+      /"steps": /.test(e.message),
   );
   writeFileSync(file, '{ not json');
-  assert.throws(() => loadConfig({ file }), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
-  assert.throws(() => loadConfig({ preset: 'nope' }), /unknown preset "nope" \(known: reference, world, smoke\)/);
-  assert.throws(() => parseConfig({ data: { train: ['x'] }, retriever: { type: 'bm25' } }), /"retriever\.index": required/);
+  assert.throws(
+    () => loadConfig({ file }),
+    new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`),
+  );
+  assert.throws(
+    () => loadConfig({ preset: 'nope' }),
+    /unknown preset "nope" \(known: reference, world, smoke\)/,
+  );
+  assert.throws(
+    () => parseConfig({ data: { train: ['x'] }, retriever: { type: 'bm25' } }),
+    /"retriever\.index": required/,
+  );
   assert.throws(() => parseConfig({ ...data, algo: 'grpo', n: 1 }), /grpo needs at least 2/);
 });
 
@@ -52,7 +84,11 @@ test('layers: preset ← file ← flags (flags win, objects merge key by key)', 
   const dir = mkdtempSync(join(tmpdir(), 'sr1-cfg-'));
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ steps: 9, actor: { entropyCoef: 0 }, rollout: { maxTurns: 3 } }));
-  const cfg = loadConfig({ preset: 'smoke', file, overrides: flagsToOverrides({ steps: 4, lr: 0.5, stateMasking: false, algo: 'ppo', noRetriever: true }) });
+  const cfg = loadConfig({
+    preset: 'smoke',
+    file,
+    overrides: flagsToOverrides({ steps: 4, lr: 0.5, stateMasking: false, algo: 'ppo', noRetriever: true }),
+  });
   assert.equal(cfg.steps, 4);
   assert.equal(cfg.actor.lr, 0.5);
   assert.equal(cfg.actor.entropyCoef, 0);

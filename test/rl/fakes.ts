@@ -4,7 +4,16 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
-  AdamWParams, Completion, Datum, ForwardOutput, LossSpec, Metrics, SampleRequest, Sampler, Tokenizer, Trainer,
+  AdamWParams,
+  Completion,
+  Datum,
+  ForwardOutput,
+  LossSpec,
+  Metrics,
+  SampleRequest,
+  Sampler,
+  Tokenizer,
+  Trainer,
 } from '../../src/policy/types.ts';
 import type { ChatMessage } from '../../src/protocol/types.ts';
 import type { Hit, Retriever } from '../../src/retrieval/types.ts';
@@ -38,7 +47,8 @@ export class WordTokenizer implements Tokenizer {
     if (id === undefined) {
       if (this.frozen) throw new Error(`WordTokenizer: ${JSON.stringify(p)} is not in the frozen vocabulary`);
       id = this.pieces.length;
-      if (id >= this.vocabSize) throw new Error(`WordTokenizer: vocabulary full (${this.vocabSize}) at ${JSON.stringify(p)}`);
+      if (id >= this.vocabSize)
+        throw new Error(`WordTokenizer: vocabulary full (${this.vocabSize}) at ${JSON.stringify(p)}`);
       this.ids.set(p, id);
       this.pieces.push(p);
     }
@@ -48,7 +58,7 @@ export class WordTokenizer implements Tokenizer {
     return (text.match(PIECE_RE) ?? []).map((p) => this.piece(p));
   }
   decode(ids: readonly number[]): string {
-    return ids.map((i) => (i === 0 ? '' : this.pieces[i] ?? '')).join('');
+    return ids.map((i) => (i === 0 ? '' : (this.pieces[i] ?? ''))).join('');
   }
   get size(): number {
     return this.pieces.length;
@@ -59,13 +69,18 @@ export class WordTokenizer implements Tokenizer {
 }
 
 /** Cuts a generated token list at the first stop string, as the Sampler seam specifies. */
-function applyStops(tok: Tokenizer, tokens: number[], stop: string[]): { tokens: number[]; text: string; stopString?: string } {
+function applyStops(
+  tok: Tokenizer,
+  tokens: number[],
+  stop: string[],
+): { tokens: number[]; text: string; stopString?: string } {
   let text = '';
   for (let k = 0; k < tokens.length; k++) {
     text = tok.decode(tokens.slice(0, k + 1));
     for (const s of stop) {
       const at = text.indexOf(s);
-      if (at >= 0) return { tokens: tokens.slice(0, k + 1), text: text.slice(0, at + s.length), stopString: s };
+      if (at >= 0)
+        return { tokens: tokens.slice(0, k + 1), text: text.slice(0, at + s.length), stopString: s };
     }
   }
   return { tokens, text };
@@ -96,7 +111,13 @@ export class ScriptedSampler implements Sampler {
           outText = this.tokenizer.decode(tokens);
           finish = 'length';
         }
-        return { tokens, logprobs: tokens.map(() => -0.5), finish, text: outText, stopString: finish === 'stop' ? cut.stopString : undefined };
+        return {
+          tokens,
+          logprobs: tokens.map(() => -0.5),
+          finish,
+          text: outText,
+          stopString: finish === 'stop' ? cut.stopString : undefined,
+        };
       }),
     );
   }
@@ -105,7 +126,10 @@ export class ScriptedSampler implements Sampler {
 /** A retriever over a fixed query → passages table (unknown queries get the fallback hits). */
 export class ScriptedRetriever implements Retriever {
   readonly calls: string[][] = [];
-  constructor(private readonly table: Record<string, Hit[]>, private readonly fallback: Hit[] = []) {}
+  constructor(
+    private readonly table: Record<string, Hit[]>,
+    private readonly fallback: Hit[] = [],
+  ) {}
   async search(queries: string[], topk: number): Promise<Hit[][]> {
     this.calls.push(queries.slice());
     return queries.map((q) => (this.table[q] ?? this.fallback).slice(0, topk));
@@ -125,7 +149,12 @@ export class KeywordRetriever implements Retriever {
     return queries.map((q) => {
       const words = q.toLowerCase().split(/\W+/).filter(Boolean);
       return this.passages
-        .map((p) => ({ ...p, score: words.filter((w) => (this.titlesOnly ? p.title : p.title + ' ' + p.text).toLowerCase().split(/\W+/).includes(w)).length }))
+        .map((p) => ({
+          ...p,
+          score: words.filter((w) =>
+            (this.titlesOnly ? p.title : p.title + ' ' + p.text).toLowerCase().split(/\W+/).includes(w),
+          ).length,
+        }))
         .filter((h) => h.score > 0)
         .sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
         .slice(0, topk);
@@ -175,13 +204,19 @@ export class TabularPolicy implements Trainer {
   private gW: Float32Array;
   private gB: Float32Array;
   private gV: Float32Array;
-  private mW: Float32Array; private vW: Float32Array;
-  private mB: Float32Array; private vB: Float32Array;
-  private mV: Float32Array; private vV: Float32Array;
+  private mW: Float32Array;
+  private vW: Float32Array;
+  private mB: Float32Array;
+  private vB: Float32Array;
+  private mV: Float32Array;
+  private vV: Float32Array;
   private adamStep = 0;
   forwardBackwardCalls = 0;
   readonly valueHead: boolean;
-  constructor(readonly tokenizer: Tokenizer, private readonly opts: TabularOptions = {}) {
+  constructor(
+    readonly tokenizer: Tokenizer,
+    private readonly opts: TabularOptions = {},
+  ) {
     const V = tokenizer.vocabSize;
     this.V = V;
     this.valueHead = opts.valueHead ?? false;
@@ -190,10 +225,15 @@ export class TabularPolicy implements Trainer {
     this.W = Float32Array.from({ length: V * V }, () => (r() - 0.5) * 2 * scale);
     this.b = new Float32Array(V);
     this.vh = new Float32Array(V);
-    this.gW = new Float32Array(V * V); this.gB = new Float32Array(V); this.gV = new Float32Array(V);
-    this.mW = new Float32Array(V * V); this.vW = new Float32Array(V * V);
-    this.mB = new Float32Array(V); this.vB = new Float32Array(V);
-    this.mV = new Float32Array(V); this.vV = new Float32Array(V);
+    this.gW = new Float32Array(V * V);
+    this.gB = new Float32Array(V);
+    this.gV = new Float32Array(V);
+    this.mW = new Float32Array(V * V);
+    this.vW = new Float32Array(V * V);
+    this.mB = new Float32Array(V);
+    this.vB = new Float32Array(V);
+    this.mV = new Float32Array(V);
+    this.vV = new Float32Array(V);
   }
 
   /** Probabilities after token `prev` (temperature 1). */
@@ -203,7 +243,10 @@ export class TabularPolicy implements Trainer {
     let m = -Infinity;
     for (let j = 0; j < V; j++) m = Math.max(m, this.W[prev * V + j] + this.b[j]);
     let s = 0;
-    for (let j = 0; j < V; j++) { p[j] = Math.exp(this.W[prev * V + j] + this.b[j] - m); s += p[j]; }
+    for (let j = 0; j < V; j++) {
+      p[j] = Math.exp(this.W[prev * V + j] + this.b[j] - m);
+      s += p[j];
+    }
     for (let j = 0; j < V; j++) p[j] /= s;
     return p;
   }
@@ -212,7 +255,9 @@ export class TabularPolicy implements Trainer {
     const n = req.n ?? 1;
     return req.prompts.map((prompt, i) =>
       Array.from({ length: n }, (_, j) => {
-        const r = mulberry32(((req.seed ?? 0) ^ Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(j + 1, 0x85ebca6b)) >>> 0);
+        const r = mulberry32(
+          ((req.seed ?? 0) ^ Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(j + 1, 0x85ebca6b)) >>> 0,
+        );
         const tokens: number[] = [];
         const logprobs: number[] = [];
         let prev = prompt[prompt.length - 1];
@@ -230,15 +275,29 @@ export class TabularPolicy implements Trainer {
             const s = q.reduce((a, c) => a + c, 0);
             let u = r() * s;
             next = this.V - 1;
-            for (let k = 0; k < this.V; k++) { u -= q[k]; if (u <= 0) { next = k; break; } }
+            for (let k = 0; k < this.V; k++) {
+              u -= q[k];
+              if (u <= 0) {
+                next = k;
+                break;
+              }
+            }
           }
           tokens.push(next);
           logprobs.push(Math.log(p[next]));
           prev = next;
-          if (this.tokenizer.eosTokenIds.includes(next)) { finish = 'eos'; break; }
+          if (this.tokenizer.eosTokenIds.includes(next)) {
+            finish = 'eos';
+            break;
+          }
           text = this.tokenizer.decode(tokens);
           const hit = req.stop.find((s) => text.includes(s));
-          if (hit) { finish = 'stop'; stopString = hit; text = text.slice(0, text.indexOf(hit) + hit.length); break; }
+          if (hit) {
+            finish = 'stop';
+            stopString = hit;
+            text = text.slice(0, text.indexOf(hit) + hit.length);
+            break;
+          }
         }
         if (finish !== 'stop') text = this.tokenizer.decode(tokens);
         return { tokens, logprobs, finish, text, stopString };
@@ -255,7 +314,11 @@ export class TabularPolicy implements Trainer {
       for (let p = 0; p < N; p++) {
         const pr = this.probs(d.inputTokens[p]);
         logprobs[p] = Math.log(pr[d.targetTokens[p]]);
-        if (entropy) { let h = 0; for (const x of pr) if (x > 0) h -= x * Math.log(x); entropy[p] = h; }
+        if (entropy) {
+          let h = 0;
+          for (const x of pr) if (x > 0) h -= x * Math.log(x);
+          entropy[p] = h;
+        }
         if (values) values[p] = this.vh[d.inputTokens[p]];
       }
       return { logprobs, entropy, values };
@@ -263,7 +326,8 @@ export class TabularPolicy implements Trainer {
   }
 
   async forwardBackward(batch: Datum[], loss: LossSpec): Promise<Metrics> {
-    if (loss.type !== 'custom') throw new Error(`TabularPolicy supports custom losses only, got ${loss.type}`);
+    if (loss.type !== 'custom')
+      throw new Error(`TabularPolicy supports custom losses only, got ${loss.type}`);
     const call = this.forwardBackwardCalls++;
     const outs = await this.forward(batch, { entropy: loss.needsEntropy });
     if (this.opts.nanOnForwardBackwardCalls?.has(call)) outs[0].logprobs[outs[0].logprobs.length - 1] = NaN;
@@ -309,7 +373,7 @@ export class TabularPolicy implements Trainer {
         const gk = g[k] * scale;
         m[k] = o.beta1 * m[k] + (1 - o.beta1) * gk;
         v[k] = o.beta2 * v[k] + (1 - o.beta2) * gk * gk;
-        w[k] -= o.learningRate * ((m[k] / bc1) / (Math.sqrt(v[k] / bc2) + o.eps) + o.weightDecay * w[k]);
+        w[k] -= o.learningRate * (m[k] / bc1 / (Math.sqrt(v[k] / bc2) + o.eps) + o.weightDecay * w[k]);
         g[k] = 0;
       }
     };
@@ -321,11 +385,20 @@ export class TabularPolicy implements Trainer {
 
   async saveWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     mkdirSync(dir, { recursive: true });
-    const state: Record<string, unknown> = { W: f32ToB64(this.W), b: f32ToB64(this.b), vh: f32ToB64(this.vh) };
+    const state: Record<string, unknown> = {
+      W: f32ToB64(this.W),
+      b: f32ToB64(this.b),
+      vh: f32ToB64(this.vh),
+    };
     if (opts.optimizer) {
       Object.assign(state, {
-        adamStep: this.adamStep, mW: f32ToB64(this.mW), vW: f32ToB64(this.vW), mB: f32ToB64(this.mB), vB: f32ToB64(this.vB),
-        mV: f32ToB64(this.mV), vV: f32ToB64(this.vV),
+        adamStep: this.adamStep,
+        mW: f32ToB64(this.mW),
+        vW: f32ToB64(this.vW),
+        mB: f32ToB64(this.mB),
+        vB: f32ToB64(this.vB),
+        mV: f32ToB64(this.mV),
+        vV: f32ToB64(this.vV),
       });
     }
     writeFileSync(join(dir, 'tabular.json'), JSON.stringify(state));
@@ -333,12 +406,18 @@ export class TabularPolicy implements Trainer {
 
   async loadWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     const s = JSON.parse(readFileSync(join(dir, 'tabular.json'), 'utf8')) as Record<string, string & number>;
-    this.W = b64ToF32(s.W); this.b = b64ToF32(s.b); this.vh = b64ToF32(s.vh);
+    this.W = b64ToF32(s.W);
+    this.b = b64ToF32(s.b);
+    this.vh = b64ToF32(s.vh);
     if (opts.optimizer) {
       if (s.mW === undefined) throw new Error(`${dir}: no optimizer state saved`);
       this.adamStep = s.adamStep;
-      this.mW = b64ToF32(s.mW); this.vW = b64ToF32(s.vW); this.mB = b64ToF32(s.mB); this.vB = b64ToF32(s.vB);
-      this.mV = b64ToF32(s.mV); this.vV = b64ToF32(s.vV);
+      this.mW = b64ToF32(s.mW);
+      this.vW = b64ToF32(s.vW);
+      this.mB = b64ToF32(s.mB);
+      this.vB = b64ToF32(s.vB);
+      this.mV = b64ToF32(s.mV);
+      this.vV = b64ToF32(s.vV);
     }
   }
 }

@@ -38,7 +38,10 @@ class EntityRetriever implements Retriever {
   constructor(private readonly byName: Map<string, Hit>) {}
   async search(queries: string[], topk: number): Promise<Hit[][]> {
     return queries.map((q) => {
-      const hits = q.split(/\s+/).map((w) => this.byName.get(w)).filter((h): h is Hit => h !== undefined);
+      const hits = q
+        .split(/\s+/)
+        .map((w) => this.byName.get(w))
+        .filter((h): h is Hit => h !== undefined);
       return [...new Set(hits)].slice(0, topk);
     });
   }
@@ -50,30 +53,67 @@ function questionText(name: string): string {
 
 export function kbTask(seed = 11) {
   const r = mulberry32(seed);
-  const entities = Array.from({ length: NUM_ENTITIES }, (_, i) => ({ name: `k${i}`, code: CODES[Math.floor(r() * CODES.length)] }));
-  const passages = entities.map((e, i) => ({ id: `p${i}`, title: PASSAGE_TITLE, text: passageText(e.name, e.code) }));
-  const ex = (e: { name: string; code: string }, i: number): QaExample => ({ id: `q${i}`, question: questionText(e.name), goldenAnswers: [e.code], dataSource: 'kb' });
+  const entities = Array.from({ length: NUM_ENTITIES }, (_, i) => ({
+    name: `k${i}`,
+    code: CODES[Math.floor(r() * CODES.length)],
+  }));
+  const passages = entities.map((e, i) => ({
+    id: `p${i}`,
+    title: PASSAGE_TITLE,
+    text: passageText(e.name, e.code),
+  }));
+  const ex = (e: { name: string; code: string }, i: number): QaExample => ({
+    id: `q${i}`,
+    question: questionText(e.name),
+    goldenAnswers: [e.code],
+    dataSource: 'kb',
+  });
   const train = entities.slice(0, NUM_TRAIN).map(ex);
   const val = entities.slice(NUM_TRAIN).map((e, i) => ex(e, NUM_TRAIN + i));
   const tok = new WordTokenizer(4096, [
-    KB_TEMPLATE, 'code of ?', INVALID_ACTION_MESSAGE, '<think></think><search></search><answer></answer><information></information>',
-    'Doc 1(Title: ) \n\n', PASSAGE_TITLE, NO_ANSWER, ...entities.map((e) => e.name), ...passages.map((p) => p.text), ...CODES,
+    KB_TEMPLATE,
+    'code of ?',
+    INVALID_ACTION_MESSAGE,
+    '<think></think><search></search><answer></answer><information></information>',
+    'Doc 1(Title: ) \n\n',
+    PASSAGE_TITLE,
+    NO_ANSWER,
+    ...entities.map((e) => e.name),
+    ...passages.map((p) => p.text),
+    ...CODES,
   ]).freeze();
   // A query naming no entity finds nothing (a query "c1" must not return every passage whose code
   // is c1: RL learns to exploit that).
-  const retriever = new EntityRetriever(new Map(entities.map((e, i) => [e.name, { ...passages[i], score: 1 }])));
+  const retriever = new EntityRetriever(
+    new Map(entities.map((e, i) => [e.name, { ...passages[i], score: 1 }])),
+  );
   return { entities, passages, train, val, tok, retriever, r };
 }
 
 export function tinyConfig(vocabSize: number): ModelConfig {
   return {
-    arch: 'qwen2', vocabSize, hiddenSize: 48, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12,
-    ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true, maxPositionEmbeddings: 256,
+    arch: 'qwen2',
+    vocabSize,
+    hiddenSize: 48,
+    intermediateSize: 96,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 12,
+    ropeTheta: 10000,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: true,
+    attentionBias: true,
+    maxPositionEmbeddings: 256,
   };
 }
 
 /** One warm-start example: prompt + (search, information, answer) or a direct guess. */
-function warmDatum(task: ReturnType<typeof kbTask>, name: string, search: boolean): Datum & { namePos: number; codePos: number } {
+function warmDatum(
+  task: ReturnType<typeof kbTask>,
+  name: string,
+  search: boolean,
+): Datum & { namePos: number; codePos: number } {
   const { tok, r } = task;
   const prompt = tok.encode(KB_TEMPLATE.replace('{question}', `${questionText(name)}?`));
   const code = CODES[Math.floor(r() * CODES.length)];
@@ -94,7 +134,13 @@ function warmDatum(task: ReturnType<typeof kbTask>, name: string, search: boolea
   const N = full.length - 1;
   // Position p predicts token p+1. The query's name is the 3rd token after the prompt
   // ("<search> kN"); the answer's code is third from the end ("<answer> cX </answer>").
-  return { inputTokens: full.slice(0, N), targetTokens: full.slice(1), weights: Float32Array.from(w.slice(1)), namePos: prompt.length + 1, codePos: N - 3 };
+  return {
+    inputTokens: full.slice(0, N),
+    targetTokens: full.slice(1),
+    weights: Float32Array.from(w.slice(1)),
+    namePos: prompt.length + 1,
+    codePos: N - 3,
+  };
 }
 
 /**
@@ -104,27 +150,52 @@ function warmDatum(task: ReturnType<typeof kbTask>, name: string, search: boolea
  * format and copying but no entity's code: validation codes exist only in the corpus.
  * Injected tokens get weight 0.
  */
-export async function warmStart(policy: EmbeddedTrainer, task: ReturnType<typeof kbTask>, steps: number, lr: number, searchShare = 0.5): Promise<void> {
+export async function warmStart(
+  policy: EmbeddedTrainer,
+  task: ReturnType<typeof kbTask>,
+  steps: number,
+  lr: number,
+  searchShare = 0.5,
+): Promise<void> {
   const { r } = task;
   for (let s = 0; s < steps; s++) {
-    const batch: Datum[] = Array.from({ length: 16 }, () => warmDatum(task, task.entities[Math.floor(r() * task.entities.length)].name, r() < searchShare));
+    const batch: Datum[] = Array.from({ length: 16 }, () =>
+      warmDatum(task, task.entities[Math.floor(r() * task.entities.length)].name, r() < searchShare),
+    );
     const total = batch.reduce((a, d) => a + d.weights!.reduce((x, y) => x + y, 0), 0);
     for (const d of batch) d.weights = d.weights!.map((x) => x / total);
     await policy.forwardBackward(batch, { type: 'cross_entropy' });
-    await policy.optimStep({ learningRate: lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, gradClipNorm: 1 });
+    await policy.optimStep({
+      learningRate: lr,
+      beta1: 0.9,
+      beta2: 0.99,
+      eps: 1e-8,
+      weightDecay: 0,
+      gradClipNorm: 1,
+    });
   }
 }
 
 /** Mean probability of copying right, min over the query's name and the answer's code (every entity). */
-export async function copyAccuracy(policy: EmbeddedTrainer, task: ReturnType<typeof kbTask>): Promise<number> {
+export async function copyAccuracy(
+  policy: EmbeddedTrainer,
+  task: ReturnType<typeof kbTask>,
+): Promise<number> {
   const ds = task.entities.map((e) => warmDatum(task, e.name, true));
   const out = await policy.forward(ds);
-  const mean = (pos: (i: number) => number) => out.reduce((a, o, i) => a + Math.exp(o.logprobs[pos(i)]), 0) / ds.length;
-  return Math.min(mean((i) => ds[i].namePos), mean((i) => ds[i].codePos));
+  const mean = (pos: (i: number) => number) =>
+    out.reduce((a, o, i) => a + Math.exp(o.logprobs[pos(i)]), 0) / ds.length;
+  return Math.min(
+    mean((i) => ds[i].namePos),
+    mean((i) => ds[i].codePos),
+  );
 }
 
 /** Mean probability that the first response token is <search> (over the training questions). */
-export async function searchFirstProbability(policy: EmbeddedTrainer, task: ReturnType<typeof kbTask>): Promise<number> {
+export async function searchFirstProbability(
+  policy: EmbeddedTrainer,
+  task: ReturnType<typeof kbTask>,
+): Promise<number> {
   const s = task.tok.encode('<search>')[0];
   const ds: Datum[] = task.train.map((q) => {
     const ids = task.tok.encode(KB_TEMPLATE.replace('{question}', `${q.question}?`)).concat([s]);

@@ -28,10 +28,22 @@ let root = '';
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'sr1-learn-'));
-  const w = await warmStartedModel(task, join(root, 'init'), { lr: 1e-2, seed: 1, copyTarget: 0.9, maxCopySteps: 1500, searchRange: [0.06, 0.12] });
+  const w = await warmStartedModel(task, join(root, 'init'), {
+    lr: 1e-2,
+    seed: 1,
+    copyTarget: 0.9,
+    maxCopySteps: 1500,
+    searchRange: [0.06, 0.12],
+  });
   // The premise of the test: the warm start answers right after a search but rarely searches.
-  assert.ok(w.copyAfter >= 0.9, `warm start: copy probability ${w.copyAfter.toFixed(3)} after ${w.copySteps} steps`);
-  assert.ok(w.pSearch >= 0.06 && w.pSearch <= 0.12, `warm start: P(<search> first) = ${w.pSearch.toFixed(3)}`);
+  assert.ok(
+    w.copyAfter >= 0.9,
+    `warm start: copy probability ${w.copyAfter.toFixed(3)} after ${w.copySteps} steps`,
+  );
+  assert.ok(
+    w.pSearch >= 0.06 && w.pSearch <= 0.12,
+    `warm start: P(<search> first) = ${w.pSearch.toFixed(3)}`,
+  );
   process.stderr.write(`warm start: ${JSON.stringify(w)}\n`);
 });
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -39,16 +51,26 @@ after(() => rmSync(root, { recursive: true, force: true }));
 async function learn(algo: 'grpo' | 'ppo') {
   const runDir = join(root, algo);
   const cfg = parseConfig({
-    name: `kb-${algo}`, runDir, model: join(root, 'init'), algo, seed: 3,
+    name: `kb-${algo}`,
+    runDir,
+    model: join(root, 'init'),
+    algo,
+    seed: 3,
     data: { train: ['(in memory)'], val: ['(in memory)'], promptTemplate: KB_TEMPLATE },
     retriever: { type: 'none' }, // the in-memory retriever is passed below
     rollout: { maxTurns: 2, maxTurnTokens: 10, maxObsTokens: 40, maxTotalTokens: 120, topk: 1 },
-    steps: 30, promptsPerStep: 8, n: algo === 'ppo' ? 4 : 5, miniBatchPrompts: 4,
-    actor: { lr: 1e-3, warmupRatio: 0, entropyCoef: 0 }, critic: { lr: 1e-2, warmupRatio: 0 },
-    val: { every: 30, batchSize: 64, maxTurns: 2 }, checkpoint: { every: 30, keepLast: 1 },
+    steps: 30,
+    promptsPerStep: 8,
+    n: algo === 'ppo' ? 4 : 5,
+    miniBatchPrompts: 4,
+    actor: { lr: 1e-3, warmupRatio: 0, entropyCoef: 0 },
+    critic: { lr: 1e-2, warmupRatio: 0 },
+    val: { every: 30, batchSize: 64, maxTurns: 2 },
+    checkpoint: { every: 30, keepLast: 1 },
   });
   await train(cfg, {
-    createTrainer: (spec) => EmbeddedTrainer.load(spec.model, { tokenizer: task.tok, valueHead: spec.valueHead, seed: spec.seed }),
+    createTrainer: (spec) =>
+      EmbeddedTrainer.load(spec.model, { tokenizer: task.tok, valueHead: spec.valueHead, seed: spec.seed }),
     retriever: task.retriever,
     data: { train: task.train, val: task.val },
     log: () => {},
@@ -67,19 +89,31 @@ async function learn(algo: 'grpo' | 'ppo') {
   assert.ok(s1 - s0 >= 0.5, `${algo}: searches per rollout ${s0.toFixed(2)} → ${s1.toFixed(2)} (needs +0.5)`);
 
   // Control: the trained policy without a retriever is back near chance.
-  const trained = await EmbeddedTrainer.load(join(runDir, 'checkpoints', 'step-000030', 'policy'), { tokenizer: task.tok });
-  const items = task.val.map((e) => ({ example: e, tokens: encodePrompt(task.tok, e.question, KB_TEMPLATE) }));
+  const trained = await EmbeddedTrainer.load(join(runDir, 'checkpoints', 'step-000030', 'policy'), {
+    tokenizer: task.tok,
+  });
+  const items = task.val.map((e) => ({
+    example: e,
+    tokens: encodePrompt(task.tok, e.question, KB_TEMPLATE),
+  }));
   const noSearch = await validate(trained, null, items, cfg, 0);
-  assert.ok(noSearch['val/em/kb'] <= 0.2, `${algo}: without the retriever val EM is ${noSearch['val/em/kb']}`);
+  assert.ok(
+    noSearch['val/em/kb'] <= 0.2,
+    `${algo}: without the retriever val EM is ${noSearch['val/em/kb']}`,
+  );
   return { em0, em1, s0, s1, noSearch: noSearch['val/em/kb'] };
 }
 
 test('GRPO teaches a warm-started tiny model to search: validation EM rises by ≥ 0.50', async () => {
   const r = await learn('grpo');
-  process.stderr.write(`GRPO: val EM ${r.em0.toFixed(3)} → ${r.em1.toFixed(3)}, searches ${r.s0.toFixed(2)} → ${r.s1.toFixed(2)}, without retriever ${r.noSearch.toFixed(3)}\n`);
+  process.stderr.write(
+    `GRPO: val EM ${r.em0.toFixed(3)} → ${r.em1.toFixed(3)}, searches ${r.s0.toFixed(2)} → ${r.s1.toFixed(2)}, without retriever ${r.noSearch.toFixed(3)}\n`,
+  );
 });
 
 test('PPO (critic with value head, GAE, KL in reward) does the same', async () => {
   const r = await learn('ppo');
-  process.stderr.write(`PPO: val EM ${r.em0.toFixed(3)} → ${r.em1.toFixed(3)}, searches ${r.s0.toFixed(2)} → ${r.s1.toFixed(2)}, without retriever ${r.noSearch.toFixed(3)}\n`);
+  process.stderr.write(
+    `PPO: val EM ${r.em0.toFixed(3)} → ${r.em1.toFixed(3)}, searches ${r.s0.toFixed(2)} → ${r.s1.toFixed(2)}, without retriever ${r.noSearch.toFixed(3)}\n`,
+  );
 });

@@ -39,8 +39,28 @@ function makeCase(seed: number) {
 function finiteDiffCheck(opts: PolicyLossOptions, seed: number): void {
   const c = makeCase(seed);
   const lossAt = (logp: number[][], ent: number[][]) =>
-    policyLoss({ logprobs: logp, oldLogprobs: c.old, advantages: c.adv, masks: c.masks, refLogprobs: c.ref, entropy: ent }, opts).loss;
-  const res = policyLoss({ logprobs: c.logp, oldLogprobs: c.old, advantages: c.adv, masks: c.masks, refLogprobs: c.ref, entropy: c.ent }, opts);
+    policyLoss(
+      {
+        logprobs: logp,
+        oldLogprobs: c.old,
+        advantages: c.adv,
+        masks: c.masks,
+        refLogprobs: c.ref,
+        entropy: ent,
+      },
+      opts,
+    ).loss;
+  const res = policyLoss(
+    {
+      logprobs: c.logp,
+      oldLogprobs: c.old,
+      advantages: c.adv,
+      masks: c.masks,
+      refLogprobs: c.ref,
+      entropy: c.ent,
+    },
+    opts,
+  );
   const h = 1e-6;
   for (let i = 0; i < c.logp.length; i++) {
     for (let t = 0; t < c.logp[i].length; t++) {
@@ -49,13 +69,19 @@ function finiteDiffCheck(opts: PolicyLossOptions, seed: number): void {
       plus[i][t] += h;
       minus[i][t] -= h;
       const fd = (lossAt(plus, c.ent) - lossAt(minus, c.ent)) / (2 * h);
-      assert.ok(Math.abs(fd - res.dLogprobs[i][t]) < 1e-5, `${JSON.stringify(opts)} dlogp[${i}][${t}] fd ${fd} vs ${res.dLogprobs[i][t]}`);
+      assert.ok(
+        Math.abs(fd - res.dLogprobs[i][t]) < 1e-5,
+        `${JSON.stringify(opts)} dlogp[${i}][${t}] fd ${fd} vs ${res.dLogprobs[i][t]}`,
+      );
       const ep = c.ent.map((s) => s.slice());
       const em = c.ent.map((s) => s.slice());
       ep[i][t] += h;
       em[i][t] -= h;
       const fdE = (lossAt(c.logp, ep) - lossAt(c.logp, em)) / (2 * h);
-      assert.ok(Math.abs(fdE - res.dEntropy[i][t]) < 1e-6, `dEntropy[${i}][${t}] fd ${fdE} vs ${res.dEntropy[i][t]}`);
+      assert.ok(
+        Math.abs(fdE - res.dEntropy[i][t]) < 1e-6,
+        `dEntropy[${i}][${t}] fd ${fdE} vs ${res.dEntropy[i][t]}`,
+      );
     }
   }
 }
@@ -67,16 +93,37 @@ test('policy loss gradients match finite differences (every aggregation, KL esti
   for (const aggregation of aggs) {
     for (const klEstimator of kls) {
       for (const dualClipC of [0, 3]) {
-        finiteDiffCheck({ clipLow: 0.2, clipHigh: 0.28, dualClipC, klCoef: 0.05, klEstimator, entropyCoef: 0.01, aggregation }, seed++);
+        finiteDiffCheck(
+          {
+            clipLow: 0.2,
+            clipHigh: 0.28,
+            dualClipC,
+            klCoef: 0.05,
+            klEstimator,
+            entropyCoef: 0.01,
+            aggregation,
+          },
+          seed++,
+        );
       }
     }
   }
 });
 
 test('policy loss by hand on one token (ratio clipping and dual clip)', () => {
-  const base = { klCoef: 0, klEstimator: 'k1' as const, entropyCoef: 0, aggregation: 'token-mean' as const, clipLow: 0.2, clipHigh: 0.2 };
+  const base = {
+    klCoef: 0,
+    klEstimator: 'k1' as const,
+    entropyCoef: 0,
+    aggregation: 'token-mean' as const,
+    clipLow: 0.2,
+    clipHigh: 0.2,
+  };
   const one = (logp: number, adv: number, dualClipC = 0) =>
-    policyLoss({ logprobs: [[logp]], oldLogprobs: [[0]], advantages: [[adv]], masks: [[1]] }, { ...base, dualClipC });
+    policyLoss(
+      { logprobs: [[logp]], oldLogprobs: [[0]], advantages: [[adv]], masks: [[1]] },
+      { ...base, dualClipC },
+    );
   // ratio e^0.1 = 1.105 inside the range: loss = −A·ratio, grad = −A·ratio
   let r = one(0.1, 2);
   assert.ok(Math.abs(r.loss + 2 * Math.exp(0.1)) < 1e-12);
@@ -99,7 +146,10 @@ test('policy loss by hand on one token (ratio clipping and dual clip)', () => {
 test('aggregation weights by hand', () => {
   const masks = [[1, 1, 0], [1]];
   const tm = aggregationWeights(masks, 'token-mean');
-  assert.deepEqual([...tm[0]].map((x) => +x.toFixed(6)), [0.333333, 0.333333, 0]);
+  assert.deepEqual(
+    [...tm[0]].map((x) => +x.toFixed(6)),
+    [0.333333, 0.333333, 0],
+  );
   const smtm = aggregationWeights(masks, 'seq-mean-token-mean');
   assert.deepEqual([...smtm[0]], [0.25, 0.25, 0]);
   assert.deepEqual([...smtm[1]], [0.5]);
@@ -127,7 +177,10 @@ test('KL penalty in the reward (PPO, k1) only at policy tokens', () => {
 
 test('value loss gradient matches finite differences and clips by hand', () => {
   const r = rng(7);
-  const masks = [[1, 0, 1, 1], [1, 1]];
+  const masks = [
+    [1, 0, 1, 1],
+    [1, 1],
+  ];
   const oldV = masks.map((m) => m.map(() => r() - 0.5));
   const v = oldV.map((s) => s.map((x) => x + (r() - 0.5) * 2));
   const ret = masks.map((m) => m.map(() => r() * 2 - 1));
@@ -140,7 +193,10 @@ test('value loss gradient matches finite differences and clips by hand', () => {
         const m = v.map((s) => s.slice());
         p[i][t] += h;
         m[i][t] -= h;
-        const fd = (valueLoss(p, oldV, ret, masks, { clip: 0.5, aggregation }).loss - valueLoss(m, oldV, ret, masks, { clip: 0.5, aggregation }).loss) / (2 * h);
+        const fd =
+          (valueLoss(p, oldV, ret, masks, { clip: 0.5, aggregation }).loss -
+            valueLoss(m, oldV, ret, masks, { clip: 0.5, aggregation }).loss) /
+          (2 * h);
         assert.ok(Math.abs(fd - res.dValues[i][t]) < 1e-6, `dv[${i}][${t}] ${fd} vs ${res.dValues[i][t]}`);
       }
     }

@@ -20,7 +20,12 @@ export function makeTask(seed = 1) {
     [codes[i], codes[j]] = [codes[j], codes[i]];
   }
   const passages = NAMES.map((n, i) => ({ id: `p${i}`, title: n, text: `The code of ${n} is ${codes[i]}.` }));
-  const examples: QaExample[] = NAMES.map((n, i) => ({ id: `q${i}`, question: `what is the code of ${n}`, goldenAnswers: [codes[i]], dataSource: 'kb' }));
+  const examples: QaExample[] = NAMES.map((n, i) => ({
+    id: `q${i}`,
+    question: `what is the code of ${n}`,
+    goldenAnswers: [codes[i]],
+    dataSource: 'kb',
+  }));
   return { passages, examples, retriever: new KeywordRetriever(passages) };
 }
 
@@ -28,8 +33,12 @@ export function makeTask(seed = 1) {
 export function makeTokenizer(): WordTokenizer {
   const t = makeTask();
   const texts = [
-    SEARCH_R1_TEMPLATE, INVALID_ACTION_MESSAGE, '<think></think><search></search><answer></answer><information></information>',
-    'Doc 1(Title: ) \n\n ? . what is the code of', ...t.passages.map((p) => `${p.title} ${p.text}`), ...CODES,
+    SEARCH_R1_TEMPLATE,
+    INVALID_ACTION_MESSAGE,
+    '<think></think><search></search><answer></answer><information></information>',
+    'Doc 1(Title: ) \n\n ? . what is the code of',
+    ...t.passages.map((p) => `${p.title} ${p.text}`),
+    ...CODES,
   ];
   return new WordTokenizer(128, texts);
 }
@@ -59,7 +68,12 @@ export function biasTowardsAnswers(p: TabularPolicy, tok: WordTokenizer): void {
 /** Factory for train(): tabular policies over the shared tokenizer, biased identically. */
 export function fakeFactory(tok: WordTokenizer, extra: { nanCalls?: Set<number> } = {}) {
   return async (spec: TrainerSpec): Promise<Trainer> => {
-    const p = new TabularPolicy(tok, { valueHead: spec.valueHead, seed: 3, initScale: 0.1, nanOnForwardBackwardCalls: spec.valueHead ? undefined : extra.nanCalls });
+    const p = new TabularPolicy(tok, {
+      valueHead: spec.valueHead,
+      seed: 3,
+      initScale: 0.1,
+      nanOnForwardBackwardCalls: spec.valueHead ? undefined : extra.nanCalls,
+    });
     biasTowardsAnswers(p, tok);
     return p;
   };
@@ -69,12 +83,25 @@ export function fakeConfig(overrides: Record<string, unknown> = {}): TrainConfig
   return parseConfig(
     mergeLayers(
       {
-        name: 'fake', model: 'fake', seed: 5,
+        name: 'fake',
+        model: 'fake',
+        seed: 5,
         data: { train: ['unused'], val: ['unused'] },
         retriever: { type: 'none' },
-        rollout: { maxTurns: 2, maxTurnTokens: 6, maxObsTokens: 40, maxTotalTokens: 400, maxPromptTokens: 300, searchEnabled: true },
-        steps: 6, promptsPerStep: 4, n: 2, miniBatchPrompts: 2,
-        actor: { lr: 0.05, warmupRatio: 0 }, critic: { lr: 0.05 },
+        rollout: {
+          maxTurns: 2,
+          maxTurnTokens: 6,
+          maxObsTokens: 40,
+          maxTotalTokens: 400,
+          maxPromptTokens: 300,
+          searchEnabled: true,
+        },
+        steps: 6,
+        promptsPerStep: 4,
+        n: 2,
+        miniBatchPrompts: 2,
+        actor: { lr: 0.05, warmupRatio: 0 },
+        critic: { lr: 0.05 },
         val: { every: 3, beforeTrain: true, batchSize: 3, maxTurns: 2 },
         checkpoint: { every: 2, keepLast: 2 },
       },
