@@ -127,24 +127,30 @@ export class EmbeddedTrainer implements Trainer {
     if (hasValueHead || opts.valueHead) config.valueHead = true;
     const model = new Model(config, { seed: opts.seed ?? 0, kernels: opts.kernels, init: false });
     const views = new Map(model.params.map((p) => [p.name, p.w]));
-    const f = loadHfFolder(dir, {
-      onProgress: opts.onProgress,
-      noTokenizer: opts.tokenizer !== undefined,
-      into: (name) => views.get(name)?.data ?? null,
-    });
-    const tokenizer = opts.tokenizer ?? f.tokenizer;
-    if (!tokenizer) throw new Error(`${dir}: no tokenizer.json (pass a tokenizer explicitly)`);
-    for (const p of model.params) {
-      const t = f.tensors.get(p.name);
-      if (!t) {
-        // Only a critic head may be absent (loadHfFolder checked every other tensor): a fresh
-        // head starts at zero output.
-        if (!p.name.startsWith('value_head.')) throw new Error(`${dir}: missing tensor "${p.name}"`);
-        p.w.data.fill(0);
-      } else if (t.data !== p.w.data) p.w.data.set(t.data);
+    let tokenizer: Tokenizer | null;
+    try {
+      const f = loadHfFolder(dir, {
+        onProgress: opts.onProgress,
+        noTokenizer: opts.tokenizer !== undefined,
+        into: (name) => views.get(name)?.data ?? null,
+      });
+      tokenizer = opts.tokenizer ?? f.tokenizer;
+      if (!tokenizer) throw new Error(`${dir}: no tokenizer.json (pass a tokenizer explicitly)`);
+      for (const p of model.params) {
+        const t = f.tensors.get(p.name);
+        if (!t) {
+          // Only a critic head may be absent (loadHfFolder checked every other tensor): a fresh
+          // head starts at zero output.
+          if (!p.name.startsWith('value_head.')) throw new Error(`${dir}: missing tensor "${p.name}"`);
+          p.w.data.fill(0);
+        } else if (t.data !== p.w.data) p.w.data.set(t.data);
+      }
+      f.tensors.clear();
+    } catch (e) {
+      model.dispose(); // a failed load must not leak engine memory
+      throw e;
     }
     model.markWeightsChanged();
-    f.tensors.clear();
     const t = new EmbeddedTrainer(model, tokenizer, opts);
     t.sourceDir = dir;
     return t;
