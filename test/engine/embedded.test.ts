@@ -2,7 +2,7 @@
 // a critic (fresh zero value head); bad checkpoints and tensors fail with the tensor named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model.ts';
@@ -75,6 +75,11 @@ test('loadTensors and loadWeights name the missing or misshaped tensor', async (
     await assert.rejects(big.loadWeights(dir), /numLayers/);
     await assert.rejects(big.loadWeights(dir + '-nope'), /config\.json/);
     await assert.rejects(small.loadWeights(dir, { optimizer: true }), /no optimizer state/);
+    // A config promising more layers than the weights hold: the load names the missing tensor.
+    const cfgPath = join(dir, 'config.json');
+    const j = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(cfgPath, JSON.stringify({ ...j, num_hidden_layers: 2 }));
+    await assert.rejects(EmbeddedTrainer.load(dir), /model\.layers\.1\.input_layernorm\.weight/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
