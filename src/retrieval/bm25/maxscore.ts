@@ -173,7 +173,7 @@ export function maxScoreTopK(
       }
       if (size === k) while (firstEssential < m && prefixUb[firstEssential] <= theta) firstEssential++;
     }
-    contrib.fill(0);
+    for (let s = 0; s < m; s++) contrib[s] = 0;
     if (firstEssential >= m) break;
   }
 
