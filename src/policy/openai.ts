@@ -104,21 +104,29 @@ export function inferStrippedStop(text: string, stops: readonly string[]): strin
 // ---- chat prompt splitting ----------------------------------------------------------------------
 
 /**
- * Splits a rendered chat prompt back into messages (ChatML `<|im_start|>role\n…<|im_end|>` or
- * Llama-3 `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`). `continueFinal` is true
+ * Splits a rendered chat prompt back into messages (ChatML `<|im_start|>role\n…<|im_end|>`,
+ * Llama-3 `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>`, Gemma
+ * `<start_of_turn>user|model\n…<end_of_turn>`, Phi-3 `<|user|>\n…<|end|>`). `continueFinal` is true
  * when the prompt ends inside an assistant message that has content (a multi-turn rollout).
  * Text without markers becomes one user message.
  */
 export function splitChatPrompt(text: string): { messages: ChatMessage[]; continueFinal: boolean } {
   const patterns: RegExp[] = [
+    // ChatML (Qwen, many others)
     /<\|im_start\|>(system|user|assistant)\n([\s\S]*?)(<\|im_end\|>|$)/g,
+    // Llama 3
     /<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n([\s\S]*?)(<\|eot_id\|>|$)/g,
+    // Gemma (the assistant is "model")
+    /<start_of_turn>(user|model)\n([\s\S]*?)(<end_of_turn>|$)/g,
+    // Phi-3
+    /<\|(system|user|assistant)\|>\n([\s\S]*?)(<\|end\|>|$)/g,
   ];
   for (const re of patterns) {
     const messages: ChatMessage[] = [];
     let lastOpen = false;
     for (const m of text.matchAll(re)) {
-      messages.push({ role: m[1] as ChatMessage['role'], content: m[2] });
+      const role = m[1] === 'model' ? 'assistant' : (m[1] as ChatMessage['role']);
+      messages.push({ role, content: m[2] });
       lastOpen = m[3] === '';
     }
     if (messages.length === 0) continue;

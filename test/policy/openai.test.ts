@@ -548,6 +548,20 @@ test('stop helpers and chat prompt splitting', () => {
       continueFinal: true,
     },
   );
+  assert.deepEqual(
+    splitChatPrompt('<bos><start_of_turn>user\nU\n<end_of_turn>\n<start_of_turn>model\nsofar'),
+    {
+      messages: [
+        { role: 'user', content: 'U\n' },
+        { role: 'assistant', content: 'sofar' },
+      ],
+      continueFinal: true,
+    },
+  );
+  assert.deepEqual(splitChatPrompt('<|user|>\nU<|end|>\n<|assistant|>\n'), {
+    messages: [{ role: 'user', content: 'U' }],
+    continueFinal: false,
+  });
   assert.deepEqual(splitChatPrompt('raw text'), {
     messages: [{ role: 'user', content: 'raw text' }],
     continueFinal: false,
