@@ -7,6 +7,9 @@ import type { Buf } from './memory.ts';
 import { RopeTable } from './rope.ts';
 import { linear } from './forward.ts';
 
+/** Query rows per prefill attention block. */
+const PREFILL_BLOCK = 64;
+
 /** Per-sequence key/value cache: slot s, layer l → [cap_s, KD] keys and values. */
 export class KvCache {
   readonly k: Buf[][];
@@ -219,12 +222,19 @@ export class Inference {
             K.gemm(false, false, rep, hd, ctx, 1, P.S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, hd);
           }
         } else {
+          // Prefill: row blocks of PREFILL_BLOCK queries score keys only up to the block's last
+          // position (causal), so a long prompt does not pay for the masked half.
           for (let h = 0; h < Hq; h++) {
             const g = Math.floor(h / rep);
             const qo = s0 * QD + h * hd;
-            K.gemm(false, true, n, ctx, hd, scale, P.q, qo, QD, kc, g * hd, KD, 0, P.S, 0, ctx);
-            K.causalSoftmax(P.S, 0, n, ctx, ctx, p0);
-            K.gemm(false, false, n, hd, ctx, 1, P.S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, QD);
+            for (let r0 = 0; r0 < n; r0 += PREFILL_BLOCK) {
+              const rows = Math.min(PREFILL_BLOCK, n - r0),
+                cols = p0 + r0 + rows;
+              const qr = qo + r0 * QD;
+              K.gemm(false, true, rows, cols, hd, scale, P.q, qr, QD, kc, g * hd, KD, 0, P.S, 0, cols);
+              K.causalSoftmax(P.S, 0, rows, cols, cols, p0 + r0);
+              K.gemm(false, false, rows, hd, cols, 1, P.S, 0, cols, vc, g * hd, KD, 0, P.att, qr, QD);
+            }
           }
         }
       }

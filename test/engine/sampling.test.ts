@@ -15,6 +15,8 @@ const model = new Model(cfg, { seed: 5, kernels, initStd: 0.5 });
 const tok = byteTokenizer(259);
 const trainer = EmbeddedTrainer.fromModel(model, tok);
 const prompts = [randomTokens(5, 256, 1), randomTokens(11, 256, 2), randomTokens(1, 256, 3)];
+// Longer than one prefill attention block (64 rows), for the log-prob equality test.
+const longPrompt = randomTokens(150, 256, 4);
 
 test('a fixed seed gives identical samples; another seed gives different ones', async () => {
   const noEos = EmbeddedTrainer.fromModel(model, { ...tok, eosTokenIds: [] });
@@ -64,8 +66,9 @@ test('samples do not depend on what else is in the batch', async () => {
 });
 
 test('sampling log-probs (T=1, top-p 1) equal the training forward log-probs', async () => {
+  const all = [...prompts, longPrompt];
   const res = await trainer.sample({
-    prompts,
+    prompts: all,
     maxTokens: 20,
     stop: [],
     temperature: 1,
@@ -75,9 +78,9 @@ test('sampling log-probs (T=1, top-p 1) equal the training forward log-probs', a
   });
   const batch = [];
   const expected: number[][] = [];
-  for (let i = 0; i < prompts.length; i++)
+  for (let i = 0; i < all.length; i++)
     for (const c of res[i]) {
-      const full = [...prompts[i], ...c.tokens];
+      const full = [...all[i], ...c.tokens];
       batch.push({ inputTokens: full.slice(0, -1), targetTokens: full.slice(1) });
       expected.push(c.logprobs);
     }
