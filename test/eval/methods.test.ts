@@ -3,8 +3,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { METHODS } from '../../src/eval/methods/index.ts';
 import { boxedAnswer, cotAnswer, shortAnswer } from '../../src/eval/methods/common.ts';
-import { firstSentence } from '../../src/eval/methods/ircot.ts';
-import { previousReasoning } from '../../src/eval/methods/search-o1.ts';
+import { firstSentence, IRCOT_INSTRUCTION } from '../../src/eval/methods/ircot.ts';
+import {
+  previousReasoning,
+  reasonInDocumentsPrompt,
+  searchO1UserPrompt,
+} from '../../src/eval/methods/search-o1.ts';
+import { DIRECT_SYSTEM } from '../../src/eval/methods/direct.ts';
+import { COT_SYSTEM } from '../../src/eval/methods/cot.ts';
+import { ragSystem } from '../../src/eval/methods/rag.ts';
+import { readFileSync } from 'node:fs';
 import { DEFAULT_METHOD_OPTIONS, type MethodContext } from '../../src/eval/types.ts';
 import type { QaExample } from '../../src/protocol/types.ts';
 import { KeywordRetriever, ScriptedSampler } from './fakes.ts';
@@ -223,4 +231,38 @@ test('search-r1: a prompt longer than the context is scored as no answer, the re
   assert.equal(out[0].prediction, '');
   assert.equal(out[1].prediction, 'Paris');
   assert.equal(sampler.calls[0].prompts.length, 1);
+});
+
+test('PROMPTS.md documents the exact prompt strings of the code', () => {
+  const doc = readFileSync(new URL('../../src/eval/methods/PROMPTS.md', import.meta.url), 'utf8');
+  // The indented code blocks of the document, indentation removed.
+  const blocks: string[] = [];
+  let cur: string[] | null = null;
+  for (const line of doc.split('\n')) {
+    if (line.startsWith('    ') || (cur && line === '')) (cur ??= []).push(line.slice(4));
+    else if (cur) {
+      blocks.push(cur.join('\n').replace(/\n+$/, ''));
+      cur = null;
+    }
+  }
+  const documented = (text: string) => blocks.some((b) => b === text);
+  assert.ok(documented(DIRECT_SYSTEM), 'direct');
+  assert.ok(documented(COT_SYSTEM), 'cot');
+  assert.ok(documented(ragSystem('{passages}')), 'rag');
+  assert.ok(
+    blocks.some((b) => b.includes(IRCOT_INSTRUCTION)),
+    'ircot',
+  );
+  const o1 = searchO1UserPrompt('{question}', 5).replace(
+    'At most 5 searches',
+    'At most {max_searches} searches',
+  );
+  assert.ok(documented(o1.replace(/\n+$/, '')), 'search-o1');
+  const rid = reasonInDocumentsPrompt('{previous_reasoning}', '{query}', [
+    { id: 'x', title: '{title}', text: '{text}', score: 1 },
+  ]);
+  assert.ok(
+    blocks.some((b) => b.startsWith(rid.slice(0, rid.indexOf('**Document 1:**')))),
+    'reason-in-documents',
+  );
 });
