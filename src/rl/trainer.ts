@@ -103,11 +103,8 @@ async function openRetriever(cfg: TrainConfig): Promise<Retriever | null> {
       return Bm25Index.open(cfg.retriever.index!);
     }
     case 'remote': {
-      const REMOTE_MODULE = '../retrieval/remote.ts';
-      const mod = (await import(REMOTE_MODULE)) as {
-        RemoteRetriever: new (url: string, opts?: Record<string, unknown>) => Retriever;
-      };
-      return new mod.RemoteRetriever(cfg.retriever.url!);
+      const { RemoteRetriever } = await import('../retrieval/remote.ts');
+      return new RemoteRetriever(cfg.retriever.url!);
     }
   }
 }
