@@ -7,8 +7,15 @@ import { formatPassages } from '../../src/protocol/passages.ts';
 import { WordTokenizer, ScriptedSampler, ScriptedRetriever } from '../rl/fakes.ts';
 
 const cfg: RolloutConfig = {
-  maxTurns: 2, topk: 2, maxTurnTokens: 60, maxObsTokens: 200, maxTotalTokens: 1000,
-  temperature: 1, topP: 1, seed: 7, searchEnabled: true,
+  maxTurns: 2,
+  topk: 2,
+  maxTurnTokens: 60,
+  maxObsTokens: 200,
+  maxTotalTokens: 1000,
+  temperature: 1,
+  topP: 1,
+  seed: 7,
+  searchEnabled: true,
 };
 
 const HITS = {
@@ -26,7 +33,8 @@ function checkInvariants(tok: WordTokenizer, t: Trajectory): void {
   assert.equal(t.responseTokens.length, t.policyMask.length);
   assert.equal(t.responseTokens.length, t.samplingLogprobs.length);
   assert.equal(t.numTurns, t.turns.length);
-  for (let k = 0; k < t.policyMask.length; k++) if (t.policyMask[k] === 0) assert.equal(t.samplingLogprobs[k], 0);
+  for (let k = 0; k < t.policyMask.length; k++)
+    if (t.policyMask[k] === 0) assert.equal(t.samplingLogprobs[k], 0);
   // token-in/token-out: the policy tokens of each turn are exactly the sampled ones, in order
   const policyText = tok.decode(t.responseTokens.filter((_, k) => t.policyMask[k] === 1));
   assert.equal(policyText, t.turns.map((r) => r.text).join(''));
@@ -34,7 +42,10 @@ function checkInvariants(tok: WordTokenizer, t: Trajectory): void {
 
 test('answer on turn 1: generation stops at </answer>, one sample call, no retrieval', async () => {
   const tok = new WordTokenizer();
-  const sampler = new ScriptedSampler(tok, () => '<think> easy </think> <answer> Paris </answer> trailing words');
+  const sampler = new ScriptedSampler(
+    tok,
+    () => '<think> easy </think> <answer> Paris </answer> trailing words',
+  );
   const retriever = new ScriptedRetriever(HITS);
   const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: capital of france?')], 1, cfg);
   checkInvariants(tok, t);
@@ -51,14 +62,21 @@ test('answer on turn 1: generation stops at </answer>, one sample call, no retri
 test('search then answer: observation injected with mask 0, exact text, query recorded', async () => {
   const tok = new WordTokenizer();
   const sampler = new ScriptedSampler(tok, (ctx) =>
-    ctx.includes('<information>') ? '<think> found it </think> <answer> Paris </answer>' : '<think> need search </think> <search> capital of france </search>',
+    ctx.includes('<information>')
+      ? '<think> found it </think> <answer> Paris </answer>'
+      : '<think> need search </think> <search> capital of france </search>',
   );
   const retriever = new ScriptedRetriever(HITS);
   const stats = emptyRolloutStats();
   const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: capital of france?')], 1, cfg, stats);
   checkInvariants(tok, t);
   const obs = informationBlock(formatPassages(HITS['capital of france']));
-  assert.equal(t.responseText, '<think> need search </think> <search> capital of france </search>' + obs + '<think> found it </think> <answer> Paris </answer>');
+  assert.equal(
+    t.responseText,
+    '<think> need search </think> <search> capital of france </search>' +
+      obs +
+      '<think> found it </think> <answer> Paris </answer>',
+  );
   assert.equal(t.finish, 'answer');
   assert.deepEqual([t.numTurns, t.numValidActions, t.numSearches], [2, 2, 1]);
   assert.equal(t.turns[0].action, 'search');
@@ -68,7 +86,10 @@ test('search then answer: observation injected with mask 0, exact text, query re
   const first = tok.encode(t.turns[0].text).length;
   const obsIds = tok.encode(obs);
   assert.deepEqual(t.responseTokens.slice(first, first + obsIds.length), obsIds);
-  assert.deepEqual([...t.policyMask.slice(first, first + obsIds.length)], obsIds.map(() => 0));
+  assert.deepEqual(
+    [...t.policyMask.slice(first, first + obsIds.length)],
+    obsIds.map(() => 0),
+  );
   assert.equal(t.policyMask[first - 1], 1);
   assert.equal(t.policyMask[first + obsIds.length], 1);
   assert.deepEqual(retriever.calls, [['capital of france']]);
@@ -78,11 +99,19 @@ test('search then answer: observation injected with mask 0, exact text, query re
 
 test('invalid action then recovery: the invalid-action message is injected and the turn is not valid', async () => {
   const tok = new WordTokenizer();
-  const sampler = new ScriptedSampler(tok, (ctx) => (ctx.includes('invalid') ? '<answer> Paris </answer>' : 'I think the answer is Paris'));
+  const sampler = new ScriptedSampler(tok, (ctx) =>
+    ctx.includes('invalid') ? '<answer> Paris </answer>' : 'I think the answer is Paris',
+  );
   const [t] = await runRollouts(sampler, new ScriptedRetriever(HITS), [tok.encode('Q: x?')], 1, cfg);
   checkInvariants(tok, t);
-  assert.equal(t.responseText, 'I think the answer is Paris' + INVALID_ACTION_MESSAGE + '<answer> Paris </answer>');
-  assert.deepEqual(t.turns.map((r) => r.action), ['invalid', 'answer']);
+  assert.equal(
+    t.responseText,
+    'I think the answer is Paris' + INVALID_ACTION_MESSAGE + '<answer> Paris </answer>',
+  );
+  assert.deepEqual(
+    t.turns.map((r) => r.action),
+    ['invalid', 'answer'],
+  );
   assert.deepEqual([t.numTurns, t.numValidActions, t.numSearches], [2, 1, 0]);
   assert.equal(t.finish, 'answer');
   const injected = t.policyMask.reduce((a, m) => a + (m === 0 ? 1 : 0), 0);
@@ -106,10 +135,21 @@ test('max turns: maxTurns searches are executed, then one final turn whose searc
 
 test('observation truncation keeps </information> and the trailing newlines within maxObsTokens', async () => {
   const tok = new WordTokenizer();
-  const long = [{ id: '9', title: '"Long"', text: Array.from({ length: 80 }, (_, i) => `w${i}`).join(' '), score: 1 }];
-  const sampler = new ScriptedSampler(tok, (ctx) => (ctx.includes('<information>') ? '<answer> x </answer>' : '<search> long </search>'));
+  const long = [
+    { id: '9', title: '"Long"', text: Array.from({ length: 80 }, (_, i) => `w${i}`).join(' '), score: 1 },
+  ];
+  const sampler = new ScriptedSampler(tok, (ctx) =>
+    ctx.includes('<information>') ? '<answer> x </answer>' : '<search> long </search>',
+  );
   const stats = emptyRolloutStats();
-  const [t] = await runRollouts(sampler, new ScriptedRetriever({ long }), [tok.encode('Q: x?')], 1, { ...cfg, maxObsTokens: 30 }, stats);
+  const [t] = await runRollouts(
+    sampler,
+    new ScriptedRetriever({ long }),
+    [tok.encode('Q: x?')],
+    1,
+    { ...cfg, maxObsTokens: 30 },
+    stats,
+  );
   checkInvariants(tok, t);
   const injected = t.responseTokens.filter((_, k) => t.policyMask[k] === 0);
   assert.equal(injected.length, 30);
@@ -125,19 +165,47 @@ test('mixed finish times: one sample call and one retriever call per turn over t
   const sampler = new ScriptedSampler(tok, (ctx) => {
     const infos = count(ctx, '<information>');
     if (ctx.includes('Q: A')) return '<answer> a </answer>';
-    if (ctx.includes('Q: B')) return infos === 0 ? '<search> capital of france </search>' : '<answer> b </answer>';
-    return infos === 0 ? '<search> capital of france </search>' : infos === 1 ? '<search> river of paris </search>' : '<answer> Seine </answer>';
+    if (ctx.includes('Q: B'))
+      return infos === 0 ? '<search> capital of france </search>' : '<answer> b </answer>';
+    return infos === 0
+      ? '<search> capital of france </search>'
+      : infos === 1
+        ? '<search> river of paris </search>'
+        : '<answer> Seine </answer>';
   });
   const retriever = new ScriptedRetriever(HITS);
   const prompts = ['Q: A', 'Q: B', 'Q: C'].map((q) => tok.encode(q));
   const trajs = await runRollouts(sampler, retriever, prompts, 2, { ...cfg, maxTurns: 3 });
   assert.equal(trajs.length, 6);
   for (const t of trajs) checkInvariants(tok, t);
-  assert.deepEqual(trajs.map((t) => [t.promptIndex, t.sampleIndex]), [[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1]]);
-  assert.deepEqual(trajs.map((t) => t.numTurns), [1, 1, 2, 2, 3, 3]);
+  assert.deepEqual(
+    trajs.map((t) => [t.promptIndex, t.sampleIndex]),
+    [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [2, 0],
+      [2, 1],
+    ],
+  );
+  assert.deepEqual(
+    trajs.map((t) => t.numTurns),
+    [1, 1, 2, 2, 3, 3],
+  );
   assert.ok(trajs.every((t) => t.finish === 'answer'));
-  assert.deepEqual(sampler.calls.map((c) => [c.prompts.length, c.n]), [[3, 2], [4, 1], [2, 1]]);
-  assert.deepEqual(retriever.calls.map((c) => c.length), [4, 2]);
+  assert.deepEqual(
+    sampler.calls.map((c) => [c.prompts.length, c.n]),
+    [
+      [3, 2],
+      [4, 1],
+      [2, 1],
+    ],
+  );
+  assert.deepEqual(
+    retriever.calls.map((c) => c.length),
+    [4, 2],
+  );
   assert.deepEqual(retriever.calls[1], ['river of paris', 'river of paris']);
   assert.equal(trajs[4].answer, 'Seine');
   // the per-turn seeds differ (reproducible, derived from cfg.seed)
@@ -162,9 +230,14 @@ test('EOS without an action ends the trajectory; total budget ends it with "leng
 
 test('search disabled (R1 baseline): a search gets the invalid-action message and no retrieval', async () => {
   const tok = new WordTokenizer();
-  const sampler = new ScriptedSampler(tok, (ctx) => (ctx.includes('invalid') ? '<answer> y </answer>' : '<search> capital of france </search>'));
+  const sampler = new ScriptedSampler(tok, (ctx) =>
+    ctx.includes('invalid') ? '<answer> y </answer>' : '<search> capital of france </search>',
+  );
   const retriever = new ScriptedRetriever(HITS);
-  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: x?')], 1, { ...cfg, searchEnabled: false });
+  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: x?')], 1, {
+    ...cfg,
+    searchEnabled: false,
+  });
   assert.equal(retriever.calls.length, 0);
   assert.ok(t.responseText.includes(INVALID_ACTION_MESSAGE));
   assert.deepEqual([t.numSearches, t.numValidActions, t.finish], [0, 1, 'answer']);
