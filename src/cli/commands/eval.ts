@@ -68,7 +68,13 @@ async function resolveWorld(o: EvalCliOptions): Promise<EvalCliOptions> {
     dataset: specs.map((s) => (s === 'world' ? files.testJsonl : s)).join(','),
   };
   if (!o.retriever && !o.retrieverUrl) out.retriever = indexDir;
-  if (!o.model && !o.openaiUrl && !o.gguf) out.model = 'models/world-base';
+  if (!o.model && !o.openaiUrl && !o.gguf) {
+    out.model = 'models/world-base';
+    if (!existsSync(join(out.model, 'config.json')))
+      throw new Error(
+        `${out.model}: no world base model here; make it with \`search-r1 pretrain\` or pass --model DIR`,
+      );
+  }
   return out;
 }
 
