@@ -55,6 +55,11 @@ export interface EvalCliOptions extends PolicyOptions, RetrieverOptions {
 async function resolveWorld(o: EvalCliOptions): Promise<EvalCliOptions> {
   const specs = o.dataset.split(',').map((s) => s.trim());
   if (!specs.includes('world') || existsSync(join(o.dataDir, 'world'))) return o;
+  const defaultModel = !o.model && !o.openaiUrl && !o.gguf ? 'models/world-base' : undefined;
+  if (defaultModel && !existsSync(join(defaultModel, 'config.json')))
+    throw new Error(
+      `${defaultModel}: no world base model here; make it with \`search-r1 pretrain\` or pass --model DIR`,
+    );
   const { prepareWorld } = await import('../../world/demo.ts');
   const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
   const log = o.quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`);
@@ -68,13 +73,7 @@ async function resolveWorld(o: EvalCliOptions): Promise<EvalCliOptions> {
     dataset: specs.map((s) => (s === 'world' ? files.testJsonl : s)).join(','),
   };
   if (!o.retriever && !o.retrieverUrl) out.retriever = indexDir;
-  if (!o.model && !o.openaiUrl && !o.gguf) {
-    out.model = 'models/world-base';
-    if (!existsSync(join(out.model, 'config.json')))
-      throw new Error(
-        `${out.model}: no world base model here; make it with \`search-r1 pretrain\` or pass --model DIR`,
-      );
-  }
+  if (defaultModel) out.model = defaultModel;
   return out;
 }
 
