@@ -106,3 +106,48 @@ test('learning-rate warmup is linear over ⌊ratio·steps⌋ steps, then constan
   assert.equal(lrAt(7, 1, 0.25, 8), 1);
   assert.equal(lrAt(0, 2, 0, 8), 2);
 });
+
+test('CLI: search-r1 train reports a bad config file with the key and exits non-zero; --print-config resolves layers', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'sr1-cfg-'));
+  const file = join(dir, 'bad.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ data: { train: ['t.jsonl'] }, retriever: { type: 'none' }, actr: {} }),
+  );
+  const bad = spawnSync(process.execPath, ['bin/search-r1.mjs', 'train', '--config', file], {
+    encoding: 'utf8',
+  });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /unknown key "actr"/);
+  const ok = spawnSync(
+    process.execPath,
+    [
+      'bin/search-r1.mjs',
+      'train',
+      '--preset',
+      'smoke',
+      '--algo',
+      'ppo',
+      '--steps',
+      '7',
+      '--no-state-masking',
+      '--print-config',
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(ok.status, 0, ok.stderr);
+  const cfg = JSON.parse(ok.stdout) as {
+    algo: string;
+    steps: number;
+    n: number;
+    actor: { stateMasking: boolean };
+    klInReward: { use: boolean };
+  };
+  assert.deepEqual(
+    [cfg.algo, cfg.steps, cfg.n, cfg.actor.stateMasking, cfg.klInReward.use],
+    ['ppo', 7, 2, false, true],
+  );
+});
