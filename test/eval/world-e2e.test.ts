@@ -233,6 +233,23 @@ test('eval with a remote Search-R1 retriever (/retrieve) equals the embedded ind
   }
 });
 
+test('--dataset world builds the bundled world and uses its index by default', async () => {
+  const r = await evaluate(
+    base({
+      dataset: 'world',
+      method: 'rag',
+      limit: 1,
+      retriever: undefined,
+      dataDir: join(dir, 'no-data'),
+      cacheDir: join(dir, 'cache'),
+      out: join(dir, 'world-run'),
+    }),
+  );
+  assert.deepEqual([...r.table.datasets].sort(), ['world_single_hop', 'world_two_hop']);
+  assert.match(r.markdown, /retriever: bm25:.*world-\d+\/bm25/);
+  assert.equal(r.table.cells.rag.world_single_hop.searches, 1);
+});
+
 test('infer: one question through the agent, JSON-able result', async () => {
   const q = readFileSync(files.testJsonl, 'utf8').split('\n')[0];
   const question = (JSON.parse(q) as { question: string }).question;
