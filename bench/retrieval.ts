@@ -52,7 +52,7 @@ interface QueryResult {
   openSeconds?: number;
 }
 
-function child(engine: string, phase: 'build' | 'query'): unknown {
+function child(engine: string, phase: 'build' | 'query' | 'interleaved'): unknown {
   const env = { ...process.env, LANCE_CPU_THREADS: process.env.LANCE_CPU_THREADS ?? '4' };
   const r = spawnSync(
     process.execPath,
@@ -104,6 +104,16 @@ if (ours) {
   lines.push(
     `ours: ${ours.query.qpsWithPassages?.toFixed(0)} QPS including passage reads; open ${ours.query.openSeconds?.toFixed(2)} s; ` +
       `exact vs exhaustive BM25: ${NUM_QUERIES - (ours.query.exactMismatches ?? 0)}/${NUM_QUERIES} queries identical top-3`,
+  );
+}
+
+// 2b. Same-process interleaved QPS (ours vs LanceDB alternate every 50 queries: same load for both).
+if (results.ours && results.lancedb) {
+  const r = child('pair', 'interleaved') as { oursQps: number; lanceQps: number };
+  lines.push('');
+  lines.push(
+    `interleaved in one process (alternating every 50 queries, ours with passage reads): ours ${r.oursQps.toFixed(0)} QPS, ` +
+      `LanceDB ${r.lanceQps.toFixed(0)} QPS → ours ${(r.oursQps / r.lanceQps).toFixed(1)}× faster`,
   );
 }
 

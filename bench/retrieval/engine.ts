@@ -183,9 +183,43 @@ async function fts5(): Promise<unknown> {
   return { ...r, maxRssMb: maxRssMb() };
 }
 
-const run = { ours, lancedb, fts5 }[engine as 'ours' | 'lancedb' | 'fts5'];
-if (!run || (phase !== 'build' && phase !== 'query')) {
-  console.error('usage: engine.ts <ours|lancedb|fts5> <build|query> <corpus.jsonl> <queries.json> <workdir>');
+/** ours and LanceDB in one process, alternating every 50 queries, so both see the same machine
+ *  load (the per-engine loops above run minutes apart on a shared machine). */
+async function interleaved(): Promise<unknown> {
+  if (!process.env.LANCE_CPU_THREADS) throw new Error('set LANCE_CPU_THREADS=4');
+  const lance = await import('@lancedb/lancedb');
+  const table = await (await lance.connect(join(work, 'lancedb'))).openTable('passages');
+  const idx = await Bm25Index.open(join(work, 'ours'));
+  const queries = JSON.parse(readFileSync(queriesPath, 'utf8')) as string[];
+  const runOurs = (q: string) => idx.searchOne(q, 3);
+  const runLance = (q: string) => table.search(q, 'fts').select(['id', '_score']).limit(3).toArray();
+  for (const q of queries.slice(0, 100)) {
+    runOurs(q);
+    await runLance(q);
+  }
+  let tOurs = 0;
+  let tLance = 0;
+  for (let s = 0; s < queries.length; s += 50) {
+    const chunk = queries.slice(s, s + 50);
+    let t0 = performance.now();
+    for (const q of chunk) runOurs(q);
+    tOurs += performance.now() - t0;
+    t0 = performance.now();
+    for (const q of chunk) await runLance(q);
+    tLance += performance.now() - t0;
+  }
+  await idx.close();
+  return { oursQps: queries.length / (tOurs / 1000), lanceQps: queries.length / (tLance / 1000) };
+}
+
+const run =
+  engine === 'pair' && phase === 'interleaved'
+    ? interleaved
+    : { ours, lancedb, fts5 }[engine as 'ours' | 'lancedb' | 'fts5'];
+if (!run || (phase !== 'build' && phase !== 'query' && phase !== 'interleaved')) {
+  console.error(
+    'usage: engine.ts <ours|lancedb|fts5> <build|query> | pair interleaved  <corpus.jsonl> <queries.json> <workdir>',
+  );
   process.exit(2);
 }
 const out = await run();
