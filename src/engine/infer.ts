@@ -214,12 +214,10 @@ export class Inference {
         kc.data.set(P.k.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
         vc.data.set(P.v.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
         if (n === 1) {
-          // Decode: the `rep` query heads sharing a KV head form one [rep, hd] matrix.
+          // Decode: the `rep` query heads sharing a KV head, fused scores/softmax/values.
           for (let g = 0; g < Hkv; g++) {
             const qo = s0 * QD + g * rep * hd;
-            K.gemm(false, true, rep, ctx, hd, scale, P.q, qo, hd, kc, g * hd, KD, 0, P.S, 0, ctx);
-            K.causalSoftmax(P.S, 0, rep, ctx, ctx, ctx);
-            K.gemm(false, false, rep, hd, ctx, 1, P.S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, hd);
+            K.attnDecode(P.q, qo, rep, hd, kc, g * hd, vc, g * hd, KD, ctx, scale, P.att, qo, P.S);
           }
         } else {
           // Prefill: row blocks of PREFILL_BLOCK queries score keys only up to the block's last

@@ -44,7 +44,9 @@ for (const variant of ['simd', 'relaxed-simd'] as const)
       [130, 9, 33], // M spans two M blocks
       [5, 70, 1],
       [64, 64, 64],
-      [16, 33, 70], // small-M paths (≤ 16 rows)
+      [16, 33, 70],
+      [4, 37, 19], // small-M paths (A·Bᵀ ≤ 4 rows, A·B ≤ 2 rows)
+      [3, 9, 70],
       [7, 130, 9],
       [2, 5, 3],
     ];
@@ -208,5 +210,23 @@ test('rope (forward and inverse) matches the reference; inverse undoes forward',
     assert.ok(maxRelDiff(xw.data, xr.data) < 1e-6, `rope hd=${hd}`);
     wasm.rope(xw, 1, rows, ld, heads, hd, pw, 1, cw, sw, true);
     assert.ok(maxRelDiff(xw.data, orig) < 1e-5, `inverse rope hd=${hd}`);
+  }
+});
+
+test('fused decode attention matches the reference', () => {
+  for (const [rep, hd, ctx] of [
+    [1, 64, 37],
+    [7, 6, 5],
+    [2, 32, 1],
+  ]) {
+    const ld = hd * 3 + 1; // cached rows of several KV heads
+    const [qw, qr] = pair(rep * hd + 2),
+      [kw, kr] = pair(ctx * ld + 3),
+      [vw, vr] = pair(ctx * ld + 3);
+    const [ow, or] = pair(rep * hd + 2),
+      [sw, sr] = pair(ctx, false);
+    wasm.attnDecode(qw, 2, rep, hd, kw, 3, vw, 3, ld, ctx, 0.3, ow, 2, sw);
+    ref.attnDecode(qr, 2, rep, hd, kr, 3, vr, 3, ld, ctx, 0.3, or, 2, sr);
+    assert.ok(maxRelDiff(ow.data, or.data) < 1e-5, `attnDecode rep=${rep} hd=${hd} ctx=${ctx}`);
   }
 });

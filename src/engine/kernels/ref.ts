@@ -143,6 +143,29 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
         }
       }
     },
+    attnDecode(q, qOff, rep, hd, k, kOff, v, vOff, ld, ctx, scale, out, outOff, s) {
+      const Q = q.data,
+        Kd = k.data,
+        Vd = v.data,
+        O = out.data,
+        S = s.data;
+      for (let r = 0; r < rep; r++) {
+        let m = -Infinity;
+        for (let j = 0; j < ctx; j++) {
+          let d = 0;
+          for (let i = 0; i < hd; i++) d += Q[qOff + r * hd + i] * Kd[kOff + j * ld + i];
+          S[j] = d * scale;
+          m = Math.max(m, S[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j < ctx; j++) sum += Math.exp(S[j] - m);
+        for (let i = 0; i < hd; i++) {
+          let o = 0;
+          for (let j = 0; j < ctx; j++) o += (Math.exp(S[j] - m) / sum) * Vd[vOff + j * ld + i];
+          O[outOff + r * hd + i] = o;
+        }
+      }
+    },
     sumSquares(x, n) {
       let s = 0;
       for (let i = 0; i < n; i++) s += x.data[i] * x.data[i];

@@ -111,4 +111,24 @@ export interface Kernels {
     sin: Buf,
     inverse: boolean,
   ): void;
+  /**
+   * Decode attention of `rep` query rows ([rep, hd] at q) against ctx cached keys/values (row
+   * stride ld): out[r] = softmax(scale·q[r]·Kᵀ)·V. s: ≥ ctx floats of scratch.
+   */
+  attnDecode(
+    q: Buf,
+    qOff: number,
+    rep: number,
+    hd: number,
+    k: Buf,
+    kOff: number,
+    v: Buf,
+    vOff: number,
+    ld: number,
+    ctx: number,
+    scale: number,
+    out: Buf,
+    outOff: number,
+    s: Buf,
+  ): void;
 }

@@ -46,6 +46,7 @@ interface Exports {
   logsoftmaxBackward(...a: number[]): void;
   sumSquares(ptr: number, n: number): number;
   rope(...a: number[]): void;
+  attnDecode(...a: number[]): void;
   adamw(...a: number[]): void;
 }
 
@@ -109,6 +110,20 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     },
     rope(xb, xOff, rows, ld, heads, hd, pos, posOff, cos, sin, inverse) {
       x.rope(xb.ptr + xOff * 4, rows, ld, heads, hd, pos.ptr + posOff * 4, cos.ptr, sin.ptr, inverse ? 1 : 0);
+    },
+    attnDecode(q, qOff, rep, hd, k, kOff, v, vOff, ld, ctx, scale, out, outOff, s) {
+      x.attnDecode(
+        q.ptr + qOff * 4,
+        rep,
+        hd,
+        k.ptr + kOff * 4,
+        v.ptr + vOff * 4,
+        ld,
+        ctx,
+        scale,
+        out.ptr + outOff * 4,
+        s.ptr,
+      );
     },
     sumSquares(b, n) {
       return x.sumSquares(b.ptr, n);

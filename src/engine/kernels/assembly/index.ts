@@ -264,7 +264,7 @@ function micro(
   }
 }
 
-// Small-M paths (decode: a few rows against a large weight matrix). Packing B would cost as much
+// Small-M paths (decode at batch 1–4: a few rows against a weight matrix). Packing B would cost as much
 // as the product itself, so these stream B once, straight from memory.
 
 // C[i,j] (+)= alpha · Σ_k A[i,k]·B[j,k]   (A·Bᵀ, both row-major, contiguous along k)
@@ -386,7 +386,10 @@ function storeC(C: usize, ldc: i32, i: i32, j: i32, v: f32, beta: f32): void {
   store<f32>(p, beta != 0 ? load<f32>(p) + v : v);
 }
 
-const SMALL_M: i32 = 16;
+// Measured (reference-model shapes, relaxed SIMD): the packed kernel wins from M ≈ 3 (A·B) and
+// M ≈ 4–5 (A·Bᵀ) upwards; below that, packing B costs more than it saves.
+const SMALL_M_NT: i32 = 4;
+const SMALL_M_NN: i32 = 2;
 
 export function gemm(
   transA: i32,
@@ -409,9 +412,12 @@ export function gemm(
     if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>N) << 2);
     return;
   }
-  if (M <= SMALL_M && !transA) {
-    if (transB) gemmSmallNT(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else gemmSmallNN(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!transA && transB && M <= SMALL_M_NT) {
+    gemmSmallNT(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (!transA && !transB && M <= SMALL_M_NN) {
+    gemmSmallNN(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const np = (N + NR - 1) / NR;
@@ -860,6 +866,58 @@ export function rope(
         store<f32>(o + k, a * c - b * s);
         store<f32>(o2 + k, b * c + a * s);
       }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode attention for one sequence and one KV head: `rep` query rows (the query heads sharing
+// that KV head, [rep, hd] contiguous) against ctx cached keys/values (row stride ld floats):
+//   out[r] = Σ_j softmax_j(scale · q[r]·k[j]) · v[j]      (s: ctx floats of scratch)
+// One fused pass instead of two GEMM calls and a softmax per head and token.
+export function attnDecode(
+  q: usize,
+  rep: i32,
+  hd: i32,
+  k: usize,
+  v: usize,
+  ld: i32,
+  ctx: i32,
+  scale: f32,
+  out: usize,
+  s: usize,
+): void {
+  const h4 = hd & ~3;
+  const ldb = (<usize>ld) << 2;
+  for (let r = 0; r < rep; r++) {
+    const qr = q + ((<usize>(r * hd)) << 2);
+    const orow = out + ((<usize>(r * hd)) << 2);
+    let kj = k;
+    for (let j = 0; j < ctx; j++) {
+      let acc = f32x4.splat(0);
+      for (let i = 0; i < h4; i += 4)
+        acc = madd(v128.load(qr + ((<usize>i) << 2)), v128.load(kj + ((<usize>i) << 2)), acc);
+      let d = hsum(acc);
+      for (let i = h4; i < hd; i++)
+        d += load<f32>(qr + ((<usize>i) << 2)) * load<f32>(kj + ((<usize>i) << 2));
+      store<f32>(s + ((<usize>j) << 2), d * scale);
+      kj += ldb;
+    }
+    causalSoftmax(s, 1, ctx, ctx, ctx);
+    memory.fill(orow, 0, (<usize>hd) << 2);
+    let vj = v;
+    for (let j = 0; j < ctx; j++) {
+      const p = load<f32>(s + ((<usize>j) << 2));
+      const pv = f32x4.splat(p);
+      for (let i = 0; i < h4; i += 4) {
+        const o = (<usize>i) << 2;
+        v128.store(orow + o, madd(pv, v128.load(vj + o), v128.load(orow + o)));
+      }
+      for (let i = h4; i < hd; i++) {
+        const o = (<usize>i) << 2;
+        store<f32>(orow + o, load<f32>(orow + o) + p * load<f32>(vj + o));
+      }
+      vj += ldb;
     }
   }
 }
