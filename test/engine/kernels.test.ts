@@ -45,7 +45,7 @@ for (const variant of ['simd', 'relaxed-simd'] as const)
       [5, 70, 1],
       [64, 64, 64],
       [16, 33, 70],
-      [4, 37, 19], // small-M paths (A·Bᵀ ≤ 4 rows, A·B ≤ 2 rows)
+      [4, 37, 19], // small-M paths (A·Bᵀ ≤ 12 rows, A·B ≤ 2 rows)
       [3, 9, 70],
       [7, 130, 9],
       [2, 5, 3],
