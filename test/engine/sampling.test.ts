@@ -41,7 +41,7 @@ test('a fixed seed gives identical samples; another seed gives different ones', 
   assert.notDeepEqual(a[1][0].tokens, a[1][1].tokens);
 });
 
-// Tokens are identical; log-probs agree to float rounding (1e-4: logits here span ~20 nats) (GEMM takes a different path for ≤ 16 rows).
+// Tokens are identical; log-probs agree to float rounding (1e-4: logits here span ~20 nats) (GEMM takes a different path for few rows).
 test('samples do not depend on what else is in the batch', async () => {
   // top-p 1: a float-rounding change of the nucleus boundary would move a truncated log-prob.
   const req = { prompts, maxTokens: 10, stop: [], temperature: 0.8, topP: 1, n: 2, seed: 7 };
