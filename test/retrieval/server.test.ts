@@ -101,12 +101,10 @@ test('round trip: index → serve → RemoteRetriever equals the in-process engi
       );
       assert.deepEqual(scored, {
         result: [
-          local[0]
-            .slice(0, 2)
-            .map((h) => ({
-              document: { id: h.id, contents: (h as Hit & { contents: string }).contents },
-              score: h.score,
-            })),
+          local[0].slice(0, 2).map((h) => ({
+            document: { id: h.id, contents: (h as Hit & { contents: string }).contents },
+            score: h.score,
+          })),
         ],
       });
       const unscored = await raw(
@@ -118,12 +116,10 @@ test('round trip: index → serve → RemoteRetriever equals the in-process engi
       assert.equal(unscored.status, 200);
       assert.deepEqual(JSON.parse(unscored.body), {
         result: [
-          local[0]
-            .slice(0, 2)
-            .map((h) => ({
-              id: h.id,
-              contents: `"${docs[Number(h.id)].title}"\n${docs[Number(h.id)].text}`,
-            })),
+          local[0].slice(0, 2).map((h) => ({
+            id: h.id,
+            contents: `"${docs[Number(h.id)].title}"\n${docs[Number(h.id)].text}`,
+          })),
         ],
       });
       // Default topk = 3, default return_scores = false (reference defaults).
