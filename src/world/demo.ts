@@ -192,6 +192,10 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           data: { train: [files.trainJsonl], val: [files.testJsonl], ...(o.valExamples ? { maxValExamples: o.valExamples } : {}) },
           retriever: { type: 'bm25', index: indexDir },
           rollout: WORLD_ROLLOUT,
+          // No entropy bonus: Adam rescales even a 0.001-weighted gradient to full learning-rate
+          // steps, and when a batch has no reward signal (all advantages 0) that bonus alone drove
+          // the tiny policy to collapse (entropy 1.5 → 6, KL 0 → 3 in 30 steps; docs/benchmarks/world.md).
+          actor: { entropyCoef: 0 },
           ...(o.steps ? { steps: o.steps } : {}),
           ...(o.promptsPerStep ? { promptsPerStep: o.promptsPerStep, miniBatchPrompts: Math.min(o.promptsPerStep, 8) } : {}),
           ...(o.n ? { n: o.n } : {}),
