@@ -8,6 +8,8 @@
 //      Ratios: http/direct (HTTP + JSON overhead), batched/serial (what request merging buys).
 //   2. eval throughput: questions/s of each method on a generated world, tiny random model,
 //      BM25 index (what the harness itself costs around the model).
+//   3. GGUF sampler threads: the same reference-preset GGUF with 1 vs 2 llama.cpp threads
+//      (peer: 1 thread, our default). --skip-gguf to leave it out.
 // The machine is shared: wall times are printed with the load average.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,6 +20,8 @@ import { HfTokenizer, trainBpeTokenizer, SEARCH_R1_TAGS } from '../src/engine/to
 import { builtinTokenizerCorpus } from '../src/engine/tokenizer-corpus.ts';
 import { saveHfFolder } from '../src/engine/io/hf.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
+import { GgufSampler } from '../src/policy/gguf.ts';
+import { writeGguf } from '../src/engine/io/gguf.ts';
 import { OpenAISampler } from '../src/policy/openai.ts';
 import { startOpenAIServer } from '../src/policy/openai-server.ts';
 import { buildWorld, writeWorld } from '../src/world/world.ts';
@@ -169,11 +173,42 @@ async function evalBench(dir: string): Promise<void> {
   }
 }
 
+async function ggufThreadsBench(dir: string): Promise<void> {
+  const tok = new HfTokenizer(trainBpeTokenizer(builtinTokenizerCorpus(), { vocabSize: 512 }));
+  const config: ModelConfig = { ...presetConfig('reference'), vocabSize: tok.vocabSize };
+  const model = new Model(config, { seed: 1 });
+  const path = join(dir, 'ref.gguf');
+  writeGguf(path, config, model.tensors(), tok);
+  model.dispose();
+  const prompts = Array.from({ length: 8 }, (_, i) =>
+    tok.encode(`Answer the given question. Question: who wrote book ${i}?`),
+  );
+  console.log(
+    '\n## GGUF sampler: llama.cpp threads (reference preset, 8 prompts × 32 greedy tokens, 8 sequences)',
+  );
+  console.log(`load average: ${load()}`);
+  console.log('threads   wall_ms   tokens   tokens/s');
+  const rows: [number, number][] = [];
+  for (const threads of [1, 2]) {
+    const s = await GgufSampler.load(path, { tokenizer: tok, threads, sequences: 8, contextSize: 512 });
+    await s.sample({ prompts: [prompts[0]], maxTokens: 4, stop: [], temperature: 0, topP: 1 });
+    const r = await time(() => s.sample({ prompts, maxTokens: 32, stop: [], temperature: 0, topP: 1 }));
+    const n = r.out.flat().reduce((a, c) => a + c.tokens.length, 0);
+    rows.push([threads, r.ms]);
+    console.log(
+      `${String(threads).padEnd(7)} ${r.ms.toFixed(0).padStart(9)} ${String(n).padStart(8)} ${(n / (r.ms / 1000)).toFixed(0).padStart(10)}`,
+    );
+    await s.close();
+  }
+  console.log(`ratio 2 threads / 1 thread: ${(rows[1][1] / rows[0][1]).toFixed(2)} (time)`);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'bench-eval-'));
 try {
   console.log(`# eval benchmarks${quick ? ' (--quick)' : ''}; load average at start: ${load()}`);
   await servingBench(dir);
   await evalBench(dir);
+  if (!process.argv.includes('--skip-gguf')) await ggufThreadsBench(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
