@@ -250,6 +250,34 @@ test('--dataset world builds the bundled world and uses its index by default', a
   assert.equal(r.table.cells.rag.world_single_hop.searches, 1);
 });
 
+test('the shipped models/world-base on the bundled world: all six methods, default settings', async () => {
+  const shipped = fileURLToPath(new URL('../../models/world-base', import.meta.url));
+  const r = await evaluate({
+    ...base({}),
+    dataset: 'world',
+    sample: 2,
+    model: shipped,
+    retriever: undefined,
+    dataDir: join(dir, 'no-data'),
+    cacheDir: join(dir, 'cache'),
+    out: join(dir, 'shipped-run'),
+    // The paper's evaluation settings (greedy, 4 turns, 500-token turns), not the test's short ones.
+    maxTurns: 4,
+    maxTurnTokens: 500,
+    maxAnswerTokens: 64,
+    ircotSteps: 5,
+    searchO1Searches: 5,
+  });
+  assert.deepEqual(
+    r.table.methods,
+    METHOD_NAMES.filter((m) => m !== 'r1'),
+  );
+  assert.deepEqual([...r.table.datasets].sort(), ['world_single_hop', 'world_two_hop']);
+  for (const m of r.table.methods)
+    for (const d of r.table.datasets) assert.equal(r.table.cells[m][d].n, 2, `${m} ${d}`);
+  assert.match(r.markdown, /model: model:.*models\/world-base/);
+});
+
 test('infer: one question through the agent, JSON-able result', async () => {
   const q = readFileSync(files.testJsonl, 'utf8').split('\n')[0];
   const question = (JSON.parse(q) as { question: string }).question;
