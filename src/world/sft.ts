@@ -17,6 +17,8 @@ export interface SftOptions {
   batchSize: number;
   learningRate: number;
   seed: number;
+  /** Train only the last segment of each example (the final answer turn of a trajectory). */
+  lastSegmentOnly?: boolean;
   log?: (line: string) => void;
 }
 
@@ -24,7 +26,13 @@ export async function supervisedTune(trainer: Trainer, examples: PretrainExample
   const tok = trainer.tokenizer;
   const eos = tok.eosTokenIds[0];
   const seqs = examples.map((e) => encodeExample(tok, e, 1024, eos));
-  const from = examples.map((e) => tok.encode(e.prompt).length);
+  // First trained token: after the prompt, or (lastSegmentOnly) after every segment but the last,
+  // counted exactly as encodeExample concatenates the separately encoded pieces.
+  const from = examples.map((e) => {
+    let n = tok.encode(e.prompt).length;
+    if (o.lastSegmentOnly) for (const s of e.segments.slice(0, -1)) n += tok.encode(s.text).length;
+    return n;
+  });
   const rng = new Rng(o.seed);
   let order: number[] = [];
   let loss = NaN;
