@@ -100,6 +100,25 @@ test('layers: preset ← file ← flags (flags win, objects merge key by key)', 
   assert.equal(cfg.n, 2); // the preset's n
 });
 
+test('--base-url/--base-model layer over backendOptions from a config file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sr1-cfg-'));
+  const file = join(dir, 'tinker.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ ...data, backend: 'tinker', backendOptions: { tokenizerDir: 'tok' } }),
+  );
+  const cfg = loadConfig({
+    file,
+    overrides: flagsToOverrides({ baseUrl: 'http://127.0.0.1:9', baseModel: 'world-base' }),
+  });
+  assert.equal(cfg.backend, 'tinker');
+  assert.deepEqual(cfg.backendOptions, {
+    tokenizerDir: 'tok',
+    baseUrl: 'http://127.0.0.1:9',
+    baseModel: 'world-base',
+  });
+});
+
 test('learning-rate warmup is linear over ⌊ratio·steps⌋ steps, then constant', () => {
   assert.equal(lrAt(0, 1, 0.25, 8), 0.5);
   assert.equal(lrAt(1, 1, 0.25, 8), 1);

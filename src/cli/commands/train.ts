@@ -31,6 +31,8 @@ export interface TrainFlags {
   name?: string;
   resume?: boolean;
   backend?: string;
+  baseUrl?: string;
+  baseModel?: string;
   model?: string;
   criticModel?: string;
   seed?: number;
@@ -62,6 +64,8 @@ export function flagsToOverrides(f: TrainFlags): Record<string, unknown> {
   if (f.runDir !== undefined) o.runDir = f.runDir;
   if (f.name !== undefined) o.name = f.name;
   if (f.backend !== undefined) o.backend = f.backend;
+  if (f.baseUrl !== undefined) sub('backendOptions').baseUrl = f.baseUrl;
+  if (f.baseModel !== undefined) sub('backendOptions').baseModel = f.baseModel;
   if (f.model !== undefined) o.model = f.model;
   if (f.criticModel !== undefined) o.criticModel = f.criticModel;
   if (f.seed !== undefined) o.seed = f.seed;
@@ -98,6 +102,8 @@ export function register(program: Command): void {
     .option('--name <name>', 'run name')
     .option('--resume', 'continue from the newest checkpoint in the run folder')
     .option('--backend <name>', 'embedded | tinker')
+    .option('--base-url <url>', 'tinker backend: the server (default $TINKER_BASE_URL or the hosted service)')
+    .option('--base-model <name>', 'tinker backend: the base model the server trains')
     .option('--model <dir>', 'initial policy (HF folder for the embedded backend)')
     .option('--critic-model <dir>', 'initial critic (default: the policy model + a fresh value head)')
     .option('--seed <n>', 'run seed (sampling, shuffling)', int('seed'))
