@@ -265,10 +265,15 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
 export async function readingPhase(o: PretrainOptions, examples: PretrainExample[], log: (l: string) => void): Promise<void> {
   const { EmbeddedTrainer } = await import('../policy/embedded.ts');
   const { supervisedTune } = await import('./sft.ts');
-  const reading = examples.filter((e) => e.kind === 'rag' && e.prompt.includes(e.segments[0].text.trim()));
-  log(`[pretrain] reading phase: ${o.readingSteps} steps on ${reading.length} RAG examples (loss on the answer only)`);
+  // RAG examples whose answer is in the documents, and correct search-and-copy trajectories: both
+  // trained on their final answer only, so copying is learned in both formats while the first
+  // move of a trajectory (guess or search) is left as phase 1 made it.
+  const reading = examples.filter(
+    (e) => (e.kind === 'rag' && e.prompt.includes(e.segments[0].text.trim())) || (e.kind === 'search_copy' && e.correct === true),
+  );
+  log(`[pretrain] reading phase: ${o.readingSteps} steps on ${reading.length} RAG examples and search-and-copy trajectories (loss on the final answer only)`);
   const trainer = await EmbeddedTrainer.load(o.out, { seed: o.seed });
-  await supervisedTune(trainer, reading, { steps: o.readingSteps, batchSize: 16, learningRate: o.readingLr, seed: o.seed, log: (l) => log(l.replace('[sft]', '[pretrain] reading')) });
+  await supervisedTune(trainer, reading, { steps: o.readingSteps, batchSize: 16, learningRate: o.readingLr, seed: o.seed, lastSegmentOnly: true, log: (l) => log(l.replace('[sft]', '[pretrain] reading')) });
   const tmp = `${o.out}.reading-${process.pid}`;
   await trainer.saveWeights(tmp);
   const { loadHfFolder } = await import('../engine/io/hf.ts');
