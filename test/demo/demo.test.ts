@@ -29,13 +29,35 @@ test('demo: pretrain → baselines → GRPO → eval → report, seeded', { time
     });
     assert.equal(pt.steps, 2);
     assert.ok(Number.isFinite(pt.finalLoss));
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'README.md']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'generation_config.json',
+      'README.md',
+    ]) {
       assert.ok(existsSync(join(model, f)), f);
     }
-    assert.ok(!('chat_template' in JSON.parse(readFileSync(join(model, 'tokenizer_config.json'), 'utf8'))), 'a base model has no chat template');
+    assert.ok(
+      !('chat_template' in JSON.parse(readFileSync(join(model, 'tokenizer_config.json'), 'utf8'))),
+      'a base model has no chat template',
+    );
 
     const run = (name: string) =>
-      runDemo({ name, model, runsDir: join(dir, 'runs'), cacheDir: join(dir, 'cache'), evalPerType: 2, evalChunk: 4, steps: 1, promptsPerStep: 2, n: 2, valEvery: 0, log: quiet });
+      runDemo({
+        name,
+        model,
+        runsDir: join(dir, 'runs'),
+        cacheDir: join(dir, 'cache'),
+        evalPerType: 2,
+        evalChunk: 4,
+        steps: 1,
+        promptsPerStep: 2,
+        n: 2,
+        valEvery: 0,
+        log: quiet,
+      });
     const a = await run('a');
     const methods = ['direct', 'rag', 'search-r1-base', 'search-r1'];
     assert.deepEqual(Object.keys(a.em), methods);

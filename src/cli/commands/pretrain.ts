@@ -5,7 +5,8 @@ import { DEFAULT_PRETRAIN, pretrain } from '../../world/pretrain.ts';
 function int(name: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
     return n;
   };
 }
@@ -34,8 +35,18 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'passes over the pretraining examples', int('epochs'), d.epochs)
     .option('--batch-size <n>', 'sequences per step', int('batch-size'), d.batchSize)
     .option('--lr <x>', 'peak learning rate (AdamW)', num('lr'), d.learningRate)
-    .option('--shadow-worlds <n>', 'shadow worlds (fresh names: copying practice)', int('shadow-worlds'), d.shadowWorlds)
-    .option('--reading-steps <n>', 'phase-2 reading-comprehension steps (0: off)', int('reading-steps'), d.readingSteps)
+    .option(
+      '--shadow-worlds <n>',
+      'shadow worlds (fresh names: copying practice)',
+      int('shadow-worlds'),
+      d.shadowWorlds,
+    )
+    .option(
+      '--reading-steps <n>',
+      'phase-2 reading-comprehension steps (0: off)',
+      int('reading-steps'),
+      d.readingSteps,
+    )
     .option('--max-seq-len <n>', 'truncate examples to this many tokens', int('max-seq-len'), d.maxSeqLen)
     .option('--max-steps <n>', 'stop early after this many steps (smoke runs)', int('max-steps'))
     .option('--work-dir <dir>', 'scratch dir for the world, index and resumable checkpoints')

@@ -108,7 +108,14 @@ export function renderTrajectoryHtml(segments: TrajectorySegment[]): string {
 }
 
 function renderTable(t: Table): string {
-  const fmt = (c: Cell): string => (c === null ? '–' : typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(3)) : escapeHtml(c));
+  const fmt = (c: Cell): string =>
+    c === null
+      ? '–'
+      : typeof c === 'number'
+        ? Number.isInteger(c)
+          ? String(c)
+          : c.toFixed(3)
+        : escapeHtml(c);
   const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = t.rows.map((r) => `<tr>${r.map((c) => `<td>${fmt(c)}</td>`).join('')}</tr>`).join('\n');
   const caption = t.caption ? `<p class="caption">${escapeHtml(t.caption)}</p>` : '';
@@ -117,9 +124,13 @@ function renderTable(t: Table): string {
 
 function renderTrajectory(t: TrajectoryView): string {
   const meta = t.meta
-    ? `<dl>${Object.entries(t.meta).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`).join('')}</dl>`
+    ? `<dl>${Object.entries(t.meta)
+        .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`)
+        .join('')}</dl>`
     : '';
-  const prompt = t.prompt ? `<details><summary>prompt</summary><pre class="prompt">${escapeHtml(t.prompt)}</pre></details>` : '';
+  const prompt = t.prompt
+    ? `<details><summary>prompt</summary><pre class="prompt">${escapeHtml(t.prompt)}</pre></details>`
+    : '';
   return `<section class="traj"><h3>${escapeHtml(t.title)}</h3>${meta}${prompt}<pre class="response">${renderTrajectoryHtml(t.segments)}</pre></section>`;
 }
 
@@ -151,10 +162,18 @@ export function renderReport(input: ReportInput): string {
   const charts = input.charts ?? [];
   const chartData = charts.map((c) => {
     const { x, ys } = alignSeries(c.series);
-    return { title: c.title, xLabel: c.xLabel ?? 'step', yLabel: c.yLabel ?? '', names: c.series.map((s) => s.name), data: [x, ...ys] };
+    return {
+      title: c.title,
+      xLabel: c.xLabel ?? 'step',
+      yLabel: c.yLabel ?? '',
+      names: c.series.map((s) => s.name),
+      data: [x, ...ys],
+    };
   });
   const notes = (input.notes ?? []).map((n) => `<p>${escapeHtml(n)}</p>`).join('\n');
-  const chartDivs = charts.map((c, i) => `<div class="chart"><h3>${escapeHtml(c.title)}</h3><div id="chart-${i}"></div></div>`).join('\n');
+  const chartDivs = charts
+    .map((c, i) => `<div class="chart"><h3>${escapeHtml(c.title)}</h3><div id="chart-${i}"></div></div>`)
+    .join('\n');
   const tables = (input.tables ?? []).map(renderTable).join('\n');
   const trajs = (input.trajectories ?? []).map(renderTrajectory).join('\n');
   const legend = `<p class="legend">${TAGS.map((t) => `<span class="t-${t}">&lt;${t}&gt;</span>`).join('')}<span class="injected">injected by the environment (masked from the loss)</span></p>`;

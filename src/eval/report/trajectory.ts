@@ -5,13 +5,19 @@ import type { Tokenizer } from '../../policy/types.ts';
 import type { Trajectory } from '../../rollout/types.ts';
 import type { TrajectorySegment, TrajectoryView } from './render.ts';
 
-export function trajectorySegments(traj: Pick<Trajectory, 'responseTokens' | 'policyMask'>, tokenizer: Pick<Tokenizer, 'decode'>): TrajectorySegment[] {
+export function trajectorySegments(
+  traj: Pick<Trajectory, 'responseTokens' | 'policyMask'>,
+  tokenizer: Pick<Tokenizer, 'decode'>,
+): TrajectorySegment[] {
   const segs: TrajectorySegment[] = [];
   let start = 0;
   const n = traj.responseTokens.length;
   for (let i = 1; i <= n; i++) {
     if (i === n || traj.policyMask[i] !== traj.policyMask[start]) {
-      segs.push({ text: tokenizer.decode(traj.responseTokens.slice(start, i)), injected: traj.policyMask[start] === 0 });
+      segs.push({
+        text: tokenizer.decode(traj.responseTokens.slice(start, i)),
+        injected: traj.policyMask[start] === 0,
+      });
       start = i;
     }
   }
