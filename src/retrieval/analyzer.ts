@@ -2,7 +2,7 @@
 // analyzer is): StandardTokenizer → EnglishPossessiveFilter → LowerCaseFilter → StopFilter
 // (Lucene's English stop set) → PorterStemFilter.
 //
-// Deviations from Lucene (deliberate, documented in docs/benchmarks/retrieval.md):
+// Deviations from Lucene (deliberate, documented in BENCHMARKS.md):
 // - The tokenizer approximates UAX#29 word breaking, not the full rule set: tokens are runs of
 //   letters, marks, digits and '_'; '.', '\'', '’' join two letters ("U.S", "don't"); '.', ',',
 //   '\'' join two digits ("3.14", "1,000"); ':' never joins; a split surrogate is skipped.

@@ -58,7 +58,7 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
   cacheDir: '.cache/search-r1',
   runsDir: 'runs',
   full: false,
-  // Sized for ≤ 10 minutes on a 2-core laptop (see docs/benchmarks/world.md).
+  // Sized for ≤ 10 minutes on a 2-core laptop (see BENCHMARKS.md).
   steps: 30,
   promptsPerStep: 8,
   evalPerType: 50,
@@ -194,7 +194,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           rollout: WORLD_ROLLOUT,
           // No entropy bonus: Adam rescales even a 0.001-weighted gradient to full learning-rate
           // steps, and when a batch has no reward signal (all advantages 0) that bonus alone drove
-          // the tiny policy to collapse (entropy 1.5 → 6, KL 0 → 3 in 30 steps; docs/benchmarks/world.md).
+          // the tiny policy to collapse (entropy 1.5 → 6, KL 0 → 3 in 30 steps; BENCHMARKS.md).
           actor: { entropyCoef: 0 },
           ...(o.steps ? { steps: o.steps } : {}),
           ...(o.promptsPerStep ? { promptsPerStep: o.promptsPerStep, miniBatchPrompts: Math.min(o.promptsPerStep, 8) } : {}),

@@ -10,7 +10,7 @@
 //
 // Block-max bounds (BMW / block-max MaxScore) were tried and measured slower on the benchmark
 // corpus (top-3, 3–6 word queries): the extra per-candidate bound work costs more than the few
-// blocks it skips (see docs/benchmarks/retrieval.md).
+// blocks it skips (see BENCHMARKS.md).
 //
 // Exactness: each candidate's final score is summed in the canonical query-term order (the
 // pruned evaluation order never leaks into the score), and bounds are inflated by a relative
