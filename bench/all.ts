@@ -17,7 +17,9 @@ const BENCHES: { name: string; file: string; peer: string }[] = [
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? BENCHES.filter((b) => wanted.includes(b.name)) : BENCHES;
 if (chosen.length === 0) {
-  console.error(`unknown benchmark(s) ${wanted.join(', ')}; choose from ${BENCHES.map((b) => b.name).join(', ')}`);
+  console.error(
+    `unknown benchmark(s) ${wanted.join(', ')}; choose from ${BENCHES.map((b) => b.name).join(', ')}`,
+  );
   process.exit(1);
 }
 const failed: string[] = [];
