@@ -1,15 +1,7 @@
 // `search-r1 demo` (= `npm start`): the main job on the bundled world; prints the EM table.
 import type { Command } from 'commander';
 import { DEFAULT_DEMO, formatTable, runDemo } from '../../world/demo.ts';
-
-function int(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
+import { integerOption } from '../options.ts';
 
 export function register(program: Command): void {
   const d = DEFAULT_DEMO;
@@ -20,25 +12,25 @@ export function register(program: Command): void {
     )
     .option('--name <name>', 'run name (writes runs/<name>/)', 'demo')
     .option('--full', 'also R1 (no search), PPO and the no-mask ablation', false)
-    .option('--seed <n>', 'seed of training and sampling', int('seed'), d.seed)
+    .option('--seed <n>', 'seed of training and sampling', integerOption('seed'), d.seed)
     .option(
       '--world-seed <n>',
       'seed of the world (must match the base model)',
-      int('world-seed'),
+      integerOption('world-seed'),
       d.worldSeed,
     )
     .option('--model <dir>', 'base model HF folder', d.model)
-    .option('--steps <n>', 'RL steps', int('steps'), d.steps)
+    .option('--steps <n>', 'RL steps', integerOption('steps'), d.steps)
     .option(
       '--prompts-per-step <n>',
       'prompts per RL step (× 5 samples for GRPO)',
-      int('prompts-per-step'),
+      integerOption('prompts-per-step'),
       d.promptsPerStep,
     )
     .option(
       '--eval-per-type <n>',
       'test questions per type (single-hop, two-hop)',
-      int('eval-per-type'),
+      integerOption('eval-per-type'),
       d.evalPerType,
     )
     .option('--resume', 'continue the interrupted training runs of a demo with this name', false)

@@ -1,6 +1,7 @@
 // `search-r1 index <corpus> --out <dir>`: build the embedded BM25 index of a passage corpus.
 import type { Command } from 'commander';
 import { buildIndex, type BuildStats } from '../../retrieval/bm25/build.ts';
+import { numberOption } from '../options.ts';
 
 export interface IndexCommandOptions {
   corpus: string;
@@ -39,14 +40,6 @@ export async function indexCorpus(o: IndexCommandOptions): Promise<BuildStats> {
   return stats;
 }
 
-function num(name: string) {
-  return (v: string): number => {
-    const x = Number(v);
-    if (!Number.isFinite(x)) throw new Error(`--${name} must be a number, got ${JSON.stringify(v)}`);
-    return x;
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('index')
@@ -59,12 +52,12 @@ export function register(program: Command): void {
     .option(
       '--memory-mb <n>',
       'postings buffered before spilling a sorted run to disk',
-      num('memory-mb'),
+      numberOption('memory-mb'),
       256,
     )
     .option('--skip-bad-lines', 'skip and count malformed records instead of failing')
-    .option('--k1 <x>', 'default BM25 k1 stored in the index', num('k1'), 0.9)
-    .option('--b <x>', 'default BM25 b stored in the index', num('b'), 0.4)
+    .option('--k1 <x>', 'default BM25 k1 stored in the index', numberOption('k1'), 0.9)
+    .option('--b <x>', 'default BM25 b stored in the index', numberOption('b'), 0.4)
     .option('--no-progress', 'no progress line on stderr')
     .action(
       async (

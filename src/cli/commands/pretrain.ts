@@ -1,22 +1,7 @@
 // `search-r1 pretrain`: reproduce the bundled world's tiny base model (models/world-base).
 import type { Command } from 'commander';
 import { DEFAULT_PRETRAIN, pretrain } from '../../world/pretrain.ts';
-
-function int(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-function num(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${v}"`);
-    return n;
-  };
-}
+import { integerOption, numberOption } from '../options.ts';
 
 export function register(program: Command): void {
   const d = DEFAULT_PRETRAIN;
@@ -24,31 +9,41 @@ export function register(program: Command): void {
     .command('pretrain')
     .description('Pretrain the tiny base model of the bundled world from scratch (writes an HF folder)')
     .option('--out <dir>', 'output HF model folder', 'models/world-base')
-    .option('--world-seed <n>', 'seed of the world (must match the demo)', int('world-seed'), d.worldSeed)
-    .option('--seed <n>', 'seed of data mix, init and batch order', int('seed'), d.seed)
-    .option('--vocab-size <n>', 'BPE vocabulary size', int('vocab-size'), d.vocabSize)
-    .option('--hidden <n>', 'hidden size', int('hidden'), d.model.hiddenSize)
-    .option('--intermediate <n>', 'MLP size', int('intermediate'), d.model.intermediateSize)
-    .option('--layers <n>', 'transformer layers', int('layers'), d.model.numLayers)
-    .option('--heads <n>', 'attention heads', int('heads'), d.model.numHeads)
-    .option('--kv-heads <n>', 'key/value heads', int('kv-heads'), d.model.numKvHeads)
-    .option('--epochs <n>', 'passes over the pretraining examples', int('epochs'), d.epochs)
-    .option('--batch-size <n>', 'sequences per step', int('batch-size'), d.batchSize)
-    .option('--lr <x>', 'peak learning rate (AdamW)', num('lr'), d.learningRate)
+    .option(
+      '--world-seed <n>',
+      'seed of the world (must match the demo)',
+      integerOption('world-seed'),
+      d.worldSeed,
+    )
+    .option('--seed <n>', 'seed of data mix, init and batch order', integerOption('seed'), d.seed)
+    .option('--vocab-size <n>', 'BPE vocabulary size', integerOption('vocab-size'), d.vocabSize)
+    .option('--hidden <n>', 'hidden size', integerOption('hidden'), d.model.hiddenSize)
+    .option('--intermediate <n>', 'MLP size', integerOption('intermediate'), d.model.intermediateSize)
+    .option('--layers <n>', 'transformer layers', integerOption('layers'), d.model.numLayers)
+    .option('--heads <n>', 'attention heads', integerOption('heads'), d.model.numHeads)
+    .option('--kv-heads <n>', 'key/value heads', integerOption('kv-heads'), d.model.numKvHeads)
+    .option('--epochs <n>', 'passes over the pretraining examples', integerOption('epochs'), d.epochs)
+    .option('--batch-size <n>', 'sequences per step', integerOption('batch-size'), d.batchSize)
+    .option('--lr <x>', 'peak learning rate (AdamW)', numberOption('lr', { positive: true }), d.learningRate)
     .option(
       '--shadow-worlds <n>',
       'shadow worlds (fresh names: copying practice)',
-      int('shadow-worlds'),
+      integerOption('shadow-worlds'),
       d.shadowWorlds,
     )
     .option(
       '--reading-steps <n>',
       'phase-2 reading-comprehension steps (0: off)',
-      int('reading-steps'),
+      integerOption('reading-steps'),
       d.readingSteps,
     )
-    .option('--max-seq-len <n>', 'truncate examples to this many tokens', int('max-seq-len'), d.maxSeqLen)
-    .option('--max-steps <n>', 'stop early after this many steps (smoke runs)', int('max-steps'))
+    .option(
+      '--max-seq-len <n>',
+      'truncate examples to this many tokens',
+      integerOption('max-seq-len'),
+      d.maxSeqLen,
+    )
+    .option('--max-steps <n>', 'stop early after this many steps (smoke runs)', integerOption('max-steps'))
     .option('--work-dir <dir>', 'scratch dir for the world, index and resumable checkpoints')
     .action(async (opts: Record<string, unknown>) => {
       await pretrain({

@@ -5,6 +5,7 @@ import { Bm25Index } from '../../retrieval/bm25/index.ts';
 import { RemoteRetriever } from '../../retrieval/remote.ts';
 import { startRetrievalServer, type RetrievalServer } from '../../retrieval/server.ts';
 import type { Retriever } from '../../retrieval/types.ts';
+import { integerOption, numberOption } from '../options.ts';
 
 export interface ServeOptions {
   index?: string;
@@ -47,40 +48,24 @@ export async function serveRetriever(
   return { server, retriever };
 }
 
-function int(name: string) {
-  return (v: string): number => {
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < 0)
-      throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return x;
-  };
-}
-function num(name: string) {
-  return (v: string): number => {
-    const x = Number(v);
-    if (!Number.isFinite(x)) throw new Error(`--${name} must be a number, got ${JSON.stringify(v)}`);
-    return x;
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('serve')
     .description('Serve a retriever over the Search-R1 /retrieve API (BM25 index, or proxy a remote server)')
     .option('--index <dir>', 'BM25 index directory built by `search-r1 index`')
     .option('--remote <url>', 'proxy another Search-R1-compatible server (http://host:port[/retrieve])')
-    .option('-p, --port <n>', 'TCP port', int('port'), 8000)
+    .option('-p, --port <n>', 'TCP port', integerOption('port'), 8000)
     .option('--host <addr>', 'bind address (0.0.0.0 to expose beyond this machine)', '127.0.0.1')
-    .option('--topk <n>', 'topk when a request gives none', int('topk'), 3)
-    .option('--k1 <x>', "BM25 k1 (default: the index's, normally 0.9)", num('k1'))
-    .option('--b <x>', "BM25 b (default: the index's, normally 0.4)", num('b'))
+    .option('--topk <n>', 'topk when a request gives none', integerOption('topk'), 3)
+    .option('--k1 <x>', "BM25 k1 (default: the index's, normally 0.9)", numberOption('k1'))
+    .option('--b <x>', "BM25 b (default: the index's, normally 0.4)", numberOption('b'))
     .option(
       '--max-concurrency <n>',
       'searches running at once (more wait in a queue)',
-      int('max-concurrency'),
+      integerOption('max-concurrency'),
       4,
     )
-    .option('--max-body-bytes <n>', 'largest request body accepted', int('max-body-bytes'), 1 << 20)
+    .option('--max-body-bytes <n>', 'largest request body accepted', integerOption('max-body-bytes'), 1 << 20)
     .option('-q, --quiet', 'no access log on stderr')
     .action(async (opts: ServeOptions) => {
       const { server } = await serveRetriever({ ...opts, handleSignals: true });

@@ -4,22 +4,8 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
 import { train } from '../../rl/trainer.ts';
+import { integerOption, numberOption } from '../options.ts';
 
-function int(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-function num(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got "${v}"`);
-    return n;
-  };
-}
 const list = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 export interface TrainFlags {
@@ -97,7 +83,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'JSON config file (keys as in src/rl/config.ts)')
     .option('--preset <name>', `preset under the file and flags (${Object.keys(PRESETS).join(', ')})`)
     .option('--algo <name>', 'grpo | ppo | rloo | reinforce_plus_plus')
-    .option('--steps <n>', 'training steps', int('steps'))
+    .option('--steps <n>', 'training steps', integerOption('steps'))
     .option('--run-dir <dir>', 'run folder (default runs/<name>)')
     .option('--name <name>', 'run name')
     .option('--resume', 'continue from the newest checkpoint in the run folder')
@@ -106,23 +92,27 @@ export function register(program: Command): void {
     .option('--base-model <name>', 'tinker backend: the base model the server trains')
     .option('--model <dir>', 'initial policy (HF folder for the embedded backend)')
     .option('--critic-model <dir>', 'initial critic (default: the policy model + a fresh value head)')
-    .option('--seed <n>', 'run seed (sampling, shuffling)', int('seed'))
+    .option('--seed <n>', 'run seed (sampling, shuffling)', integerOption('seed'))
     .option('--train <file>', 'training QA file (repeatable)', list)
     .option('--val <file>', 'validation QA file (repeatable)', list)
     .option('--index <dir>', 'BM25 index folder (embedded retriever)')
     .option('--retriever-url <url>', 'remote /retrieve endpoint')
     .option('--no-retriever', 'train without search (the R1 baseline)')
-    .option('--n <n>', 'responses per prompt', int('n'))
-    .option('--prompts-per-step <n>', 'prompts per training step', int('prompts-per-step'))
-    .option('--mini-batch-prompts <n>', 'prompts per mini-batch update', int('mini-batch-prompts'))
-    .option('--lr <x>', 'actor learning rate', num('lr'))
-    .option('--critic-lr <x>', 'critic learning rate (PPO)', num('critic-lr'))
-    .option('--max-turns <n>', 'search turns per rollout', int('max-turns'))
+    .option('--n <n>', 'responses per prompt', integerOption('n'))
+    .option('--prompts-per-step <n>', 'prompts per training step', integerOption('prompts-per-step'))
+    .option('--mini-batch-prompts <n>', 'prompts per mini-batch update', integerOption('mini-batch-prompts'))
+    .option('--lr <x>', 'actor learning rate', numberOption('lr'))
+    .option('--critic-lr <x>', 'critic learning rate (PPO)', numberOption('critic-lr'))
+    .option('--max-turns <n>', 'search turns per rollout', integerOption('max-turns'))
     .option('--no-state-masking', 'ablation: train on injected (retrieved) tokens too')
     .option('--dynamic-sampling', 'DAPO: drop groups whose rewards are all equal')
-    .option('--val-every <n>', 'validate every N steps (0 = never)', int('val-every'))
-    .option('--checkpoint-every <n>', 'checkpoint every N steps (0 = only never)', int('checkpoint-every'))
-    .option('--keep-last <n>', 'checkpoints to keep', int('keep-last'))
+    .option('--val-every <n>', 'validate every N steps (0 = never)', integerOption('val-every'))
+    .option(
+      '--checkpoint-every <n>',
+      'checkpoint every N steps (0 = only never)',
+      integerOption('checkpoint-every'),
+    )
+    .option('--keep-last <n>', 'checkpoints to keep', integerOption('keep-last'))
     .option('--print-config', 'print the resolved config and exit')
     .action(async (flags: TrainFlags & { retriever?: boolean }) => {
       // commander turns --no-retriever into retriever=false and --no-state-masking into stateMasking=false
