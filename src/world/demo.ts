@@ -58,9 +58,9 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
   cacheDir: '.cache/search-r1',
   runsDir: 'runs',
   full: false,
-  // Sized for ≤ 10 minutes on a 2-core laptop (see BENCHMARKS.md): 60 × 12 prompts took the shipped
-  // base model from EM 0.00 to 0.44 (30 × 8 reached 0.31).
-  steps: 60,
+  // Sized for ≤ 10 minutes on the 2-core build machine (see BENCHMARKS.md): 60 × 12 prompts take the
+  // shipped base model from EM 0.00 to 0.44 but need 11 minutes; 30 × 8 reach 0.31.
+  steps: 40,
   promptsPerStep: 12,
   evalPerType: 50,
   evalChunk: 50,
