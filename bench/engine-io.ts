@@ -23,30 +23,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ModelConfig } from '../src/engine/config.ts';
 import { countParameters, parameterShapes } from '../src/engine/config.ts';
 import { loadHfFolder, saveHfFolder } from '../src/engine/io/hf.ts';
 import { Model } from '../src/engine/model.ts';
 import { bf16ToF32 } from '../src/engine/io/half.ts';
 import type { TensorMap } from '../src/engine/io/safetensors.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer } from '../src/engine/tokenizer.ts';
+import { QWEN25_05B } from './qwen05b.ts';
 
 /** Qwen2.5-0.5B's shape (config.json of Qwen/Qwen2.5-0.5B-Instruct). */
-const QWEN25_05B: ModelConfig = {
-  arch: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numLayers: 24,
-  numHeads: 14,
-  numKvHeads: 2,
-  headDim: 64,
-  ropeTheta: 1000000,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-  attentionBias: true,
-  maxPositionEmbeddings: 32768,
-};
 
 function child(mode: string, dir: string): void {
   const t0 = performance.now();

@@ -17,11 +17,12 @@ import {
   KERNELS_RELAXED_WASM_PATH,
   relaxedSimdAvailable,
 } from '../src/engine/kernels/wasm.ts';
-import { presetConfig, countParameters, type ModelConfig } from '../src/engine/config.ts';
+import { presetConfig, countParameters } from '../src/engine/config.ts';
 import { Model } from '../src/engine/model.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
 import type { Tokenizer } from '../src/policy/types.ts';
 import { matmulModel } from './engine/onnx-matmul.ts';
+import { QWEN25_05B } from './qwen05b.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -187,21 +188,6 @@ async function benchGenerate(): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------------ 4
-const QWEN05B: ModelConfig = {
-  arch: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numLayers: 24,
-  numHeads: 14,
-  numKvHeads: 2,
-  headDim: 64,
-  ropeTheta: 1000000,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-  attentionBias: true,
-  maxPositionEmbeddings: 32768,
-};
 
 async function childMain(name: string): Promise<void> {
   const t0 = performance.now();
@@ -222,16 +208,16 @@ async function childMain(name: string): Promise<void> {
     }
   } else if (name.startsWith('big-save=')) {
     const { saveHfFolder } = await import('../src/engine/io/hf.ts');
-    const m = new Model(QWEN05B, { init: false });
-    saveHfFolder(name.slice('big-save='.length), { config: QWEN05B, tensors: m.namedParameters() });
+    const m = new Model(QWEN25_05B, { init: false });
+    saveHfFolder(name.slice('big-save='.length), { config: QWEN25_05B, tensors: m.namedParameters() });
   } else if (name.startsWith('big-load=')) {
     const tr = await EmbeddedTrainer.load(name.slice('big-load='.length), {
-      tokenizer: nullTokenizer(QWEN05B.vocabSize),
+      tokenizer: nullTokenizer(QWEN25_05B.vocabSize),
     });
     console.log(JSON.stringify({ params: tr.model.numParameters() }));
   } else if (name === 'big-rss') {
-    const m = new Model(QWEN05B, { init: false }); // zero-filled: every page touched, no minutes of random init
-    const tr = EmbeddedTrainer.fromModel(m, nullTokenizer(QWEN05B.vocabSize));
+    const m = new Model(QWEN25_05B, { init: false }); // zero-filled: every page touched, no minutes of random init
+    const tr = EmbeddedTrainer.fromModel(m, nullTokenizer(QWEN25_05B.vocabSize));
     const g0 = performance.now();
     const c0 = process.cpuUsage();
     await tr.sample({
