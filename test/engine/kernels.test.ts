@@ -40,7 +40,9 @@ for (const variant of ['simd', 'relaxed-simd'] as const)
       [1, 1, 1],
       [3, 5, 7],
       [4, 8, 16],
-      [13, 17, 300], // K spans two K blocks
+      [13, 17, 300], // one K block
+      [13, 17, 1100], // K in three equal blocks (KC = 512: 367 + 367 + 366)
+      [21, 19, 600], // K in two blocks of 300
       [130, 9, 33], // M spans two M blocks
       [5, 70, 1],
       [64, 64, 64],

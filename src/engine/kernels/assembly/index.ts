@@ -22,7 +22,7 @@ export function free(ptr: usize): void {
 // v128 micro-kernel. Panels are zero-padded, so edges need no special casing inside the kernel.
 const MR: i32 = 4;
 const NR: i32 = 8;
-const KC: i32 = 256;
+const KC: i32 = 512;
 const MC: i32 = 128;
 
 let packA: usize = 0;
@@ -424,8 +424,11 @@ export function gemm(
   const np = (N + NR - 1) / NR;
   ensurePackB((<usize>(np * NR * min(K, KC))) << 2);
   ensurePackA((<usize>(((MC + MR - 1) / MR) * MR * min(K, KC))) << 2);
-  for (let pc = 0; pc < K; pc += KC) {
-    const kc = min(KC, K - pc);
+  // K blocks of equal size ≤ KC (688 → 2 × 344, not 512 + 176): fewer short, overhead-heavy blocks.
+  const nk = (K + KC - 1) / KC;
+  const kcb = (K + nk - 1) / nk;
+  for (let pc = 0; pc < K; pc += kcb) {
+    const kc = min(kcb, K - pc);
     const acc = pc > 0 || beta != 0;
     packBBlock(transB, N, kc, pc, B, ldb);
     for (let ic = 0; ic < M; ic += MC) {
