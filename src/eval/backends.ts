@@ -1,9 +1,7 @@
 // The policy and retriever a command runs with, from its options: shared by `infer`, `eval` and
-// `serve-model` so every command accepts the same flags.
+// `serve-model` so every command accepts the same flags (declared in src/cli/policy-options.ts).
 //   policy:    --model DIR (our engine, HF folder) | --openai-url URL (+ --tokenizer DIR) | --gguf FILE
 //   retriever: --retriever INDEX_DIR (embedded BM25) | --retriever-url URL (Search-R1 /retrieve)
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import type { Sampler, Tokenizer } from '../policy/types.ts';
 import type { OpenAIMode } from '../policy/openai.ts';
 import type { Retriever } from '../retrieval/types.ts';
@@ -36,56 +34,6 @@ export interface LoadedPolicy {
   /** Longest prompt + generation the model takes, when known. */
   maxContext?: number;
   close(): Promise<void>;
-}
-
-export const intArg =
-  (min: number) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-
-export const numArg = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${v}"`);
-  return n;
-};
-
-export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
-  return cmd
-    .option(
-      '--model <dir>',
-      `${what}: a model folder (HF layout: config.json, *.safetensors, tokenizer.json) run by our engine`,
-    )
-    .option(
-      '--openai-url <url>',
-      `${what}: an OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama, search-r1 serve-model)`,
-    )
-    .option('--openai-model <name>', 'model name sent to the server (default: the first of /v1/models)')
-    .option(
-      '--openai-mode <mode>',
-      'auto | tokens | text | chat (auto: token-id prompts, text when refused)',
-      'auto',
-    )
-    .option('--api-key <key>', 'bearer token for the server (default: $OPENAI_API_KEY)')
-    .option('--tokenizer <dir>', "folder with the served model's tokenizer.json (default: --model DIR)")
-    .option('--gguf <file>', `${what}: a GGUF file run in process by node-llama-cpp (CPU)`)
-    .option('--concurrency <n>', 'OpenAI server: parallel requests', intArg(1), 8)
-    .option('--timeout <ms>', 'OpenAI server: timeout per request attempt', intArg(1), 120_000)
-    .option('--retries <n>', 'OpenAI server: retries on 429/5xx/connection errors', intArg(0), 3)
-    .option('--threads <n>', 'GGUF: CPU threads', intArg(1), 1)
-    .option(
-      '--no-chat-template',
-      'prompt in raw text even when the tokenizer has a chat template (base models)',
-    );
-}
-
-export function addRetrieverOptions(cmd: Command): Command {
-  return cmd
-    .option('--retriever <dir>', 'a BM25 index folder built by `search-r1 index`')
-    .option('--retriever-url <url>', 'a Search-R1-compatible retrieval server (POST /retrieve)');
 }
 
 /** The same sampler with a tokenizer that reports no chat template (prompts in raw text). */

@@ -411,7 +411,7 @@ test('the CLI: eval prints the table, infer --json, a bad flag exits 1 with one 
   );
   const badInt = run(['eval', '--dataset', files.testJsonl, '--limit', 'x']);
   assert.notEqual(badInt.status, 0);
-  assert.match(badInt.stderr, /expected an integer ≥ 1, got "x"/);
+  assert.match(badInt.stderr, /--limit must be a positive integer, got "x"/);
 });
 
 test('bad dataset rows fail with file and line', async () => {

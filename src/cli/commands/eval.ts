@@ -4,16 +4,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  addPolicyOptions,
-  addRetrieverOptions,
-  intArg,
-  loadPolicy,
-  loadRetriever,
-  numArg,
-  type PolicyOptions,
-  type RetrieverOptions,
-} from '../../eval/backends.ts';
+import { loadPolicy, loadRetriever, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
+import { addPolicyOptions, addRetrieverOptions } from '../policy-options.ts';
+import { integerOption, numberOption } from '../options.ts';
 import { loadDatasets } from '../../eval/datasets.ts';
 import { parseMethods } from '../../eval/methods/index.ts';
 import { runEval, type RunEvalResult } from '../../eval/run.ts';
@@ -149,49 +142,68 @@ export function register(program: Command): void {
       'where dataset names are looked up ($SEARCH_R1_DATA)',
       process.env.SEARCH_R1_DATA ?? 'data',
     )
-    .option('--limit <n>', 'first N questions of each dataset', intArg(1))
-    .option('--sample <n>', 'a seeded random N questions of each dataset (same subset every run)', intArg(1))
-    .option('--sample-seed <n>', 'seed of --sample', intArg(0), 0)
-    .option('--batch-size <n>', 'questions per batched method call', intArg(1), 16)
+    .option('--limit <n>', 'first N questions of each dataset', integerOption('limit', 1))
+    .option(
+      '--sample <n>',
+      'a seeded random N questions of each dataset (same subset every run)',
+      integerOption('sample', 1),
+    )
+    .option('--sample-seed <n>', 'seed of --sample', integerOption('sample-seed', 0), 0)
+    .option('--batch-size <n>', 'questions per batched method call', integerOption('batch-size', 1), 16)
     .option('--fresh', 'start the run directory over instead of resuming')
     .option('--no-split-by-source', 'keep a file mixing data sources as one dataset')
-    .option('--topk <n>', 'passages per retrieval', intArg(1), DEFAULT_METHOD_OPTIONS.topk)
-    .option('--max-turns <n>', 'Search-R1 search turns', intArg(1), DEFAULT_METHOD_OPTIONS.maxTurns)
+    .option('--topk <n>', 'passages per retrieval', integerOption('topk', 1), DEFAULT_METHOD_OPTIONS.topk)
+    .option(
+      '--max-turns <n>',
+      'Search-R1 search turns',
+      integerOption('max-turns', 1),
+      DEFAULT_METHOD_OPTIONS.maxTurns,
+    )
     .option(
       '--max-turn-tokens <n>',
       'tokens per generation turn / chain of thought',
-      intArg(1),
+      integerOption('max-turn-tokens', 1),
       DEFAULT_METHOD_OPTIONS.maxTurnTokens,
     )
     .option(
       '--max-answer-tokens <n>',
       'tokens of a short answer (direct, rag)',
-      intArg(1),
+      integerOption('max-answer-tokens', 1),
       DEFAULT_METHOD_OPTIONS.maxAnswerTokens,
     )
     .option(
       '--max-obs-tokens <n>',
       'tokens per information block',
-      intArg(1),
+      integerOption('max-obs-tokens', 1),
       DEFAULT_METHOD_OPTIONS.maxObsTokens,
     )
     .option(
       '--max-total-tokens <n>',
       'prompt + response budget (default: the model context, else 4096)',
-      intArg(2),
+      integerOption('max-total-tokens', 2),
     )
-    .option('--ircot-steps <n>', 'IRCoT reasoning steps', intArg(1), DEFAULT_METHOD_OPTIONS.ircotMaxSteps)
+    .option(
+      '--ircot-steps <n>',
+      'IRCoT reasoning steps',
+      integerOption('ircot-steps', 1),
+      DEFAULT_METHOD_OPTIONS.ircotMaxSteps,
+    )
     .option(
       '--search-o1-searches <n>',
       'Search-o1 search limit',
-      intArg(1),
+      integerOption('search-o1-searches', 1),
       DEFAULT_METHOD_OPTIONS.searchO1MaxSearches,
     )
-    .option('--temperature <t>', "sampling temperature (0 = greedy, the paper's setting)", numArg, 0)
-    .option('--top-p <p>', 'nucleus sampling', numArg, 1)
-    .option('--seed <n>', 'sampling seed', intArg(0))
+    .option(
+      '--temperature <t>',
+      "sampling temperature (0 = greedy, the paper's setting)",
+      numberOption('temperature'),
+      0,
+    )
+    .option('--top-p <p>', 'nucleus sampling', numberOption('top-p'), 1)
+    .option('--seed <n>', 'sampling seed', integerOption('seed', 0))
     .option('--quiet', 'no progress lines')
-    .option('--world-seed <n>', '--dataset world: seed of the bundled world', intArg(0))
+    .option('--world-seed <n>', '--dataset world: seed of the bundled world', integerOption('world-seed', 0))
     .option(
       '--cache-dir <dir>',
       '--dataset world: where the world and its index are built',

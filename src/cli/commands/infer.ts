@@ -1,16 +1,9 @@
 // `search-r1 infer "question"`: one question through the agent (or any eval method) with any
 // policy backend and retriever; the trajectory printed readably, or as JSON.
 import type { Command } from 'commander';
-import {
-  addPolicyOptions,
-  addRetrieverOptions,
-  intArg,
-  loadPolicy,
-  loadRetriever,
-  numArg,
-  type PolicyOptions,
-  type RetrieverOptions,
-} from '../../eval/backends.ts';
+import { loadPolicy, loadRetriever, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
+import { addPolicyOptions, addRetrieverOptions } from '../policy-options.ts';
+import { integerOption, numberOption } from '../options.ts';
 import { formatInferResult, inferOne, type InferResult } from '../../eval/infer.ts';
 import { METHOD_NAMES, DEFAULT_METHOD_OPTIONS, type MethodName } from '../../eval/types.ts';
 
@@ -62,17 +55,17 @@ export function register(program: Command): void {
     .option('--method <name>', `inference method: ${METHOD_NAMES.join(', ')}`, 'search-r1')
     .option('--json', 'print the result as JSON')
     .option('--show-prompt', 'print the prompt too')
-    .option('--topk <n>', 'passages per search', intArg(1), 3)
-    .option('--max-turns <n>', 'search turns', intArg(1), 4)
-    .option('--max-turn-tokens <n>', 'tokens per generation turn', intArg(1), 500)
+    .option('--topk <n>', 'passages per search', integerOption('topk', 1), 3)
+    .option('--max-turns <n>', 'search turns', integerOption('max-turns', 1), 4)
+    .option('--max-turn-tokens <n>', 'tokens per generation turn', integerOption('max-turn-tokens', 1), 500)
     .option(
       '--max-total-tokens <n>',
       'prompt + response budget (default: the model context, else 4096)',
-      intArg(2),
+      integerOption('max-total-tokens', 2),
     )
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', numArg, 0)
-    .option('--top-p <p>', 'nucleus sampling', numArg, 1)
-    .option('--seed <n>', 'sampling seed', intArg(0));
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', numberOption('temperature'), 0)
+    .option('--top-p <p>', 'nucleus sampling', numberOption('top-p'), 1)
+    .option('--seed <n>', 'sampling seed', integerOption('seed', 0));
   addPolicyOptions(cmd);
   addRetrieverOptions(cmd);
   cmd.action(async (question: string, o: InferCliOptions) => {

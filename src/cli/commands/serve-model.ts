@@ -1,7 +1,9 @@
 // `search-r1 serve-model`: a model behind an OpenAI-compatible API (/v1/completions,
 // /v1/chat/completions, /v1/models) with token ids and log-probs.
 import type { Command } from 'commander';
-import { addPolicyOptions, intArg, loadPolicy, type PolicyOptions } from '../../eval/backends.ts';
+import { loadPolicy, type PolicyOptions } from '../../eval/backends.ts';
+import { addPolicyOptions } from '../policy-options.ts';
+import { integerOption } from '../options.ts';
 import { startOpenAIServer, type RunningOpenAIServer } from '../../policy/openai-server.ts';
 
 export interface ServeModelOptions extends PolicyOptions {
@@ -42,10 +44,15 @@ export function register(program: Command): void {
     .description(
       'Serve a model over an OpenAI-compatible API (/v1/completions, /v1/chat/completions) with token ids and log-probs',
     )
-    .option('--port <n>', 'port (0 = any free port)', intArg(0), 8000)
+    .option('--port <n>', 'port (0 = any free port)', integerOption('port', 0), 8000)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--name <name>', 'model id reported by /v1/models (default: the folder or file name)')
-    .option('--max-batch <n>', 'most queued prompts merged into one engine call', intArg(1), 16);
+    .option(
+      '--max-batch <n>',
+      'most queued prompts merged into one engine call',
+      integerOption('max-batch', 1),
+      16,
+    );
   addPolicyOptions(cmd, 'model to serve');
   cmd.action(async (o: ServeModelOptions) => {
     const srv = await serveModel(o);
