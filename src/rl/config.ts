@@ -80,6 +80,13 @@ export const TrainConfigSchema = z.strictObject({
       aggregation: aggregation.default('token-mean'),
       /** The loss mask over injected tokens; false = the paper's ablation. */
       stateMasking: z.boolean().default(true),
+      /**
+       * Where the PPO ratio's old log-probs come from: `recompute` (veRL: a forward pass of the policy
+       * after the rollout) or `rollout` (the sampler's own log-probs, as Tinker's cookbook does: the
+       * same numbers without the extra pass when the sampler is the policy at temperature 1, top-p 1,
+       * no top-k — the engine's sampling log-probs equal its training forward's, tested).
+       */
+      oldLogprobs: z.enum(['recompute', 'rollout']).default('recompute'),
       /** KL to the reference as a loss term: default on for grpo (k3/low_var_kl), off for ppo. */
       klLoss: z
         .strictObject({
@@ -249,6 +256,21 @@ export function resolveDefaults(c: ParsedTrainConfig): TrainConfig {
       `"miniBatchPrompts" (${c.miniBatchPrompts}) exceeds "promptsPerStep" (${c.promptsPerStep})`,
       'config',
     );
+  }
+  if (c.actor.oldLogprobs === 'rollout') {
+    // Sampling log-probs are those of the truncated/tempered distribution, and injected tokens have
+    // none: either would put the wrong numbers into the ratio.
+    const r = c.rollout;
+    if (r.temperature !== 1 || r.topP !== 1 || r.topK !== 0)
+      throw new ConfigError(
+        `"actor.oldLogprobs": "rollout" needs rollout temperature 1, topP 1, topK 0 (got ${r.temperature}, ${r.topP}, ${r.topK})`,
+        'config',
+      );
+    if (!c.actor.stateMasking)
+      throw new ConfigError(
+        '"actor.oldLogprobs": "rollout" needs actor.stateMasking (injected tokens have no sampling log-probs)',
+        'config',
+      );
   }
   if (c.retriever.type === 'bm25' && !c.retriever.index)
     throw new ConfigError('"retriever.index": required for a bm25 retriever', 'config');

@@ -96,8 +96,12 @@ export async function rlUpdate(
 
   // ---- old log-probs, reference log-probs, values (no gradient) ----
   let t0 = now();
-  const oldOut = await forwardAll(models.policy, datums, chunk);
-  const oldLogprobs = oldOut.map((o, i) => Float32Array.from(responseSlice(o.logprobs, P[i], R[i])));
+  const oldLogprobs =
+    cfg.actor.oldLogprobs === 'rollout'
+      ? trajectories.map((t) => Float32Array.from(t.samplingLogprobs))
+      : (await forwardAll(models.policy, datums, chunk)).map((o, i) =>
+          Float32Array.from(responseSlice(o.logprobs, P[i], R[i])),
+        );
   timing.old_log_prob = now() - t0;
   let refLogprobs: Float32Array[] | undefined;
   if (usesRef) {
