@@ -546,26 +546,57 @@ export function rmsnormBackward(
   }
 }
 
+// Constants of expv, each broadcast to four lanes, 16-byte aligned. V8 rebuilds every v128 constant
+// inside a loop with three instructions (incl. a GP→XMM move); one load from this table is cheaper
+// (measured: swiglu 1.19 → 0.77 ms for 352K elements, with pmin/pmax below).
+// prettier-ignore
+const EXPC = memory.data<f32>(
+  [
+    -87.3, -87.3, -87.3, -87.3, // 0: lower clamp
+    88.3, 88.3, 88.3, 88.3, // 1: upper clamp
+    1.44269504088896341, 1.44269504088896341, 1.44269504088896341, 1.44269504088896341, // 2: log2(e)
+    0.5, 0.5, 0.5, 0.5, // 3
+    0.693359375, 0.693359375, 0.693359375, 0.693359375, // 4: ln 2, high part
+    -2.1219444e-4, -2.1219444e-4, -2.1219444e-4, -2.1219444e-4, // 5: ln 2, low part
+    1.98756915e-4, 1.98756915e-4, 1.98756915e-4, 1.98756915e-4, // 6..11: polynomial
+    1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3,
+    8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3,
+    4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2,
+    1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1,
+    5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1,
+    1, 1, 1, 1, // 12
+  ],
+  16,
+);
+function ec(i: i32): v128 {
+  return v128.load(EXPC + ((<usize>i) << 4));
+}
+const EXP_ONE = 12;
+
 // e^x on four lanes (Cephes expf: range reduction by ln 2, degree-5 polynomial; ~2 ulp).
+// pmax/pmin are single maxps/minps (min/max are ~7 instructions each for wasm's NaN rules);
+// with x first, a NaN x still comes out NaN.
 function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  const fx = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.1219444e-4)));
-  let y = f32x4.splat(1.98756915e-4);
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(x, x)), x), f32x4.splat(1));
-  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  x = f32x4.pmin(f32x4.pmax(x, ec(0)), ec(1));
+  const fx = f32x4.floor(f32x4.add(f32x4.mul(x, ec(2)), ec(3)));
+  x = f32x4.sub(x, f32x4.mul(fx, ec(4)));
+  x = f32x4.sub(x, f32x4.mul(fx, ec(5)));
+  let y = ec(6);
+  y = f32x4.add(f32x4.mul(y, x), ec(7));
+  y = f32x4.add(f32x4.mul(y, x), ec(8));
+  y = f32x4.add(f32x4.mul(y, x), ec(9));
+  y = f32x4.add(f32x4.mul(y, x), ec(10));
+  y = f32x4.add(f32x4.mul(y, x), ec(11));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(x, x)), x), ec(EXP_ONE));
+  // fx is an integer in [-126, 128] (or NaN, and then y is NaN too): the plain conversion is exact.
+  const n = ASC_FEATURE_RELAXED_SIMD ? i32x4.relaxed_trunc_f32x4_s(fx) : i32x4.trunc_sat_f32x4_s(fx);
+  const pow2 = i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
   return f32x4.mul(y, pow2);
 }
 
 // sigmoid on four lanes
 function sigmoidv(g: v128): v128 {
-  const one = f32x4.splat(1);
+  const one = ec(EXP_ONE);
   return f32x4.div(one, f32x4.add(one, expv(f32x4.neg(g))));
 }
 
@@ -587,8 +618,8 @@ export function swiglu(g: usize, u: usize, a: usize, n: i32): void {
 // dg = da ⊙ u ⊙ silu'(g), du = da ⊙ silu(g);  silu'(g) = s(1 + g(1 − s)), s = sigmoid(g)
 export function swigluBackward(g: usize, u: usize, da: usize, dg: usize, du: usize, n: i32): void {
   let i = 0;
-  const one = f32x4.splat(1);
   for (; i + 4 <= n; i += 4) {
+    const one = ec(EXP_ONE);
     const o = (<usize>i) << 2;
     const gv = v128.load(g + o);
     const s = sigmoidv(gv);
@@ -658,13 +689,25 @@ export function causalSoftmax(S: usize, rows: i32, cols: i32, ld: i32, offset: i
 // Softmax backward in place: dP[i,j] ← P[i,j]·(dP[i,j] − Σ_j dP[i,j]P[i,j]) · scale
 export function softmaxBackward(P: usize, dP: usize, rows: i32, cols: i32, ld: i32, scale: f32): void {
   // P, dP: byte addresses of the first row (the JS side adds element offsets)
+  const c4 = cols & ~3;
+  const sv = f32x4.splat(scale);
   for (let i = 0; i < rows; i++) {
     const pr = P + ((<usize>(i * ld)) << 2);
     const dr = dP + ((<usize>(i * ld)) << 2);
-    let dot: f32 = 0;
-    for (let j = 0; j < cols; j++)
+    let acc = f32x4.splat(0);
+    for (let j = 0; j < c4; j += 4) {
+      const o = (<usize>j) << 2;
+      acc = f32x4.add(acc, f32x4.mul(v128.load(pr + o), v128.load(dr + o)));
+    }
+    let dot = hsum(acc);
+    for (let j = c4; j < cols; j++)
       dot += load<f32>(pr + ((<usize>j) << 2)) * load<f32>(dr + ((<usize>j) << 2));
-    for (let j = 0; j < cols; j++) {
+    const dv = f32x4.splat(dot);
+    for (let j = 0; j < c4; j += 4) {
+      const o = (<usize>j) << 2;
+      v128.store(dr + o, f32x4.mul(f32x4.mul(v128.load(pr + o), f32x4.sub(v128.load(dr + o), dv)), sv));
+    }
+    for (let j = c4; j < cols; j++) {
       const o = (<usize>j) << 2;
       store<f32>(dr + o, load<f32>(pr + o) * (load<f32>(dr + o) - dot) * scale);
     }
