@@ -34,6 +34,9 @@ for (const name of Object.keys(base) as (keyof Kernels)[]) {
     if (name === 'gemm') {
       const [tA, tB, M, N, K] = a as [boolean, boolean, number, number, number];
       add(`gemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}×${N}×${K}`, ms, 2 * M * N * K);
+    } else if (name === 'gemmTri') {
+      const [tri, , tA, tB, M, N, K] = a as [number, number, boolean, boolean, number, number, number];
+      add(`gemmTri ${tri} ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}×${N}×${K}`, ms, 2 * M * N * K);
     } else add(name, ms);
     return r;
   };

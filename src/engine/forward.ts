@@ -26,8 +26,6 @@ export interface PassGrads {
   dValues?: (Float32Array | null)[] | null;
 }
 
-/** Query rows per attention block: a block scores keys only up to its last row (causal). */
-const ATT_BLOCK = 32;
 /** Attention probabilities of every layer/sequence/head are kept for backward up to this many floats. */
 const MAX_KEPT_PROBS = 32 * 1024 * 1024;
 
@@ -352,6 +350,25 @@ export class TrainingPass {
     m.kernels.gemm(false, true, rows, V, D, 1, P.xf, r0 * D, D, m.lmHead.w, 0, D, 0, P.Z, 0, V);
   }
 
+  /** Pb[po..] as [Ls, Ls] = causal softmax(scale · q·kᵀ) of one (sequence, head); zeros above the diagonal. */
+  private scores(
+    Pb: Buf,
+    po: number,
+    q: Buf,
+    qo: number,
+    k: Buf,
+    ko: number,
+    Ls: number,
+    scale: number,
+  ): void {
+    const c = this.model.config;
+    const K = this.model.kernels;
+    const QD = c.numHeads * c.headDim,
+      KD = c.numKvHeads * c.headDim;
+    K.gemmTri(1, 0, false, true, Ls, Ls, c.headDim, scale, q, qo, QD, k, ko, KD, 0, Pb, po, Ls);
+    K.causalSoftmax(Pb, po, Ls, Ls, Ls, 0);
+  }
+
   private layerForward(l: number, P: Plan, xNext: Buf): void {
     const m = this.model;
     const c = m.config;
@@ -385,15 +402,10 @@ export class TrainingPass {
         const qo = s0 * QD + h * hd,
           ko = s0 * KD + g * hd;
         const [Pb, po] = this.probsAt(P, l, s, h);
-        // Row blocks of ATT_BLOCK queries only score keys up to the block's end (causal).
-        for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
-          const rows = Math.min(ATT_BLOCK, Ls - r0),
-            cols = r0 + rows;
-          const pr = po + r0 * Ls;
-          K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
-          K.causalSoftmax(Pb, pr, rows, cols, Ls, r0);
-          K.gemm(false, false, rows, hd, cols, 1, Pb, pr, Ls, a.v, ko, KD, 0, a.att, qo + r0 * QD, QD);
-        }
+        // Causal GEMMs (gemmTri) skip the register tiles above the diagonal: one call per
+        // (sequence, head) instead of row blocks that each repack K and V.
+        this.scores(Pb, po, a.q, qo, a.k, ko, Ls, scale); // P[Ls,Ls] = causal softmax(q·kᵀ·scale)
+        K.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, Pb, po, Ls, a.v, ko, KD, 0, a.att, qo, QD); // P·V
       }
     }
     // xMid = x + att·Woᵀ
@@ -527,23 +539,15 @@ export class TrainingPass {
         const qo = s0 * QD + h * hd,
           ko = s0 * KD + g * hd;
         const [Pb, po] = this.probsAt(P, l, s, h);
-        for (let r0 = 0; r0 < Ls; r0 += ATT_BLOCK) {
-          const rows = Math.min(ATT_BLOCK, Ls - r0),
-            cols = r0 + rows;
-          const pr = po + r0 * Ls,
-            dr = r0 * Ls;
-          if (!this.probsKept) {
-            // Recompute this block of P (the probabilities were not kept: too large).
-            K.gemm(false, true, rows, cols, hd, scale, a.q, qo + r0 * QD, QD, a.k, ko, KD, 0, Pb, pr, Ls);
-            K.causalSoftmax(Pb, pr, rows, cols, Ls, r0);
-          }
-          const dq = qo + r0 * QD;
-          K.gemm(false, true, rows, cols, hd, 1, P.datt, dq, QD, a.v, ko, KD, 0, P.dP, dr, Ls); // dP = dO·Vᵀ
-          K.gemm(true, false, cols, hd, rows, 1, Pb, pr, Ls, P.datt, dq, QD, 1, P.dv, ko, KD); // dV += Pᵀ·dO
-          K.softmaxBackward(Pb, pr, P.dP, dr, rows, cols, Ls, scale); // dS (scaled), in dP
-          K.gemm(false, false, rows, hd, cols, 1, P.dP, dr, Ls, a.k, ko, KD, 0, P.dq, dq, QD); // dQ = dS·K
-          K.gemm(true, false, cols, hd, rows, 1, P.dP, dr, Ls, a.q, dq, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
-        }
+        // Recompute P when the probabilities were not kept (too large).
+        if (!this.probsKept) this.scores(Pb, po, a.q, qo, a.k, ko, Ls, scale);
+        // dP[Ls,Ls] = dO·Vᵀ (lower triangle; above it finite values that meet P = 0)
+        K.gemmTri(1, 0, false, true, Ls, Ls, hd, 1, P.datt, qo, QD, a.v, ko, KD, 0, P.dP, 0, Ls);
+        // dV += Pᵀ·dO (P lower-triangular: key row j sums over queries i ≥ j)
+        K.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, Pb, po, Ls, P.datt, qo, QD, 1, P.dv, ko, KD);
+        K.softmaxBackward(Pb, po, P.dP, 0, Ls, Ls, Ls, scale); // dS (scaled, lower-triangular), in dP
+        K.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.k, ko, KD, 0, P.dq, qo, QD); // dQ = dS·K
+        K.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.q, qo, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
       }
     }
     this.rope.apply(P.dq, 0, T, QD, Hq, this.pos!, 0, true);

@@ -79,6 +79,76 @@ for (const variant of ['simd', 'relaxed-simd'] as const)
           }
   });
 
+for (const variant of ['simd', 'relaxed-simd'] as const)
+  test(`gemmTri (${variant}): causal tiles match the reference (lower triangle / triangular A)`, () => {
+    if (variant === 'relaxed-simd') assert.ok(relaxedSimdAvailable());
+    const kw = createWasmKernels(variant === 'simd' ? KERNELS_WASM_PATH : KERNELS_RELAXED_WASM_PATH);
+    const fill = (n: number): [Buf, Buf] => {
+      const a = kw.arena.alloc(n),
+        b = ref.arena.alloc(n);
+      for (let i = 0; i < n; i++) a.data[i] = b.data[i] = rng.normal();
+      return [a, b];
+    };
+    // [tri, M, N, K, off]: M spans two M blocks (130), K two K blocks (600), small-M paths (≤ 12 rows),
+    // diagonal shifted both ways, edges in every dimension.
+    const cases: [1 | 2 | 3, number, number, number, number][] = [
+      [1, 130, 130, 64, 0],
+      [1, 37, 45, 19, 3],
+      [1, 37, 45, 19, 1], // off ≡ 1, 5 (mod 8): a tile's last row meets the first column of the next panel
+      [1, 29, 40, 7, 5],
+      [1, 20, 9, 5, -2],
+      [1, 7, 7, 3, 0],
+      [2, 130, 64, 130, 0],
+      [2, 37, 19, 600, 0],
+      [2, 21, 13, 40, 5],
+      [2, 9, 6, 11, -3],
+      [3, 130, 64, 130, 0],
+      [3, 45, 19, 600, 0],
+      [3, 21, 13, 40, 5],
+      [3, 9, 6, 11, -3],
+    ];
+    for (const [tri, M, N, K, off] of cases)
+      for (const tA of [false, true])
+        for (const tB of [false, true])
+          for (const beta of [0, 1]) {
+            const lda = (tA ? M : K) + 2,
+              ldb = (tB ? K : N) + 1,
+              ldc = N + 3;
+            const [aw, ar] = fill((tA ? K : M) * lda);
+            const [bw, br] = fill((tB ? N : K) * ldb);
+            const [cw, cr] = fill(M * ldc);
+            const ct = ref.arena.alloc(M * ldc); // for the reference kernels' own gemmTri
+            ct.data.set(cr.data);
+            // tri 2/3: op(A) has zeros below/above the band (as P and dS in attention)
+            for (let i = 0; i < M; i++)
+              for (let k = 0; k < K; k++)
+                if ((tri === 2 && k > i + off) || (tri === 3 && k < i - off))
+                  aw.data[tA ? k * lda + i : i * lda + k] = ar.data[tA ? k * lda + i : i * lda + k] = 0;
+            kw.gemmTri(tri, off, tA, tB, M, N, K, 0.5, aw, 0, lda, bw, 0, ldb, beta, cw, 0, ldc);
+            // the reference: the plain product (tri 1: compared on the lower triangle only)
+            ref.gemm(tA, tB, M, N, K, 0.5, ar, 0, lda, br, 0, ldb, beta, cr, 0, ldc);
+            ref.gemmTri(tri, off, tA, tB, M, N, K, 0.5, ar, 0, lda, br, 0, ldb, beta, ct, 0, ldc);
+            let scale = 1e-6,
+              err = 0,
+              errRef = 0;
+            for (let i = 0; i < M; i++)
+              for (let j = 0; j < ldc; j++) {
+                const o = i * ldc + j;
+                assert.ok(Number.isFinite(cw.data[o]), 'every entry stays finite');
+                if (j >= N) assert.equal(cw.data[o], cr.data[o], 'no writes past N');
+                else if (tri !== 1 || j <= i + off) {
+                  scale = Math.max(scale, Math.abs(cr.data[o]));
+                  err = Math.max(err, Math.abs(cw.data[o] - cr.data[o]));
+                  errRef = Math.max(errRef, Math.abs(ct.data[o] - cr.data[o]));
+                }
+              }
+            const name = `gemmTri ${tri} ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${N}x${K} off=${off} beta=${beta}`;
+            assert.ok(err / scale < 1e-5, `${name}: rel diff ${err / scale}`);
+            assert.ok(errRef / scale < 1e-9, `${name} (reference kernels): rel diff ${errRef / scale}`);
+            for (const b of [aw, bw, cw]) kw.arena.free(b);
+          }
+  });
+
 test('rmsnorm forward/backward match the reference', () => {
   for (const [rows, D] of [
     [3, 7],

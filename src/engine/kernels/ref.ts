@@ -4,27 +4,56 @@ import type { Kernels } from './types.ts';
 import { JsArena, type Arena, type Buf } from '../memory.ts';
 
 export function createRefKernels(arena: Arena = new JsArena()): Kernels {
+  const gemmTri: Kernels['gemmTri'] = (
+    tri,
+    off,
+    tA,
+    tB,
+    M,
+    N,
+    K,
+    alpha,
+    A,
+    aOff,
+    lda,
+    B,
+    bOff,
+    ldb,
+    beta,
+    C,
+    cOff,
+    ldc,
+  ) => {
+    const a = A.data,
+      b = B.data,
+      c = C.data;
+    for (let i = 0; i < M; i++) {
+      // tri 1: entries above the diagonal are unspecified; here 0 (beta 0) or unchanged
+      const nj = tri === 1 ? Math.max(0, Math.min(N, i + off + 1)) : N;
+      if (beta === 0) for (let j = nj; j < N; j++) c[cOff + i * ldc + j] = 0;
+      // tri 2/3: the k range where op(A)[i,k] can be non-zero
+      const k0 = tri === 3 ? Math.max(0, i - off) : 0;
+      const k1 = tri === 2 ? Math.min(K, i + off + 1) : K;
+      for (let j = 0; j < nj; j++) {
+        let s = 0;
+        for (let k = k0; k < k1; k++) {
+          const av = tA ? a[aOff + k * lda + i] : a[aOff + i * lda + k];
+          const bv = tB ? b[bOff + j * ldb + k] : b[bOff + k * ldb + j];
+          s += av * bv;
+        }
+        const o = cOff + i * ldc + j;
+        c[o] = alpha * s + (beta !== 0 ? c[o] : 0);
+      }
+    }
+  };
   return {
     kind: 'ref',
     variant: 'ts',
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
-      const a = A.data,
-        b = B.data,
-        c = C.data;
-      for (let i = 0; i < M; i++) {
-        for (let j = 0; j < N; j++) {
-          let s = 0;
-          for (let k = 0; k < K; k++) {
-            const av = tA ? a[aOff + k * lda + i] : a[aOff + i * lda + k];
-            const bv = tB ? b[bOff + j * ldb + k] : b[bOff + k * ldb + j];
-            s += av * bv;
-          }
-          const o = cOff + i * ldc + j;
-          c[o] = alpha * s + (beta !== 0 ? c[o] : 0);
-        }
-      }
+      gemmTri(0, 0, tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
     },
+    gemmTri,
     rmsnorm(x, w, y, inv, rows, D, eps) {
       for (let r = 0; r < rows; r++) {
         let ss = 0;

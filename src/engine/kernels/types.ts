@@ -27,6 +27,32 @@ export interface Kernels {
     cOff: number,
     ldc: number,
   ): void;
+  /**
+   * gemm with causal structure (attention over whole sequences), skipping work that only adds zeros
+   * or is not needed. tri 0: plain gemm; 1: only C[i,j] with j ≤ i + off is needed (the others are
+   * unspecified: 0 or their true value); 2: op(A)[i,k] = 0 for k > i + off; 3: op(A)[i,k] = 0 for
+   * k < i − off. For 2 and 3 the result is the plain gemm's when A has those zeros.
+   */
+  gemmTri(
+    tri: 0 | 1 | 2 | 3,
+    off: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Buf,
+    aOff: number,
+    lda: number,
+    B: Buf,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    C: Buf,
+    cOff: number,
+    ldc: number,
+  ): void;
   /** y = x·inv·w per row; inv[r] = 1/sqrt(mean(x²)+eps). x,y: [rows,D]. */
   rmsnorm(x: Buf, w: Buf, y: Buf, inv: Buf, rows: number, D: number, eps: number): void;
   /** dx (+)= ∂/∂x, dw += ∂/∂w of rmsnorm given dy. */

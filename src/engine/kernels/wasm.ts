@@ -36,6 +36,7 @@ interface Exports {
   alloc(bytes: number): number;
   free(ptr: number): void;
   gemm(...a: number[]): void;
+  gemmTri(...a: number[]): void;
   rmsnorm(...a: number[]): void;
   rmsnormBackward(...a: number[]): void;
   swiglu(...a: number[]): void;
@@ -69,6 +70,25 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
     arena,
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
       x.gemm(
+        tA ? 1 : 0,
+        tB ? 1 : 0,
+        M,
+        N,
+        K,
+        alpha,
+        A.ptr + aOff * 4,
+        lda,
+        B.ptr + bOff * 4,
+        ldb,
+        beta,
+        C.ptr + cOff * 4,
+        ldc,
+      );
+    },
+    gemmTri(tri, off, tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
+      x.gemmTri(
+        tri,
+        off,
         tA ? 1 : 0,
         tB ? 1 : 0,
         M,

@@ -407,12 +407,47 @@ export function gemm(
   C: usize,
   ldc: i32,
 ): void {
+  gemmTri(0, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Zeroes an mr×nr tile of C (a skipped tile when C is not accumulated).
+function zeroTile(C: usize, ldc: i32, mr: i32, nr: i32): void {
+  for (let i = 0; i < mr; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>nr) << 2);
+}
+
+// gemm with causal (triangular) structure, for attention over whole sequences: register tiles
+// that would only add zeros, or whose output is not needed, are skipped. `off` shifts the diagonal.
+//   tri 0: plain gemm.
+//   tri 1: only C[i,j] with j ≤ i + off is needed (scores Q·Kᵀ, dP = dO·Vᵀ). Tiles wholly above
+//          the diagonal are zeroed (beta 0) or left alone; entries above it are otherwise
+//          unspecified (each is 0 or its true value, so finite for finite inputs).
+//   tri 2: op(A)[i,k] = 0 for k > i + off (P·V, dS·K): each row tile stops at its last row's k.
+//   tri 3: op(A)[i,k] = 0 for k < i − off (Pᵀ·dO, dSᵀ·Q): each row tile starts at its first row's k.
+// For tri 2/3 the result equals the plain gemm (up to float reassociation) when A has those zeros.
+export function gemmTri(
+  tri: i32,
+  off: i32,
+  transA: i32,
+  transB: i32,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  A: usize,
+  lda: i32,
+  B: usize,
+  ldb: i32,
+  beta: f32,
+  C: usize,
+  ldc: i32,
+): void {
   if (M <= 0 || N <= 0) return;
   if (edge == 0) edge = heap.alloc(MR * NR * 4);
   if (K <= 0) {
     if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>N) << 2);
     return;
   }
+  // The small-M paths compute every entry: exact for all tri modes.
   if (!transA && transB && M <= SMALL_M_NT) {
     gemmSmallNT(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -442,9 +477,19 @@ export function gemm(
         for (let ip = 0; ip < mp; ip++) {
           const i0 = ip * MR;
           const mr = min(MR, mc - i0);
-          const pa = packA + ((<usize>(ip * kc * MR)) << 2);
           const c = C + ((<usize>((ic + i0) * ldc + j0)) << 2);
-          micro(kc, pa, pb, c, ldc, mr, nr, alpha, acc);
+          // k range [k0, k1) of this block that can contribute to the tile
+          let k0 = 0,
+            k1 = kc;
+          if (tri == 1 && j0 > ic + i0 + mr - 1 + off) k1 = 0;
+          else if (tri == 2) k1 = min(kc, ic + i0 + mr + off - pc);
+          else if (tri == 3) k0 = max(0, ic + i0 - off - pc);
+          if (k1 <= k0) {
+            if (!acc) zeroTile(c, ldc, mr, nr);
+            continue;
+          }
+          const pa = packA + ((<usize>((ip * kc + k0) * MR)) << 2);
+          micro(k1 - k0, pa, pb + ((<usize>(k0 * NR)) << 2), c, ldc, mr, nr, alpha, acc);
         }
       }
     }
