@@ -45,10 +45,10 @@ function microFn(name: string, mr: number, nv: number, relaxed: boolean): string
       Array.from({ length: nv }, (_, j) => `c${i}${j} = ${madd('a', `b${j}`, `c${i}${j}`)};`).join(' '),
   );
   const sum = acc.reduce((s, c) => `f32x4.add(${s}, ${c})`);
-  return `export function ${name}(reps: i32, kc: i32, pa0: usize, pb0: usize): f32 {
+  return `export function ${name}(reps: i32, kc: i32, pa0: usize, pb0: usize, astride: usize): f32 {
   ${decl.join('\n  ')}
   for (let r = 0; r < reps; r++) {
-    let pa = pa0, pb = pb0;
+    let pa = pa0 + (<usize>(r & 31)) * astride, pb = pb0;
     for (let k = 0; k < kc; k++) {
       ${loadB.join('\n      ')}
       let a: v128;
@@ -95,7 +95,7 @@ try {
       '--enable',
       'relaxed-simd',
       '--initialMemory',
-      '4',
+      '8',
     ],
     { stdio: 'inherit' },
   );
@@ -141,9 +141,13 @@ try {
   const kc = 256;
   for (const [mr, nv] of MICRO) {
     const reps = 2000;
-    const g = measure(() => x[`micro${mr}x${4 * nv}`](reps, kc, 1024, 65536), 2 * mr * 4 * nv * kc * reps);
+    const fn = x[`micro${mr}x${4 * nv}`];
+    const g = measure(() => fn(reps, kc, 65536, 1024, 0), 2 * mr * 4 * nv * kc * reps);
     console.log(`micro-kernel loop ${mr}×${4 * nv} (loads from L1, kc ${kc}): ${g.toFixed(1)} GFLOP/s`);
   }
+  // as in the GEMM: the B panel stays, A panels stream from L2 (32 panels of 4·kc floats = 128 KiB)
+  const stream = measure(() => x.micro4x8(2000, kc, 65536, 1024, 16 * kc), 2 * 4 * 8 * kc * 2000);
+  console.log(`micro-kernel loop 4×8, A panels streaming from L2 (kc ${kc}): ${stream.toFixed(1)} GFLOP/s`);
 } finally {
   // --keep leaves the module in the temp dir (for perf annotate)
   if (process.argv.includes('--keep')) console.log(`kept ${dir}/peak.wasm`);

@@ -196,24 +196,29 @@ function micro(
     c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0),
     c31 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
+  // A: one v128 load (rows 0..3 at this k) + lane broadcasts (vpshufd) rather than four
+  // v128.load32_splat — V8 adds a lea per splat load with an offset: 22 instead of 25 instructions
+  // per k, +2–4 % GEMM speed (measured). The loop runs on the A pointer (no counter); kc ≥ 1.
+  const end = pa + ((<usize>kc) << 4);
+  do {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
+    const av = v128.load(pa);
+    let a = v128.shuffle<f32>(av, av, 0, 0, 0, 0);
     c00 = madd(a, b0, c00);
     c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
+    a = v128.shuffle<f32>(av, av, 1, 1, 1, 1);
     c10 = madd(a, b0, c10);
     c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
+    a = v128.shuffle<f32>(av, av, 2, 2, 2, 2);
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
+    a = v128.shuffle<f32>(av, av, 3, 3, 3, 3);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
     pa += 16;
     pb += 32;
-  }
+  } while (pa < end);
   const al = f32x4.splat(alpha);
   const ldcb = (<usize>ldc) << 2;
   if (mr == MR && nr == NR) {
