@@ -172,58 +172,66 @@ test('rmsnorm forward/backward match the reference', () => {
   }
 });
 
-test('swiglu, causal softmax, log-softmax stats and backward match the reference', () => {
-  const n = 1037;
-  const [gw, gr] = pair(n),
-    [uw, ur] = pair(n),
-    [aw, ar] = pair(n, false);
-  // include large-magnitude gates (exp range reduction, saturation)
-  for (let i = 0; i < 40; i++) gw.data[i] = gr.data[i] = (i - 20) * 4.7;
-  wasm.swiglu(gw, uw, aw, n);
-  ref.swiglu(gr, ur, ar, n);
-  assert.ok(maxRelDiff(aw.data, ar.data) < 1e-5);
-  const [daw, dar] = pair(n),
-    [dgw, dgr] = pair(n, false),
-    [duw, dur] = pair(n, false);
-  wasm.swigluBackward(gw, uw, daw, dgw, duw, n);
-  ref.swigluBackward(gr, ur, dar, dgr, dur, n);
-  assert.ok(maxRelDiff(dgw.data, dgr.data) < 1e-5 && maxRelDiff(duw.data, dur.data) < 1e-5);
+for (const variant of ['simd', 'relaxed-simd'] as const)
+  test(`swiglu, causal softmax, log-softmax stats and backward (${variant}) match the reference`, () => {
+    wasm = createWasmKernels(variant === 'simd' ? KERNELS_WASM_PATH : KERNELS_RELAXED_WASM_PATH);
+    const n = 1037;
+    const [gw, gr] = pair(n),
+      [uw, ur] = pair(n),
+      [aw, ar] = pair(n, false);
+    // include large-magnitude gates (exp range reduction, saturation)
+    for (let i = 0; i < 40; i++) gw.data[i] = gr.data[i] = (i - 20) * 4.7;
+    wasm.swiglu(gw, uw, aw, n);
+    ref.swiglu(gr, ur, ar, n);
+    assert.ok(maxRelDiff(aw.data, ar.data) < 1e-5);
+    const [daw, dar] = pair(n),
+      [dgw, dgr] = pair(n, false),
+      [duw, dur] = pair(n, false);
+    wasm.swigluBackward(gw, uw, daw, dgw, duw, n);
+    ref.swigluBackward(gr, ur, dar, dgr, dur, n);
+    assert.ok(maxRelDiff(dgw.data, dgr.data) < 1e-5 && maxRelDiff(duw.data, dur.data) < 1e-5);
+    // a NaN gate stays NaN (the exp clamps must not turn it into a number)
+    gw.data[50] = NaN;
+    wasm.swiglu(gw, uw, aw, n);
+    wasm.swigluBackward(gw, uw, daw, dgw, duw, n);
+    assert.ok(Number.isNaN(aw.data[50]) && Number.isNaN(dgw.data[50]) && Number.isNaN(duw.data[50]));
+    gw.data[50] = gr.data[50];
 
-  const rows = 5,
-    cols = 9,
-    ld = 11;
-  const [sw, sr] = pair(rows * ld + 3);
-  wasm.causalSoftmax(sw, 3, rows, cols, ld, 2);
-  ref.causalSoftmax(sr, 3, rows, cols, ld, 2);
-  assert.ok(maxRelDiff(sw.data, sr.data) < 1e-5);
-  const [pw, pr] = pair(rows * ld + 2),
-    [dpw, dpr] = pair(rows * ld + 3);
-  wasm.softmaxBackward(pw, 2, dpw, 3, rows, cols, ld, 0.3);
-  ref.softmaxBackward(pr, 2, dpr, 3, rows, cols, ld, 0.3);
-  assert.ok(maxRelDiff(dpw.data, dpr.data) < 1e-5);
+    const rows = 5,
+      cols = 9,
+      ld = 11;
+    const [sw, sr] = pair(rows * ld + 3);
+    wasm.causalSoftmax(sw, 3, rows, cols, ld, 2);
+    ref.causalSoftmax(sr, 3, rows, cols, ld, 2);
+    assert.ok(maxRelDiff(sw.data, sr.data) < 1e-5);
+    const [pw, pr] = pair(rows * ld + 2),
+      [dpw, dpr] = pair(rows * ld + 3);
+    wasm.softmaxBackward(pw, 2, dpw, 3, rows, cols, ld, 0.3);
+    ref.softmaxBackward(pr, 2, dpr, 3, rows, cols, ld, 0.3);
+    assert.ok(maxRelDiff(dpw.data, dpr.data) < 1e-5);
 
-  const R = 4,
-    V = 33;
-  const [zw, zr] = pair(R * V);
-  const [tw, tr] = pair(R, false);
-  for (let r = 0; r < R; r++) tw.i32[r] = tr.i32[r] = (r * 7) % V;
-  const [lw, lr] = pair(R, false),
-    [pw2, pr2] = pair(R, false),
-    [ew, er] = pair(R, false);
-  wasm.logsoftmaxStats(zw, R, V, tw, 0, lw, pw2, ew);
-  ref.logsoftmaxStats(zr, R, V, tr, 0, lr, pr2, er);
-  for (const [a, b] of [
-    [lw, lr],
-    [pw2, pr2],
-    [ew, er],
-  ])
-    assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
-  const [gaw, gar] = pair(R),
-    [gbw, gbr] = pair(R);
-  wasm.logsoftmaxBackward(zw, R, V, tw, 0, lw, ew, gaw, gbw);
-  ref.logsoftmaxBackward(zr, R, V, tr, 0, lr, er, gar, gbr);
-  assert.ok(maxRelDiff(zw.data, zr.data) < 1e-5);
-});
+    const R = 4,
+      V = 33;
+    const [zw, zr] = pair(R * V);
+    const [tw, tr] = pair(R, false);
+    for (let r = 0; r < R; r++) tw.i32[r] = tr.i32[r] = (r * 7) % V;
+    const [lw, lr] = pair(R, false),
+      [pw2, pr2] = pair(R, false),
+      [ew, er] = pair(R, false);
+    wasm.logsoftmaxStats(zw, R, V, tw, 0, lw, pw2, ew);
+    ref.logsoftmaxStats(zr, R, V, tr, 0, lr, pr2, er);
+    for (const [a, b] of [
+      [lw, lr],
+      [pw2, pr2],
+      [ew, er],
+    ])
+      assert.ok(maxRelDiff(a.data, b.data) < 1e-5);
+    const [gaw, gar] = pair(R),
+      [gbw, gbr] = pair(R);
+    wasm.logsoftmaxBackward(zw, R, V, tw, 0, lw, ew, gaw, gbw);
+    ref.logsoftmaxBackward(zr, R, V, tr, 0, lr, er, gar, gbr);
+    assert.ok(maxRelDiff(zw.data, zr.data) < 1e-5);
+  });
 
 test('wasm arena re-points live buffers when the memory grows', () => {
   const keep = wasm.arena.alloc(8);
