@@ -61,6 +61,35 @@ function microFn(name: string, mr: number, nv: number, relaxed: boolean): string
 }\n`;
 }
 
+// The shipped micro-kernel's loop: A as one v128 load + lane shuffles, B two loads, 8 FMAs, loop on the
+// A pointer (the same source as micro() in src/engine/kernels/assembly/index.ts).
+const SHIPPED = `export function shipped(reps: i32, kc: i32, pa0: usize, pb0: usize, astride: usize): f32 {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let r = 0; r < reps; r++) {
+    let pa = pa0 + (<usize>(r & 31)) * astride, pb = pb0;
+    const end = pa + ((<usize>kc) << 4);
+    do {
+      const b0 = v128.load(pb);
+      const b1 = v128.load(pb, 16);
+      const av = v128.load(pa);
+      let a = v128.shuffle<f32>(av, av, 0, 0, 0, 0);
+      c00 = f32x4.relaxed_madd(a, b0, c00); c01 = f32x4.relaxed_madd(a, b1, c01);
+      a = v128.shuffle<f32>(av, av, 1, 1, 1, 1);
+      c10 = f32x4.relaxed_madd(a, b0, c10); c11 = f32x4.relaxed_madd(a, b1, c11);
+      a = v128.shuffle<f32>(av, av, 2, 2, 2, 2);
+      c20 = f32x4.relaxed_madd(a, b0, c20); c21 = f32x4.relaxed_madd(a, b1, c21);
+      a = v128.shuffle<f32>(av, av, 3, 3, 3, 3);
+      c30 = f32x4.relaxed_madd(a, b0, c30); c31 = f32x4.relaxed_madd(a, b1, c31);
+      pa += 16;
+      pb += 32;
+    } while (pa < end);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(c00, c01), f32x4.add(c10, c11)), f32x4.add(f32x4.add(c20, c21), f32x4.add(c30, c31)));
+  return f32x4.extract_lane(s, 0);
+}
+`;
+
 const MICRO: [number, number][] = [
   [4, 2],
   [5, 2],
@@ -73,6 +102,7 @@ const CHAINS = [4, 8, 10, 12, 14];
 let src = '';
 for (const c of CHAINS) src += chainFn(`fma${c}`, c, true) + chainFn(`muladd${c}`, c, false);
 for (const [mr, nv] of MICRO) src += microFn(`micro${mr}x${4 * nv}`, mr, nv, true);
+src += SHIPPED;
 
 const dir = mkdtempSync(join(tmpdir(), 'fma-ceiling-'));
 try {
@@ -145,6 +175,14 @@ try {
     const g = measure(() => fn(reps, kc, 65536, 1024, 0), 2 * mr * 4 * nv * kc * reps);
     console.log(`micro-kernel loop ${mr}×${4 * nv} (loads from L1, kc ${kc}): ${g.toFixed(1)} GFLOP/s`);
   }
+  const sh = measure(() => x.shipped(2000, kc, 65536, 1024, 0), 2 * 4 * 8 * kc * 2000);
+  console.log(
+    `shipped micro-kernel loop 4×8, A by v128 load + shuffles (loads from L1, kc ${kc}): ${sh.toFixed(1)} GFLOP/s`,
+  );
+  const shs = measure(() => x.shipped(2000, kc, 65536, 1024, 16 * kc), 2 * 4 * 8 * kc * 2000);
+  console.log(
+    `shipped micro-kernel loop 4×8, A panels streaming from L2 (kc ${kc}): ${shs.toFixed(1)} GFLOP/s`,
+  );
   // as in the GEMM: the B panel stays, A panels stream from L2 (32 panels of 4·kc floats = 128 KiB)
   const stream = measure(() => x.micro4x8(2000, kc, 65536, 1024, 16 * kc), 2 * 4 * 8 * kc * 2000);
   console.log(`micro-kernel loop 4×8, A panels streaming from L2 (kc ${kc}): ${stream.toFixed(1)} GFLOP/s`);

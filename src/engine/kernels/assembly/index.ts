@@ -2,7 +2,10 @@
 // All pointers are byte offsets into the module's single memory; all matrices are row-major f32.
 // The plain-TS twins of every kernel live in ../ref.ts (tests compare the two).
 // Small helpers carry no @inline decorator (prettier cannot parse decorators on functions);
-// binaryen -O3 inlines them anyway (measured: same GEMM speed with and without).
+// binaryen -O3 inlines them anyway (measured: same GEMM speed with and without) — except exp and
+// sigmoid, which are @inline static methods of class Simd (decorators on methods parse).
+// V8 (Node 20) compiles v128 code with 15 usable xmm registers and no loop-invariant hoisting of
+// constants or splat-load offsets: the loops below are shaped for that (see bench/engine/fma-ceiling.ts).
 
 // ---------------------------------------------------------------------------------------------
 // Heap (TLSF from the `minimal` runtime): the JS side allocates every tensor here.
@@ -17,7 +20,7 @@ export function free(ptr: usize): void {
 // GEMM: C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C   (beta ∈ {0, 1})
 //   op(A)[i,k] = transA ? A[k*lda + i] : A[i*lda + k]
 //   op(B)[k,j] = transB ? B[j*ldb + k] : B[k*ldb + j]
-// GotoBLAS structure: K in blocks of KC; op(B) block packed into NR-wide column panels [kc][NR];
+// GotoBLAS structure: K in equal blocks of ≤ KC; op(B) block packed into NR-wide column panels [kc][NR];
 // op(A) in blocks of MC rows packed into MR-tall row panels [kc][MR]; a 4×8 register-blocked
 // v128 micro-kernel. Panels are zero-padded, so edges need no special casing inside the kernel.
 const MR: i32 = 4;
