@@ -90,6 +90,34 @@ const SHIPPED = `export function shipped(reps: i32, kc: i32, pa0: usize, pb0: us
 }
 `;
 
+// Candidate: 3×12 with A as one v128 load (3 of 4 lanes used) + 3 shuffles, 3 B loads, 9 FMAs.
+const SHUF3X12 = `export function shuf3x12(reps: i32, kc: i32, pa0: usize, pb0: usize, astride: usize): f32 {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c22 = f32x4.splat(0);
+  for (let r = 0; r < reps; r++) {
+    let pa = pa0 + (<usize>(r & 31)) * astride, pb = pb0;
+    const end = pa + ((<usize>kc) << 4);
+    do {
+      const b0 = v128.load(pb);
+      const b1 = v128.load(pb, 16);
+      const b2 = v128.load(pb, 32);
+      const av = v128.load(pa);
+      let a = v128.shuffle<f32>(av, av, 0, 0, 0, 0);
+      c00 = f32x4.relaxed_madd(a, b0, c00); c01 = f32x4.relaxed_madd(a, b1, c01); c02 = f32x4.relaxed_madd(a, b2, c02);
+      a = v128.shuffle<f32>(av, av, 1, 1, 1, 1);
+      c10 = f32x4.relaxed_madd(a, b0, c10); c11 = f32x4.relaxed_madd(a, b1, c11); c12 = f32x4.relaxed_madd(a, b2, c12);
+      a = v128.shuffle<f32>(av, av, 2, 2, 2, 2);
+      c20 = f32x4.relaxed_madd(a, b0, c20); c21 = f32x4.relaxed_madd(a, b1, c21); c22 = f32x4.relaxed_madd(a, b2, c22);
+      pa += 16;
+      pb += 48;
+    } while (pa < end);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(c00, c01), f32x4.add(c02, c10)), f32x4.add(f32x4.add(c11, c12), f32x4.add(f32x4.add(c20, c21), c22)));
+  return f32x4.extract_lane(s, 0);
+}
+`;
+
 const MICRO: [number, number][] = [
   [4, 2],
   [5, 2],
@@ -103,6 +131,7 @@ let src = '';
 for (const c of CHAINS) src += chainFn(`fma${c}`, c, true) + chainFn(`muladd${c}`, c, false);
 for (const [mr, nv] of MICRO) src += microFn(`micro${mr}x${4 * nv}`, mr, nv, true);
 src += SHIPPED;
+src += SHUF3X12;
 
 const dir = mkdtempSync(join(tmpdir(), 'fma-ceiling-'));
 try {
@@ -183,6 +212,8 @@ try {
   console.log(
     `shipped micro-kernel loop 4×8, A panels streaming from L2 (kc ${kc}): ${shs.toFixed(1)} GFLOP/s`,
   );
+  const s3 = measure(() => x.shuf3x12(2000, kc, 65536, 1024, 0), 2 * 3 * 12 * kc * 2000);
+  console.log(`3×12, A by v128 load + shuffles (loads from L1, kc ${kc}): ${s3.toFixed(1)} GFLOP/s`);
   // as in the GEMM: the B panel stays, A panels stream from L2 (32 panels of 4·kc floats = 128 KiB)
   const stream = measure(() => x.micro4x8(2000, kc, 65536, 1024, 16 * kc), 2 * 4 * 8 * kc * 2000);
   console.log(`micro-kernel loop 4×8, A panels streaming from L2 (kc ${kc}): ${stream.toFixed(1)} GFLOP/s`);
