@@ -423,9 +423,17 @@ export function gemm(
   gemmTri(0, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// Zeroes an mr×nr tile of C (a skipped tile when C is not accumulated).
+// Zeroes an mr×nr tile of C (a skipped tile when C is not accumulated). Plain stores, not memory.fill
+// (a call out of the compiled code in V8): causal scores 128×128×64 30.3 → 26.3 µs (measured).
 function zeroTile(C: usize, ldc: i32, mr: i32, nr: i32): void {
-  for (let i = 0; i < mr; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>nr) << 2);
+  const z = f32x4.splat(0);
+  for (let i = 0; i < mr; i++) {
+    const r = C + ((<usize>(i * ldc)) << 2);
+    if (nr == NR) {
+      v128.store(r, z);
+      v128.store(r, z, 16);
+    } else for (let j = 0; j < nr; j++) store<f32>(r + ((<usize>j) << 2), 0);
+  }
 }
 
 // gemm with causal (triangular) structure, for attention over whole sequences: register tiles
