@@ -1,6 +1,7 @@
 // `search-r1 demo` (= `npm start`): the main job on the bundled world; prints the EM table.
 import type { Command } from 'commander';
 import { DEFAULT_DEMO, formatTable, runDemo } from '../../world/demo.ts';
+import { readConfigFile } from '../../rl/config.ts';
 import { integerOption } from '../options.ts';
 
 export function register(program: Command): void {
@@ -36,6 +37,10 @@ export function register(program: Command): void {
     .option('--resume', 'continue the interrupted training runs of a demo with this name', false)
     .option('--cache-dir <dir>', 'where the world files and index are built', d.cacheDir)
     .option('--runs-dir <dir>', 'where runs/<name> goes', d.runsDir)
+    .option(
+      '--rl-config <file>',
+      "JSON training-config keys (as in src/rl/config.ts) laid over the demo's for every RL run",
+    )
     .action(async (opts: Record<string, unknown>) => {
       const summary = await runDemo({
         name: opts.name as string,
@@ -49,6 +54,7 @@ export function register(program: Command): void {
         runsDir: opts.runsDir as string,
         ...(opts.steps !== undefined ? { steps: opts.steps as number } : {}),
         ...(opts.promptsPerStep !== undefined ? { promptsPerStep: opts.promptsPerStep as number } : {}),
+        ...(opts.rlConfig !== undefined ? { rlOverrides: readConfigFile(opts.rlConfig as string) } : {}),
       });
       process.stdout.write(formatTable(summary) + '\n');
     });
