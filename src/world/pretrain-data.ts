@@ -169,7 +169,11 @@ export async function buildPretrainExamples(world: World, retriever: Retriever, 
         const mentioned = pool.filter((e) => e.id !== gold.id && seen.includes(e.name));
         said = (mentioned.length > 0 ? rng.pick(mentioned) : wrong()).name;
       }
-      segments.push({ text: think('I found the answer.') + answer(said), injected: false });
+      // The final thought restates the question, so the answer is predicted right after it (as in RAG's
+      // "Question: … Answer:"), not ~250 tokens of retrieved text away: a 1M-parameter model loses the
+      // question over that distance and copies whatever span its type prior favours (measured: a
+      // policy trained without this answered a city to "Who directed …?").
+      segments.push({ text: think(`I found the answer to the question: ${normalizeQuestion(q.question)}`) + answer(said), injected: false });
     }
     out.push({
       prompt: searchR1UserPrompt(q.question),
