@@ -157,10 +157,9 @@ export function policyLoss(input: PolicyLossInput, opts: PolicyLossOptions): Pol
         klLoss += wt * k.kl;
         grad += wt * opts.klCoef * k.dLogp;
       }
-      if (opts.entropyCoef !== 0) {
-        entLoss += wt * input.entropy![i][t];
-        de[t] = -wt * opts.entropyCoef;
-      }
+      // Measured whenever given (a metric even without the bonus); a gradient only with the bonus.
+      if (input.entropy) entLoss += wt * input.entropy[i][t];
+      if (opts.entropyCoef !== 0) de[t] = -wt * opts.entropyCoef;
       dl[t] = grad;
     }
     dLogprobs.push(dl);

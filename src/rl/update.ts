@@ -204,6 +204,9 @@ export async function rlUpdate(
   const acc = new Map<string, number[]>();
   const push = (k: string, v: number) => (acc.get(k) ?? acc.set(k, []).get(k)!).push(v);
   let updateTokens = 0;
+  // Entropy is needed for the gradient only with an entropy bonus, but it is always worth logging: the
+  // embedded engine computes it in the same pass (a Tinker server may not return it at all).
+  const wantEntropy = cfg.actor.entropyCoef > 0 || cfg.backend === 'embedded';
   for (let epoch = 0; epoch < cfg.epochs; epoch++) {
     for (let start = 0; start < B; start += mbSize) {
       const idx = Array.from({ length: Math.min(mbSize, B - start) }, (_, k) => start + k);
@@ -219,10 +222,9 @@ export async function rlUpdate(
           dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)),
         });
         const logp = outputs.map((o, k) => responseSlice(o.logprobs, P[idx[k]], R[idx[k]]));
-        const ent =
-          cfg.actor.entropyCoef > 0
-            ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]]))
-            : undefined;
+        const ent = wantEntropy
+          ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]]))
+          : undefined;
         const mbMasks = idx.map((i) => masks[i]);
         const masked = (arrs: ArrayLike<number>[]) =>
           arrs.map((a, k) => Array.from(a, (x, t) => (mbMasks[k][t] !== 0 ? x : 0)));
@@ -257,18 +259,20 @@ export async function rlUpdate(
           actorBad = 'non-finite actor loss';
           return zeros();
         }
-        for (const [k, v] of Object.entries(res.metrics)) push(`actor/${k}`, v);
+        for (const [k, v] of Object.entries(res.metrics))
+          if (ent || k !== 'entropy_loss') push(`actor/${k}`, v);
         return {
           loss: res.loss,
           dLogprobs: batch.map((d, k) => toPositions(res.dLogprobs[k], P[idx[k]], d.inputTokens.length)),
-          dEntropy: ent
-            ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length))
-            : undefined,
+          dEntropy:
+            ent && cfg.actor.entropyCoef > 0
+              ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length))
+              : undefined,
         };
       };
       await models.policy.forwardBackward(mb, {
         type: 'custom',
-        needsEntropy: cfg.actor.entropyCoef > 0,
+        needsEntropy: wantEntropy,
         fn: actorFn,
       });
       if (actorBad) {

@@ -143,6 +143,30 @@ test('policy loss by hand on one token (ratio clipping and dual clip)', () => {
   assert.equal(r.metrics.pg_clipfrac_lower, 1);
 });
 
+test('entropy without a bonus: measured (token mean over the mask), no gradient, no effect on the loss', () => {
+  const input = {
+    logprobs: [[-0.5, -1, -2]],
+    oldLogprobs: [[-0.5, -1, -2]],
+    advantages: [[1, 1, 1]],
+    masks: [[1, 0, 1]],
+  };
+  const opts = {
+    klCoef: 0,
+    klEstimator: 'k1' as const,
+    aggregation: 'token-mean' as const,
+    clipLow: 0.2,
+    clipHigh: 0.2,
+  };
+  const withEnt = policyLoss({ ...input, entropy: [[1.5, 9, 0.5]] }, { ...opts, entropyCoef: 0 });
+  assert.ok(Math.abs(withEnt.metrics.entropy_loss - 1) < 1e-12); // (1.5 + 0.5) / 2; the masked 9 is ignored
+  assert.deepEqual(Array.from(withEnt.dEntropy[0]), [0, 0, 0]);
+  const without = policyLoss(input, { ...opts, entropyCoef: 0 });
+  assert.equal(withEnt.loss, without.loss);
+  const bonus = policyLoss({ ...input, entropy: [[1.5, 9, 0.5]] }, { ...opts, entropyCoef: 0.1 });
+  assert.ok(Math.abs(bonus.loss - (without.loss - 0.1 * 1)) < 1e-12);
+  assert.ok(Math.abs(bonus.dEntropy[0][0] + 0.05) < 1e-7); // float32
+});
+
 test('aggregation weights by hand', () => {
   const masks = [[1, 1, 0], [1]];
   const tm = aggregationWeights(masks, 'token-mean');
