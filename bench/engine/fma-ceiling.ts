@@ -61,6 +61,36 @@ function microFn(name: string, mr: number, nv: number, relaxed: boolean): string
 }\n`;
 }
 
+// The shipped loop form (src/engine/kernels/assembly/index.ts micro()): broadcast loads of A, loop on
+// the A pointer (no counter), MR rows × 4·NV columns.
+function ptrMicroFn(name: string, mr: number, nv: number): string {
+  const acc: string[] = [];
+  for (let i = 0; i < mr; i++) for (let j = 0; j < nv; j++) acc.push(`c${i}${j}`);
+  const loadB = Array.from({ length: nv }, (_, j) => `const b${j} = v128.load(pb, ${16 * j});`);
+  const body = Array.from(
+    { length: mr },
+    (_, i) =>
+      `a = v128.load32_splat(pa, ${4 * i}); ` +
+      Array.from({ length: nv }, (_, j) => `c${i}${j} = f32x4.relaxed_madd(a, b${j}, c${i}${j});`).join(' '),
+  );
+  const sum = acc.reduce((s, c) => `f32x4.add(${s}, ${c})`);
+  return `export function ${name}(reps: i32, kc: i32, pa0: usize, pb0: usize, astride: usize): f32 {
+  ${acc.map((c) => `let ${c} = f32x4.splat(0);`).join('\n  ')}
+  for (let r = 0; r < reps; r++) {
+    let pa = pa0 + (<usize>(r & 31)) * astride, pb = pb0;
+    const end = pa + <usize>kc * ${4 * mr};
+    do {
+      ${loadB.join('\n      ')}
+      let a: v128;
+      ${body.join('\n      ')}
+      pa += ${4 * mr};
+      pb += ${16 * nv};
+    } while (pa < end);
+  }
+  return f32x4.extract_lane(${sum}, 0);
+}\n`;
+}
+
 // The shipped micro-kernel's loop: A as one v128 load + lane shuffles, B two loads, 8 FMAs, loop on the
 // A pointer (the same source as micro() in src/engine/kernels/assembly/index.ts).
 const SHIPPED = `export function shipped(reps: i32, kc: i32, pa0: usize, pb0: usize, astride: usize): f32 {
@@ -126,11 +156,17 @@ const MICRO: [number, number][] = [
   [2, 4],
   [3, 3],
 ];
+const PTR_MICRO: [number, number][] = [
+  [4, 2],
+  [3, 3],
+  [2, 4],
+];
 const CHAINS = [4, 8, 10, 12, 14];
 let src = '';
 for (const c of CHAINS) src += chainFn(`fma${c}`, c, true) + chainFn(`muladd${c}`, c, false);
 for (const [mr, nv] of MICRO) src += microFn(`micro${mr}x${4 * nv}`, mr, nv, true);
 src += SHIPPED;
+for (const [mr, nv] of PTR_MICRO) src += ptrMicroFn(`ptr${mr}x${4 * nv}`, mr, nv);
 src += SHUF3X12;
 
 const dir = mkdtempSync(join(tmpdir(), 'fma-ceiling-'));
@@ -191,13 +227,23 @@ try {
   const N = 2_000_000;
   console.log('| accumulators | relaxed_madd (FMA) GFLOP/s | mul + add GFLOP/s |');
   console.log('|---|---|---|');
-  for (const c of CHAINS) {
+  for (const c of process.argv.includes('--ptr-only') ? [] : CHAINS) {
     const f = measure(() => x[`fma${c}`](N, 0.3), 8 * c * N);
     const m = measure(() => x[`muladd${c}`](N, 0.3), 8 * c * N);
     console.log(`| ${c} | ${f.toFixed(1)} | ${m.toFixed(1)} |`);
   }
   // micro-kernel loop over L1-resident panels: kc = 256, A panel MR·kc floats, B panel NR·kc floats
   const kc = 256;
+  for (const [mr, nv] of PTR_MICRO) {
+    for (const astride of [0, 4 * mr * kc]) {
+      const fn = x[`ptr${mr}x${4 * nv}`];
+      const g = measure(() => fn(2000, kc, 65536, 1024, astride), 2 * mr * 4 * nv * kc * 2000);
+      console.log(
+        `shipped loop form ${mr}×${4 * nv} (broadcast loads, pointer loop), A ${astride ? 'streaming from L2' : 'from L1'} (kc ${kc}): ${g.toFixed(1)} GFLOP/s`,
+      );
+    }
+  }
+  if (process.argv.includes('--ptr-only')) process.exit(0);
   for (const [mr, nv] of MICRO) {
     const reps = 2000;
     const fn = x[`micro${mr}x${4 * nv}`];
