@@ -5,7 +5,7 @@
 // `--full` adds R1 (RL without search), PPO, GRPO without the retrieved-token mask, SFT and an
 // "instruct" start (the base after a short SFT on well-formed trajectories).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Trainer } from '../policy/types.ts';
 import type { Retriever } from '../retrieval/types.ts';
 import { createTrainer } from '../policy/backends.ts';
@@ -72,6 +72,16 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
 
 /** Rollout limits sized for the world: three ~50-token passages fit one information block. */
 const WORLD_ROLLOUT = { maxTurns: 2, topk: 3, maxTurnTokens: 48, maxObsTokens: 256, maxTotalTokens: 768, maxPromptTokens: 512 };
+
+/** The demo's training runs: folder under runs/<name>/train/ → label in charts and logs. */
+const RUN_LABEL = {
+  grpo: 'GRPO',
+  instruct: 'GRPO from instruct',
+  r1: 'R1 (no search)',
+  ppo: 'PPO',
+  nomask: 'GRPO, no mask',
+} as const;
+type RunKey = keyof typeof RUN_LABEL;
 
 export interface RunCurves {
   name: string;
@@ -181,8 +191,9 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   lap('baselines', t);
 
   const curves: RunCurves[] = [];
-  const trainOne = async (key: string, label: string, layer: Record<string, unknown>, model = o.model): Promise<Trainer> => {
+  const trainOne = async (key: RunKey, layer: Record<string, unknown>, model = o.model): Promise<Trainer> => {
     const t1 = Date.now();
+    const label = RUN_LABEL[key];
     const dir = join(runDir, 'train', key);
     const cfg = loadConfig({
       preset: 'world',
@@ -222,7 +233,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
 
   t = Date.now();
   log('[demo] 3/5 RL: GRPO with search');
-  const grpo = await trainOne('grpo', 'GRPO', {});
+  const grpo = await trainOne('grpo', {});
   log('[demo] 4/5 evaluating the trained policy');
   await evaluate('search-r1', searchR1, grpo);
   lap('rl', t);
@@ -241,20 +252,20 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     const instDir = join(runDir, 'instruct-model');
     await inst.saveWeights(instDir);
     await evaluate('instruct-base', searchR1, inst);
-    const instRl = await trainOne('instruct', 'GRPO from instruct', {}, instDir);
+    const instRl = await trainOne('instruct', {}, instDir);
     await evaluate('search-r1-instruct', searchR1, instRl);
     lap('instruct', t);
     log('[demo] --full: R1 (no search), PPO, no mask');
-    const r1Policy = await trainOne('r1', 'R1 (no search)', { rollout: { searchEnabled: false }, retriever: { type: 'none' } });
+    const r1Policy = await trainOne('r1', { rollout: { searchEnabled: false }, retriever: { type: 'none' } });
     await evaluate('r1', r1, r1Policy);
-    const ppo = await trainOne('ppo', 'PPO', { algo: 'ppo' });
+    const ppo = await trainOne('ppo', { algo: 'ppo' });
     await evaluate('search-r1-ppo', searchR1, ppo);
-    const nomask = await trainOne('nomask', 'GRPO, no mask', { actor: { stateMasking: false, oldLogprobs: 'recompute' } });
+    const nomask = await trainOne('nomask', { actor: { stateMasking: false, oldLogprobs: 'recompute' } });
     await evaluate('search-r1-nomask', searchR1, nomask);
   }
 
   log('[demo] 5/5 report');
-  const summary = writeOutputs(o, runDir, rows, curves, evalQs, seconds, t0);
+  const summary = writeOutputs(o, runDir, rows, curves, seconds, (Date.now() - t0) / 1000);
   await retriever.close?.();
   return summary;
 }
@@ -276,7 +287,9 @@ const CURVES: { title: string; key: string | ((m: Record<string, number>) => num
   { title: 'EM (train batch)', key: 'train/em' },
   { title: 'Response length (tokens)', key: 'response_length/mean' },
   { title: 'Searches per question', key: 'env/number_of_valid_search' },
-  { title: 'KL to reference', key: (m) => m['actor/kl_loss'] ?? m['actor/ppo_kl'] },
+  // GRPO logs its KL loss as actor/kl_loss; PPO folds the KL into the reward and logs it as critic/kl
+  // (its actor/kl_loss is a constant 0, and actor/ppo_kl is the KL to the rollout policy, not the reference).
+  { title: 'KL to reference', key: (m) => m['critic/kl'] ?? m['actor/kl_loss'] },
   { title: 'Entropy', key: 'actor/entropy_loss' },
   { title: 'Validation EM (test questions)', key: (m) => { const k = Object.keys(m).find((x) => x.startsWith('val/test_score/')); return k ? m[k] : undefined; } },
 ];
@@ -320,22 +333,23 @@ function writeOutputs(
   runDir: string,
   rows: Record<string, EvalRow[]>,
   curves: RunCurves[],
-  evalQs: WorldQuestion[],
   seconds: Record<string, number>,
-  t0: number,
+  wallSeconds: number,
 ): DemoSummary {
+  // Every method is evaluated on the same questions, in the same order.
+  const evalQs = Object.values(rows)[0] ?? [];
   const em: Record<string, EmTable> = {};
   const searches: Record<string, number> = {};
   for (const [k, rs] of Object.entries(rows)) {
     em[k] = emByType(rs);
     searches[k] = rs.reduce((a, r) => a + r.numSearches, 0) / Math.max(1, rs.length);
   }
-  const nSingle = evalQs.filter((q) => q.metadata.type === 'single_hop').length;
+  const nSingle = evalQs.filter((q) => q.type === 'single_hop').length;
   const reportPath = join(runDir, 'report.html');
   const summary: DemoSummary = {
     em,
     searches_per_question: searches,
-    wall_seconds: (Date.now() - t0) / 1000,
+    wall_seconds: wallSeconds,
     seconds,
     seed: o.seed,
     world_seed: o.worldSeed,
@@ -352,7 +366,7 @@ function writeOutputs(
   const perRelation: Table = {
     title: 'EM by relation',
     columns: ['relation', ...Object.keys(rows).map((k) => METHOD_LABEL[k] ?? k)],
-    rows: [...new Set(evalQs.map((q) => q.metadata.relation))].map((rel) => [
+    rows: [...new Set(evalQs.map((q) => q.relation))].map((rel) => [
       rel,
       ...Object.values(rows).map((rs) => {
         const sel = rs.filter((r) => r.relation === rel);
@@ -377,6 +391,38 @@ function writeOutputs(
   writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   writeFileSync(join(runDir, 'eval.jsonl'), Object.entries(rows).flatMap(([k, rs]) => rs.map((r) => JSON.stringify({ method: k, ...r }))).join('\n') + '\n');
   return summary;
+}
+
+/**
+ * Re-renders runs/<name>/report.html and summary.json from a finished demo's files (eval.jsonl,
+ * train/<run>/metrics.jsonl, summary.json), e.g. after an upgrade of the report; nothing is re-run.
+ */
+export function rerenderReport(runDir: string): DemoSummary {
+  const need = (f: string): string => {
+    const p = join(runDir, f);
+    if (!existsSync(p)) throw new Error(`${p}: missing; --report-only needs a finished demo run`);
+    return readFileSync(p, 'utf8');
+  };
+  const prev = JSON.parse(need('summary.json')) as DemoSummary;
+  const rows: Record<string, EvalRow[]> = {};
+  need('eval.jsonl')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let rec: EvalRow & { method: string };
+      try {
+        rec = JSON.parse(line) as EvalRow & { method: string };
+      } catch (e) {
+        throw new Error(`${join(runDir, 'eval.jsonl')}:${i + 1}: ${(e as Error).message}`);
+      }
+      const { method, ...row } = rec;
+      (rows[method] ??= []).push(row);
+    });
+  const curves: RunCurves[] = (Object.keys(RUN_LABEL) as RunKey[])
+    .filter((k) => existsSync(join(runDir, 'train', k, 'metrics.jsonl')))
+    .map((k) => ({ name: RUN_LABEL[k], metrics: readMetrics(join(runDir, 'train', k, 'metrics.jsonl')) }));
+  const o = { ...DEFAULT_DEMO, name: basename(runDir), seed: prev.seed, worldSeed: prev.world_seed };
+  return writeOutputs(o, runDir, rows, curves, prev.seconds, prev.wall_seconds);
 }
 
 export function formatTable(s: DemoSummary): string {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pretrain } from '../../src/world/pretrain.ts';
-import { formatTable, runDemo } from '../../src/world/demo.ts';
+import { formatTable, rerenderReport, runDemo } from '../../src/world/demo.ts';
 
 test('demo: pretrain → baselines → GRPO → eval → report, seeded', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-e2e-'));
@@ -72,6 +72,12 @@ test('demo: pretrain → baselines → GRPO → eval → report, seeded', { time
     assert.ok(html.includes('Reward (train batch mean)'), 'training curves drawn from metrics.jsonl');
     assert.ok(html.includes('class="seg injected"') || a.searches_per_question['search-r1-base'] === 0);
     assert.match(formatTable(a), /Search-R1 \(GRPO\)\s+\d\.\d{3}/);
+    // --report-only: the same report and summary from the run's files, nothing re-run.
+    const summaryText = readFileSync(join(dir, 'runs', 'a', 'summary.json'), 'utf8');
+    rmSync(join(dir, 'runs', 'a', 'report.html'));
+    assert.deepEqual(rerenderReport(join(dir, 'runs', 'a')).em, a.em);
+    assert.equal(readFileSync(join(dir, 'runs', 'a', 'report.html'), 'utf8'), html);
+    assert.equal(readFileSync(join(dir, 'runs', 'a', 'summary.json'), 'utf8'), summaryText);
 
     const b = await run('b');
     assert.deepEqual(b.em, a.em, 'same seed, same table');

@@ -1,6 +1,7 @@
 // `search-r1 demo` (= `npm start`): the main job on the bundled world; prints the EM table.
 import type { Command } from 'commander';
-import { DEFAULT_DEMO, formatTable, runDemo } from '../../world/demo.ts';
+import { join } from 'node:path';
+import { DEFAULT_DEMO, formatTable, rerenderReport, runDemo } from '../../world/demo.ts';
 import { readConfigFile } from '../../rl/config.ts';
 import { integerOption } from '../options.ts';
 
@@ -41,7 +42,17 @@ export function register(program: Command): void {
       '--rl-config <file>',
       "JSON training-config keys (as in src/rl/config.ts) laid over the demo's for every RL run",
     )
+    .option(
+      '--report-only',
+      "re-render runs/<name>/report.html and summary.json from the run's files (nothing is trained)",
+      false,
+    )
     .action(async (opts: Record<string, unknown>) => {
+      if (opts.reportOnly) {
+        const summary = rerenderReport(join(opts.runsDir as string, opts.name as string));
+        process.stdout.write(formatTable(summary) + '\n');
+        return;
+      }
       const summary = await runDemo({
         name: opts.name as string,
         full: opts.full as boolean,
