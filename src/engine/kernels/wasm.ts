@@ -35,7 +35,6 @@ interface Exports {
   memory: WebAssembly.Memory;
   alloc(bytes: number): number;
   free(ptr: number): void;
-  gemm(...a: number[]): void;
   gemmTri(...a: number[]): void;
   rmsnorm(...a: number[]): void;
   rmsnormBackward(...a: number[]): void;
@@ -64,46 +63,53 @@ export function createWasmKernels(path = preferredKernelsPath()): Kernels {
   });
   const x = inst.exports as unknown as Exports;
   const arena = new WasmArena(x.memory, x.alloc, x.free);
+  const gemmTri: Kernels['gemmTri'] = (
+    tri,
+    off,
+    tA,
+    tB,
+    M,
+    N,
+    K,
+    alpha,
+    A,
+    aOff,
+    lda,
+    B,
+    bOff,
+    ldb,
+    beta,
+    C,
+    cOff,
+    ldc,
+  ) => {
+    x.gemmTri(
+      tri,
+      off,
+      tA ? 1 : 0,
+      tB ? 1 : 0,
+      M,
+      N,
+      K,
+      alpha,
+      A.ptr + aOff * 4,
+      lda,
+      B.ptr + bOff * 4,
+      ldb,
+      beta,
+      C.ptr + cOff * 4,
+      ldc,
+    );
+  };
   return {
     kind: 'wasm',
     variant: path === KERNELS_RELAXED_WASM_PATH ? 'relaxed-simd' : 'simd',
     arena,
+    // The plain gemm is gemmTri's mode 0 (the module's own `gemm` export is the same call).
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
-      x.gemm(
-        tA ? 1 : 0,
-        tB ? 1 : 0,
-        M,
-        N,
-        K,
-        alpha,
-        A.ptr + aOff * 4,
-        lda,
-        B.ptr + bOff * 4,
-        ldb,
-        beta,
-        C.ptr + cOff * 4,
-        ldc,
-      );
+      gemmTri(0, 0, tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
     },
-    gemmTri(tri, off, tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
-      x.gemmTri(
-        tri,
-        off,
-        tA ? 1 : 0,
-        tB ? 1 : 0,
-        M,
-        N,
-        K,
-        alpha,
-        A.ptr + aOff * 4,
-        lda,
-        B.ptr + bOff * 4,
-        ldb,
-        beta,
-        C.ptr + cOff * 4,
-        ldc,
-      );
-    },
+    gemmTri,
     rmsnorm(xb, w, y, inv, rows, D, eps) {
       x.rmsnorm(xb.ptr, w.ptr, y.ptr, inv.ptr, rows, D, eps);
     },
