@@ -20,8 +20,8 @@ import {
 import { presetConfig, countParameters } from '../src/engine/config.ts';
 import { Model } from '../src/engine/model.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
-import type { Tokenizer } from '../src/policy/types.ts';
 import { matmulModel } from './engine/onnx-matmul.ts';
+import { nullTokenizer, referenceTraining, REFERENCE_STEP_TOKENS } from './engine/reference-train.ts';
 import { QWEN25_05B } from './qwen05b.ts';
 
 const args = process.argv.slice(2);
@@ -96,34 +96,10 @@ async function benchGemm(): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------------ 2
-const nullTokenizer = (V: number): Tokenizer => ({
-  eosTokenIds: [],
-  vocabSize: V,
-  encode: () => [],
-  decode: (ids) => ids.join(' '),
-  applyChatTemplate: () => null,
-});
-
-function trainBatch(V: number, seq: number, batch: number) {
-  return Array.from({ length: batch }, (_, i) => {
-    const t = Array.from({ length: seq + 1 }, (_, k) => (k * 7919 + i * 104729) % V);
-    return { inputTokens: t.slice(0, -1), targetTokens: t.slice(1) };
-  });
-}
-
 async function benchTrain(): Promise<void> {
   const cfg = presetConfig('reference');
-  const tr = EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1 }), nullTokenizer(cfg.vocabSize));
-  const data = trainBatch(cfg.vocabSize, 128, 4);
-  const h = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01, gradClipNorm: 1 };
-  const r = await rate(
-    512,
-    async () => {
-      await tr.forwardBackward(data, { type: 'cross_entropy' });
-      await tr.optimStep(h);
-    },
-    quick ? 2 : 6,
-  );
+  const { trainer: tr, step } = referenceTraining();
+  const r = await rate(REFERENCE_STEP_TOKENS, step, quick ? 2 : 6);
   console.log(
     `\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${tr.model.kernels.variant}   load: ${load()}`,
   );
@@ -192,9 +168,7 @@ async function benchGenerate(): Promise<void> {
 async function childMain(name: string): Promise<void> {
   const t0 = performance.now();
   if (name === 'train-rss') {
-    const cfg = presetConfig('reference');
-    const tr = EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1 }), nullTokenizer(cfg.vocabSize));
-    const data = trainBatch(cfg.vocabSize, 128, 4);
+    const { trainer: tr, data } = referenceTraining();
     for (let i = 0; i < 3; i++) {
       await tr.forwardBackward(data, { type: 'cross_entropy' });
       await tr.optimStep({

@@ -4,9 +4,7 @@
 // The wrapper adds ~0.1 µs per call (≈ 2,500 calls per step), so shares are accurate to ~0.1 %.
 import { createWasmKernels, type Kernels } from '../../src/engine/kernels/index.ts';
 import { preferredKernelsPath } from '../../src/engine/kernels/wasm.ts';
-import { presetConfig } from '../../src/engine/config.ts';
-import { Model } from '../../src/engine/model.ts';
-import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
+import { referenceTraining, REFERENCE_STEP_TOKENS } from './reference-train.ts';
 
 const steps = Number(process.argv[2] ?? 10);
 const base = createWasmKernels(process.argv[3] ?? preferredKernelsPath());
@@ -42,24 +40,7 @@ for (const name of Object.keys(base) as (keyof Kernels)[]) {
   };
 }
 const kernels = timed as unknown as Kernels;
-const cfg = presetConfig('reference');
-const tok = {
-  eosTokenIds: [],
-  vocabSize: cfg.vocabSize,
-  encode: () => [],
-  decode: (ids: number[]) => ids.join(' '),
-  applyChatTemplate: () => null,
-};
-const tr = EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1, kernels }), tok);
-const data = Array.from({ length: 4 }, (_, i) => {
-  const t = Array.from({ length: 129 }, (_, k) => (k * 7919 + i * 104729) % cfg.vocabSize);
-  return { inputTokens: t.slice(0, -1), targetTokens: t.slice(1) };
-});
-const h = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01, gradClipNorm: 1 };
-const step = async () => {
-  await tr.forwardBackward(data, { type: 'cross_entropy' });
-  await tr.optimStep(h);
-};
+const { trainer: tr, step } = referenceTraining(kernels);
 await step();
 await step();
 on = true;
@@ -72,7 +53,7 @@ const cpu = (cu.user + cu.system) / 1000;
 let inKernels = 0;
 for (const s of stats.values()) inKernels += s.ms;
 console.log(
-  `${base.variant}: ${steps} steps, ${(wall / steps).toFixed(1)} ms/step wall, ${((512 * steps) / (cpu / 1000)).toFixed(0)} tokens/CPU-s; ` +
+  `${base.variant}: ${steps} steps, ${(wall / steps).toFixed(1)} ms/step wall, ${((REFERENCE_STEP_TOKENS * steps) / (cpu / 1000)).toFixed(0)} tokens/CPU-s; ` +
     `kernels ${((100 * inKernels) / wall).toFixed(1)} %, rest (JS) ${(wall / steps - inKernels / steps).toFixed(1)} ms/step`,
 );
 console.log('| op | ms/step | % | calls/step | GFLOP/s |');

@@ -6,36 +6,15 @@ import { loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { createWasmKernels } from '../../src/engine/kernels/index.ts';
-import { presetConfig } from '../../src/engine/config.ts';
-import { Model } from '../../src/engine/model.ts';
-import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
+import { referenceTraining, REFERENCE_STEP_TOKENS } from './reference-train.ts';
 
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 const args = process.argv.slice(2);
 const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 7);
 const paths = args.filter((a) => !a.startsWith('--'));
-const cfg = presetConfig('reference');
-const tok = {
-  eosTokenIds: [],
-  vocabSize: cfg.vocabSize,
-  encode: () => [],
-  decode: (ids: number[]) => ids.join(' '),
-  applyChatTemplate: () => null,
-};
-const data = Array.from({ length: 4 }, (_, i) => {
-  const t = Array.from({ length: 129 }, (_, k) => (k * 7919 + i * 104729) % cfg.vocabSize);
-  return { inputTokens: t.slice(0, -1), targetTokens: t.slice(1) };
-});
-const h = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01, gradClipNorm: 1 };
-const trainers = paths.map((p) =>
-  EmbeddedTrainer.fromModel(new Model(cfg, { seed: 1, kernels: createWasmKernels(p) }), tok),
-);
-const step = async (tr: EmbeddedTrainer) => {
-  const m = await tr.forwardBackward(data, { type: 'cross_entropy' });
-  await tr.optimStep(h);
-  return m['loss:sum'];
-};
-for (const tr of trainers) await step(tr);
+const runs = paths.map((p) => referenceTraining(createWasmKernels(p)));
+const step = async (v: number) => (await runs[v].step())['loss:sum'];
+for (let v = 0; v < runs.length; v++) await step(v);
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -43,10 +22,10 @@ const cpu = () => {
 const res = paths.map(() => [] as number[]);
 const losses = paths.map(() => 0);
 for (let r = 0; r < rounds; r++)
-  for (let v = 0; v < trainers.length; v++) {
+  for (let v = 0; v < runs.length; v++) {
     const c0 = cpu();
-    for (let s = 0; s < 4; s++) losses[v] = await step(trainers[v]);
-    res[v].push((4 * 512) / (cpu() - c0));
+    for (let s = 0; s < 4; s++) losses[v] = await step(v);
+    res[v].push((4 * REFERENCE_STEP_TOKENS) / (cpu() - c0));
   }
 const med = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)];
 console.log(
@@ -58,4 +37,4 @@ for (let v = 0; v < paths.length; v++)
   console.log(
     `${basename(paths[v])}: median ${med(res[v]).toFixed(0)}, best ${Math.max(...res[v]).toFixed(0)}  (loss after ${1 + 4 * rounds} steps ${losses[v].toFixed(4)})`,
   );
-for (const tr of trainers) tr.dispose();
+for (const r of runs) r.trainer.dispose();
