@@ -184,6 +184,23 @@ export function parameterShapes(c: ModelConfig): { name: string; shape: number[]
   return out;
 }
 
+/**
+ * The short shape names the forward, backward and inference code use (the "Shapes" comment in
+ * forward.ts): D hidden, hd head dim, Hq/Hkv query/KV heads, I MLP width, V vocab, QD = Hq·hd, KD = Hkv·hd.
+ */
+export function shapeNames(c: ModelConfig) {
+  return {
+    D: c.hiddenSize,
+    hd: c.headDim,
+    Hq: c.numHeads,
+    Hkv: c.numKvHeads,
+    I: c.intermediateSize,
+    V: c.vocabSize,
+    QD: c.numHeads * c.headDim,
+    KD: c.numKvHeads * c.headDim,
+  };
+}
+
 export function countParameters(c: ModelConfig): number {
   return parameterShapes(c).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
 }

@@ -5,6 +5,7 @@
 // parameter gradients. Every op's backward sits next to its forward, llm.c style.
 //
 // Shapes: T tokens, D hidden, QD = Hq·hd, KD = Hkv·hd, I intermediate, V vocab.
+import { shapeNames } from './config.ts';
 import type { Model, Param } from './model.ts';
 import type { Buf } from './memory.ts';
 import { RopeTable } from './rope.ts';
@@ -374,13 +375,7 @@ export class TrainingPass {
     const c = m.config;
     const K = m.kernels;
     const T = this.T;
-    const D = c.hiddenSize,
-      hd = c.headDim,
-      Hq = c.numHeads,
-      Hkv = c.numKvHeads,
-      I = c.intermediateSize;
-    const QD = Hq * hd,
-      KD = Hkv * hd;
+    const { D, hd, Hq, Hkv, I, QD, KD } = shapeNames(c);
     const W = m.layers[l];
     const a = P.layers[l];
     // h1 = rmsnorm(x)
@@ -506,13 +501,7 @@ export class TrainingPass {
     const c = m.config;
     const K = m.kernels;
     const T = this.T;
-    const D = c.hiddenSize,
-      hd = c.headDim,
-      Hq = c.numHeads,
-      Hkv = c.numKvHeads,
-      I = c.intermediateSize;
-    const QD = Hq * hd,
-      KD = Hkv * hd;
+    const { D, hd, Hq, Hkv, I, QD, KD } = shapeNames(c);
     const W = m.layers[l];
     const a = P.layers[l];
     // MLP: out = xMid + a·Wdᵀ

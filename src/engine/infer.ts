@@ -2,6 +2,7 @@
 // of whole prompts, or one token per sequence when decoding) and returns the next-token logits
 // of each sequence. Linear layers run on the packed [T, ·] rows of all sequences; attention runs
 // per sequence against its own cache.
+import { shapeNames } from './config.ts';
 import type { Model } from './model.ts';
 import type { Buf } from './memory.ts';
 import { RopeTable } from './rope.ts';
@@ -146,15 +147,8 @@ export class Inference {
     const m = this.model;
     const c = m.config;
     const K = m.kernels;
-    const D = c.hiddenSize,
-      hd = c.headDim,
-      Hq = c.numHeads,
-      Hkv = c.numKvHeads,
-      I = c.intermediateSize,
-      V = c.vocabSize;
-    const QD = Hq * hd,
-      KD = Hkv * hd,
-      rep = Hq / Hkv;
+    const { D, hd, Hq, Hkv, I, V, QD, KD } = shapeNames(c);
+    const rep = Hq / Hkv;
     let T = 0,
       sNeed = 0;
     const starts: number[] = [];
