@@ -71,6 +71,8 @@ const OPTIMIZER_FILE = 'optimizer.safetensors';
 const TRAINER_STATE_FILE = 'trainer_state.json';
 
 export class EmbeddedTrainer implements Trainer {
+  /** The training pass always computes entropy (log-softmax statistics). */
+  readonly providesEntropy = true;
   readonly model: Model;
   readonly tokenizer: Tokenizer;
   private pass: TrainingPass;

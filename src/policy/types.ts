@@ -110,6 +110,11 @@ export interface AdamWParams {
 }
 
 export interface Trainer extends Sampler {
+  /**
+   * Whether forward outputs can carry per-token entropy (`entropy: true`, `needsEntropy`). Absent or
+   * false: asking for it fails (the hosted Tinker API returns no entropy).
+   */
+  readonly providesEntropy?: boolean;
   /** Per-token log-probs (and entropy/values when asked) with no gradient. */
   forward(batch: Datum[], opts?: { entropy?: boolean }): Promise<ForwardOutput[]>;
   /** Accumulates gradients of the loss into the model's gradient buffers. */

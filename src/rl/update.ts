@@ -204,9 +204,9 @@ export async function rlUpdate(
   const acc = new Map<string, number[]>();
   const push = (k: string, v: number) => (acc.get(k) ?? acc.set(k, []).get(k)!).push(v);
   let updateTokens = 0;
-  // Entropy is needed for the gradient only with an entropy bonus, but it is always worth logging: the
-  // embedded engine computes it in the same pass (a Tinker server may not return it at all).
-  const wantEntropy = cfg.actor.entropyCoef > 0 || cfg.backend === 'embedded';
+  // Entropy is needed for the gradient only with an entropy bonus, but it is worth logging whenever the
+  // backend can return it (the embedded engine computes it in the same pass; hosted Tinker cannot).
+  const wantEntropy = cfg.actor.entropyCoef > 0 || models.policy.providesEntropy === true;
   for (let epoch = 0; epoch < cfg.epochs; epoch++) {
     for (let start = 0; start < B; start += mbSize) {
       const idx = Array.from({ length: Math.min(mbSize, B - start) }, (_, k) => start + k);

@@ -105,6 +105,10 @@ export class TinkerTrainer implements Trainer {
   private closed = false;
   /** search-r1 protocol extensions the server offers (see wire.ts EXT_ENTROPY). */
   readonly extensions = new Set<string>();
+  /** Only search-r1 serve-trainer returns entropy (its extension). */
+  get providesEntropy(): boolean {
+    return this.extensions.has(EXT_ENTROPY);
+  }
   /** A value model (forward returns values). */
   readonly critic: boolean;
 
