@@ -10,7 +10,7 @@ import type { Trainer } from '../policy/types.ts';
 import type { Retriever } from '../retrieval/types.ts';
 import { createTrainer } from '../policy/backends.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
-import { loadConfig } from '../rl/config.ts';
+import { loadConfig, mergeLayers } from '../rl/config.ts';
 import { latestCheckpoint } from '../rl/checkpoint.ts';
 import { readMetrics } from '../rl/metrics.ts';
 import { train } from '../rl/trainer.ts';
@@ -197,7 +197,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     const dir = join(runDir, 'train', key);
     const cfg = loadConfig({
       preset: 'world',
-      overrides: deepMerge(
+      overrides: mergeLayers(
         {
           name: `${o.name}-${key}`,
           runDir: dir,
@@ -218,7 +218,8 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           ...(o.n ? { n: o.n } : {}),
           ...(o.valEvery !== undefined ? { val: { every: o.valEvery, beforeTrain: o.valEvery > 0 } } : {}),
         },
-        deepMerge(o.rlOverrides ?? {}, layer),
+        o.rlOverrides ?? {},
+        layer,
       ),
     });
     log(`[demo]   training ${label}: ${cfg.steps} steps × ${cfg.promptsPerStep} prompts × ${cfg.n} samples (${cfg.algo})`);
@@ -268,18 +269,6 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   const summary = writeOutputs(o, runDir, rows, curves, seconds, (Date.now() - t0) / 1000);
   await retriever.close?.();
   return summary;
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
-        ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
 }
 
 const CURVES: { title: string; key: string | ((m: Record<string, number>) => number | undefined) }[] = [
