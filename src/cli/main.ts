@@ -1,6 +1,7 @@
 // `search-r1 <command>`: each command lives in its own module under ./commands and is also a
 // library function there; this file only wires them into one program.
 import { Command } from 'commander';
+import { parseRetryBudget, RETRY_BUDGET_ENV, setRetryBudgetSeconds } from '../core/retry.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerData } from './commands/data.ts';
 import { register as registerIndex } from './commands/index-cmd.ts';
@@ -37,6 +38,17 @@ export function buildProgram(): Command {
   ]) {
     register(program);
   }
+  // Every command that talks to a remote service shares one retry budget (docs/faults.md).
+  for (const cmd of program.commands)
+    cmd.option(
+      '--retry-budget <seconds>',
+      `how long to ride out an unreachable retriever / model server before failing (default: $${RETRY_BUDGET_ENV} or 600)`,
+      (v: string) => parseRetryBudget(v, '--retry-budget'),
+    );
+  program.hook('preAction', (_root, action) => {
+    const v = action.optsWithGlobals().retryBudget as number | undefined;
+    setRetryBudgetSeconds(v);
+  });
   return program;
 }
 

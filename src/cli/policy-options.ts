@@ -31,9 +31,8 @@ export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
     )
     .option(
       '--retries <n>',
-      'OpenAI server: retries on 429/5xx/connection errors',
+      'OpenAI server: cap on retries of 408/429/5xx/connection errors (default: none, --retry-budget limits)',
       integerOption('retries', 0),
-      3,
     )
     .option('--threads <n>', 'GGUF: CPU threads', integerOption('threads', 1), 1)
     .option(

@@ -14,10 +14,13 @@
 // `auto` (default) starts in tokens mode and falls back to text mode for good when the server
 // rejects a token-id prompt with a 4xx.
 //
-// Robustness: a concurrency limit over in-flight HTTP requests, a timeout per attempt, retries
-// with exponential backoff on 429 / 5xx / connection errors / timeouts; the final error names
-// the URL, the number of attempts and the cause.
+// Robustness: a concurrency limit over in-flight HTTP requests, a timeout per attempt, and
+// 408 / 429 / 5xx / connection errors / timeouts retried under the shared retry policy
+// (src/core/retry.ts: exponential backoff with full jitter inside a time budget, default 10 min,
+// `--retry-budget` / SEARCH_R1_RETRY_BUDGET; Retry-After honoured; each wait logged on stderr);
+// the final error names the URL, the number of attempts and the cause. See docs/faults.md.
 import type { ChatMessage } from '../protocol/types.ts';
+import { parseRetryAfter, retryPolicy, withRetries, type RetryHooks } from '../core/retry.ts';
 import type { Completion, FinishReason, SampleRequest, Sampler, Tokenizer } from './types.ts';
 
 export type OpenAIMode = 'auto' | 'tokens' | 'text' | 'chat';
@@ -35,10 +38,14 @@ export interface OpenAISamplerOptions {
   concurrency?: number;
   /** Per-attempt timeout in ms (default 120 000). */
   timeoutMs?: number;
-  /** Retries after the first attempt (default 3). */
+  /** Cap on retries after the first attempt (default: none, only the time budget limits). */
   retries?: number;
-  /** First backoff delay in ms, doubled each retry (default 500). */
+  /** Total retry budget in ms (default: --retry-budget, $SEARCH_R1_RETRY_BUDGET, or 10 min). */
+  retryBudgetMs?: number;
+  /** First backoff ceiling in ms, doubled each retry up to 30 s, full jitter (default 500). */
   backoffMs?: number;
+  /** Where each wait is logged (default: stderr). */
+  retryLog?: RetryHooks['log'];
   /** Ask for per-token log-probs (default true). */
   logprobs?: boolean;
   /** Send vLLM's `return_token_ids` / `include_stop_str_in_output` (default true; others ignore them). */
@@ -162,8 +169,6 @@ class Limiter {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Human-readable cause of a fetch failure (undici hides the socket error in `cause`). */
 function describeCause(err: unknown): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
@@ -200,7 +205,7 @@ export class OpenAISampler implements Sampler {
   private readonly limiter: Limiter;
   private readonly fetchFn: typeof fetch;
   private readonly opts: Required<
-    Pick<OpenAISamplerOptions, 'timeoutMs' | 'retries' | 'backoffMs' | 'logprobs' | 'vllmExtensions'>
+    Pick<OpenAISamplerOptions, 'timeoutMs' | 'backoffMs' | 'logprobs' | 'vllmExtensions'>
   >;
 
   constructor(private readonly options: OpenAISamplerOptions) {
@@ -212,7 +217,6 @@ export class OpenAISampler implements Sampler {
     this.fetchFn = options.fetch ?? fetch;
     this.opts = {
       timeoutMs: options.timeoutMs ?? 120_000,
-      retries: options.retries ?? 3,
       backoffMs: options.backoffMs ?? 500,
       logprobs: options.logprobs ?? true,
       vllmExtensions: options.vllmExtensions ?? true,
@@ -375,7 +379,7 @@ export class OpenAISampler implements Sampler {
     return { tokens, logprobs, finish, text, ...(stopString !== undefined ? { stopString } : {}) };
   }
 
-  /** One HTTP call with timeout, retries and backoff. */
+  /** One HTTP call with a timeout per attempt, retried under the shared retry policy. */
   private async request(
     method: 'GET' | 'POST',
     path: string,
@@ -383,46 +387,58 @@ export class OpenAISampler implements Sampler {
     retries?: number,
   ): Promise<unknown> {
     const url = `${this.root}${path}`;
-    const attempts = (retries ?? this.opts.retries) + 1;
-    let cause = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      let status = 0;
-      try {
-        const res = await this.fetchFn(url, {
-          method,
-          headers: {
-            'content-type': 'application/json',
-            ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
-        });
-        status = res.status;
-        const textBody = await res.text();
-        if (res.ok) {
-          try {
-            return JSON.parse(textBody);
-          } catch {
-            throw new OpenAIRequestError(
-              `${url}: response is not JSON: ${textBody.slice(0, 200)}`,
-              status,
-              url,
-            );
-          }
-        }
-        const message = `HTTP ${status}: ${textBody.slice(0, 500)}`;
-        if (status !== 429 && status !== 408 && status < 500)
-          throw new OpenAIRequestError(`${url}: ${message}`, status, url);
-        cause = message;
-      } catch (err) {
-        if (err instanceof OpenAIRequestError) throw err;
+    return withRetries(
+      `${method} ${url}`,
+      () => this.attempt(method, url, body),
+      (err) => {
+        if (err instanceof OpenAIRequestError) return null;
+        if (err instanceof TransientHttpError) return { cause: err.message, retryAfterMs: err.retryAfterMs };
         const e = err as { name?: string };
-        cause = e?.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : describeCause(err);
-      }
-      if (attempt < attempts) await sleep(this.opts.backoffMs * 2 ** (attempt - 1));
-    }
-    throw new Error(
-      `${method} ${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${cause}`,
+        return {
+          cause: e?.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : describeCause(err),
+        };
+      },
+      retryPolicy({
+        budgetMs: this.options.retryBudgetMs,
+        initialDelayMs: this.opts.backoffMs,
+        maxRetries: retries ?? this.options.retries,
+      }),
+      { log: this.options.retryLog },
     );
+  }
+
+  private async attempt(method: 'GET' | 'POST', url: string, body: unknown): Promise<unknown> {
+    const res = await this.fetchFn(url, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.opts.timeoutMs),
+    });
+    const status = res.status;
+    const textBody = await res.text();
+    if (res.ok) {
+      try {
+        return JSON.parse(textBody);
+      } catch {
+        throw new OpenAIRequestError(`${url}: response is not JSON: ${textBody.slice(0, 200)}`, status, url);
+      }
+    }
+    const message = `HTTP ${status}: ${textBody.slice(0, 500)}`;
+    if (status !== 429 && status !== 408 && status < 500)
+      throw new OpenAIRequestError(`${url}: ${message}`, status, url);
+    throw new TransientHttpError(message, parseRetryAfter(res.headers.get('retry-after')));
+  }
+}
+
+/** A 408 / 429 / 5xx answer: worth another attempt. */
+class TransientHttpError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
   }
 }

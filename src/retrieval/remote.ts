@@ -1,26 +1,31 @@
 // Client for any Search-R1-compatible `/retrieve` server (the reference FastAPI servers, ours).
-// Timeouts per attempt, retries with exponential backoff and full jitter on connection errors,
-// timeouts, 429 and 5xx; 4xx other than 429 fail at once. The final error names the URL.
+// Timeouts per attempt; connection errors, timeouts, 429 and 5xx are retried under the shared
+// retry policy (src/core/retry.ts: exponential backoff with full jitter inside a time budget,
+// default 10 min, `--retry-budget` / SEARCH_R1_RETRY_BUDGET; a Retry-After header is honoured);
+// 4xx other than 429 fail at once. The final error names the URL. See docs/faults.md.
 import type { Hit, Retriever } from './types.ts';
 import { fromWireResponse } from './wire.ts';
+import { giveUpNote, parseRetryAfter, retryPolicy, withRetries, type RetryHooks } from '../core/retry.ts';
 
 export interface RemoteRetrieverOptions {
   /** Per-attempt timeout in ms (default 30 s). */
   timeoutMs?: number;
-  /** Retries after the first attempt (default 4). */
+  /** Cap on retries after the first attempt (default: none, only the time budget limits). */
   retries?: number;
-  /** First backoff in ms (default 200); doubles each retry, capped by maxBackoffMs (default 5 s). */
+  /** Total retry budget in ms (default: --retry-budget, $SEARCH_R1_RETRY_BUDGET, or 10 min). */
+  budgetMs?: number;
+  /** First backoff ceiling in ms (default 500); doubles each retry, capped by maxBackoffMs (default 30 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Queries per request; larger batches are split (default 256). */
   batchSize?: number;
   /** Ask for scores (default true; with false, hits get -rank as score). */
   returnScores?: boolean;
-  /** Injected for tests: random in [0,1) and sleep. */
-  random?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  /** Called before each retry. */
-  onRetry?: (attempt: number, delayMs: number, cause: string) => void;
+  /** Injected for tests: random in [0,1), sleep, the log of waits (default stderr), a hook per retry. */
+  random?: RetryHooks['random'];
+  sleep?: RetryHooks['sleep'];
+  log?: RetryHooks['log'];
+  onRetry?: RetryHooks['onRetry'];
 }
 
 export class RemoteRetrieverError extends Error {
@@ -49,59 +54,68 @@ export function retrieveEndpoint(url: string): string {
   return u.toString();
 }
 
-class Retryable extends Error {}
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
 
 export class RemoteRetriever implements Retriever {
   readonly endpoint: string;
-  private readonly o: Required<Omit<RemoteRetrieverOptions, 'onRetry'>> &
-    Pick<RemoteRetrieverOptions, 'onRetry'>;
+  private readonly timeoutMs: number;
+  private readonly batchSize: number;
+  private readonly returnScores: boolean;
 
-  constructor(url: string, opts: RemoteRetrieverOptions = {}) {
+  constructor(
+    url: string,
+    private readonly opts: RemoteRetrieverOptions = {},
+  ) {
     this.endpoint = retrieveEndpoint(url);
-    this.o = {
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      retries: opts.retries ?? 4,
-      backoffMs: opts.backoffMs ?? 200,
-      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
-      batchSize: opts.batchSize ?? 256,
-      returnScores: opts.returnScores ?? true,
-      random: opts.random ?? Math.random,
-      sleep: opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-      onRetry: opts.onRetry,
-    };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.batchSize = opts.batchSize ?? 256;
+    this.returnScores = opts.returnScores ?? true;
   }
 
   async search(queries: string[], topk: number): Promise<Hit[][]> {
     const out: Hit[][] = [];
-    for (let i = 0; i < queries.length; i += this.o.batchSize) {
-      const batch = queries.slice(i, i + this.o.batchSize);
+    for (let i = 0; i < queries.length; i += this.batchSize) {
+      const batch = queries.slice(i, i + this.batchSize);
       out.push(...(await this.request(batch, topk)));
     }
     return out;
   }
 
-  private async request(queries: string[], topk: number): Promise<Hit[][]> {
-    const body = JSON.stringify({ queries, topk, return_scores: this.o.returnScores });
-    let attempt = 0;
-    for (;;) {
-      attempt++;
-      try {
-        return await this.attempt(body, queries.length);
-      } catch (e) {
-        const retryable = e instanceof Retryable;
-        const cause = (e as Error).message;
-        if (!retryable || attempt > this.o.retries) {
+  private request(queries: string[], topk: number): Promise<Hit[][]> {
+    const body = JSON.stringify({ queries, topk, return_scores: this.returnScores });
+    const o = this.opts;
+    return withRetries(
+      `POST ${this.endpoint}`,
+      (n) =>
+        this.attempt(body, queries.length).catch((e: unknown) => {
+          // A permanent failure (4xx, a bad response) on attempt n: report n attempts.
           if (e instanceof RemoteRetrieverError)
-            throw new RemoteRetrieverError(this.endpoint, attempt, e.causeText, e.status);
-          throw new RemoteRetrieverError(this.endpoint, attempt, cause);
-        }
-        // Full jitter: uniform in [0, min(cap, base·2^(attempt-1))].
-        const ceiling = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (attempt - 1));
-        const delay = Math.round(this.o.random() * ceiling);
-        this.o.onRetry?.(attempt, delay, cause);
-        await this.o.sleep(delay);
-      }
-    }
+            throw new RemoteRetrieverError(this.endpoint, n, e.causeText, e.status);
+          throw e;
+        }),
+      (e) => (e instanceof Retryable ? { cause: e.message, retryAfterMs: e.retryAfterMs } : null),
+      retryPolicy({
+        budgetMs: o.budgetMs,
+        initialDelayMs: o.backoffMs,
+        maxDelayMs: o.maxBackoffMs,
+        maxRetries: o.retries,
+      }),
+      {
+        random: o.random,
+        sleep: o.sleep,
+        log: o.log,
+        onRetry: o.onRetry,
+        giveUp: (info) =>
+          new RemoteRetrieverError(this.endpoint, info.attempts, info.cause + giveUpNote(info)),
+      },
+    );
   }
 
   private async attempt(body: string, expected: number): Promise<Hit[][]> {
@@ -111,12 +125,12 @@ export class RemoteRetriever implements Retriever {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
       if (err.name === 'TimeoutError' || err.name === 'AbortError')
-        throw new Retryable(`timed out after ${this.o.timeoutMs} ms`);
+        throw new Retryable(`timed out after ${this.timeoutMs} ms`);
       const why = err.cause?.code ?? err.cause?.message ?? err.message;
       throw new Retryable(`connection error: ${why}`);
     }
@@ -127,12 +141,15 @@ export class RemoteRetriever implements Retriever {
       const err = e as Error;
       throw new Retryable(
         err.name === 'TimeoutError'
-          ? `timed out after ${this.o.timeoutMs} ms reading the body`
+          ? `timed out after ${this.timeoutMs} ms reading the body`
           : `connection error while reading the body: ${err.message}`,
       );
     }
     if (res.status >= 500 || res.status === 429)
-      throw new Retryable(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+      throw new Retryable(
+        `HTTP ${res.status}: ${text.slice(0, 300)}`,
+        parseRetryAfter(res.headers.get('retry-after')),
+      );
     if (res.status !== 200)
       throw new RemoteRetrieverError(
         this.endpoint,
