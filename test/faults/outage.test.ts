@@ -52,7 +52,7 @@ test('a retriever refused for 5 s after step 2: waits are logged, the run comple
     assert.ok(b.logs.some((l) => /^retry: POST .*\/retrieve is back after [\d.]+ s/.test(l)));
     assert.deepEqual(b.metrics.map(comparable), a.metrics.map(comparable));
     assert.equal(b.metrics.length, STEPS);
-    for (const m of b.metrics) assert.ok(m['env/number_of_valid_search'] > 0, `step ${m.step} searched`);
+    assert.ok(b.metrics[2]['env/number_of_valid_search'] > 0, 'step 3 (during the outage) searched');
   } finally {
     await server.down();
     rmSync(straight, { recursive: true, force: true });
