@@ -22,6 +22,14 @@ import type { z } from 'zod';
 import type { AdamWParams, Datum, SampleRequest as EngineSampleRequest, Trainer } from '../types.ts';
 import * as W from '../tinker/wire.ts';
 import {
+  PROTO_CONTENT_TYPE,
+  ProtoError,
+  decodeForwardBackwardRequest,
+  encodeForwardBackwardOutput,
+  encodeSampleResponse,
+} from '../tinker/proto.ts';
+import { zstdDecompress } from '../tinker/zstd.ts';
+import {
   Executor,
   FutureFailure,
   FutureStore,
@@ -70,6 +78,8 @@ export interface TinkerServerOptions {
   seqGapMs?: number;
   /** Default max_tokens when a sample request has none (512). */
   defaultMaxTokens?: number;
+  /** client/config's proto_compress_fwdbwd: ask clients to zstd forward_backward bodies (true). */
+  compressForwardBackward?: boolean;
   /** Request log (default: none). */
   log?: (msg: string) => void;
 }
@@ -261,15 +271,22 @@ export class TinkerServer {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (!url.pathname.startsWith(API)) throw new HttpError(404, `not found: ${url.pathname}`);
-      const route = url.pathname.slice(API.length);
+      let route = url.pathname.slice(API.length);
       if (this.opts.apiKey && req.headers['x-api-key'] !== this.opts.apiKey && route !== 'healthz') {
         throw new HttpError(401, 'missing or wrong X-API-Key');
       }
       let body: unknown = undefined;
-      if (req.method === 'POST') body = await readJson(req);
-      else if (req.method !== 'GET') throw new HttpError(405, `method ${req.method} not allowed`);
+      if (req.method === 'POST') {
+        const raw = await readBody(req);
+        if (isProto(req.headers['content-type'])) ({ route, body } = await protoRequest(route, raw, req));
+        else body = parseJson(raw);
+      } else if (req.method !== 'GET') throw new HttpError(405, `method ${req.method} not allowed`);
       this.opts.log?.(`${req.method} ${route}`);
       const out = await this.route(req.method, route, body);
+      if (route === 'retrieve_future' && isProto(req.headers.accept)) {
+        const proto = protoResult(out);
+        if (proto) return sendBytes(res, 200, proto);
+      }
       send(res, 200, out);
     } catch (err) {
       if (err instanceof HttpError) send(res, err.status, { detail: err.detail });
@@ -346,6 +363,7 @@ export class TinkerServer {
           search_r1_extensions: [W.EXT_ENTROPY, ...(this.provider.supportsValueHead ? [W.EXT_VALUES] : [])],
         };
       }
+      if (route === 'client/config') return this.clientConfig();
       const sm = /^samplers\/([^/]+)$/.exec(route);
       if (sm) {
         const s = this.samplers.get(decodeURIComponent(sm[1]!));
@@ -363,12 +381,7 @@ export class TinkerServer {
         return { status: 'ok' };
       case 'client/config':
         this.parse(W.ClientConfigRequest, body);
-        return {
-          pjwt_auth_enabled: false,
-          proto_write_fwdbwd: false,
-          proto_compress_fwdbwd: false,
-          fwd_via_fwdbwd: false,
-        };
+        return this.clientConfig();
       case 'telemetry':
         this.parse(W.TelemetryRequest, body);
         return { status: 'accepted' };
@@ -458,6 +471,19 @@ export class TinkerServer {
       default:
         throw new HttpError(404, `not found: POST ${route}`);
     }
+  }
+
+  /** Feature flags the SDK obeys (docs/tinker-protobuf.md): protobuf forward_backward, zstd on. */
+  private clientConfig(): W.ClientConfig {
+    return {
+      pjwt_auth_enabled: false,
+      proto_write_fwdbwd: true,
+      proto_compress_fwdbwd: this.opts.compressForwardBackward ?? true,
+      fwd_via_fwdbwd: true,
+      create_model_via_load_weights: false,
+      fwdbwd_max_chunk_len: 1024,
+      fwdbwd_max_chunk_bytes_count: 5_000_000,
+    };
   }
 
   private checkBaseModel(name: string, field: string): void {
@@ -906,7 +932,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -914,15 +940,69 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
     chunks.push(c as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
   if (text.length === 0) return {};
-  const ctype = req.headers['content-type'] ?? '';
-  if (ctype.includes('protobuf')) throw new HttpError(415, 'protobuf bodies are not supported; send JSON');
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+function isProto(header: string | undefined): boolean {
+  return (header ?? '').toLowerCase().includes(PROTO_CONTENT_TYPE);
+}
+
+/**
+ * A protobuf body (SDK ≥ 0.25: forward_backward only, zstd when Content-Encoding says so) → the
+ * JSON-shaped request of the same route; `forward_only` turns it into a forward.
+ */
+async function protoRequest(
+  route: string,
+  raw: Buffer,
+  req: IncomingMessage,
+): Promise<{ route: string; body: unknown }> {
+  if (route !== 'forward_backward')
+    throw new HttpError(415, `${route}: protobuf bodies are only accepted by forward_backward; send JSON`);
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+  let bytes: Uint8Array = raw;
+  if (encoding === 'zstd') {
+    try {
+      bytes = await zstdDecompress(raw, MAX_BODY);
+    } catch (err) {
+      throw new HttpError(400, `body: Content-Encoding is zstd but the body is a ${(err as Error).message}`);
+    }
+  } else if (encoding !== 'identity') {
+    throw new HttpError(415, `Content-Encoding: ${encoding} is not supported (identity or zstd)`);
+  }
+  let decoded: ReturnType<typeof decodeForwardBackwardRequest>;
+  try {
+    decoded = decodeForwardBackwardRequest(bytes);
+  } catch (err) {
+    if (err instanceof ProtoError) throw new HttpError(400, err.message);
+    throw err;
+  }
+  const { request, forwardOnly } = decoded;
+  if (!forwardOnly) return { route, body: request };
+  const { forward_backward_input, ...rest } = request;
+  return { route: 'forward', body: { ...rest, forward_input: forward_backward_input } };
+}
+
+/** A finished future's result as protobuf when it is one of the messages the SDK reads so. */
+function protoResult(out: unknown): Uint8Array | null {
+  if (typeof out !== 'object' || out === null) return null;
+  if ('loss_fn_outputs' in out) return encodeForwardBackwardOutput(out as W.ForwardBackwardOutput);
+  if ('sequences' in out) return encodeSampleResponse(out as W.SampleResponse);
+  return null;
+}
+
+function sendBytes(res: ServerResponse, status: number, body: Uint8Array): void {
+  res.writeHead(status, { 'content-type': PROTO_CONTENT_TYPE, 'content-length': body.length });
+  res.end(body);
 }
 
 /** Starts a Tinker API server over `provider`; returns the server and its bound port. */

@@ -129,7 +129,11 @@ export const ClientConfigResponse = z.object({
   proto_write_fwdbwd: z.boolean().default(false),
   proto_compress_fwdbwd: z.boolean().default(false),
   fwd_via_fwdbwd: z.boolean().default(false),
+  create_model_via_load_weights: z.boolean().default(false),
+  fwdbwd_max_chunk_len: int.default(1024),
+  fwdbwd_max_chunk_bytes_count: int.default(5_000_000),
 });
+export type ClientConfig = z.infer<typeof ClientConfigResponse>;
 export const TelemetryRequest = z.object({
   events: z.array(z.unknown()),
   platform: z.string(),
