@@ -3,7 +3,12 @@
 import type * as W from '../../src/policy/tinker/wire.ts';
 
 export type ProtoCase =
-  | { name: string; message: 'ForwardBackwardRequest'; forward_only: boolean; value: W.ForwardBackwardRequest }
+  | {
+      name: string;
+      message: 'ForwardBackwardRequest';
+      forward_only: boolean;
+      value: W.ForwardBackwardRequest;
+    }
   | { name: string; message: 'ForwardBackwardOutput'; value: W.ForwardBackwardOutput }
   | { name: string; message: 'SampleResponse'; value: W.SampleResponse };
 

@@ -51,7 +51,10 @@ test('interop: the committed cases are the cases in proto-cases.ts', () => {
 
 for (const c of PROTO_CASES) {
   test(`interop ${c.name}: Python's encoding decodes to the case; Python decodes ours to the case`, () => {
-    const expected = c.message === 'ForwardBackwardRequest' ? { value: c.value, forward_only: c.forward_only } : { value: c.value };
+    const expected =
+      c.message === 'ForwardBackwardRequest'
+        ? { value: c.value, forward_only: c.forward_only }
+        : { value: c.value };
     assert.deepEqual(decodeCase(c, fixture(`py/${c.name}.bin`)), expected);
     const pyRead = JSON.parse(readFileSync(new URL(`py-decoded/${c.name}.json`, FIX), 'utf8'));
     assert.deepEqual(pyRead, expected);
@@ -69,7 +72,11 @@ function fbRequest(modelId: string, seq: number, loss = 'cross_entropy'): W.Forw
       model_input: { chunks: [{ type: 'encoded_text' as const, tokens: t.slice(0, -1) }] },
       loss_fn_inputs: {
         target_tokens: { data: t.slice(1), dtype: 'int64' as const, shape: [t.length - 1] },
-        weights: { data: t.slice(1).map((_, i) => (i % 2 ? 1 : 0.5)), dtype: 'float32' as const, shape: [t.length - 1] },
+        weights: {
+          data: t.slice(1).map((_, i) => (i % 2 ? 1 : 0.5)),
+          dtype: 'float32' as const,
+          shape: [t.length - 1],
+        },
       },
     };
   });
@@ -99,12 +106,22 @@ async function post(base: string, route: string, body: unknown, headers: Record<
   });
   const buf = new Uint8Array(await res.arrayBuffer());
   const ctype = res.headers.get('content-type') ?? '';
-  return { status: res.status, ctype, bytes: buf, json: ctype.includes('json') ? JSON.parse(new TextDecoder().decode(buf)) : null };
+  return {
+    status: res.status,
+    ctype,
+    bytes: buf,
+    json: ctype.includes('json') ? JSON.parse(new TextDecoder().decode(buf)) : null,
+  };
 }
 
 async function await_(base: string, requestId: string, proto: boolean) {
   for (;;) {
-    const r = await post(base, 'retrieve_future', { request_id: requestId }, proto ? { accept: PROTO_CONTENT_TYPE } : {});
+    const r = await post(
+      base,
+      'retrieve_future',
+      { request_id: requestId },
+      proto ? { accept: PROTO_CONTENT_TYPE } : {},
+    );
     assert.equal(r.status, 200);
     if (r.json?.type === 'try_again') continue;
     return r;
@@ -113,13 +130,19 @@ async function await_(base: string, requestId: string, proto: boolean) {
 
 async function newModel(base: string): Promise<string> {
   const s = await post(base, 'create_session', { tags: [], sdk_version: '0.25.0', user_metadata: {} });
-  const ack = await post(base, 'create_model', { session_id: s.json.session_id, model_seq_id: 0, base_model: 'bigram' });
+  const ack = await post(base, 'create_model', {
+    session_id: s.json.session_id,
+    model_seq_id: 0,
+    base_model: 'bigram',
+  });
   return (await await_(base, ack.json.request_id, false)).json.model_id;
 }
 
 test('serve-trainer: protobuf and zstd forward_backward train exactly as JSON; results as protobuf on Accept', async () => {
   await withServer(async (base) => {
-    const cfg = W.ClientConfigResponse.parse((await post(base, 'client/config', { sdk_version: '0.25.0' })).json);
+    const cfg = W.ClientConfigResponse.parse(
+      (await post(base, 'client/config', { sdk_version: '0.25.0' })).json,
+    );
     assert.equal(cfg.proto_compress_fwdbwd, true);
     assert.equal(cfg.create_model_via_load_weights, false);
     const getCfg = await fetch(base + 'client/config');
@@ -131,9 +154,14 @@ test('serve-trainer: protobuf and zstd forward_backward train exactly as JSON; r
     for (const seq of [1, 3]) {
       const ja = await post(base, 'forward_backward', fbRequest(a, seq));
       const pb = await post(base, 'forward_backward', encodeForwardBackwardRequest(fbRequest(b, seq)));
-      const zc = await post(base, 'forward_backward', await zstdCompress(encodeForwardBackwardRequest(fbRequest(c, seq))), {
-        'content-encoding': 'zstd',
-      });
+      const zc = await post(
+        base,
+        'forward_backward',
+        await zstdCompress(encodeForwardBackwardRequest(fbRequest(c, seq))),
+        {
+          'content-encoding': 'zstd',
+        },
+      );
       for (const r of [ja, pb, zc]) assert.equal(r.status, 200, JSON.stringify(r.json));
       const outA = W.ForwardBackwardOutput.parse((await await_(base, ja.json.request_id, false)).json);
       const rb = await await_(base, pb.json.request_id, true);
@@ -144,11 +172,19 @@ test('serve-trainer: protobuf and zstd forward_backward train exactly as JSON; r
       assert.deepEqual(outC, outA);
       results.push(outA);
       for (const m of [a, b, c]) {
-        const o = await post(base, 'optim_step', { model_id: m, seq_id: seq + 1, adam_params: { learning_rate: 0.05 } });
+        const o = await post(base, 'optim_step', {
+          model_id: m,
+          seq_id: seq + 1,
+          adam_params: { learning_rate: 0.05 },
+        });
         assert.equal((await await_(base, o.json.request_id, true)).json.metrics !== undefined, true);
       }
     }
-    assert.notDeepEqual(results[0]!.loss_fn_outputs, results[1]!.loss_fn_outputs, 'the step changed the model');
+    assert.notDeepEqual(
+      results[0]!.loss_fn_outputs,
+      results[1]!.loss_fn_outputs,
+      'the step changed the model',
+    );
 
     // forward_only: a forward (no gradient: a following optim_step leaves the forward unchanged).
     const fwd = async () => {
@@ -157,11 +193,21 @@ test('serve-trainer: protobuf and zstd forward_backward train exactly as JSON; r
     };
     const f1 = await fwd();
     assert.deepEqual(f1.loss_fn_outputs[0]!.logprobs, (await fwd()).loss_fn_outputs[0]!.logprobs);
-    const viaJson = await post(base, 'forward', { model_id: b, forward_input: fbRequest(b, 0).forward_backward_input });
-    assert.deepEqual(W.ForwardBackwardOutput.parse((await await_(base, viaJson.json.request_id, false)).json), f1);
+    const viaJson = await post(base, 'forward', {
+      model_id: b,
+      forward_input: fbRequest(b, 0).forward_backward_input,
+    });
+    assert.deepEqual(
+      W.ForwardBackwardOutput.parse((await await_(base, viaJson.json.request_id, false)).json),
+      f1,
+    );
 
     // asample: protobuf on Accept, the same answer as JSON.
-    const sv = await post(base, 'save_weights_for_sampler', { model_id: b, seq_id: 5, sampling_session_seq_id: 0 });
+    const sv = await post(base, 'save_weights_for_sampler', {
+      model_id: b,
+      seq_id: 5,
+      sampling_session_seq_id: 0,
+    });
     const sid = (await await_(base, sv.json.request_id, true)).json.sampling_session_id;
     const sreq = (seq: number) => ({
       sampling_session_id: sid,
@@ -178,7 +224,8 @@ test('serve-trainer: protobuf and zstd forward_backward train exactly as JSON; r
     assert.equal(sp.ctype, PROTO_CONTENT_TYPE);
     // Protobuf carries log-probs as float32 (the bigram double computes them in float64).
     const j = W.SampleResponse.parse(sj.json);
-    const f32 = (xs: (number | null)[] | null | undefined) => xs?.map((x) => (x === null ? null : Math.fround(x)));
+    const f32 = (xs: (number | null)[] | null | undefined) =>
+      xs?.map((x) => (x === null ? null : Math.fround(x)));
     assert.deepEqual(decodeSampleResponse(sp.bytes), {
       ...j,
       sequences: j.sequences.map((q) => ({ ...q, logprobs: f32(q.logprobs) })),
@@ -202,7 +249,11 @@ test('serve-trainer: bad protobuf bodies → 400 naming the field, and the serve
     // Wrong wire type: model_id (string, field 1) sent as a varint; a datum's chunk list as a varint.
     await expect400(Uint8Array.from([0x08, 0x05]), /^model_id: wrong wire type 0/);
     const w = protobuf.Writer.create();
-    w.uint32((3 << 3) | 2).fork().uint32((1 << 3) | 0).uint32(7).ldelim();
+    w.uint32((3 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 0)
+      .uint32(7)
+      .ldelim();
     await expect400(w.finish(), /^data\[0\]\.model_input\[0\]: wrong wire type 0/);
     // Unknown dtype and mismatched shapes.
     const withTensor = (t: Record<string, unknown>) =>
@@ -215,7 +266,11 @@ test('serve-trainer: bad protobuf bodies → 400 naming the field, and the serve
             {
               model_input: [{ encoded_text: { tokens: new Uint8Array(new Int32Array([1, 2, 3]).buffer) } }],
               loss_fn_inputs: {
-                target_tokens: { dtype: 2, shape: [3], dense: new Uint8Array(new BigInt64Array([2n, 3n, 4n]).buffer) },
+                target_tokens: {
+                  dtype: 2,
+                  shape: [3],
+                  dense: new Uint8Array(new BigInt64Array([2n, 3n, 4n]).buffer),
+                },
                 weights: t,
               },
             },
@@ -223,17 +278,31 @@ test('serve-trainer: bad protobuf bodies → 400 naming the field, and the serve
         }),
       ).finish();
     const f32 = new Uint8Array(new Float32Array([1, 1, 1]).buffer);
-    await expect400(withTensor({ dtype: 9, shape: [3], dense: f32 }), /^data\[0\]\.loss_fn_inputs\.weights\.dtype: unknown dtype 9/);
-    await expect400(withTensor({ dtype: 0, shape: [3], dense: f32 }), /^data\[0\]\.loss_fn_inputs\.weights\.dtype: unknown dtype 0/);
-    await expect400(withTensor({ dtype: 1, shape: [2, 2], dense: f32 }), /^data\[0\]\.loss_fn_inputs\.weights\.shape: \[2, 2\] holds 4 values, dense has 3/);
-    await expect400(withTensor({ dtype: 1, shape: [3], dense: f32.subarray(0, 10) }), /^data\[0\]\.loss_fn_inputs\.weights\.dense: 10 bytes/);
+    await expect400(
+      withTensor({ dtype: 9, shape: [3], dense: f32 }),
+      /^data\[0\]\.loss_fn_inputs\.weights\.dtype: unknown dtype 9/,
+    );
+    await expect400(
+      withTensor({ dtype: 0, shape: [3], dense: f32 }),
+      /^data\[0\]\.loss_fn_inputs\.weights\.dtype: unknown dtype 0/,
+    );
+    await expect400(
+      withTensor({ dtype: 1, shape: [2, 2], dense: f32 }),
+      /^data\[0\]\.loss_fn_inputs\.weights\.shape: \[2, 2\] holds 4 values, dense has 3/,
+    );
+    await expect400(
+      withTensor({ dtype: 1, shape: [3], dense: f32.subarray(0, 10) }),
+      /^data\[0\]\.loss_fn_inputs\.weights\.dense: 10 bytes/,
+    );
     // Shapes agree with themselves but not with the tokens: the JSON path's check names the field.
     await expect400(
       withTensor({ dtype: 1, shape: [2], dense: f32.subarray(0, 8) }),
       /forward_backward_input\.data\[0\]\.loss_fn_inputs\.weights: has 2 values, model_input has 3 tokens/,
     );
     // Not zstd, though labelled so; and an encoding we do not speak.
-    await expect400(good, /^body: Content-Encoding is zstd but the body is a not a zstd frame/, { 'content-encoding': 'zstd' });
+    await expect400(good, /^body: Content-Encoding is zstd but the body is a not a zstd frame/, {
+      'content-encoding': 'zstd',
+    });
     const corrupt = await zstdCompress(good);
     corrupt[corrupt.length - 3]! ^= 0xff;
     corrupt[8]! ^= 0x55;

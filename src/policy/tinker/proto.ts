@@ -29,9 +29,11 @@ export class ProtoError extends Error {
   }
 }
 
-const root = protobuf.parse(readFileSync(new URL('./tinker_public.proto', import.meta.url), 'utf8'), {
-  keepCase: true,
-}).root.resolveAll();
+const root = protobuf
+  .parse(readFileSync(new URL('./tinker_public.proto', import.meta.url), 'utf8'), {
+    keepCase: true,
+  })
+  .root.resolveAll();
 export const protoTypes = {
   ForwardBackwardRequest: root.lookupType('tinker_public.ForwardBackwardRequest'),
   ForwardBackwardOutput: root.lookupType('tinker_public.ForwardBackwardOutput'),
@@ -193,8 +195,10 @@ function checkMapEntry(f: protobuf.MapField, bytes: Uint8Array, path: string): v
     const wt = tag & 7;
     const start = r.pos;
     const message = f.resolvedType instanceof protobuf.Type ? f.resolvedType : null;
-    const want = id === 1 ? scalarWireType(f.keyType) : id === 2 ? (message ? LEN : scalarWireType(f.type)) : wt;
-    if (wt !== want) throw new ProtoError(`${path}.${key}`, `wrong wire type ${wt} in a map entry (expected ${want})`);
+    const want =
+      id === 1 ? scalarWireType(f.keyType) : id === 2 ? (message ? LEN : scalarWireType(f.type)) : wt;
+    if (wt !== want)
+      throw new ProtoError(`${path}.${key}`, `wrong wire type ${wt} in a map entry (expected ${want})`);
     try {
       skip(r, wt);
     } catch (err) {
@@ -208,12 +212,50 @@ function checkMapEntry(f: protobuf.MapField, bytes: Uint8Array, path: string): v
   }
 }
 
-function decode(type: protobuf.Type, bytes: Uint8Array, what: string): protobuf.Message & Record<string, any> {
+// Decoded messages (keepCase field names; int64 arrives as number or Long).
+type Int64 = number | { toNumber(): number };
+interface PbTensor {
+  dtype: number;
+  shape: Int64[];
+  encoding?: 'dense' | 'sparse_csr';
+  dense: Uint8Array;
+  sparse_csr: { values: Uint8Array; crow_indices: Uint8Array; col_indices: Uint8Array };
+}
+interface PbChunk {
+  chunk?: 'encoded_text' | 'image' | 'dmel';
+  encoded_text: { tokens: Uint8Array };
+}
+interface PbForwardBackwardRequest {
+  model_id: string;
+  seq_id: number;
+  data: { model_input: PbChunk[]; loss_fn_inputs: Record<string, PbTensor> }[];
+  loss_fn: string;
+  loss_fn_config: Record<string, number>;
+  forward_only: boolean;
+}
+interface PbBatchedTensor {
+  data: Uint8Array;
+  offsets: Uint8Array;
+  dtype: number;
+  trailing_shape: Int64[];
+}
+interface PbForwardBackwardOutput {
+  loss_fn_output_type: string;
+  loss_fn_outputs: { fields: Record<string, PbBatchedTensor>; num_datums: Int64 }[];
+  metrics: Record<string, number>;
+}
+interface PbSampleResponse {
+  sequences: { stop_reason: number; tokens: Uint8Array; logprobs?: Uint8Array }[];
+  prompt_logprobs?: Uint8Array;
+  prompt_cache_hit_tokens: number;
+}
+
+function decode<M>(type: protobuf.Type, bytes: Uint8Array): M {
   checkWire(type, bytes, '');
   try {
-    return type.decode(bytes) as protobuf.Message & Record<string, any>;
+    return type.decode(bytes) as unknown as M;
   } catch (err) {
-    throw new ProtoError(what, `not a valid tinker_public.${type.name}: ${(err as Error).message}`);
+    throw new ProtoError('body', `not a valid tinker_public.${type.name}: ${(err as Error).message}`);
   }
 }
 
@@ -242,10 +284,11 @@ function tensorToWire(t: W.TensorData): Record<string, unknown> {
   return { dtype, shape, dense: writeArray(t.data, dtype) };
 }
 
-function tensorFromWire(m: Record<string, any>, field: string): W.TensorData {
+function tensorFromWire(m: PbTensor, field: string): W.TensorData {
   const dtype = checkDtype(m.dtype as number, `${field}.dtype`);
   const shape = (m.shape as (number | { toNumber(): number })[]).map(num);
-  const outDtype: W.TensorData['dtype'] = dtype === DTYPE.INT64 || dtype === DTYPE.INT32 ? 'int64' : 'float32';
+  const outDtype: W.TensorData['dtype'] =
+    dtype === DTYPE.INT64 || dtype === DTYPE.INT32 ? 'int64' : 'float32';
   if (m.encoding === 'sparse_csr') {
     const s = m.sparse_csr as Record<string, Uint8Array>;
     if (shape.length === 0) throw new ProtoError(`${field}.shape`, 'required for sparse_csr tensors');
@@ -280,7 +323,8 @@ export function encodeForwardBackwardRequest(req: W.ForwardBackwardRequest, forw
     forward_only: forwardOnly,
     data: input.data.map((d) => ({
       model_input: d.model_input.chunks.map((c) => {
-        if (c.type !== 'encoded_text') throw new Error(`protobuf: ${c.type} chunks are not encoded by this client`);
+        if (c.type !== 'encoded_text')
+          throw new Error(`protobuf: ${c.type} chunks are not encoded by this client`);
         return { encoded_text: { tokens: writeArray((c as { tokens: number[] }).tokens, DTYPE.INT32) } };
       }),
       loss_fn_inputs: Object.fromEntries(
@@ -292,10 +336,10 @@ export function encodeForwardBackwardRequest(req: W.ForwardBackwardRequest, forw
 }
 
 export function decodeForwardBackwardRequest(bytes: Uint8Array): ProtoForwardBackward {
-  const m = decode(protoTypes.ForwardBackwardRequest, bytes, 'body');
-  const data: W.WireDatum[] = (m.data as Record<string, any>[]).map((d, i) => {
+  const m = decode<PbForwardBackwardRequest>(protoTypes.ForwardBackwardRequest, bytes);
+  const data: W.WireDatum[] = m.data.map((d, i) => {
     const field = `data[${i}]`;
-    const chunks: W.ModelInput['chunks'] = (d.model_input as Record<string, any>[]).map((c, j) => {
+    const chunks: W.ModelInput['chunks'] = d.model_input.map((c, j) => {
       const cf = `${field}.model_input[${j}]`;
       if (c.chunk === 'encoded_text') {
         return {
@@ -308,7 +352,7 @@ export function decodeForwardBackwardRequest(bytes: Uint8Array): ProtoForwardBac
       throw new ProtoError(cf, 'chunk has none of encoded_text, image, dmel');
     });
     const inputs: Record<string, W.TensorData> = {};
-    for (const [k, t] of Object.entries(d.loss_fn_inputs as Record<string, Record<string, any>>)) {
+    for (const [k, t] of Object.entries(d.loss_fn_inputs)) {
       inputs[k] = tensorFromWire(t, `${field}.loss_fn_inputs.${k}`);
     }
     return { model_input: { chunks }, loss_fn_inputs: inputs };
@@ -338,7 +382,11 @@ export function encodeForwardBackwardOutput(out: W.ForwardBackwardOutput): Uint8
   while (i < out.loss_fn_outputs.length) {
     const keys = Object.keys(out.loss_fn_outputs[i]!).sort();
     let j = i + 1;
-    while (j < out.loss_fn_outputs.length && Object.keys(out.loss_fn_outputs[j]!).sort().join() === keys.join()) j++;
+    while (
+      j < out.loss_fn_outputs.length &&
+      Object.keys(out.loss_fn_outputs[j]!).sort().join() === keys.join()
+    )
+      j++;
     const group = out.loss_fn_outputs.slice(i, j);
     const fields: Record<string, unknown> = {};
     for (const k of keys) {
@@ -354,23 +402,30 @@ export function encodeForwardBackwardOutput(out: W.ForwardBackwardOutput): Uint8
     records.push({ type_tag: out.loss_fn_output_type, fields, num_datums: group.length });
     i = j;
   }
-  const msg = { loss_fn_output_type: out.loss_fn_output_type, loss_fn_outputs: records, metrics: out.metrics };
+  const msg = {
+    loss_fn_output_type: out.loss_fn_output_type,
+    loss_fn_outputs: records,
+    metrics: out.metrics,
+  };
   return protoTypes.ForwardBackwardOutput.encode(protoTypes.ForwardBackwardOutput.fromObject(msg)).finish();
 }
 
 export function decodeForwardBackwardOutput(bytes: Uint8Array): W.ForwardBackwardOutput {
-  const m = decode(protoTypes.ForwardBackwardOutput, bytes, 'ForwardBackwardOutput');
+  const m = decode<PbForwardBackwardOutput>(protoTypes.ForwardBackwardOutput, bytes);
   const outputs: Record<string, W.TensorData>[] = [];
-  (m.loss_fn_outputs as Record<string, any>[]).forEach((rec, r) => {
+  m.loss_fn_outputs.forEach((rec, r) => {
     const n = num(rec.num_datums);
     const base = outputs.length;
     for (let d = 0; d < n; d++) outputs.push({});
-    for (const [k, bt] of Object.entries(rec.fields as Record<string, Record<string, any>>)) {
+    for (const [k, bt] of Object.entries(rec.fields)) {
       const field = `loss_fn_outputs[${r}].fields.${k}`;
       const dtype = checkDtype(bt.dtype as number, `${field}.dtype`);
       const offsets = readArray(bt.offsets as Uint8Array, DTYPE.INT64, `${field}.offsets`);
       if (offsets.length !== n + 1)
-        throw new ProtoError(`${field}.offsets`, `has ${offsets.length} entries, expected num_datums + 1 = ${n + 1}`);
+        throw new ProtoError(
+          `${field}.offsets`,
+          `has ${offsets.length} entries, expected num_datums + 1 = ${n + 1}`,
+        );
       const trailing = (bt.trailing_shape as (number | { toNumber(): number })[]).map(num);
       const inner = trailing.reduce((a, b) => a * b, 1);
       const blob = bt.data as Uint8Array;
@@ -417,11 +472,11 @@ export function encodeSampleResponse(s: W.SampleResponse): Uint8Array {
 }
 
 export function decodeSampleResponse(bytes: Uint8Array): W.SampleResponse {
-  const m = decode(protoTypes.SampleResponse, bytes, 'SampleResponse');
+  const m = decode<PbSampleResponse>(protoTypes.SampleResponse, bytes);
   const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
   return {
     type: 'sample',
-    sequences: (m.sequences as Record<string, any>[]).map((q, i) => ({
+    sequences: m.sequences.map((q, i) => ({
       tokens: readArray(q.tokens as Uint8Array, DTYPE.INT32, `sequences[${i}].tokens`),
       logprobs: has(q, 'logprobs')
         ? readArray(q.logprobs as Uint8Array, DTYPE.FLOAT32, `sequences[${i}].logprobs`)
