@@ -14,6 +14,7 @@ import { register as registerServeModel } from './commands/serve-model.ts';
 import { register as registerInfer } from './commands/infer.ts';
 import { register as registerEval } from './commands/eval.ts';
 import { register as registerServeTrainer } from './commands/serve-trainer.ts';
+import { register as registerEmbed } from './commands/embed.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     registerInfer,
     registerEval,
     registerServeTrainer,
+    registerEmbed,
   ]) {
     register(program);
   }

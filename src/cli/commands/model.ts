@@ -17,6 +17,10 @@ import {
   DEFAULT_SPECIAL_TOKENS,
 } from '../../engine/tokenizer.ts';
 import { builtinTokenizerCorpus } from '../../engine/tokenizer-corpus.ts';
+import { initBertFolder, loadBertFolder } from '../../engine/bert/folder.ts';
+import { writeBertGguf } from '../../engine/bert/gguf.ts';
+import { readJson } from '../../engine/io/hf.ts';
+import { join } from 'node:path';
 
 export interface InitModelOptions {
   arch: Arch;
@@ -89,6 +93,13 @@ export function convertModel(dir: string, o: ConvertOptions): void {
     if (tty) process.stderr.write(`\r${s}`);
   };
   const done = (s: string) => o.progress && process.stderr.write(tty ? `\r${s}\n` : `${s}\n`);
+  const cfgPath = join(dir, 'config.json');
+  if (existsSync(cfgPath) && readJson(cfgPath).model_type === 'bert') {
+    if (o.to !== 'gguf') throw new Error(`${dir}: BERT folders convert --to gguf only`);
+    writeBertGguf(o.out, loadBertFolder(dir), { dtype: dtype as GgufDtype });
+    done(`wrote ${o.out} (${dtype}, bert)`);
+    return;
+  }
   const folder = loadHfFolder(dir, {
     onProgress: (d, t) => say(`loading ${dir}: ${Math.floor((100 * d) / Math.max(t, 1))}%`),
   });
@@ -144,7 +155,8 @@ export function register(program: Command): void {
     .command('init')
     .description('Write a random-initialised Hugging Face model folder (config, safetensors, tokenizer)')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--arch <arch>', 'qwen2 | llama', 'qwen2')
+    .option('--arch <arch>', 'qwen2 | llama | bert (a tiny E5-style encoder)', 'qwen2')
+    .option('--head <head>', 'bert only: encoder | classifier (a cross-encoder reranker)', 'encoder')
     .option('--preset <name>', 'tiny | reference', 'tiny')
     .option('--seed <n>', 'random seed', int('--seed'), 0)
     .option(
@@ -160,9 +172,19 @@ export function register(program: Command): void {
         seed: number;
         tokenizer?: string;
         force?: boolean;
+        head: string;
       }) => {
+        if (o.arch === 'bert') {
+          if (o.head !== 'encoder' && o.head !== 'classifier')
+            throw new Error(`--head ${o.head}: expected encoder | classifier`);
+          const c = initBertFolder({ out: o.out, seed: o.seed, head: o.head, force: o.force });
+          console.log(
+            `wrote ${o.out}: bert ${o.head}, ${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}`,
+          );
+          return;
+        }
         if (o.arch !== 'qwen2' && o.arch !== 'llama')
-          throw new Error(`--arch ${o.arch}: expected qwen2 | llama`);
+          throw new Error(`--arch ${o.arch}: expected qwen2 | llama | bert`);
         if (o.preset !== 'tiny' && o.preset !== 'reference')
           throw new Error(`--preset ${o.preset}: expected tiny | reference`);
         const r = initModel({

@@ -40,7 +40,7 @@ const ALIGNMENT = 32;
 /** llama.cpp token types. */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
-type KV =
+export type KV =
   | { type: 'u32'; value: number }
   | { type: 'i32'; value: number }
   | { type: 'f32'; value: number }
@@ -298,7 +298,6 @@ export function writeGguf(
 ): void {
   const dtype = opts.dtype ?? 'f32';
   const arch = config.arch;
-  const s = new ByteSink();
   const kvs: [string, KV][] = [
     ['general.architecture', { type: 'str', value: arch }],
     ['general.name', { type: 'str', value: opts.name ?? basename(outPath).replace(/\.gguf$/, '') }],
@@ -320,7 +319,7 @@ export function writeGguf(
   ];
 
   // Tensors in llama.cpp naming, with the llama rope permutation applied.
-  const out: { name: string; t: TensorData; type: number }[] = [];
+  const out: GgufTensor[] = [];
   for (const [hf, t] of tensors) {
     const name = ggufTensorName(hf);
     if (name === null) {
@@ -331,24 +330,47 @@ export function writeGguf(
     let data = t;
     if (arch === 'llama' && /\.attn_q\./.test(name)) data = permuteRopeRows(t, config.numHeads);
     if (arch === 'llama' && /\.attn_k\./.test(name)) data = permuteRopeRows(t, config.numKvHeads);
-    const type = dtype === 'f16' && t.shape.length === 2 ? GGML_F16 : GGML_F32;
-    out.push({ name, t: data, type });
+    out.push({ name, t: data, type: ggufTensorType(dtype, t.shape) });
   }
 
+  writeGgufFile(outPath, kvs, out, opts.onProgress);
+}
+
+/** One tensor to write: llama.cpp name, fp32 data (HF row-major shape), stored type. */
+export interface GgufTensor {
+  name: string;
+  t: TensorData;
+  type: typeof GGML_F32 | typeof GGML_F16;
+}
+
+/** ggml type of a tensor for an export dtype: f16 for 2-D weights, 1-D tensors stay f32. */
+export function ggufTensorType(
+  dtype: GgufDtype,
+  shape: readonly number[],
+): typeof GGML_F32 | typeof GGML_F16 {
+  return dtype === 'f16' && shape.length === 2 ? GGML_F16 : GGML_F32;
+}
+
+/** Writes a GGUF v3 file (header, key/values, tensor infos, aligned data), atomically. */
+export function writeGgufFile(
+  outPath: string,
+  kvs: [string, KV][],
+  out: GgufTensor[],
+  onProgress?: (done: number, total: number) => void,
+): void {
+  const s = new ByteSink();
   s.u32(0x46554747); // "GGUF"
   s.u32(3);
   s.u64(out.length);
   s.u64(kvs.length);
   for (const [k, v] of kvs) writeKv(s, k, v);
   let offset = 0;
-  const offsets: number[] = [];
   for (const o of out) {
     s.str(o.name);
     s.u32(o.t.shape.length);
     for (let i = o.t.shape.length - 1; i >= 0; i--) s.u64(o.t.shape[i]); // ggml: innermost first
     s.u32(o.type);
     s.u64(offset);
-    offsets.push(offset);
     offset += Math.ceil((o.t.data.length * (o.type === GGML_F16 ? 2 : 4)) / ALIGNMENT) * ALIGNMENT;
   }
   s.pad(ALIGNMENT);
@@ -370,7 +392,7 @@ export function writeGguf(
       const padN = (ALIGNMENT - (bytes.length % ALIGNMENT)) % ALIGNMENT;
       if (padN) writeAll(fd, zeros.subarray(0, padN));
       done++;
-      opts.onProgress?.(done, out.length);
+      onProgress?.(done, out.length);
     }
     closeSync(fd);
   } catch (e) {

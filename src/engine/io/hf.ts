@@ -45,7 +45,7 @@ const SUPPORTED_ARCHITECTURES: Record<string, 'qwen2' | 'llama'> = {
   LlamaForCausalLM: 'llama',
 };
 
-function readJson(path: string): Json {
+export function readJson(path: string): Json {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
