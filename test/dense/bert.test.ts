@@ -243,7 +243,7 @@ test('cross-encoder logits = float64 reference (token types 0/1) and = llama.cpp
   for (const doc of TEXTS) {
     // Our natural input: [CLS] q [SEP] d [SEP], types 0…0 1…1, against the float64 reference head.
     const inp = exact.tokenizePair(query, doc);
-    assert.ok(inp.types!.includes(1));
+    assert.ok(Array.from(inp.types!).includes(1));
     const h = refForward(f, inp.ids as number[], inp.types as number[])[0];
     const D = f.config.hiddenSize;
     let logit = P.get('classifier.bias')!.data[0];
