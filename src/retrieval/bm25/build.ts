@@ -10,15 +10,18 @@ import { EnglishAnalyzer } from '../analyzer.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import type { DataError } from '../../data/errors.ts';
 import {
+  BLOCK,
   BinReader,
   BinWriter,
   FILES,
   INDEX_FORMAT,
   INDEX_VERSION,
-  TF_ESCAPE,
   assertLittleEndian,
   type IndexMeta,
+  type Scoring,
 } from './format.ts';
+import { encodeBlock } from './postings.ts';
+import { docFactors, roundUpF32, saturation } from './scoring.ts';
 
 /** What the index stores per passage: the id and the exact wire `contents` (`"Title"\nText`). */
 export interface CorpusDoc {
@@ -34,6 +37,11 @@ export interface BuildOptions {
   /** Default BM25 parameters recorded in the index (pyserini: 0.9 / 0.4). */
   k1?: number;
   b?: number;
+  /** Default scoring recorded in the index ('bm25' exact, or 'lucene' for Lucene 8.7 compatibility). */
+  scoring?: Scoring;
+  /** Analysis of a passage's contents into terms (default: the EnglishAnalyzer). Tests use it to
+   *  index Lucene's own token streams. */
+  analyze?: (contents: string) => string[];
   /** Progress callback, called at most a few times per second and once at the end. */
   onProgress?: (p: { docs: number; seconds: number; phase: 'index' | 'merge' | 'done' }) => void;
   /** Called for each skipped record (with --skip-bad-lines). */
@@ -83,6 +91,7 @@ export async function buildIndex(
   const maxBuffered = Math.max(16, Math.floor(budget / BYTES_PER_BUFFERED_POSTING));
   const k1 = opts.k1 ?? 0.9;
   const b = opts.b ?? 0.4;
+  const scoring: Scoring = opts.scoring ?? 'bm25';
   const reader =
     typeof corpus === 'string'
       ? readCorpus(corpus, { skipBadLines: opts.skipBadLines, onSkip: opts.onSkip, log: opts.log })
@@ -92,7 +101,8 @@ export async function buildIndex(
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(outDir, '.build-'));
   try {
-    const analyzer = new EnglishAnalyzer();
+    const english = new EnglishAnalyzer();
+    const analyze = opts.analyze ?? ((text: string) => english.analyze(text));
     const vocab = new Map<string, number>(); // term → provisional id (first-seen order)
     const termBuf = new U32Buffer();
     const docBuf = new U32Buffer();
@@ -103,6 +113,7 @@ export async function buildIndex(
     const docLensW = new BinWriter(join(work, FILES.docLens));
     const enc = new TextEncoder();
     const docTf = new Map<number, number>();
+    const docLens = new U32Buffer();
     let numDocs = 0;
     let totalLength = 0;
     let lastReport = 0;
@@ -117,7 +128,7 @@ export async function buildIndex(
 
     for await (const doc of docs as AsyncIterable<CorpusDoc>) {
       const docNum = numDocs++;
-      if (numDocs > 0xfffffffe) throw new Error('corpus has more than 2^32-2 passages');
+      if (numDocs > 0x7ffffffe) throw new Error('corpus has more than 2^31-2 passages');
       // Passage store: [u32 idLen][id][contents], offsets in store.idx.
       storeIdxW.writeF64(storeW.bytes);
       const idBytes = enc.encode(doc.id);
@@ -125,8 +136,9 @@ export async function buildIndex(
       storeW.write(idBytes);
       storeW.write(enc.encode(doc.contents));
       // Postings of this document.
-      const terms = analyzer.analyze(doc.contents);
+      const terms = analyze(doc.contents);
       docLensW.writeU32(terms.length);
+      docLens.push(terms.length);
       totalLength += terms.length;
       docTf.clear();
       for (const t of terms) {
@@ -160,18 +172,33 @@ export async function buildIndex(
     const runs = runPaths.length;
     opts.onProgress?.({ docs: numDocs, seconds: (performance.now() - t0) / 1000, phase: 'merge' });
 
-    const numPostings = mergeRuns(work, runPaths, vocab);
+    const lens = docLens.data.subarray(0, numDocs);
+    let docsWithTerms = 0;
+    for (let d = 0; d < numDocs; d++) if (lens[d] > 0) docsWithTerms++;
+    const stats = { numDocs, docsWithTerms, totalLength };
+    const factors = docFactors({ k1, b, scoring }, stats, lens);
+    const { numPostings, numBlocks, postingWords } = mergeRuns(
+      work,
+      runPaths,
+      vocab,
+      factors,
+      scoring === 'lucene',
+    );
     const meta: IndexMeta = {
       format: INDEX_FORMAT,
       version: INDEX_VERSION,
-      analyzer: 'lucene-english-v1',
+      analyzer: opts.analyze ? 'custom' : 'lucene-english-v1',
       numDocs,
+      docsWithTerms,
       numTerms: vocab.size,
       numPostings,
+      numBlocks,
+      postingWords,
       totalLength,
       avgdl: numDocs > 0 ? totalLength / numDocs : 0,
       k1,
       b,
+      scoring,
       createdAt: new Date().toISOString(),
       skippedLines,
     };
@@ -225,47 +252,87 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** Merge the runs into docs.bin / tfs.bin / tfs-big.bin and write the sorted term dictionary. */
-function mergeRuns(work: string, runPaths: string[], vocab: Map<string, number>): number {
+/** Merge the runs into block-packed postings (postings.bin + blocks.*) and write the sorted term
+ *  dictionary. Block maxima are computed for the index's default scoring parameters. */
+function mergeRuns(
+  work: string,
+  runPaths: string[],
+  vocab: Map<string, number>,
+  factors: Float64Array,
+  lucene: boolean,
+): { numPostings: number; numBlocks: number; postingWords: number } {
   const V = vocab.size;
   const readers = runPaths.map((p) => new BinReader(p));
   const nextTerm = readers.map((r) => (r.done ? Infinity : r.readU32()));
-  const docsW = new BinWriter(join(work, FILES.docs), 4 << 20);
-  const tfsW = new BinWriter(join(work, FILES.tfs), 1 << 20);
-  const bigW = new BinWriter(join(work, FILES.tfsBig));
-  const postStart = new Float64Array(V); // by provisional id
-  const df = new Uint32Array(V);
-  let block = new Uint32Array(1 << 16);
-  let posting = 0;
+  const postW = new BinWriter(join(work, FILES.postings), 4 << 20);
+  const lastW = new BinWriter(join(work, FILES.blockLast));
+  const offW = new BinWriter(join(work, FILES.blockOff));
+  const bitsW = new BinWriter(join(work, FILES.blockBits));
+  const maxW = new BinWriter(join(work, FILES.blockMax));
+  const firstBlock = new Float64Array(V); // by provisional id
+  const df = new Float64Array(V);
+  const termMax = new Float64Array(V);
+  let docs = new Uint32Array(1 << 16);
+  let tfs = new Uint32Array(1 << 16);
+  const scratch = new Int32Array(BLOCK);
+  const blockWords = new Uint32Array(2 * BLOCK);
+  const bits = new Uint8Array(2);
+  const last = new Uint32Array(1);
+  const max = new Float32Array(1);
+  let numPostings = 0;
+  let numBlocks = 0;
+  let words = 0;
   for (let t = 0; t < V; t++) {
-    postStart[t] = posting;
+    // Gather the term's postings from every run (runs hold increasing doc ranges).
+    let n = 0;
     for (let r = 0; r < readers.length; r++) {
       if (nextTerm[r] !== t) continue;
       const rd = readers[r];
       const c = rd.readU32();
-      if (block.length < c) block = new Uint32Array(Math.max(c, block.length * 2));
-      rd.readU32s(block, 0, c);
-      docsW.write(block.subarray(0, c));
-      rd.readU32s(block, 0, c);
-      const tf8 = new Uint8Array(c);
-      for (let i = 0; i < c; i++) {
-        const tf = block[i];
-        if (tf >= TF_ESCAPE) {
-          tf8[i] = TF_ESCAPE;
-          bigW.writeF64(posting + i);
-          bigW.writeF64(tf);
-        } else tf8[i] = tf;
+      if (docs.length < n + c) {
+        const size = Math.max(n + c, docs.length * 2);
+        const d2 = new Uint32Array(size);
+        d2.set(docs.subarray(0, n));
+        docs = d2;
+        const t2 = new Uint32Array(size);
+        t2.set(tfs.subarray(0, n));
+        tfs = t2;
       }
-      tfsW.write(tf8);
-      posting += c;
-      df[t] += c;
+      rd.readU32s(docs, n, c);
+      rd.readU32s(tfs, n, c);
+      n += c;
       nextTerm[r] = rd.done ? Infinity : rd.readU32();
     }
+    firstBlock[t] = numBlocks;
+    df[t] = n;
+    let best = 0;
+    for (let s = 0; s < n; s += BLOCK) {
+      const len = Math.min(BLOCK, n - s);
+      const [w, wd, wt] = encodeBlock(docs, tfs, s, len, s === 0 ? -1 : docs[s - 1], blockWords, 0, scratch);
+      postW.write(blockWords.subarray(0, w));
+      offW.writeF64(words);
+      words += w;
+      bits[0] = wd;
+      bits[1] = wt;
+      bitsW.write(bits);
+      last[0] = docs[s + len - 1];
+      lastW.write(last);
+      let m = 0;
+      for (let i = s; i < s + len; i++) {
+        const sat = saturation(lucene, tfs[i], factors[docs[i]]);
+        if (sat > m) m = sat;
+      }
+      max[0] = roundUpF32(m);
+      maxW.write(max);
+      if (max[0] > best) best = max[0];
+      numBlocks++;
+    }
+    termMax[t] = best;
+    numPostings += n;
   }
+  offW.writeF64(words);
   for (const r of readers) r.close();
-  docsW.close();
-  tfsW.close();
-  bigW.close();
+  for (const w of [postW, lastW, offW, bitsW, maxW]) w.close();
 
   // Dictionary sorted by UTF-8 bytes so lookups can binary-search the raw blob.
   const enc = new TextEncoder();
@@ -274,14 +341,15 @@ function mergeRuns(work: string, runPaths: string[], vocab: Map<string, number>)
   entries.sort((a, b) => compareBytes(a.bytes, b.bytes));
   const termsW = new BinWriter(join(work, FILES.terms));
   const idx = new Uint32Array(V + 1);
-  const post = new Float64Array(2 * V);
+  const post = new Float64Array(3 * V);
   let off = 0;
   entries.forEach((e, i) => {
     idx[i] = off;
     termsW.write(e.bytes);
     off += e.bytes.length;
-    post[2 * i] = postStart[e.id];
-    post[2 * i + 1] = df[e.id];
+    post[3 * i] = firstBlock[e.id];
+    post[3 * i + 1] = df[e.id];
+    post[3 * i + 2] = termMax[e.id];
   });
   if (off > 0xffffffff) throw new Error('term dictionary exceeds 4 GiB');
   idx[V] = off;
@@ -289,8 +357,8 @@ function mergeRuns(work: string, runPaths: string[], vocab: Map<string, number>)
   const idxW = new BinWriter(join(work, FILES.termsIdx));
   idxW.write(idx);
   idxW.close();
-  const postW = new BinWriter(join(work, FILES.termsPost));
-  postW.write(post);
-  postW.close();
-  return posting;
+  const termsPostW = new BinWriter(join(work, FILES.termsPost));
+  termsPostW.write(post);
+  termsPostW.close();
+  return { numPostings, numBlocks, postingWords: words };
 }

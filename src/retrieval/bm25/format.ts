@@ -1,51 +1,71 @@
-// On-disk layout of a BM25 index directory. Every array file is a raw little-endian typed array,
-// so opening an index is one large read per file (no parsing); the passage store stays on disk
-// and is read per hit with positional reads.
+// On-disk layout of a BM25 index directory (format v2: block-packed postings). Every array file is a
+// raw little-endian typed array, so opening an index is one large read per file into shared memory
+// (no parsing); the passage store stays on disk and is read per hit with positional reads.
+// Layout and codec: docs/bm25-index.md.
 //
-//   meta.json      IndexMeta (counts, avgdl, default k1/b, analyzer name)
+//   meta.json      IndexMeta (counts, avgdl, default k1/b and scoring, analyzer name)
 //   terms.bin      u8[]      UTF-8 bytes of all terms, sorted by byte order (binary-searchable)
 //   terms.idx      u32[V+1]  byte offset of term i in terms.bin
-//   terms.post     f64[2V]   per sorted term: [first posting index, document frequency]
-//   docs.bin       u32[P]    posting doc numbers, term by term, ascending within a term
-//   tfs.bin        u8[P]     term frequencies; 255 = look up the exact value in tfs-big.bin
-//   tfs-big.bin    f64[2E]   [posting index, tf] pairs for tf ≥ 255, ascending by posting index
+//   terms.post     f64[3V]   per sorted term: [first block, document frequency, max saturation]
+//   postings.bin   u32[W]    per block of ≤ 128 postings: bit-packed (doc gap − 1) then (tf − 1)
+//   blocks.last    u32[B]    last doc number of each block (skip data)
+//   blocks.off     f64[B+1]  word offset of each block in postings.bin
+//   blocks.bits    u8[2B]    [doc-gap bit width, tf bit width] of each block
+//   blocks.max     f32[B]    per block: max saturation s(tf, dl) of its postings (block-max
+//                            metadata, rounded up; under the index's default k1/b/scoring)
 //   doclens.bin    u32[N]    document length in terms (after analysis), exact (not quantised)
 //   store.idx      f64[N+1]  byte offset of document i in store.bin
 //   store.bin      records   u32 idByteLength, id UTF-8, contents UTF-8
+//
+// The saturation s is the per-posting factor in [0, 1) that the query weight multiplies:
+// bm25: tf / (tf + k1·(1 − b + b·dl/avgdl)); lucene: 1 − 1/(1 + tf/norm(byte(dl))) (see scoring.ts).
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 
 export const INDEX_FORMAT = 'search-r1-bm25';
-export const INDEX_VERSION = 1;
-export const TF_ESCAPE = 255;
+export const INDEX_VERSION = 2;
+/** Postings per block (as Lucene and PISA). */
+export const BLOCK = 128;
 
 export const FILES = {
   meta: 'meta.json',
   terms: 'terms.bin',
   termsIdx: 'terms.idx',
   termsPost: 'terms.post',
-  docs: 'docs.bin',
-  tfs: 'tfs.bin',
-  tfsBig: 'tfs-big.bin',
+  postings: 'postings.bin',
+  blockLast: 'blocks.last',
+  blockOff: 'blocks.off',
+  blockBits: 'blocks.bits',
+  blockMax: 'blocks.max',
   docLens: 'doclens.bin',
   storeIdx: 'store.idx',
   store: 'store.bin',
 } as const;
 
+/** How a posting is scored: exact BM25 in float64, or Lucene 8's float32 BM25 with one-byte norms. */
+export type Scoring = 'bm25' | 'lucene';
+
 export interface IndexMeta {
   format: typeof INDEX_FORMAT;
   version: number;
-  analyzer: 'lucene-english-v1';
+  /** 'custom' when built with BuildOptions.analyze (queries must then come as tokens). */
+  analyzer: 'lucene-english-v1' | 'custom';
   numDocs: number;
+  /** Documents with at least one term (Lucene's docCount, used by the lucene scoring). */
+  docsWithTerms: number;
   numTerms: number;
   numPostings: number;
+  numBlocks: number;
+  /** u32 words in postings.bin. */
+  postingWords: number;
   /** Sum of document lengths (terms after analysis). */
   totalLength: number;
   avgdl: number;
-  /** Defaults used when the index is opened without explicit k1/b. */
+  /** Defaults used when the index is opened without explicit k1/b/scoring; blocks.max is for these. */
   k1: number;
   b: number;
+  scoring: Scoring;
   createdAt: string;
   /** Corpus lines skipped by --skip-bad-lines (0 when none). */
   skippedLines: number;
@@ -60,12 +80,13 @@ export function indexPath(dir: string, file: keyof typeof FILES): string {
   return join(dir, FILES[file]);
 }
 
-/** Read a whole file into a fresh, aligned ArrayBuffer (works beyond the 2 GiB Buffer limit). */
-export function readWholeFile(path: string): ArrayBuffer {
+/** Read a whole file into a fresh, aligned buffer (works beyond the 2 GiB Buffer limit). Shared
+ *  memory (the default) lets query worker threads use the same bytes without copies. */
+export function readWholeFile(path: string, shared = true): ArrayBuffer | SharedArrayBuffer {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const ab = new ArrayBuffer(size);
+    const ab = shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
     const u8 = new Uint8Array(ab);
     let off = 0;
     while (off < size) {
@@ -79,7 +100,7 @@ export function readWholeFile(path: string): ArrayBuffer {
   }
 }
 
-type TypedCtor<T> = { new (ab: ArrayBuffer): T; BYTES_PER_ELEMENT: number };
+type TypedCtor<T> = { new (ab: ArrayBuffer | SharedArrayBuffer): T; BYTES_PER_ELEMENT: number };
 
 /** Read a raw typed-array file, checking its size is a whole number of elements (and `expect`). */
 export function readTyped<T>(path: string, ctor: TypedCtor<T>, expectLength?: number): T {

@@ -1,26 +1,41 @@
-// The embedded BM25 retriever: opens an index directory written by buildIndex (one read per
-// array file; passages stay on disk and are read per hit) and answers top-k queries exactly.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+// The embedded BM25 retriever: opens an index directory written by buildIndex (one read per array
+// file into shared memory, so query worker threads reuse the same bytes; passages stay on disk and
+// are read per hit) and answers top-k queries exactly with block-max MaxScore.
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { EnglishAnalyzer } from '../analyzer.ts';
 import type { Hit, Retriever } from '../types.ts';
 import { splitContents } from '../../protocol/passages.ts';
 import {
+  BLOCK,
   INDEX_FORMAT,
   INDEX_VERSION,
-  TF_ESCAPE,
   assertLittleEndian,
   indexPath,
   readTyped,
   readWholeFile,
   type IndexMeta,
+  type Scoring,
 } from './format.ts';
-import { maxScoreTopK, type TermCursorInput, type TopK } from './maxscore.ts';
+import { blockMaxScoreTopK, EMPTY_TOPK, TopKHeap, type TopK } from './maxscore.ts';
+import { Cursor, END, type PostingsData } from './postings.ts';
+import {
+  contribution,
+  docFactors,
+  finalScore,
+  roundUpF32,
+  saturation,
+  termBound,
+  termWeight,
+  type ScoringParams,
+} from './scoring.ts';
 
 export interface Bm25Options {
   /** BM25 term-frequency saturation (default: the index's, normally 0.9). */
   k1?: number;
   /** BM25 length normalisation (default: the index's, normally 0.4). */
   b?: number;
+  /** 'bm25' (exact, default) or 'lucene' (Lucene 8.7's float32 scoring with one-byte norms). */
+  scoring?: Scoring;
 }
 
 /** A hit from a stored corpus: also carries the exact `contents` string for the wire format. */
@@ -30,18 +45,90 @@ export interface StoredHit extends Hit {
   docNum: number;
 }
 
-/** Lucene BM25 idf. */
-export function bm25Idf(numDocs: number, df: number): number {
-  return Math.log(1 + (numDocs - df + 0.5) / (df + 0.5));
+/** One analysed query term present in the index. */
+export interface QueryTerm {
+  termId: number;
+  df: number;
+  /** Occurrences in the query (Anserini's clause boost). */
+  qtf: number;
+  weight: number;
+}
+
+/** The arrays of an open index, shareable with worker threads (SharedArrayBuffer-backed). */
+export interface IndexArrays {
+  terms: Uint8Array;
+  termsIdx: Uint32Array;
+  termsPost: Float64Array;
+  words: Uint32Array;
+  blockLast: Uint32Array;
+  blockOff: Float64Array;
+  blockBits: Uint8Array;
+  blockMax: Float32Array;
+  docLens: Uint32Array;
+  storeIdx: Float64Array;
+}
+
+/** Read meta.json and check the format version (old indexes get a rebuild instruction). */
+export function readIndexMeta(dir: string): IndexMeta {
+  const path = indexPath(dir, 'meta');
+  let meta: IndexMeta;
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8')) as IndexMeta;
+  } catch (e) {
+    throw new Error(`${path}: not a search-r1 BM25 index (${(e as Error).message})`);
+  }
+  if (meta.format !== INDEX_FORMAT)
+    throw new Error(`${path}: not a search-r1 BM25 index (format ${String(meta.format)})`);
+  if (meta.version !== INDEX_VERSION) {
+    throw new Error(
+      `${path}: BM25 index format v${meta.version}, this version reads v${INDEX_VERSION}` +
+        ` (block-packed postings); rebuild with search-r1 index <corpus> --out ${dir}`,
+    );
+  }
+  return meta;
+}
+
+/** Whether `dir` holds an index this version can open (for callers that cache built indexes). */
+export function isCurrentIndex(dir: string): boolean {
+  if (!existsSync(indexPath(dir, 'meta'))) return false;
+  try {
+    readIndexMeta(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Load every array file of an index (shared memory). */
+export function loadIndexArrays(dir: string, meta: IndexMeta): IndexArrays {
+  const V = meta.numTerms;
+  const N = meta.numDocs;
+  const B = meta.numBlocks;
+  return {
+    terms: new Uint8Array(readWholeFile(indexPath(dir, 'terms'))),
+    termsIdx: readTyped(indexPath(dir, 'termsIdx'), Uint32Array, V + 1),
+    termsPost: readTyped(indexPath(dir, 'termsPost'), Float64Array, 3 * V),
+    words: readTyped(indexPath(dir, 'postings'), Uint32Array, meta.postingWords),
+    blockLast: readTyped(indexPath(dir, 'blockLast'), Uint32Array, B),
+    blockOff: readTyped(indexPath(dir, 'blockOff'), Float64Array, B + 1),
+    blockBits: readTyped(indexPath(dir, 'blockBits'), Uint8Array, 2 * B),
+    blockMax: readTyped(indexPath(dir, 'blockMax'), Float32Array, B),
+    docLens: readTyped(indexPath(dir, 'docLens'), Uint32Array, N),
+    storeIdx: readTyped(indexPath(dir, 'storeIdx'), Float64Array, N + 1),
+  };
 }
 
 export class Bm25Index implements Retriever {
-  readonly k1: number;
-  readonly b: number;
+  readonly params: ScoringParams;
+  private readonly lucene: boolean;
   private readonly analyzer = new EnglishAnalyzer(1 << 16);
-  private readonly norms: Float64Array; // [N]
+  /** Per document: bm25 norm k1·(1 − b + b·dl/avgdl), or lucene normInv. */
+  private readonly factors: Float64Array;
   private readonly termIdCache = new Map<string, number>();
-  private readonly maxTfPart: Float64Array; // [V] max tf/(tf+norm) per term (depends on k1, b); NaN = not computed
+  private readonly postingsData: PostingsData;
+  /** Per term: max saturation under the scoring in use (NaN until computed, for non-default params). */
+  private readonly termMaxSat: Float64Array | null;
+  private readonly cursors: Cursor[] = [];
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private storeFd: number | null;
@@ -49,62 +136,52 @@ export class Bm25Index implements Retriever {
   private constructor(
     readonly dir: string,
     readonly meta: IndexMeta,
-    private readonly terms: Uint8Array,
-    private readonly termsIdx: Uint32Array,
-    private readonly termsPost: Float64Array,
-    private readonly docs: Uint32Array,
-    private readonly tfs: Uint8Array,
-    private readonly tfsBig: Float64Array,
-    readonly docLens: Uint32Array,
-    private readonly storeIdx: Float64Array,
+    readonly arrays: IndexArrays,
     opts: Bm25Options,
   ) {
-    this.k1 = opts.k1 ?? meta.k1;
-    this.b = opts.b ?? meta.b;
-    if (!(this.k1 >= 0) || !(this.b >= 0 && this.b <= 1))
-      throw new Error(`invalid BM25 parameters k1=${this.k1} b=${this.b}`);
-    this.norms = new Float64Array(meta.numDocs);
-    const avgdl = meta.avgdl || 1;
-    for (let d = 0; d < meta.numDocs; d++)
-      this.norms[d] = this.k1 * (1 - this.b + (this.b * docLens[d]) / avgdl);
-    this.maxTfPart = new Float64Array(meta.numTerms).fill(NaN);
+    this.params = { k1: opts.k1 ?? meta.k1, b: opts.b ?? meta.b, scoring: opts.scoring ?? meta.scoring };
+    const { k1, b, scoring } = this.params;
+    if (!(k1 >= 0) || !(b >= 0 && b <= 1)) throw new Error(`invalid BM25 parameters k1=${k1} b=${b}`);
+    if (scoring !== 'bm25' && scoring !== 'lucene')
+      throw new Error(`unknown BM25 scoring '${String(scoring)}'`);
+    this.lucene = scoring === 'lucene';
+    this.factors = docFactors(this.params, meta, arrays.docLens);
+    const asBuilt = k1 === meta.k1 && b === meta.b && scoring === meta.scoring;
+    // Block maxima are stored for the index's default parameters; other parameters recompute a
+    // term's maxima from its postings the first time a query uses it.
+    this.termMaxSat = asBuilt ? null : new Float64Array(meta.numTerms).fill(NaN);
+    this.postingsData = {
+      words: arrays.words,
+      blockLast: arrays.blockLast,
+      blockOff: arrays.blockOff,
+      blockBits: arrays.blockBits,
+      blockMax: asBuilt ? arrays.blockMax : new Float32Array(meta.numBlocks),
+    };
     this.storeFd = openSync(indexPath(dir, 'store'), 'r');
   }
 
   /** Open an index directory. */
   static async open(dir: string, opts: Bm25Options = {}): Promise<Bm25Index> {
     assertLittleEndian();
-    let meta: IndexMeta;
-    try {
-      meta = JSON.parse(readFileSync(indexPath(dir, 'meta'), 'utf8')) as IndexMeta;
-    } catch (e) {
-      throw new Error(`${indexPath(dir, 'meta')}: not a search-r1 BM25 index (${(e as Error).message})`);
-    }
-    if (meta.format !== INDEX_FORMAT || meta.version !== INDEX_VERSION) {
-      throw new Error(
-        `${indexPath(dir, 'meta')}: unsupported index format ${meta.format} v${meta.version} (want ${INDEX_FORMAT} v${INDEX_VERSION})`,
-      );
-    }
-    const V = meta.numTerms;
-    const N = meta.numDocs;
-    const P = meta.numPostings;
-    return new Bm25Index(
-      dir,
-      meta,
-      new Uint8Array(readWholeFile(indexPath(dir, 'terms'))),
-      readTyped(indexPath(dir, 'termsIdx'), Uint32Array, V + 1),
-      readTyped(indexPath(dir, 'termsPost'), Float64Array, 2 * V),
-      readTyped(indexPath(dir, 'docs'), Uint32Array, P),
-      readTyped(indexPath(dir, 'tfs'), Uint8Array, P),
-      readTyped(indexPath(dir, 'tfsBig'), Float64Array),
-      readTyped(indexPath(dir, 'docLens'), Uint32Array, N),
-      readTyped(indexPath(dir, 'storeIdx'), Float64Array, N + 1),
-      opts,
-    );
+    const meta = readIndexMeta(dir);
+    return new Bm25Index(dir, meta, loadIndexArrays(dir, meta), opts);
+  }
+
+  /** An index over arrays another thread loaded (query workers: no second copy in memory). */
+  static fromArrays(dir: string, meta: IndexMeta, arrays: IndexArrays, opts: Bm25Options = {}): Bm25Index {
+    return new Bm25Index(dir, meta, arrays, opts);
   }
 
   get numDocs(): number {
     return this.meta.numDocs;
+  }
+
+  get k1(): number {
+    return this.params.k1;
+  }
+
+  get b(): number {
+    return this.params.b;
   }
 
   /** Sorted-dictionary position of an analysed term, or -1. */
@@ -131,11 +208,12 @@ export class Bm25Index implements Retriever {
   }
 
   private compareTerm(i: number, key: Uint8Array): number {
-    const s = this.termsIdx[i];
-    const e = this.termsIdx[i + 1];
+    const { terms, termsIdx } = this.arrays;
+    const s = termsIdx[i];
+    const e = termsIdx[i + 1];
     const n = Math.min(e - s, key.length);
     for (let j = 0; j < n; j++) {
-      const diff = this.terms[s + j] - key[j];
+      const diff = terms[s + j] - key[j];
       if (diff !== 0) return diff;
     }
     return e - s - key.length;
@@ -144,79 +222,111 @@ export class Bm25Index implements Retriever {
   /** Document frequency of an analysed term (0 when unknown). */
   df(term: string): number {
     const id = this.termId(term);
-    return id < 0 ? 0 : this.termsPost[2 * id + 1];
+    return id < 0 ? 0 : this.arrays.termsPost[3 * id + 1];
   }
 
-  private bigTf = (postingIndex: number): number => {
-    // Binary search the [posting, tf] pairs.
-    const a = this.tfsBig;
-    let lo = 0;
-    let hi = a.length / 2 - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const p = a[2 * mid];
-      if (p === postingIndex) return a[2 * mid + 1];
-      if (p < postingIndex) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    throw new Error(
-      `${this.dir}: corrupt index: posting ${postingIndex} has an escaped tf but no entry in tfs-big.bin`,
-    );
-  };
-
-  /** Postings of sorted term `id`: doc numbers, tfs, and the global index of the first posting. */
-  postings(id: number): { docs: Uint32Array; tfs: Uint8Array; base: number } {
-    const start = this.termsPost[2 * id];
-    const df = this.termsPost[2 * id + 1];
-    return {
-      docs: this.docs.subarray(start, start + df),
-      tfs: this.tfs.subarray(start, start + df),
-      base: start,
-    };
-  }
-
-  /** Exact tf of posting `p` of the whole postings file. */
-  tfAt(p: number): number {
-    const t = this.tfs[p];
-    return t === TF_ESCAPE ? this.bigTf(p) : t;
-  }
-
-  /** max over the term's postings of tf/(tf+norm): the MaxScore bound, computed once per term. */
-  private maxTfPartOf(id: number): number {
-    const cached = this.maxTfPart[id];
-    if (!Number.isNaN(cached)) return cached;
-    const { docs, tfs, base } = this.postings(id);
-    let best = 0;
-    for (let i = 0; i < docs.length; i++) {
-      let tf = tfs[i];
-      if (tf === TF_ESCAPE) tf = this.bigTf(base + i);
-      const v = tf / (tf + this.norms[docs[i]]);
-      if (v > best) best = v;
-    }
-    this.maxTfPart[id] = best;
-    return best;
-  }
-
-  /** Query text → scoring inputs: unique known terms in first-occurrence order, weight = qtf·idf
-   *  (pyserini's bag-of-words query boosts a repeated term by its count). */
-  queryTerms(query: string): TermCursorInput[] {
+  /** Query text → known terms in first-occurrence order, weighted by their count in the query
+   *  (Anserini's bag of words: one clause per distinct term, boosted by its count). */
+  queryTerms(query: string): QueryTerm[] {
     const counts = new Map<number, number>();
     for (const t of this.analyzer.analyze(query)) {
       const id = this.termId(t);
       if (id >= 0) counts.set(id, (counts.get(id) ?? 0) + 1);
     }
-    const out: TermCursorInput[] = [];
-    for (const [id, qtf] of counts) {
-      const { docs, tfs, base } = this.postings(id);
-      const weight = qtf * bm25Idf(this.meta.numDocs, docs.length);
-      out.push({ docs, tfs, postingBase: base, weight, maxScore: weight * this.maxTfPartOf(id) });
+    return this.weigh(counts);
+  }
+
+  /** Already-analysed query terms (e.g. another analyzer's output) → weighted query terms. */
+  queryTermsFromTokens(tokens: string[]): QueryTerm[] {
+    const counts = new Map<number, number>();
+    for (const t of tokens) {
+      const id = this.termId(t);
+      if (id >= 0) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    return this.weigh(counts);
+  }
+
+  private weigh(counts: Map<number, number>): QueryTerm[] {
+    const out: QueryTerm[] = [];
+    for (const [termId, qtf] of counts) {
+      const df = this.arrays.termsPost[3 * termId + 1];
+      out.push({ termId, df, qtf, weight: termWeight(this.params, this.meta, df, qtf) });
     }
     return out;
   }
 
+  /** Max saturation of a term under the scoring in use (recomputing its block maxima if needed). */
+  private maxSaturation(termId: number): number {
+    if (this.termMaxSat === null) return this.arrays.termsPost[3 * termId + 2];
+    const cached = this.termMaxSat[termId];
+    if (!Number.isNaN(cached)) return cached;
+    const first = this.arrays.termsPost[3 * termId];
+    const df = this.arrays.termsPost[3 * termId + 1];
+    const c = new Cursor(this.postingsData);
+    c.reset(first, df, 0, 0, 0);
+    const maxes = this.postingsData.blockMax;
+    let best = 0;
+    for (let b = first; b < c.end; b++) {
+      if (b !== c.block) c.load(b);
+      let m = 0;
+      for (;;) {
+        const s = saturation(this.lucene, c.tf(), this.factors[c.doc]);
+        if (s > m) m = s;
+        if (c.atBlockEnd()) break;
+        c.next();
+      }
+      maxes[b] = roundUpF32(m);
+      if (maxes[b] > best) best = maxes[b];
+    }
+    this.termMaxSat[termId] = best;
+    return best;
+  }
+
+  private cursorsFor(terms: QueryTerm[]): Cursor[] {
+    while (this.cursors.length < terms.length) this.cursors.push(new Cursor(this.postingsData));
+    return terms.map((t, slot) => {
+      const c = this.cursors[slot];
+      const sat = this.maxSaturation(t.termId);
+      c.reset(
+        this.arrays.termsPost[3 * t.termId],
+        t.df,
+        t.weight,
+        termBound(this.lucene, t.weight, sat),
+        slot,
+      );
+      return c;
+    });
+  }
+
+  /** Top-k for weighted query terms (no passage reads). */
+  topK(terms: QueryTerm[], k: number): TopK {
+    if (terms.length === 0 || k <= 0) return EMPTY_TOPK;
+    return blockMaxScoreTopK(this.cursorsFor(terms), k, this.factors, this.lucene);
+  }
+
   /** Top-k doc numbers and scores for one query (no passage reads). */
   searchDocs(query: string, k: number): TopK {
-    return maxScoreTopK(this.queryTerms(query), k, this.norms, this.bigTf);
+    return this.topK(this.queryTerms(query), k);
+  }
+
+  /** Unpruned reference: scores every posting of every query term (benchmark exactness check). */
+  exhaustiveTopK(terms: QueryTerm[], k: number): TopK {
+    if (terms.length === 0 || k <= 0) return EMPTY_TOPK;
+    const sums = new Map<number, Float64Array>();
+    this.cursorsFor(terms).forEach((c, slot) => {
+      for (; c.doc !== END; c.next()) {
+        let v = sums.get(c.doc);
+        if (!v) sums.set(c.doc, (v = new Float64Array(terms.length)));
+        v[slot] = contribution(this.lucene, c.weight, c.tf(), this.factors[c.doc]);
+      }
+    });
+    const heap = new TopKHeap(k);
+    for (const d of [...sums.keys()].sort((a, b) => a - b)) {
+      let s = 0;
+      for (const x of sums.get(d)!) s += x;
+      heap.offer(finalScore(this.lucene, s), d);
+    }
+    return heap.sorted();
   }
 
   /** Stored `{id, contents}` of doc number `d` (one positional read). */
@@ -224,8 +334,8 @@ export class Bm25Index implements Retriever {
     if (this.storeFd === null) throw new Error(`${this.dir}: index is closed`);
     if (!(d >= 0 && d < this.meta.numDocs))
       throw new RangeError(`doc number ${d} out of range [0, ${this.meta.numDocs})`);
-    const start = this.storeIdx[d];
-    const end = this.storeIdx[d + 1];
+    const start = this.arrays.storeIdx[d];
+    const end = this.arrays.storeIdx[d + 1];
     const buf = Buffer.allocUnsafe(end - start);
     let off = 0;
     while (off < buf.length) {
@@ -240,9 +350,8 @@ export class Bm25Index implements Retriever {
     };
   }
 
-  /** Hits for one query. */
-  searchOne(query: string, k: number): StoredHit[] {
-    const top = this.searchDocs(query, k);
+  /** Hits for a top-k list. */
+  hits(top: TopK): StoredHit[] {
     const hits: StoredHit[] = [];
     for (let i = 0; i < top.docs.length; i++) {
       const docNum = top.docs[i];
@@ -251,6 +360,11 @@ export class Bm25Index implements Retriever {
       hits.push({ id, title, text, score: top.scores[i], contents, docNum });
     }
     return hits;
+  }
+
+  /** Hits for one query. */
+  searchOne(query: string, k: number): StoredHit[] {
+    return this.hits(this.searchDocs(query, k));
   }
 
   async search(queries: string[], topk: number): Promise<StoredHit[][]> {
@@ -263,4 +377,6 @@ export class Bm25Index implements Retriever {
   }
 }
 
+/** Postings per block (re-exported for tests). */
+export { BLOCK };
 export { buildIndex, type BuildOptions, type BuildStats, type CorpusDoc } from './build.ts';
