@@ -229,16 +229,27 @@ test('lucene scoring reproduces real Lucene 8.7 top-10 lists (ids, order, scores
     const idx = await Bm25Index.open(dir);
     const lines = readFileSync(join(data, 'bm25-2wiki-nq-top10.jsonl'), 'utf8').trim().split('\n');
     assert.equal(lines.length, 3610);
+    // End to end too: the project's EnglishAnalyzer on passages and on the raw question text.
+    const dir2 = join(dir, 'analyzed');
+    await buildIndex(corpusPath, dir2, { scoring: 'lucene' });
+    const idx2 = await Bm25Index.open(dir2);
     let same = 0;
+    let sameAnalyzed = 0;
     for (const line of lines) {
-      const r = JSON.parse(line) as { query_id: number; hits: { doc: number; score: number }[] };
-      const got = idx.topK(idx.queryTermsFromTokens(queryTokens[r.query_id]), 10);
-      const ok =
+      const r = JSON.parse(line) as {
+        query_id: number;
+        query: string;
+        hits: { doc: number; score: number }[];
+      };
+      const equal = (got: { docs: Int32Array; scores: Float64Array }): boolean =>
         got.docs.length === r.hits.length &&
         r.hits.every((h, i) => h.doc === got.docs[i] && Math.abs(h.score - got.scores[i]) <= 1e-6 * h.score);
-      if (ok) same++;
+      if (equal(idx.topK(idx.queryTermsFromTokens(queryTokens[r.query_id]), 10))) same++;
+      if (equal(idx2.searchDocs(r.query, 10))) sameAnalyzed++;
     }
     assert.equal(same, 3610);
+    assert.equal(sameAnalyzed, 3610);
+    await idx2.close();
     await idx.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

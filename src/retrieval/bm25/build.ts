@@ -6,7 +6,7 @@
 // not with the corpus.
 import { mkdirSync, rmSync, writeFileSync, mkdtempSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnglishAnalyzer } from '../analyzer.ts';
+import { ANALYZER_NAME, EnglishAnalyzer } from '../analyzer.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import type { DataError } from '../../data/errors.ts';
 import {
@@ -187,7 +187,7 @@ export async function buildIndex(
     const meta: IndexMeta = {
       format: INDEX_FORMAT,
       version: INDEX_VERSION,
-      analyzer: opts.analyze ? 'custom' : 'lucene-english-v1',
+      analyzer: opts.analyze ? 'custom' : ANALYZER_NAME,
       numDocs,
       docsWithTerms,
       numTerms: vocab.size,

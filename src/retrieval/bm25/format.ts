@@ -50,7 +50,7 @@ export interface IndexMeta {
   format: typeof INDEX_FORMAT;
   version: number;
   /** 'custom' when built with BuildOptions.analyze (queries must then come as tokens). */
-  analyzer: 'lucene-english-v1' | 'custom';
+  analyzer: string;
   numDocs: number;
   /** Documents with at least one term (Lucene's docCount, used by the lucene scoring). */
   docsWithTerms: number;

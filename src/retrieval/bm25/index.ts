@@ -2,7 +2,7 @@
 // file into shared memory, so query worker threads reuse the same bytes; passages stay on disk and
 // are read per hit) and answers top-k queries exactly with block-max MaxScore.
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { EnglishAnalyzer } from '../analyzer.ts';
+import { ANALYZER_NAME, EnglishAnalyzer } from '../analyzer.ts';
 import type { Hit, Retriever } from '../types.ts';
 import { splitContents } from '../../protocol/passages.ts';
 import {
@@ -83,6 +83,12 @@ export function readIndexMeta(dir: string): IndexMeta {
     throw new Error(
       `${path}: BM25 index format v${meta.version}, this version reads v${INDEX_VERSION}` +
         ` (block-packed postings); rebuild with search-r1 index <corpus> --out ${dir}`,
+    );
+  }
+  if (meta.analyzer !== ANALYZER_NAME && meta.analyzer !== 'custom') {
+    throw new Error(
+      `${path}: built with analyzer ${meta.analyzer}, this version analyses queries with ${ANALYZER_NAME}; ` +
+        `rebuild with search-r1 index <corpus> --out ${dir}`,
     );
   }
   return meta;
