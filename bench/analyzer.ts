@@ -3,7 +3,13 @@
 // Run: npm run bench:analyzer   (numbers in BENCHMARKS.md)
 import { readFileSync } from 'node:fs';
 import { stemmer } from 'stemmer';
-import { EnglishAnalyzer, LUCENE_ENGLISH_STOP_WORDS, lowerCase, removePossessive, tokenize } from '../src/retrieval/analyzer.ts';
+import {
+  EnglishAnalyzer,
+  LUCENE_ENGLISH_STOP_WORDS,
+  lowerCase,
+  removePossessive,
+  tokenize,
+} from '../src/retrieval/analyzer.ts';
 import { porterStem } from '../src/retrieval/porter.ts';
 
 const CORPUS = new URL('../../shared/data/2wikimultihopqa_corpus.json', import.meta.url).pathname;

@@ -15,6 +15,7 @@ import { register as registerInfer } from './commands/infer.ts';
 import { register as registerEval } from './commands/eval.ts';
 import { register as registerServeTrainer } from './commands/serve-trainer.ts';
 import { register as registerEmbed } from './commands/embed.ts';
+import { addHubResolution } from './policy-options.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     const v = action.optsWithGlobals().retryBudget as number | undefined;
     setRetryBudgetSeconds(v);
   });
+  addHubResolution(program);
   return program;
 }
 

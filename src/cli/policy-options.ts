@@ -2,6 +2,8 @@
 // (the options they produce are read by src/eval/backends.ts).
 import type { Command } from 'commander';
 import { integerOption } from './options.ts';
+import { HubError } from '../hub/http.ts';
+import { resolveHubArg, type HubArgKind } from '../hub/resolve.ts';
 
 export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
   return cmd
@@ -45,4 +47,61 @@ export function addRetrieverOptions(cmd: Command): Command {
   return cmd
     .option('--retriever <dir>', 'a BM25 index folder built by `search-r1 index`')
     .option('--retriever-url <url>', 'a Search-R1-compatible retrieval server (POST /retrieve)');
+}
+
+/** Option (attribute name) → what a Hub id given there resolves to; see src/hub/resolve.ts. */
+const HUB_OPTIONS: Record<string, { kind: HubArgKind; preferSplit?: string }> = {
+  model: { kind: 'model' },
+  criticModel: { kind: 'model' },
+  tokenizer: { kind: 'model' },
+  encoder: { kind: 'encoder' },
+  gguf: { kind: 'gguf' },
+  index: { kind: 'index' },
+  retriever: { kind: 'index' },
+  corpus: { kind: 'corpus' },
+  dataset: { kind: 'dataset', preferSplit: 'test' },
+  val: { kind: 'dataset', preferSplit: 'test' },
+  train: { kind: 'dataset', preferSplit: 'train' },
+  input: { kind: 'dataset' },
+};
+
+/**
+ * Before any command runs, values typed on the command line that are Hub ids
+ * (`Qwen/Qwen2.5-3B-Instruct`, `PeterJinGo/nq_hotpotqa_train@main:test.parquet`) become local
+ * paths in the Hugging Face cache; `search-r1 index <corpus>` takes one as its corpus too.
+ */
+export function addHubResolution(program: Command): void {
+  program.hook('preAction', async (_root, action) => {
+    const resolveOne = async (flag: string, v: string, kind: HubArgKind, preferSplit?: string) => {
+      try {
+        return await resolveHubArg(kind, v, preferSplit ? { preferSplit } : {});
+      } catch (e) {
+        if (!(e instanceof HubError)) throw e;
+        throw new Error(`${flag} ${v}: not a local path, and as a Hugging Face Hub id: ${e.message}`);
+      }
+    };
+    for (const [key, { kind, preferSplit }] of Object.entries(HUB_OPTIONS)) {
+      if (action.getOptionValueSource(key) !== 'cli') continue;
+      const v: unknown = action.getOptionValue(key);
+      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      if (typeof v === 'string') {
+        // --dataset takes a comma-separated list of names, files and Hub ids.
+        const parts = key === 'dataset' ? v.split(',') : [v];
+        const out = await Promise.all(parts.map((p) => resolveOne(flag, p.trim(), kind, preferSplit)));
+        action.setOptionValueWithSource(key, out.join(','), 'cli');
+      } else if (Array.isArray(v)) {
+        const out: string[] = [];
+        for (const p of v as string[]) out.push(await resolveOne(flag, p, kind, preferSplit));
+        action.setOptionValueWithSource(key, out, 'cli');
+      }
+    }
+    // Commands whose first argument is a data file: `index <corpus>`, `data inspect <file>`.
+    const first: unknown = action.processedArgs[0];
+    if ((action.name() === 'index' || action.name() === 'inspect') && typeof first === 'string')
+      action.processedArgs[0] = await resolveOne(
+        action.name(),
+        first,
+        action.name() === 'index' ? 'corpus' : 'dataset',
+      );
+  });
 }

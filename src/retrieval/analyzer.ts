@@ -82,7 +82,8 @@ const EM_MOD = 4;
 const MIDNUMLET_CPS = [0x2e, 0x2018, 0x2019, 0x2024, 0xfe52, 0xff07, 0xff0e];
 const MIDLETTER_CPS = [0x3a, 0xb7, 0x387, 0x5f4, 0x2027, 0xfe13, 0xfe55, 0xff1a];
 const MIDNUM_CPS = [
-  0x2c, 0x3b, 0x37e, 0x589, 0x60c, 0x60d, 0x66c, 0x7f8, 0x2044, 0xfe10, 0xfe14, 0xfe50, 0xfe54, 0xff0c, 0xff1b,
+  0x2c, 0x3b, 0x37e, 0x589, 0x60c, 0x60d, 0x66c, 0x7f8, 0x2044, 0xfe10, 0xfe14, 0xfe50, 0xfe54, 0xff0c,
+  0xff1b,
 ];
 // Not Alphabetic, still ALetter (UAX#29).
 const ALETTER_EXTRA: [number, number][] = [
@@ -154,7 +155,8 @@ function classifyEmoji(cp: number): number {
   const keycapBase = (cp >= 0x30 && cp <= 0x39) || cp === 0x23 || cp === 0x2a;
   const isRi = cp >= 0x1f1e6 && cp <= 0x1f1ff;
   const isMod = RE.mod.test(ch);
-  if (RE.extPict.test(ch) || (RE.emoji.test(ch) && !accidental && !keycapBase && !isRi && !isMod)) f |= EM_CHAR;
+  if (RE.extPict.test(ch) || (RE.emoji.test(ch) && !accidental && !keycapBase && !isRi && !isMod))
+    f |= EM_CHAR;
   if (RE.modBase.test(ch)) f |= EM_MODBASE;
   if (isMod) f |= EM_MOD;
   return f;
@@ -348,7 +350,9 @@ export function scanTokens(text: string, emit: (token: string) => void): void {
       continue;
     }
     if (end - i <= MAX_TOKEN_LENGTH) emit(text.slice(i, end));
-    else for (let s = i; s < end; s += MAX_TOKEN_LENGTH) emit(text.slice(s, Math.min(end, s + MAX_TOKEN_LENGTH)));
+    else
+      for (let s = i; s < end; s += MAX_TOKEN_LENGTH)
+        emit(text.slice(s, Math.min(end, s + MAX_TOKEN_LENGTH)));
     i = end;
   }
 }

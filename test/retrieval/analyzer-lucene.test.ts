@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { EnglishAnalyzer, lowerCase, removePossessive, tokenize } from '../../src/retrieval/analyzer.ts';
 import { porterStem } from '../../src/retrieval/porter.ts';
 
-const FIXTURE = new URL('../../../shared/data/lucene/english-analyzer-tokens.jsonl', import.meta.url).pathname;
+const FIXTURE = new URL('../../../shared/data/lucene/english-analyzer-tokens.jsonl', import.meta.url)
+  .pathname;
 
 /** Edge cases that still differ from Lucene, each explained in docs/lucene-analysis.md. */
 const KNOWN_EDGE_DIFFERENCES = new Set(['edge:3']);
@@ -32,7 +33,10 @@ test('Lucene EnglishAnalyzer token streams: every 2wiki and nq row, and the edge
     differing.filter((id) => !id.startsWith('edge:')),
     [],
   );
-  assert.deepEqual(differing.filter((id) => id.startsWith('edge:')), [...KNOWN_EDGE_DIFFERENCES]);
+  assert.deepEqual(
+    differing.filter((id) => id.startsWith('edge:')),
+    [...KNOWN_EDGE_DIFFERENCES],
+  );
 });
 
 test('tokenizer: UAX#29 word breaks as Lucene applies them', () => {
@@ -40,9 +44,21 @@ test('tokenizer: UAX#29 word breaks as Lucene applies them', () => {
   assert.deepEqual(tokenize('Kechiche‘s U.S.A. i.e. 3,500.25'), ['Kechiche‘s', 'U.S.A', 'i.e', '3,500.25']);
   assert.deepEqual(tokenize('_______ foo_bar _x_ 12 km² H₂O'), ['foo_bar', '_x_', '12', 'km', 'H', 'O']);
   assert.deepEqual(tokenize('Coca-Cola™ ♥ 👍🏽 🇫🇷'), ['Coca', 'Cola', '™', '♥', '👍🏽', '🇫🇷']);
-  assert.deepEqual(tokenize('北京 ひらがな カタカナ ภาษาไทย'), ['北', '京', 'ひ', 'ら', 'が', 'な', 'カタカナ', 'ภาษาไทย']);
+  assert.deepEqual(tokenize('北京 ひらがな カタカナ ภาษาไทย'), [
+    '北',
+    '京',
+    'ひ',
+    'ら',
+    'が',
+    'な',
+    'カタカナ',
+    'ภาษาไทย',
+  ]);
   assert.deepEqual(tokenize('\u0650hussein'), ['hussein']); // a leading combining mark is dropped
-  assert.deepEqual(tokenize('x'.repeat(600)).map((s) => s.length), [255, 255, 90]);
+  assert.deepEqual(
+    tokenize('x'.repeat(600)).map((s) => s.length),
+    [255, 255, 90],
+  );
 });
 
 test('filters: possessive, Java-style per-char lowercase, Porter as Lucene', () => {

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { readCorpus } from '../../data/corpus.ts';
 import { readQaFileWithStats } from '../../data/qa.ts';
 import { prepareSearchR1Data, type PrepareResult } from '../../data/prepare.ts';
+import { CATALOG, dataFetch, GROUPS } from '../../hub/catalog.ts';
+import { hubConfig } from '../../hub/config.ts';
 
 const list = (v: string): string[] =>
   v
@@ -124,5 +126,38 @@ Example:
     .action(async (file: string, o: { corpus?: boolean; n: number; skipBadLines?: boolean }) => {
       const r = await dataInspect(file, o);
       console.log(JSON.stringify(r, null, 2));
+    });
+
+  data
+    .command('fetch')
+    .description(
+      'Download data the Search-R1 reference uses from the Hugging Face Hub into the HF cache and link it under --data-dir',
+    )
+    .argument('<name>', `one of: ${[...Object.keys(GROUPS), ...Object.keys(CATALOG)].join(', ')}`)
+    .option(
+      '--data-dir <dir>',
+      'where the files are linked ($SEARCH_R1_DATA)',
+      process.env.SEARCH_R1_DATA ?? 'data',
+    )
+    .addHelpText(
+      'after',
+      `
+${Object.entries(CATALOG)
+  .map(
+    ([n, e]) =>
+      `  ${n.padEnd(18)} ${e.what}\n${' '.repeat(21)}${e.repo}: ${e.files.map((f) => f.path).join(', ')}`,
+  )
+  .join('\n')}
+  eval               the seven above (nq … bamboogle)
+
+Files go to the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub),
+shared with Python tools; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured; an interrupted
+download resumes. Then, e.g.:
+  search-r1 eval --dataset nq,hotpotqa --data-dir data …
+  search-r1 index data/wiki-18/wiki-18.jsonl.gz --out indexes/wiki18-bm25`,
+    )
+    .action(async (name: string, o: { dataDir: string }) => {
+      const files = await dataFetch(name, o.dataDir, hubConfig());
+      console.log(JSON.stringify(files, null, 2));
     });
 }
