@@ -11,6 +11,8 @@ export interface IndexCommandOptions {
   skipBadLines?: boolean;
   k1?: number;
   b?: number;
+  /** Default scoring recorded in the index: Lucene 8.7's (one-byte norms, float32) instead of exact BM25. */
+  luceneCompat?: boolean;
   /** Progress line on stderr (default true). */
   progress?: boolean;
 }
@@ -24,6 +26,7 @@ export async function indexCorpus(o: IndexCommandOptions): Promise<BuildStats> {
     skipBadLines: o.skipBadLines,
     k1: o.k1,
     b: o.b,
+    scoring: o.luceneCompat ? 'lucene' : 'bm25',
     onProgress:
       o.progress === false
         ? undefined
@@ -58,6 +61,7 @@ export function register(program: Command): void {
     .option('--skip-bad-lines', 'skip and count malformed records instead of failing')
     .option('--k1 <x>', 'default BM25 k1 stored in the index', numberOption('k1'), 0.9)
     .option('--b <x>', 'default BM25 b stored in the index', numberOption('b'), 0.4)
+    .option('--lucene-compat', 'score as Lucene 8.7 / Pyserini by default (one-byte length norms, float32)')
     .option('--no-progress', 'no progress line on stderr')
     .action(
       async (
@@ -68,6 +72,7 @@ export function register(program: Command): void {
           skipBadLines?: boolean;
           k1: number;
           b: number;
+          luceneCompat?: boolean;
           progress: boolean;
         },
       ) => {

@@ -2,6 +2,7 @@
 // index (--index) or, as a proxy, any remote Search-R1-compatible server (--remote).
 import type { Command } from 'commander';
 import { Bm25Index } from '../../retrieval/bm25/index.ts';
+import { Bm25Pool } from '../../retrieval/bm25/pool.ts';
 import { RemoteRetriever } from '../../retrieval/remote.ts';
 import { startRetrievalServer, type RetrievalServer } from '../../retrieval/server.ts';
 import type { Retriever } from '../../retrieval/types.ts';
@@ -15,6 +16,10 @@ export interface ServeOptions {
   topk?: number;
   k1?: number;
   b?: number;
+  /** Score as Lucene 8.7 does (one-byte norms, float32) instead of exact BM25. */
+  luceneCompat?: boolean;
+  /** Query worker threads for --index (default: all cores; 0 = search on the event loop). */
+  threads?: number;
   maxConcurrency?: number;
   maxBodyBytes?: number;
   quiet?: boolean;
@@ -28,10 +33,13 @@ export async function serveRetriever(
 ): Promise<{ server: RetrievalServer; retriever: Retriever }> {
   if ((o.index === undefined) === (o.remote === undefined))
     throw new Error('give exactly one of --index <dir> or --remote <url>');
+  const bm25 = { k1: o.k1, b: o.b, scoring: o.luceneCompat ? ('lucene' as const) : undefined };
   const retriever: Retriever =
-    o.index !== undefined
-      ? await Bm25Index.open(o.index, { k1: o.k1, b: o.b })
-      : new RemoteRetriever(o.remote!);
+    o.index === undefined
+      ? new RemoteRetriever(o.remote!)
+      : o.threads === 0
+        ? await Bm25Index.open(o.index, bm25)
+        : await Bm25Pool.open(o.index, { ...bm25, threads: o.threads });
   const log = o.quiet
     ? undefined
     : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -59,6 +67,15 @@ export function register(program: Command): void {
     .option('--topk <n>', 'topk when a request gives none', integerOption('topk'), 3)
     .option('--k1 <x>', "BM25 k1 (default: the index's, normally 0.9)", numberOption('k1'))
     .option('--b <x>', "BM25 b (default: the index's, normally 0.4)", numberOption('b'))
+    .option(
+      '--lucene-compat',
+      "score as Lucene 8.7 / Pyserini (one-byte length norms, float32); default: the index's",
+    )
+    .option(
+      '--threads <n>',
+      'BM25 query worker threads (default: all cores; 0 = on the event loop)',
+      integerOption('threads'),
+    )
     .option(
       '--max-concurrency <n>',
       'searches running at once (more wait in a queue)',

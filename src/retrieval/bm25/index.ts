@@ -124,6 +124,15 @@ export function loadIndexArrays(dir: string, meta: IndexMeta): IndexArrays {
   };
 }
 
+/** An open index's shared-memory state, posted to worker threads. */
+export interface SharedIndex {
+  dir: string;
+  meta: IndexMeta;
+  arrays: IndexArrays;
+  params: ScoringParams;
+  factors: Float64Array;
+}
+
 export class Bm25Index implements Retriever {
   readonly params: ScoringParams;
   private readonly lucene: boolean;
@@ -144,6 +153,7 @@ export class Bm25Index implements Retriever {
     readonly meta: IndexMeta,
     readonly arrays: IndexArrays,
     opts: Bm25Options,
+    factors?: Float64Array,
   ) {
     this.params = { k1: opts.k1 ?? meta.k1, b: opts.b ?? meta.b, scoring: opts.scoring ?? meta.scoring };
     const { k1, b, scoring } = this.params;
@@ -151,7 +161,7 @@ export class Bm25Index implements Retriever {
     if (scoring !== 'bm25' && scoring !== 'lucene')
       throw new Error(`unknown BM25 scoring '${String(scoring)}'`);
     this.lucene = scoring === 'lucene';
-    this.factors = docFactors(this.params, meta, arrays.docLens);
+    this.factors = factors ?? docFactors(this.params, meta, arrays.docLens, true);
     const asBuilt = k1 === meta.k1 && b === meta.b && scoring === meta.scoring;
     // Block maxima are stored for the index's default parameters; other parameters recompute a
     // term's maxima from its postings the first time a query uses it.
@@ -173,9 +183,20 @@ export class Bm25Index implements Retriever {
     return new Bm25Index(dir, meta, loadIndexArrays(dir, meta), opts);
   }
 
-  /** An index over arrays another thread loaded (query workers: no second copy in memory). */
-  static fromArrays(dir: string, meta: IndexMeta, arrays: IndexArrays, opts: Bm25Options = {}): Bm25Index {
-    return new Bm25Index(dir, meta, arrays, opts);
+  /** What a query worker thread needs to open this index without a second copy in memory. */
+  shareable(): SharedIndex {
+    return {
+      dir: this.dir,
+      meta: this.meta,
+      arrays: this.arrays,
+      params: this.params,
+      factors: this.factors,
+    };
+  }
+
+  /** An index over arrays another thread loaded (shared memory). */
+  static fromShared(s: SharedIndex): Bm25Index {
+    return new Bm25Index(s.dir, s.meta, s.arrays, s.params, s.factors);
   }
 
   get numDocs(): number {

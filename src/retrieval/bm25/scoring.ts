@@ -52,9 +52,14 @@ export interface CollectionStats {
 }
 
 /** Per-document factor: bm25 → norm = k1·(1 − b + b·dl/avgdl); lucene → normInv (float32 value). */
-export function docFactors(p: ScoringParams, stats: CollectionStats, docLens: Uint32Array): Float64Array {
+export function docFactors(
+  p: ScoringParams,
+  stats: CollectionStats,
+  docLens: Uint32Array,
+  shared = false,
+): Float64Array {
   const N = docLens.length;
-  const out = new Float64Array(N);
+  const out = new Float64Array(shared ? new SharedArrayBuffer(8 * N) : new ArrayBuffer(8 * N));
   if (p.scoring === 'bm25') {
     const avgdl = stats.numDocs > 0 ? stats.totalLength / stats.numDocs : 0;
     const a = avgdl || 1;
