@@ -349,6 +349,7 @@ export class TrainingPass {
     const D = m.config.hiddenSize,
       V = m.config.vocabSize;
     m.kernels.gemm(false, true, rows, V, D, 1, P.xf, r0 * D, D, m.lmHead.w, 0, D, 0, P.Z, 0, V);
+    m.lora?.forward(-1, 'lm_head', P.xf, r0 * D, rows, P.Z, 0, r0, this.T);
   }
 
   /** Pb[po..] as [Ls, Ls] = causal softmax(scale · q·kᵀ) of one (sequence, head); zeros above the diagonal. */
@@ -384,6 +385,10 @@ export class TrainingPass {
     linear(m, a.h1, T, D, W.wq, W.bq, a.q, QD);
     linear(m, a.h1, T, D, W.wk, W.bk, a.k, KD);
     linear(m, a.h1, T, D, W.wv, W.bv, a.v, KD);
+    const lora = m.lora;
+    lora?.forward(l, 'q_proj', a.h1, 0, T, a.q, 0);
+    lora?.forward(l, 'k_proj', a.h1, 0, T, a.k, 0);
+    lora?.forward(l, 'v_proj', a.h1, 0, T, a.v, 0);
     this.rope.apply(a.q, 0, T, QD, Hq, this.pos!, 0, false);
     this.rope.apply(a.k, 0, T, KD, Hkv, this.pos!, 0, false);
     // att = softmax(q·kᵀ/√hd, causal per sequence)·v
@@ -406,13 +411,17 @@ export class TrainingPass {
     // xMid = x + att·Woᵀ
     a.xMid.data.set(a.xIn.data.subarray(0, T * D));
     K.gemm(false, true, T, D, QD, 1, a.att, 0, QD, W.wo.w, 0, QD, 1, a.xMid, 0, D);
+    lora?.forward(l, 'o_proj', a.att, 0, T, a.xMid, 0);
     // MLP: h2 = rmsnorm(xMid); a = silu(h2·Wgᵀ)·(h2·Wuᵀ); xNext = xMid + a·Wdᵀ
     K.rmsnorm(a.xMid, W.ln2.w, a.h2, a.inv2, T, D, c.rmsNormEps);
     K.gemm(false, true, T, I, D, 1, a.h2, 0, D, W.wg.w, 0, D, 0, a.g, 0, I);
     K.gemm(false, true, T, I, D, 1, a.h2, 0, D, W.wu.w, 0, D, 0, a.u, 0, I);
+    lora?.forward(l, 'gate_proj', a.h2, 0, T, a.g, 0);
+    lora?.forward(l, 'up_proj', a.h2, 0, T, a.u, 0);
     K.swiglu(a.g, a.u, a.a, T * I);
     xNext.data.set(a.xMid.data.subarray(0, T * D));
     K.gemm(false, true, T, D, I, 1, a.a, 0, I, W.wd.w, 0, I, 1, xNext, 0, D);
+    lora?.forward(l, 'down_proj', a.a, 0, T, xNext, 0);
   }
 
   /** Accumulates parameter gradients of L given ∂L/∂outputs of the last forward(keep = true). */
@@ -453,7 +462,7 @@ export class TrainingPass {
     // Head backward → dxf
     const entAll = P.ent.data.slice(0, T);
     const R = P.rowsPerChunk;
-    const gW = m.lmHead.g!;
+    const gW = m.lmHead.g; // null when frozen (LoRA)
     for (let r0 = 0; r0 < T; r0 += R) {
       const rows = Math.min(R, T - r0);
       if (!this.headCached) this.headChunk(P, r0, rows);
@@ -465,7 +474,8 @@ export class TrainingPass {
       P.dx.data.set(entAll.subarray(r0, r0 + rows)); // dx is free scratch here
       K.logsoftmaxBackward(P.Z, rows, V, P.tgt, r0, P.lp, P.dx, P.gLp, P.gEnt);
       K.gemm(false, false, rows, D, V, 1, P.Z, 0, V, m.lmHead.w, 0, D, 0, P.dxf, r0 * D, D);
-      K.gemm(true, false, V, D, rows, 1, P.Z, 0, V, P.xf, r0 * D, D, 1, gW, 0, D);
+      if (gW) K.gemm(true, false, V, D, rows, 1, P.Z, 0, V, P.xf, r0 * D, D, 1, gW, 0, D);
+      m.lora?.backward(-1, 'lm_head', P.xf, r0 * D, rows, P.Z, 0, P.dxf, r0 * D, r0);
     }
     if (anyVal && m.valueW && m.valueB) {
       const xf = P.xf.data,
@@ -484,10 +494,12 @@ export class TrainingPass {
       }
     }
     // Final norm backward → dx = ∂L/∂xOut
-    K.rmsnormBackward(P.xOut, m.norm.w, P.invF, P.dxf, P.dx, m.norm.g!, T, D, false);
+    // A frozen norm's gain gradient goes to scratch (da is free here) and is discarded.
+    K.rmsnormBackward(P.xOut, m.norm.w, P.invF, P.dxf, P.dx, m.norm.g ?? P.da, T, D, false);
     for (let l = c.numLayers - 1; l >= 0; l--) this.layerBackward(l, P);
     // Embedding backward
-    const gE = m.embed.g!.data,
+    if (!m.embed.g) return;
+    const gE = m.embed.g.data,
       dx = P.dx.data;
     for (let t = 0; t < T; t++) {
       const o = this.tokens[t] * D;
@@ -505,17 +517,23 @@ export class TrainingPass {
     const W = m.layers[l];
     const a = P.layers[l];
     // MLP: out = xMid + a·Wdᵀ
+    const lora = m.lora; // adapters add their input gradients after the base ones (./lora.ts)
     K.gemm(false, false, T, I, D, 1, P.dx, 0, D, W.wd.w, 0, I, 0, P.da, 0, I); // da = dx·Wd
-    K.gemm(true, false, D, I, T, 1, P.dx, 0, D, a.a, 0, I, 1, W.wd.g!, 0, I); // gWd += dxᵀ·a
+    if (W.wd.g) K.gemm(true, false, D, I, T, 1, P.dx, 0, D, a.a, 0, I, 1, W.wd.g, 0, I); // gWd += dxᵀ·a
+    lora?.backward(l, 'down_proj', a.a, 0, T, P.dx, 0, P.da, 0);
     K.swigluBackward(a.g, a.u, P.da, P.dg, P.du, T * I);
     K.gemm(false, false, T, D, I, 1, P.dg, 0, I, W.wg.w, 0, D, 0, P.dh, 0, D); // dh = dg·Wg + du·Wu
     K.gemm(false, false, T, D, I, 1, P.du, 0, I, W.wu.w, 0, D, 1, P.dh, 0, D);
-    K.gemm(true, false, I, D, T, 1, P.dg, 0, I, a.h2, 0, D, 1, W.wg.g!, 0, D);
-    K.gemm(true, false, I, D, T, 1, P.du, 0, I, a.h2, 0, D, 1, W.wu.g!, 0, D);
-    K.rmsnormBackward(a.xMid, W.ln2.w, a.inv2, P.dh, P.dx, W.ln2.g!, T, D, true); // dx = ∂L/∂xMid
+    if (W.wg.g) K.gemm(true, false, I, D, T, 1, P.dg, 0, I, a.h2, 0, D, 1, W.wg.g, 0, D);
+    if (W.wu.g) K.gemm(true, false, I, D, T, 1, P.du, 0, I, a.h2, 0, D, 1, W.wu.g, 0, D);
+    lora?.backward(l, 'gate_proj', a.h2, 0, T, P.dg, 0, P.dh, 0);
+    lora?.backward(l, 'up_proj', a.h2, 0, T, P.du, 0, P.dh, 0);
+    // dx = ∂L/∂xMid (a frozen gain's gradient goes to scratch da and is discarded)
+    K.rmsnormBackward(a.xMid, W.ln2.w, a.inv2, P.dh, P.dx, W.ln2.g ?? P.da, T, D, true);
     // Attention: xMid = xIn + att·Woᵀ
     K.gemm(false, false, T, QD, D, 1, P.dx, 0, D, W.wo.w, 0, QD, 0, P.datt, 0, QD);
-    K.gemm(true, false, D, QD, T, 1, P.dx, 0, D, a.att, 0, QD, 1, W.wo.g!, 0, QD);
+    if (W.wo.g) K.gemm(true, false, D, QD, T, 1, P.dx, 0, D, a.att, 0, QD, 1, W.wo.g, 0, QD);
+    lora?.backward(l, 'o_proj', a.att, 0, T, P.dx, 0, P.datt, 0);
     P.dk.data.fill(0, 0, T * KD);
     P.dv.data.fill(0, 0, T * KD);
     const scale = 1 / Math.sqrt(hd);
@@ -544,7 +562,10 @@ export class TrainingPass {
     linearBackward(m, P.ones, a.h1, T, D, W.wq, W.bq, P.dq, QD, P.dh, false);
     linearBackward(m, P.ones, a.h1, T, D, W.wk, W.bk, P.dk, KD, P.dh, true);
     linearBackward(m, P.ones, a.h1, T, D, W.wv, W.bv, P.dv, KD, P.dh, true);
-    K.rmsnormBackward(a.xIn, W.ln1.w, a.inv1, P.dh, P.dx, W.ln1.g!, T, D, true); // dx = ∂L/∂xIn
+    lora?.backward(l, 'q_proj', a.h1, 0, T, P.dq, 0, P.dh, 0);
+    lora?.backward(l, 'k_proj', a.h1, 0, T, P.dk, 0, P.dh, 0);
+    lora?.backward(l, 'v_proj', a.h1, 0, T, P.dv, 0, P.dh, 0);
+    K.rmsnormBackward(a.xIn, W.ln1.w, a.inv1, P.dh, P.dx, W.ln1.g ?? P.da, T, D, true); // dx = ∂L/∂xIn
   }
 }
 
@@ -584,8 +605,8 @@ function linearBackward(
 ): void {
   const K = m.kernels;
   K.gemm(false, false, T, nIn, nOut, 1, dy, 0, nOut, W.w, 0, nIn, accumulate ? 1 : 0, dx, 0, nIn);
-  K.gemm(true, false, nOut, nIn, T, 1, dy, 0, nOut, x, 0, nIn, 1, W.g!, 0, nIn);
-  if (b) K.gemm(false, false, 1, nOut, T, 1, ones, 0, T, dy, 0, nOut, 1, b.g!, 0, nOut);
+  if (W.g) K.gemm(true, false, nOut, nIn, T, 1, dy, 0, nOut, x, 0, nIn, 1, W.g, 0, nIn);
+  if (b?.g) K.gemm(false, false, 1, nOut, T, 1, ones, 0, T, dy, 0, nOut, 1, b.g, 0, nOut);
 }
 
 /** The array constructor behind a buffer (Float32Array, or Float64Array on the reference path). */

@@ -244,6 +244,8 @@ export class Inference {
     }
     K.rmsnorm(P.last, m.norm.w, P.lastN, P.inv, B, D, c.rmsNormEps);
     K.gemm(false, true, B, V, D, 1, P.lastN, 0, D, m.lmHead.w, 0, D, 0, P.logits, 0, V);
+    // A LoRA unembedding of a tied model cannot be merged (./lora.ts): applied here.
+    m.lora?.unembedHook()?.(P.lastN, 0, B, P.logits, 0);
     return P.logits.data.subarray(0, B * V);
   }
 }

@@ -5,6 +5,7 @@ import { validateConfig, parameterShapes, type ModelConfig } from './config.ts';
 import { defaultKernels, type Kernels } from './kernels/index.ts';
 import type { Buf } from './memory.ts';
 import { Rng } from './rng.ts';
+import type { LoraAdapters } from './lora.ts';
 
 export interface Param {
   name: string;
@@ -15,6 +16,8 @@ export interface Param {
   g: Buf | null;
   /** Weight decay applies to matrices only (not norms, biases). */
   decay: boolean;
+  /** Frozen (LoRA trains adapters only): no gradient buffer, the backward pass skips its gradient. */
+  frozen?: boolean;
 }
 
 export interface LayerParams {
@@ -54,6 +57,8 @@ export class Model {
   readonly lmHead: Param;
   readonly valueW: Param | null;
   readonly valueB: Param | null;
+  /** LoRA adapters the training pass applies (./lora.ts); null = plain model. */
+  lora: LoraAdapters | null = null;
   private byName = new Map<string, Param>();
   private disposed = false;
   /**
@@ -171,7 +176,7 @@ export class Model {
   ensureGrads(): void {
     // The arena reuses freed memory, so a new gradient buffer must be zeroed before accumulation.
     for (const p of this.params) {
-      if (p.g) continue;
+      if (p.g || p.frozen) continue;
       p.g = this.kernels.arena.alloc(p.size);
       p.g.data.fill(0);
     }
@@ -189,5 +194,6 @@ export class Model {
       this.kernels.arena.free(p.w);
       if (p.g) this.kernels.arena.free(p.g);
     }
+    this.lora?.dispose();
   }
 }

@@ -11,6 +11,7 @@ import { AdamW, type AdamWState } from '../engine/optim.ts';
 import { generate, type GenerateOptions } from '../engine/generate.ts';
 import { PrefixCache } from '../engine/prefix-cache.ts';
 import { Rng } from '../engine/rng.ts';
+import { ADAPTER_CONFIG, LoraAdapters, readAdapterConfig, type LoraConfig } from '../engine/lora.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { Kernels } from '../engine/kernels/index.ts';
 import { loadHfFolder, parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
@@ -170,7 +171,43 @@ export class EmbeddedTrainer implements Trainer {
   async sample(req: SampleRequest): Promise<Completion[][]> {
     const seed = req.seed ?? this.rng.nextU32();
     const prefixCache = this.opts.prefixCache ? this.prefix : undefined;
-    return generate(this.model, this.tokenizer, { ...req, seed }, { ...this.opts.generate, prefixCache });
+    const run = () =>
+      generate(this.model, this.tokenizer, { ...req, seed }, { ...this.opts.generate, prefixCache });
+    // LoRA: inference runs on the merged weights (restored exactly afterwards).
+    return this.model.lora ? this.model.lora.withMerged(run) : run();
+  }
+
+  // ------------------------------------------------------------------ LoRA (docs/lora.md)
+  /**
+   * Trains LoRA adapters from now on: the base weights freeze (their gradients are freed), and the
+   * optimiser holds state for the adapter parameters only.
+   */
+  enableLora(cfg: LoraConfig): LoraAdapters {
+    if (this.model.lora) throw new Error('lora: this trainer already has adapters');
+    const lora = new LoraAdapters(this.model, cfg);
+    this.model.lora = lora;
+    for (const p of this.model.params) {
+      p.frozen = true;
+      if (p.g) this.model.kernels.arena.free(p.g);
+      p.g = null;
+    }
+    this.optim.dispose();
+    this.optim = new AdamW(lora.params, this.model.kernels);
+    this.model.markWeightsChanged();
+    return lora;
+  }
+
+  /** Writes a plain Hugging Face folder with the adapters merged into the base weights. */
+  async saveMerged(dir: string): Promise<void> {
+    const lora = this.model.lora;
+    if (!lora) return this.saveWeights(dir);
+    const tensors = lora.mergedTensors();
+    const untie = tensors.some((t) => t.name === 'lm_head.weight') && this.model.config.tieWordEmbeddings;
+    saveHfFolder(dir, {
+      config: untie ? { ...this.model.config, tieWordEmbeddings: false } : this.model.config,
+      tensors,
+      tokenizer: this.tokenizer instanceof HfTokenizer ? this.tokenizer : undefined,
+    });
   }
 
   /** Prompt tokens served from the prefix cache vs run through the model, since creation. */
@@ -321,6 +358,7 @@ export class EmbeddedTrainer implements Trainer {
   // ------------------------------------------------------------------ optimizer
   async optimStep(h: AdamWParams): Promise<Metrics> {
     this.model.ensureGrads();
+    this.model.lora?.ensureGrads();
     const { grad_norm, clip_scale } = this.optim.update(h);
     this.model.markWeightsChanged();
     return { grad_norm, clip_scale, learning_rate: h.learningRate, step: this.optim.step };
@@ -338,15 +376,18 @@ export class EmbeddedTrainer implements Trainer {
   // ------------------------------------------------------------------ checkpoints
   async saveWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
     const tok = this.tokenizer instanceof HfTokenizer ? this.tokenizer : undefined;
-    saveHfFolder(dir, {
-      config: this.model.config,
-      tensors: this.model.namedParameters(),
-      tokenizer: tok,
-      tokenizerDir:
-        !tok && this.sourceDir && existsSync(join(this.sourceDir, 'tokenizer.json'))
-          ? this.sourceDir
-          : undefined,
-    });
+    // LoRA: the adapter alone, in PEFT's layout (load it onto the same base model).
+    if (this.model.lora) this.model.lora.save(dir, this.sourceDir ?? '');
+    else
+      saveHfFolder(dir, {
+        config: this.model.config,
+        tensors: this.model.namedParameters(),
+        tokenizer: tok,
+        tokenizerDir:
+          !tok && this.sourceDir && existsSync(join(this.sourceDir, 'tokenizer.json'))
+            ? this.sourceDir
+            : undefined,
+      });
     if (opts.optimizer) {
       const st = this.optim.getState();
       const entries: [string, { shape: number[]; data: Float32Array }][] = [];
@@ -360,6 +401,30 @@ export class EmbeddedTrainer implements Trainer {
   }
 
   async loadWeights(dir: string, opts: { optimizer?: boolean } = {}): Promise<void> {
+    if (existsSync(join(dir, ADAPTER_CONFIG))) this.loadAdapter(dir);
+    else this.loadFullWeights(dir);
+    if (opts.optimizer) this.loadOptimizer(dir);
+  }
+
+  /** A PEFT adapter folder onto this trainer's adapters (created here when it has none yet). */
+  private loadAdapter(dir: string): void {
+    const cfg = readAdapterConfig(dir);
+    let lora = this.model.lora;
+    if (!lora) lora = this.enableLora(cfg);
+    const c = lora.config;
+    if (
+      c.rank !== cfg.rank ||
+      c.alpha !== cfg.alpha ||
+      [...c.targets].sort().join() !== [...cfg.targets].sort().join()
+    )
+      throw new Error(
+        `${dir}/${ADAPTER_CONFIG}: r=${cfg.rank} alpha=${cfg.alpha} targets=${cfg.targets} differ from this trainer's adapters (r=${c.rank} alpha=${c.alpha} targets=${c.targets})`,
+      );
+    lora.load(dir);
+  }
+
+  private loadFullWeights(dir: string): void {
+    if (this.model.lora) throw new Error(`${dir}: no ${ADAPTER_CONFIG}; this trainer trains LoRA adapters`);
     const f = loadHfFolder(dir, { noTokenizer: true });
     const c = this.model.config;
     for (const k of [
@@ -374,7 +439,10 @@ export class EmbeddedTrainer implements Trainer {
       if (f.config[k] !== c[k])
         throw new Error(`${dir}/config.json: ${k} = ${String(f.config[k])}, this model has ${String(c[k])}`);
     this.model.loadTensors(f.tensors, { source: dir, allowMissingValueHead: true });
-    if (opts.optimizer) {
+  }
+
+  private loadOptimizer(dir: string): void {
+    {
       const statePath = join(dir, TRAINER_STATE_FILE);
       const optPath = join(dir, OPTIMIZER_FILE);
       if (!existsSync(statePath) || !existsSync(optPath))
