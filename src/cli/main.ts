@@ -16,6 +16,7 @@ import { register as registerEval } from './commands/eval.ts';
 import { register as registerServeTrainer } from './commands/serve-trainer.ts';
 import { register as registerEmbed } from './commands/embed.ts';
 import { addHubResolution } from './policy-options.ts';
+import { register as registerDashboard } from './commands/dashboard.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     registerEval,
     registerServeTrainer,
     registerEmbed,
+    registerDashboard,
   ]) {
     register(program);
   }

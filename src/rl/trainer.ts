@@ -19,6 +19,7 @@ import { PromptLoader } from './data-loader.ts';
 import { deriveSeed, SEED_PURPOSE } from './rng.ts';
 import { rlUpdate } from './update.ts';
 import { MetricsLog, progressLine, rolloutMetrics } from './metrics.ts';
+import { sampleLine, writeRolloutSamples } from './samples.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 
 export interface TrainDeps {
@@ -179,20 +180,7 @@ export async function validate(
         perSource.set(ex.dataSource, { score: [], em: [] }).get(ex.dataSource)!;
       s.score.push(d.score);
       s.em.push(em);
-      if (outFile)
-        lines.push(
-          JSON.stringify({
-            id: ex.id,
-            question: ex.question,
-            golden: ex.goldenAnswers,
-            response: t.responseText,
-            answer: t.answer,
-            score: d.score,
-            em,
-            searches: t.numSearches,
-            finish: t.finish,
-          }),
-        );
+      if (outFile) lines.push(JSON.stringify(sampleLine(t, ex, d.score, em, sampler.tokenizer)));
     });
     all.push(...trajs);
   }
@@ -328,6 +316,7 @@ export async function train(
     const scores: number[] = [];
     const ems: number[] = [];
     const groupIds: GroupId[] = [];
+    const examples: QaExample[] = [];
     let rewardSeconds = 0;
     let groupsKept = 0;
     let rolloutsDone = 0;
@@ -374,6 +363,7 @@ export async function train(
         scores.push(sc[i]);
         ems.push(em[i]);
         groupIds.push(gid[i]);
+        examples.push(batch[t.promptIndex].example);
       });
       groupsKept += keptGroups.size;
       rolloutsDone++;
@@ -456,6 +446,12 @@ export async function train(
         (upd.tokens.update * (critic ? 2 : 1)) /
         Math.max(1e-9, upd.timing.update_actor + upd.timing.update_critic);
     }
+    writeRolloutSamples(
+      runDir,
+      step,
+      trajs.map((traj, i) => ({ traj, example: examples[i], score: scores[i], em: ems[i] })),
+      tok,
+    );
     metricsLog.append(metrics);
     lastMetrics = metrics;
     opts.onStep?.(metrics);

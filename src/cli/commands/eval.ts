@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadPolicy, loadRetriever, type PolicyOptions, type RetrieverOptions } from '../../eval/backends.ts';
 import { addPolicyOptions, addRetrieverOptions } from '../policy-options.ts';
 import { integerOption, numberOption } from '../options.ts';
+import { dashboardCommand } from './dashboard.ts';
 import { loadDatasets } from '../../eval/datasets.ts';
 import { parseMethods } from '../../eval/methods/index.ts';
 import { runEval, type RunEvalResult } from '../../eval/run.ts';
@@ -212,10 +213,11 @@ export function register(program: Command): void {
   addPolicyOptions(cmd);
   addRetrieverOptions(cmd);
   cmd.action(async (o: EvalCliOptions) => {
+    if (!o.quiet) process.stderr.write(`eval: watch it with \`${dashboardCommand(o.out)}\`\n`);
     const r = await evaluate(o);
     process.stdout.write(`${r.markdown}\n`);
     process.stderr.write(
-      `eval: ${r.newlyScored} questions scored now; results in ${r.files.results}, report ${r.files.report}\n`,
+      `eval: ${r.newlyScored} questions scored now; results in ${r.files.results}, report ${r.files.report} (or \`${dashboardCommand(o.out)}\`)\n`,
     );
   });
 }

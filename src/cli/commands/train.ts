@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
 import { train } from '../../rl/trainer.ts';
 import { integerOption, numberOption } from '../options.ts';
+import { dashboardCommand } from './dashboard.ts';
 
 const list = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
@@ -131,6 +132,7 @@ export function register(program: Command): void {
         const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }
+      process.stderr.write(`train: watch it with \`${dashboardCommand(cfg.runDir)}\`\n`);
       const res = await train(cfg, { resume: f.resume });
       process.stdout.write(
         `${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`,

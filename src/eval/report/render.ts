@@ -51,7 +51,8 @@ export function escapeHtml(s: string): string {
 }
 
 let uplotAssets: { js: string; css: string } | null = null;
-function loadUplot(): { js: string; css: string } {
+/** uPlot's script and stylesheet, read from node_modules once (pages inline them: no CDN). */
+export function loadUplot(): { js: string; css: string } {
   if (!uplotAssets) {
     const req = createRequire(import.meta.url);
     const dist = join(dirname(req.resolve('uplot/package.json')), 'dist');
@@ -136,6 +137,21 @@ function renderTrajectory(t: TrajectoryView): string {
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
+/** The trajectory colours, shared by every page that shows transcripts (report, eval viewer, dashboard). */
+export const TRAJECTORY_STYLE = `
+pre { white-space: pre-wrap; word-break: break-word; font: 12.5px/1.5 ui-monospace, monospace; margin: 0; }
+.prompt { color: #777; }
+.injected { background: #eef3f8; outline: 1px dashed #7b9cc0; }
+.t-think { color: #7a5a00; } .t-search { color: #0b6e0b; font-weight: 600; } .t-information { color: #335577; }
+.t-answer { color: #b00020; font-weight: 700; } .tag { opacity: 0.8; }
+.legend span { margin-right: 14px; padding: 0 4px; }
+`;
+
+/** The key to the colours above. */
+export function trajectoryLegendHtml(): string {
+  return `<p class="legend">${TAGS.map((t) => `<span class="t-${t}">&lt;${t}&gt;</span>`).join('')}<span class="injected">injected by the environment (masked from the loss)</span></p>`;
+}
+
 const STYLE = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; padding: 0 16px; }
 h1 { margin-bottom: 4px; } .subtitle { color: #666; margin-top: 0; }
@@ -149,13 +165,7 @@ th:first-child, td:first-child { text-align: left; } thead { background: #f3f3f3
 .traj h3 { margin: 2px 0 6px; font-size: 14px; }
 .traj dl { display: flex; flex-wrap: wrap; gap: 2px 14px; margin: 0 0 6px; font-size: 12px; color: #555; }
 .traj dt { font-weight: 600; } .traj dd { margin: 0; }
-pre { white-space: pre-wrap; word-break: break-word; font: 12.5px/1.5 ui-monospace, monospace; margin: 0; }
-.prompt { color: #777; }
-.injected { background: #eef3f8; outline: 1px dashed #7b9cc0; }
-.t-think { color: #7a5a00; } .t-search { color: #0b6e0b; font-weight: 600; } .t-information { color: #335577; }
-.t-answer { color: #b00020; font-weight: 700; } .tag { opacity: 0.8; }
-.legend span { margin-right: 14px; padding: 0 4px; }
-`;
+${TRAJECTORY_STYLE}`;
 
 export function renderReport(input: ReportInput): string {
   const { js, css } = loadUplot();
@@ -176,7 +186,7 @@ export function renderReport(input: ReportInput): string {
     .join('\n');
   const tables = (input.tables ?? []).map(renderTable).join('\n');
   const trajs = (input.trajectories ?? []).map(renderTrajectory).join('\n');
-  const legend = `<p class="legend">${TAGS.map((t) => `<span class="t-${t}">&lt;${t}&gt;</span>`).join('')}<span class="injected">injected by the environment (masked from the loss)</span></p>`;
+  const legend = trajectoryLegendHtml();
   // JSON inside <script>: escape '<' so no string can close the script element.
   const dataJson = JSON.stringify({ charts: chartData, palette: PALETTE }).replace(/</g, '\\u003c');
   return `<!doctype html>

@@ -1,28 +1,11 @@
-// Trajectory → report view: consecutive tokens with the same policy-mask value form one segment,
-// so injected information blocks and invalid-action messages are marked exactly where the loss
-// mask is 0 (the mask is the truth; the text is decoded per run of tokens).
+// Trajectory → report view. The segments come from the policy mask (rl/samples.ts, which training
+// runs also use for their trajectory files): injected text is marked exactly where the mask is 0.
 import type { Tokenizer } from '../../policy/types.ts';
 import type { Trajectory } from '../../rollout/types.ts';
-import type { TrajectorySegment, TrajectoryView } from './render.ts';
+import { trajectorySegments } from '../../rl/samples.ts';
+import type { TrajectoryView } from './render.ts';
 
-export function trajectorySegments(
-  traj: Pick<Trajectory, 'responseTokens' | 'policyMask'>,
-  tokenizer: Pick<Tokenizer, 'decode'>,
-): TrajectorySegment[] {
-  const segs: TrajectorySegment[] = [];
-  let start = 0;
-  const n = traj.responseTokens.length;
-  for (let i = 1; i <= n; i++) {
-    if (i === n || traj.policyMask[i] !== traj.policyMask[start]) {
-      segs.push({
-        text: tokenizer.decode(traj.responseTokens.slice(start, i)),
-        injected: traj.policyMask[start] === 0,
-      });
-      start = i;
-    }
-  }
-  return segs;
-}
+export { trajectorySegments };
 
 export function trajectoryView(
   traj: Trajectory,
