@@ -42,6 +42,11 @@ export const TrainConfigSchema = z.strictObject({
     maxTrainExamples: int(1).optional(),
     maxValExamples: int(1).optional(),
     shuffle: z.boolean().default(true),
+    /**
+     * A dotted field path of the training examples (e.g. `metadata.relation`): batches then draw the
+     * values of that field round-robin, in equal shares (data-loader.ts). Unset: plain shuffled epochs.
+     */
+    stratifyBy: z.string().min(1).optional(),
     /** The user-message template with `{question}`; default the Search-R1 instruction (spec §1). */
     promptTemplate: z.string().includes('{question}', { message: 'must contain {question}' }).optional(),
   }),

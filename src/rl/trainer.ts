@@ -15,7 +15,7 @@ import { createTrainer as defaultCreateTrainer, type TrainerSpec } from '../poli
 import { emptyRolloutStats, runRollouts, type RolloutStats } from '../rollout/rollout.ts';
 import { groupsWithSignal, type GroupId } from './advantages.ts';
 import type { TrainConfig } from './config.ts';
-import { PromptLoader } from './data-loader.ts';
+import { PromptLoader, stratumKey } from './data-loader.ts';
 import { deriveSeed, SEED_PURPOSE } from './rng.ts';
 import { rlUpdate } from './update.ts';
 import { MetricsLog, progressLine, rolloutMetrics } from './metrics.ts';
@@ -274,7 +274,10 @@ export async function train(
     log,
     true,
   );
-  const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle);
+  const strataKeys = cfg.data.stratifyBy
+    ? trainItems.map((it) => stratumKey(it.example as unknown as Record<string, unknown>, cfg.data.stratifyBy!, `training example ${it.example.id}`))
+    : undefined;
+  const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle, undefined, strataKeys);
 
   let startStep = 0;
   let consecutiveBad = 0;

@@ -20,8 +20,7 @@ import { r1, searchR1 } from '../eval/methods/search-r1.ts';
 import type { Method, MethodOptions } from '../eval/types.ts';
 import { renderReport, type Chart, type Table, type TrajectoryView } from '../eval/report/render.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World, type WorldFiles } from './world.ts';
-import { emByType, evalMethod, evalSubset, type EmTable, type EvalRow } from './evaluate.ts';
-import type { WorldQuestion } from './questions.ts';
+import { emByRelation, emByType, evalMethod, evalSubset, type EmTable, type EvalRow } from './evaluate.ts';
 import { instructExamples, sftExamples, supervisedTune } from './sft.ts';
 
 export interface DemoOptions {
@@ -64,8 +63,9 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
   // shipped base model from EM 0.00 to 0.44 but need 11 minutes; 30 × 8 reach 0.31.
   steps: 40,
   promptsPerStep: 12,
-  evalPerType: 50,
-  evalChunk: 50,
+  // 200 + 200 held-out questions: with 100 a method's EM carries ±0.05 of sampling noise.
+  evalPerType: 200,
+  evalChunk: 100,
   valEvery: 10,
   valExamples: 32,
 };
@@ -90,12 +90,16 @@ export interface RunCurves {
 
 export interface DemoSummary {
   em: Record<string, EmTable>;
+  /** EM per relation: {method: {relation: em}} (the table that shows an answer-type collapse). */
+  em_by_relation: Record<string, Record<string, number>>;
   searches_per_question: Record<string, number>;
   wall_seconds: number;
   seconds: Record<string, number>;
   seed: number;
   world_seed: number;
   eval_questions: { single_hop: number; two_hop: number };
+  /** Evaluated questions per relation. */
+  eval_questions_by_relation: Record<string, number>;
   train_runs: string[];
   report: string;
 }
@@ -103,6 +107,8 @@ export interface DemoSummary {
 const METHOD_LABEL: Record<string, string> = {
   direct: 'Direct (base)',
   rag: 'RAG top-3 (base)',
+  'rag-top5': 'RAG top-5 (base)',
+  'rag-instruct': 'RAG top-3 (instruct variant)',
   'search-r1-base': 'Search-R1 prompt, base model',
   r1: 'R1 (RL, no search)',
   sft: 'SFT (question → answer)',
@@ -171,10 +177,11 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     seed: o.seed,
   };
   const rows: Record<string, EvalRow[]> = {};
-  const evaluate = async (key: string, method: Method, sampler: Trainer, qs: WorldQuestion[] = evalQs) => {
+  const evaluate = async (key: string, method: Method, sampler: Trainer, extra: Partial<MethodOptions> = {}) => {
     const t1 = Date.now();
-    rows[key] = await evalMethod(method, sampler, retriever, qs, {
+    rows[key] = await evalMethod(method, sampler, retriever, evalQs, {
       ...methodOpts,
+      ...extra,
       chunk: o.evalChunk,
       onProgress: (d, n) => log(`[demo]   ${METHOD_LABEL[key] ?? key}: ${d}/${n}`),
     });
@@ -242,6 +249,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
   if (o.full) {
     t = Date.now();
     log('[demo] --full: SFT baseline (Direct prompt → answer on the RL-train questions)');
+    await evaluate('rag-top5', rag, base, { topk: 5 });
     const sft = await createTrainer({ backend: 'embedded', model: o.model, seed: o.seed });
     await supervisedTune(sft, sftExamples(world), { steps: o.sftSteps ?? 100, batchSize: 16, learningRate: 1e-3, seed: o.seed, log });
     await evaluate('sft', direct, sft);
@@ -253,13 +261,19 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     const instDir = join(runDir, 'instruct-model');
     await inst.saveWeights(instDir);
     await evaluate('instruct-base', searchR1, inst);
+    // RL from an instruct start is compared with RAG on that start too (the stronger RAG is the bar).
+    await evaluate('rag-instruct', rag, inst);
     const instRl = await trainOne('instruct', {}, instDir);
     await evaluate('search-r1-instruct', searchR1, instRl);
     lap('instruct', t);
     log('[demo] --full: R1 (no search), PPO, no mask');
     const r1Policy = await trainOne('r1', { rollout: { searchEnabled: false }, retriever: { type: 'none' } });
     await evaluate('r1', r1, r1Policy);
-    const ppo = await trainOne('ppo', { algo: 'ppo' });
+    // Equal rollout budgets: GRPO samples n responses for each of P prompts; PPO one response for
+    // each of n·P prompts (the same number of trajectories and generated tokens per step).
+    const grpoCfgN = o.n ?? 5;
+    const ppoPrompts = (o.promptsPerStep ?? 12) * grpoCfgN;
+    const ppo = await trainOne('ppo', { algo: 'ppo', n: 1, promptsPerStep: ppoPrompts, miniBatchPrompts: Math.min(ppoPrompts, 8 * grpoCfgN) });
     await evaluate('search-r1-ppo', searchR1, ppo);
     const nomask = await trainOne('nomask', { actor: { stateMasking: false, oldLogprobs: 'recompute' } });
     await evaluate('search-r1-nomask', searchR1, nomask);
@@ -328,21 +342,27 @@ function writeOutputs(
   // Every method is evaluated on the same questions, in the same order.
   const evalQs = Object.values(rows)[0] ?? [];
   const em: Record<string, EmTable> = {};
+  const emRel: Record<string, Record<string, number>> = {};
   const searches: Record<string, number> = {};
   for (const [k, rs] of Object.entries(rows)) {
     em[k] = emByType(rs);
+    emRel[k] = emByRelation(rs);
     searches[k] = rs.reduce((a, r) => a + r.numSearches, 0) / Math.max(1, rs.length);
   }
+  const byRelation: Record<string, number> = {};
+  for (const q of evalQs) byRelation[q.relation] = (byRelation[q.relation] ?? 0) + 1;
   const nSingle = evalQs.filter((q) => q.type === 'single_hop').length;
   const reportPath = join(runDir, 'report.html');
   const summary: DemoSummary = {
     em,
+    em_by_relation: emRel,
     searches_per_question: searches,
     wall_seconds: wallSeconds,
     seconds,
     seed: o.seed,
     world_seed: o.worldSeed,
     eval_questions: { single_hop: nSingle, two_hop: evalQs.length - nSingle },
+    eval_questions_by_relation: byRelation,
     train_runs: curves.map((c) => c.name),
     report: reportPath,
   };
@@ -355,13 +375,7 @@ function writeOutputs(
   const perRelation: Table = {
     title: 'EM by relation',
     columns: ['relation', ...Object.keys(rows).map((k) => METHOD_LABEL[k] ?? k)],
-    rows: [...new Set(evalQs.map((q) => q.relation))].map((rel) => [
-      rel,
-      ...Object.values(rows).map((rs) => {
-        const sel = rs.filter((r) => r.relation === rel);
-        return sel.length ? (sel.reduce((a, r) => a + r.em, 0) / sel.length).toFixed(3) : null;
-      }),
-    ]),
+    rows: Object.keys(byRelation).map((rel) => [`${rel} (${byRelation[rel]})`, ...Object.keys(rows).map((k) => (rel in emRel[k] ? emRel[k][rel].toFixed(3) : null))]),
   };
   const timing: Table = { title: 'Wall time (s)', columns: ['phase', 'seconds'], rows: [...Object.entries(seconds), ['total', summary.wall_seconds]].map(([k, v]) => [k as string, (v as number).toFixed(1)]) };
   const html = renderReport({

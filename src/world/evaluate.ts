@@ -37,6 +37,17 @@ export function emByType(rows: readonly EvalRow[]): EmTable {
   };
 }
 
+/** EM per relation, relations in first-seen order. */
+export function emByRelation(rows: readonly EvalRow[]): Record<string, number> {
+  const sum: Record<string, [number, number]> = {};
+  for (const r of rows) {
+    const acc = (sum[r.relation] ??= [0, 0]);
+    acc[0] += r.em;
+    acc[1] += 1;
+  }
+  return Object.fromEntries(Object.entries(sum).map(([k, [s, n]]) => [k, s / n]));
+}
+
 /** A baseline through the eval harness's Method (Direct, RAG, ...). */
 export async function evalMethod(
   method: Method,

@@ -73,7 +73,7 @@ export interface WorldSize {
   pretrainFraction: number;
 }
 
-export const DEFAULT_SIZE: WorldSize = { countries: 8, citiesPerCountry: 3, people: 480, testFraction: 0.2, pretrainFraction: 0.4 };
+export const DEFAULT_SIZE: WorldSize = { countries: 8, citiesPerCountry: 3, people: 480, testFraction: 0.25, pretrainFraction: 0.4 };
 
 // Small syllable and word inventories keep the vocabulary small enough for a ~1k-token BPE.
 const ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'br', 'dr', 'kr', 'st', 'th', 'sh'];

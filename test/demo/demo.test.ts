@@ -63,9 +63,21 @@ test('demo: pretrain → baselines → GRPO → eval → report, seeded', { time
     assert.deepEqual(Object.keys(a.em), methods);
     for (const m of methods) for (const v of Object.values(a.em[m])) assert.ok(v >= 0 && v <= 1, `${m} ${v}`);
     assert.deepEqual(a.eval_questions, { single_hop: 2, two_hop: 2 });
+    // Per-relation EM of every method over the same questions, and the question count per relation.
+    const rels = Object.keys(a.eval_questions_by_relation);
+    assert.equal(Object.values(a.eval_questions_by_relation).reduce((x, y) => x + y, 0), 4);
+    assert.deepEqual(Object.keys(a.em_by_relation), methods);
+    for (const m of methods) {
+      assert.deepEqual(Object.keys(a.em_by_relation[m]).sort(), [...rels].sort());
+      // The overall EM is the count-weighted mean of the per-relation EMs.
+      const weighted = rels.reduce((s, r) => s + a.em_by_relation[m][r] * a.eval_questions_by_relation[r], 0) / 4;
+      assert.ok(Math.abs(weighted - a.em[m].overall) < 1e-12, `${m}: ${weighted} vs ${a.em[m].overall}`);
+    }
     assert.equal(a.searches_per_question.rag, 1);
     const summary = JSON.parse(readFileSync(join(dir, 'runs', 'a', 'summary.json'), 'utf8')) as typeof a;
     assert.deepEqual(summary.em, a.em);
+    assert.deepEqual(summary.em_by_relation, a.em_by_relation);
+    assert.deepEqual(summary.eval_questions_by_relation, a.eval_questions_by_relation);
     assert.ok(summary.wall_seconds > 0);
     const html = readFileSync(join(dir, 'runs', 'a', 'report.html'), 'utf8');
     assert.ok(html.includes('new uPlot(') && !/<script[^>]+src=/.test(html));
