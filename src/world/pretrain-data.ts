@@ -21,7 +21,13 @@ import { Rng } from './rng.ts';
 export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_span';
 export type ExampleKind = 'passage' | 'direct' | 'rag' | TrajectoryMode;
 
-/** Probabilities of each mode; the guess dominates so greedy decoding starts by guessing. */
+/**
+ * Probabilities of each mode; the guess dominates so greedy decoding starts by guessing. This is the
+ * first stage's mix; the shipped model's second stage (`pretrain --init … --mix guess=0.6,search_copy=0.4`)
+ * drops the wrong spans and queries: after them the base model copied a wrong name after a third of its
+ * searches, so at temperature 1 person answers were almost never right and GRPO had no signal on them
+ * (notes/issue-12-main-job.md). From scratch, that clean mix alone gave a model that copied badly (RAG 0.17).
+ */
 export const DEFAULT_MIX: Record<TrajectoryMode, number> = { guess: 0.6, search_copy: 0.2, wrong_query: 0.08, wrong_span: 0.12 };
 
 export interface PretrainSegment {

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import type { ModelConfig } from '../engine/config.ts';
 import { countParameters } from '../engine/config.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer, type TokenizerFiles } from '../engine/tokenizer.ts';
-import { saveHfFolder } from '../engine/io/hf.ts';
+import { parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
 import type { AdamWParams, Datum, Tokenizer, Trainer } from '../policy/types.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
-import { buildPretrainExamples, exampleText, type PretrainExample } from './pretrain-data.ts';
+import { buildPretrainExamples, exampleText, type PretrainExample, type TrajectoryMode } from './pretrain-data.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World } from './world.ts';
 import { Rng } from './rng.ts';
 
@@ -46,6 +46,15 @@ export interface PretrainOptions {
   workDir?: string;
   /** Stop after this many steps (tests, smoke runs); the schedule still spans all epochs. */
   maxSteps?: number;
+  /**
+   * Continue from this HF folder (its tokenizer and weights, a fresh optimizer) instead of a fresh
+   * model and tokenizer: a second pretraining stage on other data (e.g. another trajectory mix).
+   */
+  init?: string;
+  /** Index of the first shadow world (a second stage takes fresh ones: names the first stage never read). */
+  shadowFirst?: number;
+  /** Trajectory modes of the pretraining examples (default pretrain-data.ts's DEFAULT_MIX). */
+  mix?: Record<TrajectoryMode, number>;
   log?: (line: string) => void;
 }
 
@@ -141,6 +150,7 @@ export async function buildAllExamples(o: PretrainOptions, work: string, log: (l
     trajectoriesPerQuestion: o.trajectoriesPerQuestion,
     passageRepeats: o.passageRepeats,
     baselineFormatsPerQuestion: o.baselineFormatsPerQuestion,
+    ...(o.mix ? { mix: o.mix } : {}),
   });
   await index.close?.();
   // Shadow worlds: fresh names, so their trajectories teach copying from <information>, not recall.
@@ -148,7 +158,7 @@ export async function buildAllExamples(o: PretrainOptions, work: string, log: (l
   const heldOut = [...world.train, ...world.test].flatMap((q) => q.metadata.chain).filter((id) => !/^(city|country)-/.test(id));
   const heldOutNames = [...new Set(heldOut.map((id) => world.kb.byId.get(id)!.name))];
   for (let i = 0; i < o.shadowWorlds; i++) {
-    const sw = buildWorld({ seed: shadowSeed(o.worldSeed, i) });
+    const sw = buildWorld({ seed: shadowSeed(o.worldSeed, (o.shadowFirst ?? 0) + i) });
     const sdir = join(work, `shadow-${i}`);
     const sfiles = await writeWorld(sw, sdir);
     await buildIndex(sfiles.corpus, join(sdir, 'index'));
@@ -160,6 +170,7 @@ export async function buildAllExamples(o: PretrainOptions, work: string, log: (l
       passageRepeats: 0,
       baselineFormatsPerQuestion: o.shadowRagPerQuestion,
       shadow: true,
+      ...(o.mix ? { mix: o.mix } : {}),
     });
     await sindex.close?.();
     const kept = sex.filter((e) => {
@@ -194,17 +205,22 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
 
   // Tokenizer: byte-level BPE on the pretraining text only; Search-R1 tags are single tokens. No chat
   // template: this is a base model, prompted with raw text (as the reference prompts base models).
-  const tokFiles: TokenizerFiles = trainBpeTokenizer(examples.map(exampleText), { vocabSize: o.vocabSize, addedTokens: SEARCH_R1_TAGS });
-  delete tokFiles.tokenizerConfig.chat_template;
+  // A second stage (--init) keeps the first stage's tokenizer and architecture.
+  let tokFiles: TokenizerFiles;
+  if (o.init) tokFiles = HfTokenizer.load(o.init).files;
+  else {
+    tokFiles = trainBpeTokenizer(examples.map(exampleText), { vocabSize: o.vocabSize, addedTokens: SEARCH_R1_TAGS });
+    delete tokFiles.tokenizerConfig.chat_template;
+  }
   const tok = new HfTokenizer(tokFiles);
   const eos = tok.eosTokenIds[0];
   const seqs = examples.map((e) => encodeExample(tok, e, o.maxSeqLen, eos));
   const tokensPerEpoch = seqs.reduce((a, s) => a + s.length, 0);
-  const config = modelConfigFor(o, tok.vocabSize);
+  const config = o.init ? parseHfConfig(JSON.parse(readFileSync(join(o.init, 'config.json'), 'utf8')) as never, join(o.init, 'config.json')) : modelConfigFor(o, tok.vocabSize);
   const parameters = countParameters(config);
   log(`[pretrain] ${examples.length} examples, ${tokensPerEpoch} tokens/epoch, vocab ${tok.vocabSize}, model ${(parameters / 1e6).toFixed(2)}M parameters`);
 
-  const trainer = await freshEmbeddedTrainer(config, tok, o.seed);
+  const trainer = o.init ? await (await import('../policy/embedded.ts')).EmbeddedTrainer.load(o.init, { seed: o.seed }) : await freshEmbeddedTrainer(config, tok, o.seed);
   const stepsPerEpoch = Math.ceil(seqs.length / o.batchSize);
   const total = stepsPerEpoch * o.epochs;
   const ckptDir = join(work, 'checkpoint');
@@ -313,6 +329,9 @@ export function writeReadme(o: PretrainOptions, parameters: number, tokensPerEpo
     `--hidden ${o.model.hiddenSize} --intermediate ${o.model.intermediateSize} --layers ${o.model.numLayers} --heads ${o.model.numHeads} ` +
     `--kv-heads ${o.model.numKvHeads} --epochs ${o.epochs} --batch-size ${o.batchSize} --lr ${o.learningRate} ` +
     `--shadow-worlds ${o.shadowWorlds} --reading-steps ${o.readingSteps}` +
+    (o.mix ? ` --mix ${formatMix(o.mix)}` : '') +
+    (o.init ? ` --init ${o.init}` : '') +
+    (o.shadowFirst ? ` --shadow-first ${o.shadowFirst}` : '') +
     (o.maxSteps !== undefined ? ` --max-steps ${o.maxSteps}` : '');
   const text = `# world-base: the tiny base model of the bundled world
 
@@ -329,7 +348,9 @@ Phase 1: ${steps} steps of next-token prediction (${o.epochs} epoch(s) of ${toke
 AdamW lr ${o.learningRate}, warmup ${o.warmup}, cosine to 10%), final training loss ≈ ${loss.toFixed(3)}. The data also holds
 ${o.shadowWorlds} *shadow worlds* (other seeds; examples naming a real RL-train/test entity dropped): their names are new to
 the model, so their trajectories and RAG examples can only be completed by copying from the context.
-${o.readingSteps > 0 ? `Phase 2 (reading comprehension): ${o.readingSteps} steps, lr ${o.readingLr}, on the RAG-format examples whose answer is in the
+${o.init ? `This is a second stage: it continued from the model in \`${o.init}\` (its tokenizer and weights, a fresh optimizer) on
+new data${o.mix ? ` with the trajectory mix ${formatMix(o.mix)}` : ''}${o.shadowFirst ? `, shadow worlds from index ${o.shadowFirst} on (names the first stage never read)` : ''}.
+` : ''}${o.readingSteps > 0 ? `Phase 2 (reading comprehension): ${o.readingSteps} steps, lr ${o.readingLr}, on the RAG-format examples whose answer is in the
 given documents, loss on the answer tokens only (a fresh optimizer, starting from the phase-1 weights).` : 'No phase 2 (reading comprehension is off: 450 steps of it made RAG copy a little but erased the Search-R1 format).'}
 
 Reproduce (seeded; same options give the same weights on the same engine build):
@@ -337,4 +358,23 @@ Reproduce (seeded; same options give the same weights on the same engine build):
     ${cmd}
 `;
   writeFileSync(join(o.out, 'README.md'), text);
+}
+
+/** `guess=0.6,search_copy=0.4` ⇄ a trajectory mix (the `--mix` flag). */
+export function formatMix(mix: Record<TrajectoryMode, number>): string {
+  return Object.entries(mix).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+export function parseMix(text: string): Record<TrajectoryMode, number> {
+  const modes: TrajectoryMode[] = ['guess', 'search_copy', 'wrong_query', 'wrong_span'];
+  const mix: Record<TrajectoryMode, number> = { guess: 0, search_copy: 0, wrong_query: 0, wrong_span: 0 };
+  for (const part of text.split(',')) {
+    const [k, v] = part.split('=');
+    if (!modes.includes(k as TrajectoryMode)) throw new Error(`--mix: unknown trajectory mode "${k}" (one of ${modes.join(', ')})`);
+    const x = Number(v);
+    if (!Number.isFinite(x) || x < 0) throw new Error(`--mix: "${part}" needs a non-negative number`);
+    mix[k as TrajectoryMode] = x;
+  }
+  if (Object.values(mix).every((x) => x === 0)) throw new Error('--mix: all modes are 0');
+  return mix;
 }

@@ -17,8 +17,9 @@ test('pretraining data: never names an RL-train or test entity; mixed quality in
     const files = await writeWorld(world, dir);
     await buildIndex(files.corpus, join(dir, 'index'));
     const index = await Bm25Index.open(join(dir, 'index'));
-    const ex = await buildPretrainExamples(world, index, { seed: 1, topk: 3, baselineFormatsPerQuestion: 1 });
-    await index.close?.();
+    // Every mode on (the default mix has no wrong-query / wrong-span trajectories; the modes stay available).
+    const mix = { guess: 0.5, search_copy: 0.3, wrong_query: 0.1, wrong_span: 0.1 };
+    const ex = await buildPretrainExamples(world, index, { seed: 1, topk: 3, baselineFormatsPerQuestion: 1, mix });
 
     const heldOut = [...world.train, ...world.test].flatMap((q) => q.metadata.chain).filter((id) => !/^(city|country)-/.test(id));
     const names = [...new Set(heldOut.map((id) => entity(world.kb, id).name))];
@@ -48,6 +49,11 @@ test('pretraining data: never names an RL-train or test entity; mixed quality in
     assert.ok(traj >= world.pretrain.length);
     const wrongRate = ex.filter((e) => e.kind === 'guess' && e.correct).length / (kinds.get('guess') ?? 1);
     assert.ok(wrongRate < 0.2, `guesses right ${wrongRate}`);
+    // A mix without wrong spans and queries (the second pretraining stage's) has none of them.
+    const clean = await buildPretrainExamples(world, index, { seed: 1, topk: 3, mix: { guess: 0.6, search_copy: 0.4, wrong_query: 0, wrong_span: 0 } });
+    await index.close?.();
+    const defKinds = new Set(clean.map((e) => e.kind));
+    assert.ok(defKinds.has('guess') && defKinds.has('search_copy') && !defKinds.has('wrong_span') && !defKinds.has('wrong_query'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

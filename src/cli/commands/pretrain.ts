@@ -1,6 +1,6 @@
 // `search-r1 pretrain`: reproduce the bundled world's tiny base model (models/world-base).
 import type { Command } from 'commander';
-import { DEFAULT_PRETRAIN, pretrain } from '../../world/pretrain.ts';
+import { DEFAULT_PRETRAIN, parseMix, pretrain } from '../../world/pretrain.ts';
 import { integerOption, numberOption } from '../options.ts';
 
 export function register(program: Command): void {
@@ -45,6 +45,9 @@ export function register(program: Command): void {
     )
     .option('--max-steps <n>', 'stop early after this many steps (smoke runs)', integerOption('max-steps'))
     .option('--work-dir <dir>', 'scratch dir for the world, index and resumable checkpoints')
+    .option('--init <dir>', 'continue from this model folder (its tokenizer and weights) instead of a fresh model')
+    .option('--shadow-first <i>', 'index of the first shadow world (a second stage takes fresh ones)', integerOption('shadow-first'))
+    .option('--mix <modes>', 'trajectory mix, e.g. guess=0.6,search_copy=0.4 (modes: guess, search_copy, wrong_query, wrong_span)')
     .action(async (opts: Record<string, unknown>) => {
       await pretrain({
         out: opts.out as string,
@@ -66,6 +69,9 @@ export function register(program: Command): void {
         readingSteps: opts.readingSteps as number,
         ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps as number } : {}),
         ...(opts.workDir !== undefined ? { workDir: opts.workDir as string } : {}),
+        ...(opts.init !== undefined ? { init: opts.init as string } : {}),
+        ...(opts.shadowFirst !== undefined ? { shadowFirst: opts.shadowFirst as number } : {}),
+        ...(opts.mix !== undefined ? { mix: parseMix(opts.mix as string) } : {}),
       });
     });
 }
