@@ -47,6 +47,11 @@ export interface DemoOptions {
   resume?: boolean;
   /** Training-config keys laid over the demo's for every RL run (e.g. `{actor: {klLoss: {coef: 0.1}}}`). */
   rlOverrides?: Record<string, unknown>;
+  /**
+   * Passages per search for the Search-R1 agent (training rollouts and its evaluation). RAG keeps its
+   * top-3 (and top-5 in --full) whatever this is.
+   */
+  searchTopk?: number;
   /** SFT steps of the --full baselines (SFT, instruct). */
   sftSteps?: number;
   log?: (line: string) => void;
@@ -177,7 +182,9 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     seed: o.seed,
   };
   const rows: Record<string, EvalRow[]> = {};
+  const agentTopk = o.searchTopk ?? WORLD_ROLLOUT.topk;
   const evaluate = async (key: string, method: Method, sampler: Trainer, extra: Partial<MethodOptions> = {}) => {
+    if (method === searchR1) extra = { topk: agentTopk, ...extra };
     const t1 = Date.now();
     rows[key] = await evalMethod(method, sampler, retriever, evalQs, {
       ...methodOpts,
@@ -212,7 +219,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           model,
           data: { train: [files.trainJsonl], val: [files.testJsonl], ...(o.valExamples ? { maxValExamples: o.valExamples } : {}) },
           retriever: { type: 'bm25', index: indexDir },
-          rollout: WORLD_ROLLOUT,
+          rollout: { ...WORLD_ROLLOUT, topk: agentTopk },
           // Each turn re-sends its whole context; the prefix cache prefills only the new tokens.
           backendOptions: { prefixCache: true },
           // No entropy bonus: Adam rescales even a 0.001-weighted gradient to full learning-rate

@@ -35,6 +35,7 @@ export function register(program: Command): void {
       integerOption('eval-per-type'),
       d.evalPerType,
     )
+    .option('--search-topk <n>', "passages per search for the agent (RAG keeps top-3)", integerOption('search-topk'))
     .option('--resume', 'continue the interrupted training runs of a demo with this name', false)
     .option('--cache-dir <dir>', 'where the world files and index are built', d.cacheDir)
     .option('--runs-dir <dir>', 'where runs/<name> goes', d.runsDir)
@@ -63,6 +64,7 @@ export function register(program: Command): void {
         evalPerType: opts.evalPerType as number,
         cacheDir: opts.cacheDir as string,
         runsDir: opts.runsDir as string,
+        ...(opts.searchTopk !== undefined ? { searchTopk: opts.searchTopk as number } : {}),
         ...(opts.steps !== undefined ? { steps: opts.steps as number } : {}),
         ...(opts.promptsPerStep !== undefined ? { promptsPerStep: opts.promptsPerStep as number } : {}),
         ...(opts.rlConfig !== undefined ? { rlOverrides: readConfigFile(opts.rlConfig as string) } : {}),
