@@ -395,7 +395,8 @@ export class OpenAISampler implements Sampler {
         if (err instanceof TransientHttpError) return { cause: err.message, retryAfterMs: err.retryAfterMs };
         const e = err as { name?: string };
         return {
-          cause: e?.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : describeCause(err),
+          cause:
+            e?.name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : describeCause(err),
         };
       },
       retryPolicy({

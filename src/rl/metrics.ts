@@ -1,6 +1,6 @@
 // Per-step metrics with the reference's names (spec §3), the metrics.jsonl writer and the live
 // progress line.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Trajectory } from '../rollout/types.ts';
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -35,20 +35,42 @@ export class MetricsLog {
   append(record: Record<string, number>): void {
     appendFileSync(this.path, JSON.stringify(record) + '\n');
   }
-  /** Keeps only lines with step ≤ `step` (a resumed run rewrites what came after its checkpoint). */
-  truncateAfter(step: number): void {
+  /**
+   * Keeps only lines with step ≤ `step` (a resumed run rewrites what came after its checkpoint).
+   * A torn last line (a run killed mid-write, a full disk) is dropped and reported through `log`;
+   * an unreadable line before the last one is an error naming the file and line (nothing is
+   * dropped silently).
+   */
+  truncateAfter(step: number, log: (line: string) => void = () => {}): void {
     if (!existsSync(this.path)) return;
-    const kept = readFileSync(this.path, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim().length > 0)
-      .filter((l) => {
-        try {
-          return (JSON.parse(l) as { step?: number }).step! <= step;
-        } catch {
-          return false; // a torn last line from a killed run
+    const text = readFileSync(this.path, 'utf8');
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const kept: string[] = [];
+    lines.forEach((l, i) => {
+      if (l.trim().length === 0) return;
+      let rec: { step?: unknown };
+      try {
+        rec = JSON.parse(l) as { step?: unknown };
+      } catch (e) {
+        if (i === lines.length - 1) {
+          log(
+            `${this.path}:${i + 1}: dropped a torn last line (${l.length} characters, ` +
+              `${text.endsWith('\n') ? 'unparsable' : 'no newline'}) left by an interrupted run`,
+          );
+          return;
         }
-      });
-    writeFileSync(this.path, kept.map((l) => l + '\n').join(''));
+        throw new Error(
+          `${this.path}:${i + 1}: not a JSON metrics record (${(e as Error).message}); fix or remove the line`,
+        );
+      }
+      if (typeof rec.step !== 'number')
+        throw new Error(`${this.path}:${i + 1}: metrics record without a numeric "step"`);
+      if (rec.step <= step) kept.push(l);
+    });
+    // temp + rename: a kill during the rewrite leaves the old file, never a half-written one
+    writeFileSync(`${this.path}.tmp`, kept.map((l) => l + '\n').join(''));
+    renameSync(`${this.path}.tmp`, this.path);
   }
 }
 

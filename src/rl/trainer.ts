@@ -20,7 +20,13 @@ import { deriveSeed, SEED_PURPOSE } from './rng.ts';
 import { rlUpdate } from './update.ts';
 import { MetricsLog, progressLine, rolloutMetrics } from './metrics.ts';
 import { sampleLine, writeRolloutSamples } from './samples.ts';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
+import {
+  CheckpointWriteError,
+  loadCheckpoint,
+  resumeCheckpoint,
+  saveCheckpoint,
+  type CheckpointState,
+} from './checkpoint.ts';
 
 export interface TrainDeps {
   /** Backend factory (default: src/policy/backends.ts). Tests inject fakes here. */
@@ -204,7 +210,7 @@ export async function validate(
 
 export async function train(
   cfg: TrainConfig,
-  opts: { resume?: boolean } & TrainDeps = {},
+  opts: { resume?: boolean; resumeFrom?: string } & TrainDeps = {},
 ): Promise<TrainResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const make = opts.createTrainer ?? defaultCreateTrainer;
@@ -214,8 +220,10 @@ export async function train(
   const metricsLog = new MetricsLog(join(runDir, 'metrics.jsonl'));
   const hash = configHash(cfg);
 
-  const ck = opts.resume ? latestCheckpoint(runDir) : null;
-  if (!opts.resume && existsSync(metricsLog.path) && statSync(metricsLog.path).size > 0) {
+  // --resume-from STEP implies --resume; a damaged newest checkpoint is refused (docs/faults.md)
+  const resume = opts.resume === true || opts.resumeFrom !== undefined;
+  const ck = resume ? resumeCheckpoint(runDir, opts.resumeFrom, log) : null;
+  if (!resume && existsSync(metricsLog.path) && statSync(metricsLog.path).size > 0) {
     throw new Error(
       `${runDir} already holds a run (metrics.jsonl): pass --resume to continue it, or choose another --run-dir`,
     );
@@ -286,10 +294,10 @@ export async function train(
     startStep = ck.state.step;
     loader.state = ck.state.loader;
     consecutiveBad = ck.state.consecutiveBadSteps;
-    metricsLog.truncateAfter(startStep);
+    metricsLog.truncateAfter(startStep, log);
     log(`resumed from ${ck.dir} at step ${startStep}`);
-  } else if (opts.resume) {
-    metricsLog.truncateAfter(-1);
+  } else if (resume) {
+    metricsLog.truncateAfter(-1, log);
     log(`no checkpoint in ${runDir}: starting from step 0`);
   }
 
@@ -473,7 +481,16 @@ export async function train(
         consecutiveBadSteps: consecutiveBad,
         configHash: hash,
       };
-      await saveCheckpoint(runDir, { policy, critic }, state, cfg.checkpoint.keepLast);
+      try {
+        await saveCheckpoint(runDir, { policy, critic }, state, cfg.checkpoint.keepLast);
+      } catch (e) {
+        // A failed write (disk full, no permission) left the previous checkpoint intact; the run
+        // goes on and tries again at the next checkpoint, except at the end, where it must exist.
+        if (!(e instanceof CheckpointWriteError) || step === cfg.steps) throw e;
+        log(
+          `warning: ${e.message}; training continues, the next checkpoint is due at step ${Math.min(cfg.steps, step + cfg.checkpoint.every)}`,
+        );
+      }
       lastSaveSeconds = (performance.now() - ts) / 1000;
     }
   }

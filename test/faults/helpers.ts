@@ -34,7 +34,11 @@ export class FlakyRetrievalServer {
 }
 
 /** A remote retriever with a short backoff (tests): 50 ms doubling to 400 ms, `budgetMs` in all. */
-export function shortRetryRetriever(url: string, budgetMs: number, log: (l: string) => void): RemoteRetriever {
+export function shortRetryRetriever(
+  url: string,
+  budgetMs: number,
+  log: (l: string) => void,
+): RemoteRetriever {
   return new RemoteRetriever(url, { backoffMs: 50, maxBackoffMs: 400, budgetMs, timeoutMs: 5_000, log });
 }
 

@@ -46,7 +46,9 @@ test('a retriever refused for 5 s after step 2: waits are logged, the run comple
       });
     });
     assert.ok(backAt > 0, 'the server came back during the run:\n' + b.logs.join('\n'));
-    const waits = b.logs.filter((l) => /^retry: POST http:\/\/127\.0\.0\.1:\d+\/retrieve: connection error/.test(l));
+    const waits = b.logs.filter((l) =>
+      /^retry: POST http:\/\/127\.0\.0\.1:\d+\/retrieve: connection error/.test(l),
+    );
     assert.ok(waits.length >= 3, `several waits logged:\n${b.logs.join('\n')}`);
     assert.match(waits[0], /waiting [\d.]+ s before attempt 2 \(.* of the 30 s retry budget left\)/);
     assert.ok(b.logs.some((l) => /^retry: POST .*\/retrieve is back after [\d.]+ s/.test(l)));

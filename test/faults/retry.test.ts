@@ -71,7 +71,10 @@ test('the budget bounds the total time: the last wait is cut to it, then a clear
     ),
     (e: Error) => {
       assert.ok(e instanceof RetriesExhaustedError);
-      assert.match(e.message, /^POST http:\/\/h\/retrieve failed after \d+ attempts: refused \(gave up after/);
+      assert.match(
+        e.message,
+        /^POST http:\/\/h\/retrieve failed after \d+ attempts: refused \(gave up after/,
+      );
       assert.match(e.message, /--retry-budget SECONDS or SEARCH_R1_RETRY_BUDGET/);
       return true;
     },
@@ -118,8 +121,14 @@ test('maxRetries caps attempts; permanent errors are not retried; Retry-After is
 test('budget from --retry-budget, else SEARCH_R1_RETRY_BUDGET, else 600 s; bad values are named', () => {
   assert.equal(defaultRetryBudgetMs({}), 600_000);
   assert.equal(defaultRetryBudgetMs({ SEARCH_R1_RETRY_BUDGET: '2.5' }), 2500);
-  assert.throws(() => defaultRetryBudgetMs({ SEARCH_R1_RETRY_BUDGET: 'ten' }), /SEARCH_R1_RETRY_BUDGET: expected/);
-  assert.throws(() => parseRetryBudget('-1', '--retry-budget'), /--retry-budget: expected a number of seconds/);
+  assert.throws(
+    () => defaultRetryBudgetMs({ SEARCH_R1_RETRY_BUDGET: 'ten' }),
+    /SEARCH_R1_RETRY_BUDGET: expected/,
+  );
+  assert.throws(
+    () => parseRetryBudget('-1', '--retry-budget'),
+    /--retry-budget: expected a number of seconds/,
+  );
   setRetryBudgetSeconds(7);
   try {
     assert.equal(defaultRetryBudgetMs({ SEARCH_R1_RETRY_BUDGET: '2.5' }), 7000);

@@ -17,6 +17,7 @@ export interface TrainFlags {
   runDir?: string;
   name?: string;
   resume?: boolean;
+  resumeFrom?: string;
   backend?: string;
   baseUrl?: string;
   baseModel?: string;
@@ -87,7 +88,11 @@ export function register(program: Command): void {
     .option('--steps <n>', 'training steps', integerOption('steps'))
     .option('--run-dir <dir>', 'run folder (default runs/<name>)')
     .option('--name <name>', 'run name')
-    .option('--resume', 'continue from the newest checkpoint in the run folder')
+    .option('--resume', 'continue from the newest checkpoint in the run folder (verified: docs/faults.md)')
+    .option(
+      '--resume-from <step>',
+      'continue from this checkpoint (step-NNNNNN or N), e.g. when the newest is damaged',
+    )
     .option('--backend <name>', 'embedded | tinker')
     .option('--base-url <url>', 'tinker backend: the server (default $TINKER_BASE_URL or the hosted service)')
     .option('--base-model <name>', 'tinker backend: the base model the server trains')
@@ -133,7 +138,7 @@ export function register(program: Command): void {
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }
       process.stderr.write(`train: watch it with \`${dashboardCommand(cfg.runDir)}\`\n`);
-      const res = await train(cfg, { resume: f.resume });
+      const res = await train(cfg, { resume: f.resume, resumeFrom: f.resumeFrom });
       process.stdout.write(
         `${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`,
       );
