@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { buildIndex, type BuildStats } from '../../retrieval/bm25/build.ts';
 import { numberOption } from '../options.ts';
+import { indexDense } from '../../retrieval/dense/cli.ts';
 
 export interface IndexCommandOptions {
   corpus: string;
@@ -63,6 +64,22 @@ export function register(program: Command): void {
     .option('--b <x>', 'default BM25 b stored in the index', numberOption('b'), 0.4)
     .option('--lucene-compat', 'score as Lucene 8.7 / Pyserini by default (one-byte length norms, float32)')
     .option('--no-progress', 'no progress line on stderr')
+    .option('--dense', 'build a dense (embedding) index instead: needs --encoder, or --faiss to convert')
+    .option('--encoder <dir>', 'dense: BERT-family encoder folder (E5, BGE, MiniLM)')
+    .option('--dtype <type>', 'dense: vector storage f32 | f16 | int8 (default f32; f16 for --faiss)')
+    .option(
+      '--faiss <files...>',
+      'dense: convert this FAISS IndexFlatIP / IndexHNSWFlat (or its split parts, in order)',
+    )
+    .option('--hnsw', 'dense: also build an HNSW graph (else search is exact)')
+    .option('--hnsw-m <n>', 'dense: HNSW neighbours per node', numberOption('hnsw-m'), 16)
+    .option('--ef-construction <n>', 'dense: HNSW build beam', numberOption('ef-construction'), 100)
+    .option(
+      '--ef-search <n>',
+      'dense: default HNSW search beam stored in the index',
+      numberOption('ef-search'),
+      64,
+    )
     .action(
       async (
         corpus: string,
@@ -74,8 +91,23 @@ export function register(program: Command): void {
           b: number;
           luceneCompat?: boolean;
           progress: boolean;
+          dense?: boolean;
+          encoder?: string;
+          dtype?: string;
+          faiss?: string[];
+          hnsw?: boolean;
+          hnswM: number;
+          efConstruction: number;
+          efSearch: number;
         },
       ) => {
+        if (opts.dense || opts.faiss) {
+          const m = await indexDense({ corpus, ...opts });
+          console.log(
+            `dense index: ${m.count.toLocaleString('en-US')} vectors × ${m.dim} (${m.dtype})${m.hnsw ? ', HNSW' : ''} → ${opts.out}`,
+          );
+          return;
+        }
         const s = await indexCorpus({ corpus, ...opts });
         console.log(
           `indexed ${s.numDocs.toLocaleString('en-US')} passages (${s.numTerms.toLocaleString('en-US')} terms, ` +
