@@ -502,7 +502,7 @@ test('server: validation errors name the field (422 / 400), LoRA and critic refu
       lora_config: { rank: 32 },
     });
     assert.equal(lora.status, 400);
-    assert.match(lora.body.detail, /^lora_config: LoRA is not supported/);
+    assert.match(lora.body.detail, /^lora_config: this engine does not train LoRA adapters/);
     const critic = await api('create_model', {
       session_id: sid,
       model_seq_id: 0,

@@ -1,6 +1,8 @@
 // `search-r1 serve-trainer --model DIR [--port N]`: the embedded engine behind the Tinker training
 // API (JSON), so the Tinker client, Tinker tools and remote training can drive it.
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { ADAPTER_CONFIG, type LoraConfig } from '../../engine/lora.ts';
 import type { Command } from 'commander';
 import {
   startTinkerServer,
@@ -38,15 +40,16 @@ export async function embeddedProvider(modelDir: string, name: string, seed = 0)
     arch: config.arch,
     maxContextLength: config.maxPositionEmbeddings,
     supportsValueHead: true,
-    load: async (dir?: string, opts?: { valueHead?: boolean }): Promise<Trainer> => {
-      const t = await mod.EmbeddedTrainer.load(dir ?? modelDir, {
+    supportsLora: true,
+    load: async (dir?: string, opts?: { valueHead?: boolean; lora?: LoraConfig }): Promise<Trainer> => {
+      // A LoRA checkpoint (PEFT adapter folder) is the base model plus the adapter.
+      const adapter = dir !== undefined && existsSync(join(dir, ADAPTER_CONFIG));
+      const t = await mod.EmbeddedTrainer.load(adapter ? modelDir : (dir ?? modelDir), {
         seed,
         valueHead: opts?.valueHead ?? false,
       });
-      // Workaround: Model.ensureGrads takes gradient buffers from the WASM heap without zeroing
-      // them, so a buffer reusing freed memory starts with garbage (reported to engine-core).
-      t.model.ensureGrads();
-      t.model.zeroGrad();
+      if (opts?.lora) t.enableLora(opts.lora);
+      if (adapter) await t.loadWeights(dir!);
       return t;
     },
   };

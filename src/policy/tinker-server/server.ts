@@ -30,6 +30,13 @@ import {
 } from '../tinker/proto.ts';
 import { zstdDecompress } from '../tinker/zstd.ts';
 import {
+  ADAPTER_CONFIG,
+  ATTN_TARGETS,
+  MLP_TARGETS,
+  readAdapterConfig,
+  type LoraConfig,
+} from '../../engine/lora.ts';
+import {
   Executor,
   FutureFailure,
   FutureStore,
@@ -56,9 +63,11 @@ export interface TrainerProvider {
    * A fresh trainer on the base weights, or on the weights saved in `dir` by Trainer.saveWeights;
    * with `valueHead`, a critic (forward returns values; custom losses may return dValues).
    */
-  load(dir?: string, opts?: { valueHead?: boolean }): Promise<Trainer>;
+  load(dir?: string, opts?: { valueHead?: boolean; lora?: LoraConfig }): Promise<Trainer>;
   /** load() honours `valueHead` (enables model_role "critic"). */
   supportsValueHead?: boolean;
+  /** load() honours `lora` (create_model with lora_config), and loads LoRA checkpoints. */
+  supportsLora?: boolean;
 }
 
 export interface TinkerServerOptions {
@@ -80,6 +89,8 @@ export interface TinkerServerOptions {
   defaultMaxTokens?: number;
   /** client/config's proto_compress_fwdbwd: ask clients to zstd forward_backward bodies (true). */
   compressForwardBackward?: boolean;
+  /** LoRA alpha for lora_config (which carries only the rank): 32, as SkyRL. */
+  loraAlpha?: number;
   /** Request log (default: none). */
   log?: (msg: string) => void;
 }
@@ -102,6 +113,7 @@ interface ModelRecord {
   /** Bumped by every weight change (optim_step, load_weights). */
   version: number;
   critic: boolean;
+  lora: LoraConfig | null;
 }
 
 type SamplerRecord =
@@ -400,7 +412,7 @@ export class TinkerServer {
         return this.createModel(this.parse(W.CreateModelRequest, body));
       case 'get_info': {
         const r = this.parse(W.GetInfoRequest, body);
-        this.model(r.model_id);
+        const info = this.model(r.model_id);
         return {
           type: 'get_info',
           model_id: r.model_id,
@@ -409,7 +421,7 @@ export class TinkerServer {
             model_name: this.provider.baseModel,
             tokenizer_id: this.provider.baseModel,
           },
-          is_lora: false,
+          ...this.loraInfo(info.lora),
           model_name: this.provider.baseModel,
         };
       }
@@ -465,8 +477,8 @@ export class TinkerServer {
         return this.retrieve(this.parse(W.RetrieveFutureRequest, body));
       case 'weights_info': {
         const r = this.parse(W.WeightsInfoRequest, body);
-        this.checkpointDir(r.tinker_path, 'tinker_path');
-        return { base_model: this.provider.baseModel, is_lora: false };
+        const dir = this.checkpointDir(r.tinker_path, 'tinker_path');
+        return { base_model: this.provider.baseModel, ...this.loraInfo(this.checkpointLora(dir)) };
       }
       default:
         throw new HttpError(404, `not found: POST ${route}`);
@@ -486,12 +498,51 @@ export class TinkerServer {
     };
   }
 
+  /** Tinker's lora_config → the engine's: train_attn/mlp/unembed pick the target modules. */
+  private loraConfig(c: W.LoraConfig): LoraConfig {
+    if (!this.provider.supportsLora)
+      throw new HttpError(400, 'lora_config: this engine does not train LoRA adapters; omit lora_config');
+    if (c.rank < 1) throw new HttpError(400, `lora_config.rank: must be ≥ 1, got ${c.rank}`);
+    return {
+      rank: c.rank,
+      alpha: this.opts.loraAlpha ?? 32,
+      targets: [
+        ...(c.train_attn ? ATTN_TARGETS : []),
+        ...(c.train_mlp ? MLP_TARGETS : []),
+        ...(c.train_unembed ? (['lm_head'] as const) : []),
+      ],
+      seed: c.seed ?? 0,
+    };
+  }
+
+  /** weights_info / get_info fields of a LoRA config (null: full fine-tuning). */
+  private loraInfo(c: LoraConfig | null): Record<string, unknown> {
+    if (!c) return { is_lora: false };
+    return {
+      is_lora: true,
+      lora_rank: c.rank,
+      train_attn: ATTN_TARGETS.some((t) => c.targets.includes(t)),
+      train_mlp: MLP_TARGETS.some((t) => c.targets.includes(t)),
+      train_unembed: c.targets.includes('lm_head'),
+    };
+  }
+
   private checkBaseModel(name: string, field: string): void {
     if (name !== this.provider.baseModel) {
       throw new HttpError(
         400,
         `${field}: this server serves ${JSON.stringify(this.provider.baseModel)}, not ${JSON.stringify(name)}`,
       );
+    }
+  }
+
+  /** The LoRA config of a checkpoint folder (null: full weights). */
+  private checkpointLora(dir: string): LoraConfig | null {
+    if (!existsSync(join(dir, ADAPTER_CONFIG))) return null;
+    try {
+      return readAdapterConfig(dir);
+    } catch (err) {
+      throw new HttpError(400, `tinker_path: ${(err as Error).message}`);
     }
   }
 
@@ -510,13 +561,10 @@ export class TinkerServer {
 
   private createModel(r: W.CreateModelRequest): unknown {
     const s = this.session(r.session_id);
-    if (r.lora_config) {
-      throw new HttpError(
-        400,
-        'lora_config: LoRA is not supported by search-r1 serve-trainer (the embedded engine trains all weights); omit lora_config for full fine-tuning',
-      );
-    }
+    const lora = r.lora_config ? this.loraConfig(r.lora_config) : null;
     const critic = r.model_role === 'critic';
+    if (lora && critic)
+      throw new HttpError(400, 'lora_config: a critic (model_role "critic") is trained in full');
     if (r.model_role !== undefined && r.model_role !== 'policy' && !critic) {
       throw new HttpError(400, `model_role: ${JSON.stringify(r.model_role)} is not a role (policy | critic)`);
     }
@@ -531,8 +579,9 @@ export class TinkerServer {
     const prior = this.createdModels.get(key);
     if (prior) return { request_id: prior };
     const id = `model_${hex8()}`;
-    const work = this.provider.load(undefined, critic ? { valueHead: true } : undefined).then((trainer) => {
-      this.register(id, r.session_id, trainer, 1, critic);
+    const opts = critic ? { valueHead: true } : lora ? { lora } : undefined;
+    const work = this.provider.load(undefined, opts).then((trainer) => {
+      this.register(id, r.session_id, trainer, 1, critic, lora);
       s.models.add(id);
       return { model_id: id, type: 'create_model' };
     });
@@ -547,6 +596,7 @@ export class TinkerServer {
     trainer: Trainer,
     firstSeq: number,
     critic = false,
+    lora: LoraConfig | null = null,
   ): ModelRecord {
     const executor = new Executor();
     const rec: ModelRecord = {
@@ -557,6 +607,7 @@ export class TinkerServer {
       queue: new SeqQueue(executor, firstSeq, this.opts.seqGapMs ?? 2000),
       version: 0,
       critic,
+      lora,
     };
     this.models.set(id, rec);
     return rec;
@@ -746,7 +797,7 @@ export class TinkerServer {
     const work = (async () => {
       const trainer = await this.provider.load(dir, critic ? { valueHead: true } : undefined);
       if (r.optimizer) await trainer.loadWeights(dir, { optimizer: true });
-      this.register(id, r.session_id!, trainer, 1, critic);
+      this.register(id, r.session_id!, trainer, 1, critic, this.checkpointLora(dir));
       s.models.add(id);
       return { path: r.path, model_id: id, type: 'load_weights' };
     })();
