@@ -64,9 +64,9 @@ export const DEFAULT_DEMO: Omit<DemoOptions, 'name'> = {
   cacheDir: '.cache/search-r1',
   runsDir: 'runs',
   full: false,
-  // Sized for ≤ 10 minutes on the 2-core build machine (see BENCHMARKS.md): 60 × 12 prompts take the
-  // shipped base model from EM 0.00 to 0.44 but need 11 minutes; 30 × 8 reach 0.31.
-  steps: 40,
+  // 20 steps: the held-out EM of base model D is the same after 12 and after 40 steps (0.58 / 0.57 on 200
+  // questions; BENCHMARKS.md "Session 3"), so the default spends the time on 400 evaluation questions instead.
+  steps: 20,
   promptsPerStep: 12,
   // 200 + 200 held-out questions: with 100 a method's EM carries ±0.05 of sampling noise.
   evalPerType: 200,
@@ -217,7 +217,9 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           runDir: dir,
           seed: o.seed,
           model,
-          data: { train: [files.trainJsonl], val: [files.testJsonl], ...(o.valExamples ? { maxValExamples: o.valExamples } : {}) },
+          // Relation-balanced prompt batches: every relation gets an equal share of each step, so the
+          // rare person-answer relations are not drowned by the frequent city ones (BENCHMARKS.md, issue 12).
+          data: { train: [files.trainJsonl], val: [files.testJsonl], stratifyBy: 'metadata.relation', ...(o.valExamples ? { maxValExamples: o.valExamples } : {}) },
           retriever: { type: 'bm25', index: indexDir },
           rollout: { ...WORLD_ROLLOUT, topk: agentTopk },
           // Each turn re-sends its whole context; the prefix cache prefills only the new tokens.
@@ -226,7 +228,10 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
           // steps, and when a batch has no reward signal (all advantages 0) that bonus alone drove
           // the tiny policy to collapse (entropy 1.5 → 6, KL 0 → 3 in 30 steps; BENCHMARKS.md).
           // Old log-probs from the sampler (the same numbers, tested): saves a forward pass per step.
-          actor: { entropyCoef: 0, oldLogprobs: 'rollout' },
+          // KL 0.05 (the paper: 0.001): the tiny policy's best held-out EM comes early, and later steps
+          // drift its restated question towards the most rewarded answer type; a firmer pull to the
+          // reference slows that drift (BENCHMARKS.md, "Session 3").
+          actor: { entropyCoef: 0, oldLogprobs: 'rollout', klLoss: { coef: 0.05 } },
           ...(o.steps ? { steps: o.steps } : {}),
           ...(o.promptsPerStep ? { promptsPerStep: o.promptsPerStep, miniBatchPrompts: Math.min(o.promptsPerStep, 8) } : {}),
           ...(o.n ? { n: o.n } : {}),
