@@ -7,8 +7,16 @@ import { RemoteRetriever } from '../../retrieval/remote.ts';
 import { startRetrievalServer, type RetrievalServer } from '../../retrieval/server.ts';
 import type { Retriever } from '../../retrieval/types.ts';
 import { integerOption, numberOption } from '../options.ts';
+import { openRetriever, RETRIEVER_KINDS, type RetrieverKind } from '../../retrieval/open.ts';
 
 export interface ServeOptions {
+  /** bm25 (default) | dense | hybrid, optionally followed by --reranker (docs/dense-retrieval.md). */
+  retriever?: RetrieverKind;
+  denseIndex?: string;
+  encoder?: string;
+  reranker?: string;
+  rerankDepth?: number;
+  hybridWeights?: string;
   index?: string;
   remote?: string;
   port?: number;
@@ -31,6 +39,18 @@ export interface ServeOptions {
 export async function serveRetriever(
   o: ServeOptions,
 ): Promise<{ server: RetrievalServer; retriever: Retriever }> {
+  if ((o.retriever !== undefined && o.retriever !== 'bm25') || o.reranker !== undefined) {
+    const retriever = await openRetriever({
+      kind: o.retriever ?? 'bm25',
+      index: o.index,
+      denseIndex: o.denseIndex,
+      encoder: o.encoder,
+      reranker: o.reranker,
+      rerankDepth: o.rerankDepth,
+      hybridWeights: o.hybridWeights,
+    });
+    return startWith(retriever, o);
+  }
   if ((o.index === undefined) === (o.remote === undefined))
     throw new Error('give exactly one of --index <dir> or --remote <url>');
   const bm25 = { k1: o.k1, b: o.b, scoring: o.luceneCompat ? ('lucene' as const) : undefined };
@@ -40,6 +60,13 @@ export async function serveRetriever(
       : o.threads === 0
         ? await Bm25Index.open(o.index, bm25)
         : await Bm25Pool.open(o.index, { ...bm25, threads: o.threads });
+  return startWith(retriever, o);
+}
+
+async function startWith(
+  retriever: Retriever,
+  o: ServeOptions,
+): Promise<{ server: RetrievalServer; retriever: Retriever }> {
   const log = o.quiet
     ? undefined
     : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -84,6 +111,17 @@ export function register(program: Command): void {
     )
     .option('--max-body-bytes <n>', 'largest request body accepted', integerOption('max-body-bytes'), 1 << 20)
     .option('-q, --quiet', 'no access log on stderr')
+    .option('--retriever <kind>', `${RETRIEVER_KINDS.join(' | ')} (default bm25)`)
+    .option('--dense-index <dir>', 'dense index directory built by `search-r1 index --dense`')
+    .option('--encoder <dir>', 'dense query encoder (default: the one recorded in the dense index)')
+    .option('--reranker <dir>', 'cross-encoder folder: rerank the first stage (e.g. ms-marco MiniLM)')
+    .option(
+      '--rerank-depth <n>',
+      'first-stage candidates per query for the reranker',
+      integerOption('rerank-depth'),
+      10,
+    )
+    .option('--hybrid-weights <w>', 'hybrid: RRF weights "bm25,dense"', '1,1')
     .action(async (opts: ServeOptions) => {
       const { server } = await serveRetriever({ ...opts, handleSignals: true });
       process.stderr.write(
