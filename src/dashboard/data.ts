@@ -7,6 +7,7 @@ import { listCheckpoints } from '../rl/checkpoint.ts';
 import { buildScoreTable } from '../eval/metrics.ts';
 import { scoreTables } from '../eval/viewer.ts';
 import { METHOD_NAMES, type ResultRecord } from '../eval/types.ts';
+import { PAPER_DATASETS } from '../eval/datasets.ts';
 import { renderTrajectoryHtml, type Table, type TrajectorySegment } from '../eval/report/render.ts';
 import { readJsonTail, readRanges, START, type LineError, type TailCursor } from './tail.ts';
 import { fileInRun, type RunInfo } from './runs.ts';
@@ -323,7 +324,7 @@ export class RunData {
         st.cursor = r.cursor;
         if (!r.more) break;
       }
-      const t = buildScoreTable(st.byKey.values(), METHOD_NAMES, []);
+      const t = buildScoreTable(st.byKey.values(), METHOD_NAMES, PAPER_DATASETS);
       return { tables: t.methods.length ? scoreTables(t) : [], errors: st.errors };
     }
     if (run.kind === 'demo') {

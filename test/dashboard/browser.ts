@@ -42,6 +42,8 @@ export async function launchChromium(): Promise<Browser> {
     errors,
     async newPage() {
       const page = await context.newPage();
+      // Generous: the machine may be shared (waits end as soon as the condition holds).
+      page.setDefaultTimeout(90_000);
       page.on('console', (m) => {
         if (m.type() === 'error') errors.push(`console: ${m.text()}`);
       });
