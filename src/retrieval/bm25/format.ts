@@ -19,7 +19,7 @@
 //
 // The saturation s is the per-posting factor in [0, 1) that the query weight multiplies:
 // bm25: tf / (tf + k1·(1 − b + b·dl/avgdl)); lucene: 1 − 1/(1 + tf/norm(byte(dl))) (see scoring.ts).
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 
@@ -125,12 +125,25 @@ export class BinWriter {
   /** Bytes written so far (including buffered). */
   bytes = 0;
 
+  /** `append`: keep the file's first `append` bytes (resumed builds) and write after them. */
   constructor(
     readonly path: string,
     bufferBytes = 1 << 20,
+    append?: number,
   ) {
-    this.fd = openSync(path, 'w');
+    if (append === undefined) this.fd = openSync(path, 'w');
+    else {
+      truncateSync(path, append);
+      this.fd = openSync(path, 'a');
+      this.bytes = append;
+    }
     this.buf = new Uint8Array(bufferBytes);
+  }
+
+  /** Flush buffered bytes and make them durable (checkpoints). */
+  sync(): void {
+    this.flush();
+    fsyncSync(this.fd);
   }
 
   write(data: ArrayBufferView): void {
