@@ -61,7 +61,7 @@ function CHART_POINTS(a: { key: string; run: string }): [number[], number[]] | n
   return null;
 }
 
-test('dashboard over a smoke training run, in headless Chromium', { timeout: 420_000 }, async () => {
+test('dashboard over a smoke training run, in headless Chromium', { timeout: 900_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'sr1-dash-'));
   const runs = join(root, 'runs');
   const runDir = join(runs, 'smoke');
