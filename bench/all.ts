@@ -8,6 +8,7 @@ const BENCHES: { name: string; file: string; peer: string }[] = [
   { name: 'protocol-data', file: 'bench/protocol-data.ts', peer: 'naive JSON.parse reader, Python em_check' },
   { name: 'retrieval', file: 'bench/retrieval.ts', peer: 'LanceDB FTS, SQLite FTS5' },
   { name: 'engine', file: 'bench/engine.ts', peer: 'onnxruntime MatMul, llama.cpp' },
+  { name: 'dense', file: 'bench/dense.ts', peer: 'node-llama-cpp embeddings, FAISS IndexFlatIP' },
   { name: 'engine-io', file: 'bench/engine-io.ts', peer: 'naive whole-file safetensors read' },
   { name: 'rl-step', file: 'bench/rl-step.ts', peer: 'generation without stop sequences (the reference)' },
   { name: 'eval', file: 'bench/eval.ts', peer: 'in-process engine vs serve-model over HTTP' },
