@@ -1,20 +1,31 @@
 #!/usr/bin/env node
-// Builds the WebAssembly SIMD kernels (AssemblyScript) into build/kernels.wasm. Runs on `npm ci`
-// (prepare) and at the start of `npm test`. Skips the build when the output is newer than the source.
+// Builds the WebAssembly SIMD kernels (AssemblyScript) into build/kernels*.wasm. Runs on `npm ci`
+// (prepare) and at the start of `npm test`. Skips the build when the outputs are newer than the source.
+//   kernels.wasm                 SIMD, own memory (one thread)
+//   kernels-relaxed.wasm         + relaxed SIMD (fused multiply-add); loaded when the runtime accepts it
+//   kernels-shared*.wasm         the same two with an imported shared memory (threads feature): the
+//                                main thread and every worker instantiate one module over one memory
+//                                (src/engine/kernels/threads.ts)
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 const src = 'src/engine/kernels/assembly/index.ts';
-const out = 'build/kernels.wasm';
-// The relaxed-SIMD twin (fused multiply-add); loaded when the runtime accepts it.
-const outRelaxed = 'build/kernels-relaxed.wasm';
+/** 4 GiB, the wasm32 limit: a shared memory must declare its maximum (reserved, not committed). */
+const MAX_PAGES = 65536;
+const shared = ['--importMemory', '--sharedMemory', '--maximumMemory', String(MAX_PAGES)];
+const builds = [
+  ['build/kernels.wasm', ['simd'], []],
+  ['build/kernels-relaxed.wasm', ['simd', 'relaxed-simd'], []],
+  ['build/kernels-shared.wasm', ['simd', 'threads'], shared],
+  ['build/kernels-shared-relaxed.wasm', ['simd', 'relaxed-simd', 'threads'], shared],
+];
 if (!existsSync(src)) {
   console.log('build-kernels: no kernel sources yet');
   process.exit(0);
 }
 const fresh = (f) => existsSync(f) && statSync(f).mtimeMs >= statSync(src).mtimeMs;
-if (fresh(out) && fresh(outRelaxed) && !process.argv.includes('--force')) {
+if (builds.every(([f]) => fresh(f)) && !process.argv.includes('--force')) {
   process.exit(0);
 }
 mkdirSync('build', { recursive: true });
@@ -28,10 +39,7 @@ try {
   );
   process.exit(0);
 }
-for (const [file, features] of [
-  [out, ['simd']],
-  [outRelaxed, ['simd', 'relaxed-simd']],
-]) {
+for (const [file, features, extra] of builds) {
   const args = [
     asc,
     src,
@@ -42,6 +50,7 @@ for (const [file, features] of [
     '--runtime',
     'minimal',
     ...features.flatMap((f) => ['--enable', f]),
+    ...extra,
   ];
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (r.status !== 0) {

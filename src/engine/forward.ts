@@ -9,6 +9,8 @@ import { shapeNames } from './config.ts';
 import type { Model, Param } from './model.ts';
 import type { Buf } from './memory.ts';
 import { RopeTable } from './rope.ts';
+import { assignLanes } from './kernels/lanes.ts';
+import type { LaneKernels } from './kernels/types.ts';
 
 export interface SeqIn {
   inputs: readonly number[];
@@ -63,8 +65,8 @@ class Plan {
   readonly gLp: Buf; // [T]
   readonly gEnt: Buf; // [T]
   readonly Z: Buf; // [R,V] logits chunk
-  readonly S: Buf; // [lcap, lcap] attention probabilities
-  readonly dP: Buf; // [lcap, lcap]
+  readonly S: Buf; // [lanes][lcap, lcap] attention probabilities (scratch per kernel lane)
+  readonly dP: Buf; // [lanes][lcap, lcap]
   // gradient scratch
   readonly dx: Buf;
   readonly dh: Buf;
@@ -129,9 +131,10 @@ class Plan {
     this.gEnt = A(T);
     this.rowsPerChunk = Math.max(1, Math.min(T, Math.floor(HEAD_CHUNK_FLOATS / c.vocabSize)));
     this.Z = A(this.rowsPerChunk * c.vocabSize);
-    this.S = A(lcap * lcap);
+    const lanes = model.kernels.lanes;
+    this.S = A(lanes * lcap * lcap);
     const g = training ? A : (_: number) => this.S; // unused without backward
-    this.dP = g(lcap * lcap);
+    this.dP = g(lanes * lcap * lcap);
     this.dx = g(T * D);
     this.dh = g(T * D);
     this.dxf = g(T * D);
@@ -194,11 +197,29 @@ export class TrainingPass {
     return 4 * n;
   }
 
-  /** Where the probabilities of (layer, seq, head) live: the kept store, or the scratch S. */
-  private probsAt(P: Plan, l: number, s: number, h: number): [Buf, number] {
+  /** Where the probabilities of (layer, seq, head) live: the kept store, or lane t's scratch S. */
+  private probsAt(P: Plan, l: number, s: number, h: number, t: number): [Buf, number] {
     if (this.probsKept)
       return [this.probs!, l * this.probLayer + this.probBase[s] + h * this.lens[s] * this.lens[s]];
-    return [P.S, 0];
+    return [P.S, t * P.lcap * P.lcap];
+  }
+
+  /**
+   * The attention pieces of the batch — (sequence, KV head), each with its `rep` query heads, so
+   * dK/dV of a KV head accumulate on one lane — and the lane each runs on.
+   */
+  private attentionLanes(): { seq: number[]; group: number[]; lane: Int32Array } {
+    const Hkv = this.model.config.numKvHeads;
+    const seq: number[] = [],
+      group: number[] = [],
+      cost: number[] = [];
+    for (let s = 0; s < this.starts.length; s++)
+      for (let g = 0; g < Hkv; g++) {
+        seq.push(s);
+        group.push(g);
+        cost.push(this.lens[s] * this.lens[s]);
+      }
+    return { seq, group, lane: assignLanes(cost, this.model.kernels.lanes) };
   }
 
   /** Decides whether to keep attention probabilities for this batch, and sizes their store. */
@@ -354,6 +375,7 @@ export class TrainingPass {
 
   /** Pb[po..] as [Ls, Ls] = causal softmax(scale · q·kᵀ) of one (sequence, head); zeros above the diagonal. */
   private scores(
+    K: LaneKernels,
     Pb: Buf,
     po: number,
     q: Buf,
@@ -364,7 +386,6 @@ export class TrainingPass {
     scale: number,
   ): void {
     const c = this.model.config;
-    const K = this.model.kernels;
     const QD = c.numHeads * c.headDim,
       KD = c.numKvHeads * c.headDim;
     K.gemmTri(1, 0, false, true, Ls, Ls, c.headDim, scale, q, qo, QD, k, ko, KD, 0, Pb, po, Ls);
@@ -391,23 +412,28 @@ export class TrainingPass {
     lora?.forward(l, 'v_proj', a.h1, 0, T, a.v, 0);
     this.rope.apply(a.q, 0, T, QD, Hq, this.pos!, 0, false);
     this.rope.apply(a.k, 0, T, KD, Hkv, this.pos!, 0, false);
-    // att = softmax(q·kᵀ/√hd, causal per sequence)·v
+    // att = softmax(q·kᵀ/√hd, causal per sequence)·v, the (sequence, KV head) pieces spread over lanes
     const scale = 1 / Math.sqrt(hd);
     const rep = Hq / Hkv;
-    for (let s = 0; s < this.starts.length; s++) {
+    const pieces = this.attentionLanes();
+    for (let u = 0; u < pieces.seq.length; u++) {
+      const s = pieces.seq[u],
+        g = pieces.group[u],
+        t = pieces.lane[u];
+      const Kl = K.lane(t);
       const s0 = this.starts[s],
         Ls = this.lens[s];
-      for (let h = 0; h < Hq; h++) {
-        const g = Math.floor(h / rep);
+      for (let h = g * rep; h < (g + 1) * rep; h++) {
         const qo = s0 * QD + h * hd,
           ko = s0 * KD + g * hd;
-        const [Pb, po] = this.probsAt(P, l, s, h);
+        const [Pb, po] = this.probsAt(P, l, s, h, t);
         // Causal GEMMs (gemmTri) skip the register tiles above the diagonal: one call per
         // (sequence, head) instead of row blocks that each repack K and V.
-        this.scores(Pb, po, a.q, qo, a.k, ko, Ls, scale); // P[Ls,Ls] = causal softmax(q·kᵀ·scale)
-        K.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, Pb, po, Ls, a.v, ko, KD, 0, a.att, qo, QD); // P·V
+        this.scores(Kl, Pb, po, a.q, qo, a.k, ko, Ls, scale); // P[Ls,Ls] = causal softmax(q·kᵀ·scale)
+        Kl.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, Pb, po, Ls, a.v, ko, KD, 0, a.att, qo, QD); // P·V
       }
     }
+    K.sync();
     // xMid = x + att·Woᵀ
     a.xMid.data.set(a.xIn.data.subarray(0, T * D));
     K.gemm(false, true, T, D, QD, 1, a.att, 0, QD, W.wo.w, 0, QD, 1, a.xMid, 0, D);
@@ -538,25 +564,31 @@ export class TrainingPass {
     P.dv.data.fill(0, 0, T * KD);
     const scale = 1 / Math.sqrt(hd);
     const rep = Hq / Hkv;
-    for (let s = 0; s < this.starts.length; s++) {
+    const pieces = this.attentionLanes();
+    for (let u = 0; u < pieces.seq.length; u++) {
+      const s = pieces.seq[u],
+        g = pieces.group[u],
+        t = pieces.lane[u];
+      const Kl = K.lane(t);
       const s0 = this.starts[s],
         Ls = this.lens[s];
-      for (let h = 0; h < Hq; h++) {
-        const g = Math.floor(h / rep);
+      const dPo = t * P.lcap * P.lcap; // this lane's dP scratch
+      for (let h = g * rep; h < (g + 1) * rep; h++) {
         const qo = s0 * QD + h * hd,
           ko = s0 * KD + g * hd;
-        const [Pb, po] = this.probsAt(P, l, s, h);
+        const [Pb, po] = this.probsAt(P, l, s, h, t);
         // Recompute P when the probabilities were not kept (too large).
-        if (!this.probsKept) this.scores(Pb, po, a.q, qo, a.k, ko, Ls, scale);
+        if (!this.probsKept) this.scores(Kl, Pb, po, a.q, qo, a.k, ko, Ls, scale);
         // dP[Ls,Ls] = dO·Vᵀ (lower triangle; above it finite values that meet P = 0)
-        K.gemmTri(1, 0, false, true, Ls, Ls, hd, 1, P.datt, qo, QD, a.v, ko, KD, 0, P.dP, 0, Ls);
+        Kl.gemmTri(1, 0, false, true, Ls, Ls, hd, 1, P.datt, qo, QD, a.v, ko, KD, 0, P.dP, dPo, Ls);
         // dV += Pᵀ·dO (P lower-triangular: key row j sums over queries i ≥ j)
-        K.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, Pb, po, Ls, P.datt, qo, QD, 1, P.dv, ko, KD);
-        K.softmaxBackward(Pb, po, P.dP, 0, Ls, Ls, Ls, scale); // dS (scaled, lower-triangular), in dP
-        K.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.k, ko, KD, 0, P.dq, qo, QD); // dQ = dS·K
-        K.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, P.dP, 0, Ls, a.q, qo, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
+        Kl.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, Pb, po, Ls, P.datt, qo, QD, 1, P.dv, ko, KD);
+        Kl.softmaxBackward(Pb, po, P.dP, dPo, Ls, Ls, Ls, scale); // dS (scaled, lower-triangular), in dP
+        Kl.gemmTri(2, 0, false, false, Ls, hd, Ls, 1, P.dP, dPo, Ls, a.k, ko, KD, 0, P.dq, qo, QD); // dQ = dS·K
+        Kl.gemmTri(3, 0, true, false, Ls, hd, Ls, 1, P.dP, dPo, Ls, a.q, qo, QD, 1, P.dk, ko, KD); // dK += dSᵀ·Q
       }
     }
+    K.sync();
     this.rope.apply(P.dq, 0, T, QD, Hq, this.pos!, 0, true);
     this.rope.apply(P.dk, 0, T, KD, Hkv, this.pos!, 0, true);
     linearBackward(m, P.ones, a.h1, T, D, W.wq, W.bq, P.dq, QD, P.dh, false);

@@ -7,9 +7,7 @@ import type { Model } from './model.ts';
 import type { Buf } from './memory.ts';
 import { RopeTable } from './rope.ts';
 import { linear } from './forward.ts';
-
-/** Query rows per prefill attention block. */
-const PREFILL_BLOCK = 64;
+import { assignLanes } from './kernels/lanes.ts';
 
 /** Per-sequence key/value cache: slot s, layer l → [cap_s, KD] keys and values. */
 export class KvCache {
@@ -70,7 +68,7 @@ interface InferPlan {
   g: Buf;
   u: Buf;
   a: Buf;
-  S: Buf;
+  S: Buf[]; // per kernel lane: [scap] attention scores (scratch)
   last: Buf; // [B, D]
   inv: Buf; // [T]
   lastN: Buf; // [B, D]
@@ -130,7 +128,7 @@ export class Inference {
       g: A(cap * I),
       u: A(cap * I),
       a: A(cap * I),
-      S: A(scap),
+      S: Array.from({ length: this.model.kernels.lanes }, () => A(scap)),
       last: A(bcap * D),
       inv: A(Math.max(cap, bcap)),
       lastN: A(bcap * D),
@@ -189,6 +187,12 @@ export class Inference {
     }
     this.rope.ensure(maxPos);
     const scale = 1 / Math.sqrt(hd);
+    // Attention pieces: (item, KV head) with its `rep` query heads, spread over the kernel lanes.
+    const pieceCost: number[] = [];
+    for (const it of items)
+      for (let g = 0; g < Hkv; g++)
+        pieceCost.push(it.tokens.length * (cache.len[it.slot] + it.tokens.length));
+    const pieceLane = assignLanes(pieceCost, K.lanes);
     for (let l = 0; l < c.numLayers; l++) {
       const W = m.layers[l];
       K.rmsnorm(P.x, W.ln1.w, P.h, P.inv, T, D, c.rmsNormEps);
@@ -202,34 +206,38 @@ export class Inference {
         const n = it.tokens.length,
           s0 = starts[i],
           p0 = cache.len[it.slot];
+        cache.k[it.slot][l].data.set(P.k.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
+        cache.v[it.slot][l].data.set(P.v.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
+      }
+      for (let i = 0; i < B; i++) {
+        const it = items[i];
+        const n = it.tokens.length,
+          s0 = starts[i],
+          p0 = cache.len[it.slot];
         const ctx = p0 + n;
         const kc = cache.k[it.slot][l],
           vc = cache.v[it.slot][l];
-        kc.data.set(P.k.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
-        vc.data.set(P.v.data.subarray(s0 * KD, (s0 + n) * KD), p0 * KD);
-        if (n === 1) {
-          // Decode: the `rep` query heads sharing a KV head, fused scores/softmax/values.
-          for (let g = 0; g < Hkv; g++) {
+        for (let g = 0; g < Hkv; g++) {
+          const t = pieceLane[i * Hkv + g];
+          const Kl = K.lane(t),
+            S = P.S[t]; // this lane's score scratch
+          if (n === 1) {
+            // Decode: the `rep` query heads sharing a KV head, fused scores/softmax/values.
             const qo = s0 * QD + g * rep * hd;
-            K.attnDecode(P.q, qo, rep, hd, kc, g * hd, vc, g * hd, KD, ctx, scale, P.att, qo, P.S);
+            Kl.attnDecode(P.q, qo, rep, hd, kc, g * hd, vc, g * hd, KD, ctx, scale, P.att, qo, S);
+            continue;
           }
-        } else {
-          // Prefill: row blocks of PREFILL_BLOCK queries score keys only up to the block's last
-          // position (causal), so a long prompt does not pay for the masked half.
-          for (let h = 0; h < Hq; h++) {
-            const g = Math.floor(h / rep);
+          // Prefill: causal GEMMs over the whole new block, as in training (gemmTri skips the
+          // tiles above the diagonal, which sits p0 columns to the right here).
+          for (let h = g * rep; h < (g + 1) * rep; h++) {
             const qo = s0 * QD + h * hd;
-            for (let r0 = 0; r0 < n; r0 += PREFILL_BLOCK) {
-              const rows = Math.min(PREFILL_BLOCK, n - r0),
-                cols = p0 + r0 + rows;
-              const qr = qo + r0 * QD;
-              K.gemm(false, true, rows, cols, hd, scale, P.q, qr, QD, kc, g * hd, KD, 0, P.S, 0, cols);
-              K.causalSoftmax(P.S, 0, rows, cols, cols, p0 + r0);
-              K.gemm(false, false, rows, hd, cols, 1, P.S, 0, cols, vc, g * hd, KD, 0, P.att, qr, QD);
-            }
+            Kl.gemmTri(1, p0, false, true, n, ctx, hd, scale, P.q, qo, QD, kc, g * hd, KD, 0, S, 0, ctx);
+            Kl.causalSoftmax(S, 0, n, ctx, ctx, p0);
+            Kl.gemmTri(2, p0, false, false, n, hd, ctx, 1, S, 0, ctx, vc, g * hd, KD, 0, P.att, qo, QD);
           }
         }
       }
+      K.sync();
       K.gemm(false, true, T, D, QD, 1, P.att, 0, QD, W.wo.w, 0, QD, 1, P.x, 0, D);
       K.rmsnorm(P.x, W.ln2.w, P.h, P.inv, T, D, c.rmsNormEps);
       K.gemm(false, true, T, I, D, 1, P.h, 0, D, W.wg.w, 0, D, 0, P.g, 0, I);

@@ -21,6 +21,10 @@ export class Buf {
       this.view = new Float32Array(this.memory.buffer, this.ptr, this.len);
     return this.view;
   }
+  /** Elements [lo, hi) as a buffer of their own (same memory; e.g. one lane's share of a tensor). */
+  slice(lo: number, hi: number): Buf {
+    return new Buf(this.ptr + 4 * lo, hi - lo, this.data.subarray(lo, hi), this.memory);
+  }
   /** The same bytes viewed as int32 (token ids for the kernels). */
   get i32(): Int32Array {
     if (!this.i32view || this.i32view.buffer !== this.data.buffer)

@@ -10,6 +10,9 @@ import type { Kernels } from './kernels/types.ts';
 import type { Buf } from './memory.ts';
 import type { AdamWParams } from '../policy/types.ts';
 
+/** Tensors of at least this many elements are split across the kernel lanes. */
+const LANE_SPLIT = 1 << 15;
+
 export interface AdamWState {
   step: number;
   /** name → first/second moments. */
@@ -77,12 +80,30 @@ export class AdamW {
       bc2 = 1 - Math.pow(b2, t);
     const stepSize = lr / bc1;
     const invSqrtBc2 = 1 / Math.sqrt(bc2);
+    // Element-wise, so any split gives the same result: big tensors are cut into one range per
+    // kernel lane (multiples of 8, the kernel's vector step), small ones go whole to the least-loaded lane.
+    const K = this.kernels;
+    const load = new Float64Array(K.lanes);
     for (const p of this.params) {
       if (!p.g) continue;
       const [m, v] = this.moments(p);
       const decay = p.decay ? 1 - lr * h.weightDecay : 1;
-      this.kernels.adamw(p.w, p.g, m, v, p.size, b1, b2, eps, stepSize, invSqrtBc2, decay, clip);
+      const run = (t: number, lo: number, hi: number) => {
+        const whole = lo === 0 && hi === p.size;
+        const [w, g, mm, vv] = whole ? [p.w, p.g!, m, v] : [p.w, p.g!, m, v].map((b) => b.slice(lo, hi));
+        K.lane(t).adamw(w, g, mm, vv, hi - lo, b1, b2, eps, stepSize, invSqrtBc2, decay, clip);
+        load[t] += hi - lo;
+      };
+      if (K.lanes > 1 && p.size >= LANE_SPLIT) {
+        let lo = 0;
+        for (let t = 0; t < K.lanes; t++) {
+          const hi = t === K.lanes - 1 ? p.size : Math.round((p.size * (t + 1)) / K.lanes / 8) * 8;
+          if (hi > lo) run(t, lo, hi);
+          lo = Math.max(lo, hi);
+        }
+      } else run(load.indexOf(Math.min(...load)), 0, p.size);
     }
+    K.sync();
     return { grad_norm: norm, clip_scale: clip };
   }
 

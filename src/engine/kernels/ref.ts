@@ -46,10 +46,14 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
       }
     }
   };
-  return {
+  const k: Kernels = {
     kind: 'ref',
     variant: 'ts',
     arena,
+    lanes: 1,
+    lane: () => k,
+    sync() {},
+    close() {},
     gemm(tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) {
       gemmTri(0, 0, tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
     },
@@ -214,6 +218,7 @@ export function createRefKernels(arena: Arena = new JsArena()): Kernels {
       }
     },
   };
+  return k;
 }
 
 export type { Buf };

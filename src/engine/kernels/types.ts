@@ -3,11 +3,35 @@
 // Offsets and leading dimensions are in elements; matrices are row-major f32.
 import type { Arena, Buf } from '../memory.ts';
 
+/**
+ * The kernel calls a lane can queue: independent pieces of work (attention of one (sequence, KV
+ * head), decode attention of one sequence, AdamW of one tensor range) spread over the threads.
+ */
+export type LaneKernels = Pick<
+  Kernels,
+  'gemm' | 'gemmTri' | 'causalSoftmax' | 'softmaxBackward' | 'attnDecode' | 'adamw'
+>;
+
 export interface Kernels {
   readonly kind: 'wasm' | 'ref';
   /** Which build: 'simd', 'relaxed-simd' (FMA), or 'ts'. */
   readonly variant: 'simd' | 'relaxed-simd' | 'ts';
   readonly arena: Arena;
+  /**
+   * Threads the kernels run on (1: the calling thread only). Every Kernels call splits its own work
+   * over them and returns when it is done; `lane` queues independent calls explicitly.
+   */
+  readonly lanes: number;
+  /**
+   * Calls queued on lane t (0 ≤ t < lanes). They run at the next `sync()` or the next direct
+   * Kernels call, the lanes in parallel and each lane's calls in order; the caller must not read or
+   * write their outputs in between. Single-threaded kernels run them at once.
+   */
+  lane(t: number): LaneKernels;
+  /** Runs every queued lane call and waits for all of them. */
+  sync(): void;
+  /** Stops the worker threads (idempotent); the kernels must not be used afterwards. */
+  close(): void;
   /** C[M,N] = alpha·op(A)·op(B) + beta·C, beta ∈ {0,1}; op(X) = Xᵀ when trans. */
   gemm(
     transA: boolean,

@@ -9,10 +9,14 @@
 
 // ---------------------------------------------------------------------------------------------
 // Heap (TLSF from the `minimal` runtime): the JS side allocates every tensor here.
+// `external`: this instance is a worker thread's (setWorker / setScratch below) and must not use the heap.
+let external = false;
 export function alloc(bytes: usize): usize {
+  if (external) unreachable();
   return heap.alloc(bytes);
 }
 export function free(ptr: usize): void {
+  if (external) unreachable();
   heap.free(ptr);
 }
 
@@ -34,8 +38,27 @@ let packB: usize = 0;
 let packBCap: usize = 0;
 let edge: usize = 0; // 4×8 scratch for partial tiles
 
+// Worker threads (the shared-memory build, src/engine/kernels/threads.ts) must never touch the heap:
+// TLSF is not thread-safe and belongs to the main thread's instance. A worker's instance gets its
+// packing panels and edge tile from one host-allocated block instead; a block too small traps
+// (the host sizes it from the GEMM shape before dispatching, see laneScratchBytes in threads.ts).
+const PACK_A_BYTES: usize = (<usize>(((MC + MR - 1) / MR) * MR * KC)) << 2;
+/** Marks this instance as a worker's: any heap use traps instead of corrupting the main thread's heap. */
+export function setWorker(): void {
+  external = true;
+}
+export function setScratch(ptr: usize, bytes: usize): void {
+  external = true;
+  edge = ptr;
+  packA = ptr + ((<usize>(MR * NR)) << 2);
+  packACap = PACK_A_BYTES;
+  packB = packA + PACK_A_BYTES;
+  packBCap = bytes - PACK_A_BYTES - ((<usize>(MR * NR)) << 2);
+}
+
 function ensurePackA(bytes: usize): void {
   if (bytes > packACap) {
+    if (external) unreachable();
     if (packA) heap.free(packA);
     packA = heap.alloc(bytes);
     packACap = bytes;
@@ -43,6 +66,7 @@ function ensurePackA(bytes: usize): void {
 }
 function ensurePackB(bytes: usize): void {
   if (bytes > packBCap) {
+    if (external) unreachable();
     if (packB) heap.free(packB);
     packB = heap.alloc(bytes);
     packBCap = bytes;
@@ -463,7 +487,10 @@ export function gemmTri(
   ldc: i32,
 ): void {
   if (M <= 0 || N <= 0) return;
-  if (edge == 0) edge = heap.alloc(MR * NR * 4);
+  if (edge == 0) {
+    if (external) unreachable();
+    edge = heap.alloc(MR * NR * 4);
+  }
   if (K <= 0) {
     if (beta == 0) for (let i = 0; i < M; i++) memory.fill(C + ((<usize>(i * ldc)) << 2), 0, (<usize>N) << 2);
     return;
