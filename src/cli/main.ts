@@ -1,6 +1,7 @@
 // `search-r1 <command>`: each command lives in its own module under ./commands and is also a
 // library function there; this file only wires them into one program.
 import { Command } from 'commander';
+import { setEngineThreads } from '../engine/kernels/index.ts';
 import { parseRetryBudget, RETRY_BUDGET_ENV, setRetryBudgetSeconds } from '../core/retry.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerData } from './commands/data.ts';
@@ -24,7 +25,12 @@ export function buildProgram(): Command {
     .name('search-r1')
     .description('Train, serve and evaluate search agents with reinforcement learning (Search-R1).')
     .showHelpAfterError()
-    .enablePositionalOptions();
+    .enablePositionalOptions()
+    // --threads (addThreadsOption) must reach the engine before the command builds a model.
+    .hook('preAction', (_program, cmd) => {
+      const threads = cmd.opts().threads as unknown;
+      if (typeof threads === 'number') setEngineThreads(threads);
+    });
   for (const register of [
     registerDemo,
     registerData,

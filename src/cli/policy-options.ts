@@ -6,7 +6,7 @@ import { HubError } from '../hub/http.ts';
 import { resolveHubArg, type HubArgKind } from '../hub/resolve.ts';
 
 export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
-  return cmd
+  return addThreadsOption(cmd, true)
     .option(
       '--model <dir>',
       `${what}: a model folder (HF layout: config.json, *.safetensors, tokenizer.json) run by our engine`,
@@ -36,7 +36,6 @@ export function addPolicyOptions(cmd: Command, what = 'policy'): Command {
       'OpenAI server: cap on retries of 408/429/5xx/connection errors (default: none, --retry-budget limits)',
       integerOption('retries', 0),
     )
-    .option('--threads <n>', 'GGUF: CPU threads', integerOption('threads', 1), 1)
     .option(
       '--no-chat-template',
       'prompt in raw text even when the tokenizer has a chat template (base models)',
@@ -104,4 +103,18 @@ export function addHubResolution(program: Command): void {
         action.name() === 'index' ? 'corpus' : 'dataset',
       );
   });
+}
+
+/**
+ * `--threads N`: CPU threads of the embedded engine (default: every core, or $SEARCH_R1_THREADS)
+ * and, with `gguf`, of node-llama-cpp (default 1). The program's preAction hook (main.ts) hands it
+ * to the engine before any model is built.
+ */
+export function addThreadsOption(cmd: Command, gguf = false): Command {
+  return cmd.option(
+    '--threads <n>',
+    'CPU threads of the embedded engine (default: all cores, or $SEARCH_R1_THREADS)' +
+      (gguf ? '; of --gguf too (default 1 there)' : ''),
+    integerOption('threads', 1),
+  );
 }

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { DEFAULT_DEMO, formatTable, rerenderReport, runDemo } from '../../world/demo.ts';
 import { readConfigFile } from '../../rl/config.ts';
 import { integerOption } from '../options.ts';
+import { addThreadsOption } from '../policy-options.ts';
 
 export function register(program: Command): void {
   const d = DEFAULT_DEMO;
-  program
-    .command('demo')
+  addThreadsOption(program.command('demo'))
     .description(
       'Run the main job on the bundled world: baselines, GRPO training with search, evaluation, HTML report',
     )

@@ -7,6 +7,7 @@ import { loadHfFolder, parseHfConfig } from '../../engine/io/hf.ts';
 import { Model } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
 import type { Completion } from '../../policy/types.ts';
+import { addThreadsOption } from '../policy-options.ts';
 
 export interface GenerateTextOptions {
   modelDir: string;
@@ -95,8 +96,7 @@ function num(name: string, check: (n: number) => boolean, what: string) {
 }
 
 export function register(program: Command): void {
-  program
-    .command('generate')
+  addThreadsOption(program.command('generate'))
     .description(
       'Generate a continuation of a prompt with a Hugging Face model folder on the embedded engine',
     )

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { DEFAULT_PRETRAIN, parseMix, pretrain } from '../../world/pretrain.ts';
 import { integerOption, numberOption } from '../options.ts';
+import { addThreadsOption } from '../policy-options.ts';
 
 export function register(program: Command): void {
   const d = DEFAULT_PRETRAIN;
-  program
-    .command('pretrain')
+  addThreadsOption(program.command('pretrain'))
     .description('Pretrain the tiny base model of the bundled world from scratch (writes an HF folder)')
     .option('--out <dir>', 'output HF model folder', 'models/world-base')
     .option(

@@ -10,6 +10,7 @@ import {
   type TrainerProvider,
 } from '../../policy/tinker-server/server.ts';
 import type { Trainer } from '../../policy/types.ts';
+import { addThreadsOption } from '../policy-options.ts';
 
 export interface ServeTrainerOptions {
   /** HF folder of the model to serve (config.json, *.safetensors, tokenizer.json). */
@@ -73,8 +74,7 @@ export async function serveTrainer(
 }
 
 export function register(program: Command): void {
-  program
-    .command('serve-trainer')
+  addThreadsOption(program.command('serve-trainer'))
     .description(
       'Serve the embedded engine over the Tinker training API (JSON): sample, forward, forward_backward, optim_step, save/load weights',
     )

@@ -6,6 +6,7 @@ import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
 import { train } from '../../rl/trainer.ts';
 import { integerOption, numberOption } from '../options.ts';
 import { dashboardCommand } from './dashboard.ts';
+import { addThreadsOption } from '../policy-options.ts';
 
 const list = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
@@ -77,8 +78,7 @@ export function flagsToOverrides(f: TrainFlags): Record<string, unknown> {
 }
 
 export function register(program: Command): void {
-  program
-    .command('train')
+  addThreadsOption(program.command('train'))
     .description(
       'Train a search agent with GRPO or PPO (retrieved-token masking, checkpoints, exact --resume)',
     )

@@ -369,11 +369,11 @@ class Pool {
   /** Runs everything queued: workers first (hand-off), then lane 0 here, then waits for all. */
   run(): void {
     if (this.failure) throw this.failure;
+    if (this.closed) throw new Error('engine threads: kernels used after close()');
     const ctl = this.ctl;
     let any = false;
     for (let t = 1; t < this.lanes; t++) {
       if (this.fill[t] === 0) continue;
-      if (this.closed) throw new Error('engine threads: kernels used after close()');
       this.queue[t * QCAP + this.fill[t]] = -1;
       this.fill[t] = 0;
       this.gen[t] = (this.gen[t] + 1) & 0x3fffffff;
