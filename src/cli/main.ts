@@ -16,7 +16,7 @@ import { register as registerInfer } from './commands/infer.ts';
 import { register as registerEval } from './commands/eval.ts';
 import { register as registerServeTrainer } from './commands/serve-trainer.ts';
 import { register as registerEmbed } from './commands/embed.ts';
-import { addHubResolution } from './policy-options.ts';
+import { addHubResolution, engineThreadsFlag } from './policy-options.ts';
 import { register as registerDashboard } from './commands/dashboard.ts';
 
 export function buildProgram(): Command {
@@ -28,8 +28,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     // --threads (addThreadsOption) must reach the engine before the command builds a model.
     .hook('preAction', (_program, cmd) => {
-      const threads = cmd.opts().threads as unknown;
-      if (typeof threads === 'number') setEngineThreads(threads);
+      const threads = engineThreadsFlag(cmd);
+      if (threads !== undefined) setEngineThreads(threads);
     });
   for (const register of [
     registerDemo,

@@ -111,10 +111,20 @@ export function addHubResolution(program: Command): void {
  * to the engine before any model is built.
  */
 export function addThreadsOption(cmd: Command, gguf = false): Command {
+  withEngineThreads.add(cmd);
   return cmd.option(
     '--threads <n>',
     'CPU threads of the embedded engine (default: all cores, or $SEARCH_R1_THREADS)' +
       (gguf ? '; of --gguf too (default 1 there)' : ''),
     integerOption('threads', 1),
   );
+}
+
+/** Commands whose --threads is the engine's (other commands' --threads, e.g. `serve`'s, are their own). */
+const withEngineThreads = new WeakSet<Command>();
+
+/** The engine thread count given on this command's line, if it takes one. */
+export function engineThreadsFlag(cmd: Command): number | undefined {
+  const v: unknown = cmd.opts().threads;
+  return withEngineThreads.has(cmd) && typeof v === 'number' ? v : undefined;
 }
