@@ -1,17 +1,23 @@
 // Engine benchmarks (npm run bench:engine). Side by side, in one run:
 //   1. sgemm GFLOP/s, ours (WASM SIMD and relaxed-SIMD FMA) vs onnxruntime-node's MatMul (1 thread)
-//   2. training tokens/s (forward + backward + AdamW), reference config, seq 128 × batch 4
-//   3. generation tokens/s at batch 1 and 16, ours vs node-llama-cpp on the same GGUF (1 thread)
+//   2. training tokens/s (forward + backward + AdamW), reference config, seq 128 × batch 4: one
+//      engine thread vs --threads N (interleaved), and PyTorch CPU on the same model with N threads
+//      (bench/engine/torch-train.py; Debian's python3-torch + libopenblas0-pthread, installed here
+//      when missing)
+//   3. generation tokens/s at batch 1 and 16, ours vs node-llama-cpp on the same GGUF (N threads each)
 //   4. peak RSS: training the reference config; a 0.5B-shaped (Qwen2.5-0.5B) random model
+//   5. one RL step of the `world` preset, --threads 1 vs N (bench/engine/rl-threads.ts)
 // The machine is shared, so every rate is printed per wall-second AND per CPU-second of this
 // process (process.cpuUsage), with the load average; ratios compare like with like.
-// Flags: --quick (shorter runs), --skip-llama, --skip-big, --child=<name> (internal).
+// Flags: --quick (shorter runs), --threads N (default: all cores), --skip-llama, --skip-big,
+// --skip-torch, --skip-rl, --child=<name> (internal).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createWasmKernels } from '../src/engine/kernels/index.ts';
+import { createThreadedKernels, createWasmKernels } from '../src/engine/kernels/index.ts';
+import { benchRlThreads } from './engine/rl-threads.ts';
 import {
   KERNELS_WASM_PATH,
   KERNELS_RELAXED_WASM_PATH,
@@ -28,6 +34,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const child = args.find((a) => a.startsWith('--child='))?.slice(8);
 const SECONDS = quick ? 0.5 : 1.5;
+const THREADS = Number(args.find((a) => a.startsWith('--threads='))?.slice(10) ?? availableParallelism());
 
 interface Rate {
   wall: number;
@@ -96,17 +103,70 @@ async function benchGemm(): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------------ 2
+/** PyTorch's tokens/s on the same model (null when torch cannot be installed here). */
+function torchTrain(threads: number, seconds: number): Record<string, number> | null {
+  const py = '/usr/bin/python3';
+  const has = () => spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+  const blas = () => spawnSync('dpkg', ['-s', 'libopenblas0-pthread'], { encoding: 'utf8' }).status === 0;
+  if (!has() || !blas()) {
+    // Debian's torch calls the generic libblas.so.3, the slow reference BLAS until OpenBLAS is in.
+    console.log('(installing python3-torch and libopenblas0-pthread with apt-get for the PyTorch peer)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update'], { stdio: 'ignore', env });
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'python3-torch', 'libopenblas0-pthread'], {
+      stdio: 'ignore',
+      env,
+    });
+    if (!has()) return null;
+  }
+  // A fair BLAS: one OpenBLAS thread under torch's own `threads` (OpenBLAS threads on top of
+  // torch's oversubscribe the cores), and none of this machine's OpenBLAS tuning variables.
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = fileURLToPath(new URL('./engine/torch-train.py', import.meta.url));
+  const r = spawnSync(py, [script, '--threads', String(threads), '--seconds', String(seconds)], {
+    encoding: 'utf8',
+    env,
+  });
+  if (r.status !== 0) throw new Error(`PyTorch peer failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+}
+
 async function benchTrain(): Promise<void> {
   const cfg = presetConfig('reference');
-  const { trainer: tr, step } = referenceTraining();
-  const r = await rate(REFERENCE_STEP_TOKENS, step, quick ? 2 : 6);
+  const one = referenceTraining(createWasmKernels());
+  const many = referenceTraining(createThreadedKernels(THREADS));
+  const seconds = quick ? 2 : 4;
+  const rounds = quick ? 1 : 3;
   console.log(
-    `\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${tr.model.kernels.variant}   load: ${load()}`,
+    `\n## training (fwd + bwd + AdamW), reference config (${(countParameters(cfg) / 1e6).toFixed(2)}M params), seq 128 × batch 4, kernels ${many.trainer.model.kernels.variant}   load: ${load()}`,
   );
+  console.log(`${rounds} interleaved rounds of ${seconds} s each: engine 1 thread, engine ${THREADS} threads, PyTorch ${THREADS} threads`);
+  console.log('| round | engine 1 thread tok/s (wall / cpu) | engine threads tok/s (wall / cpu) | PyTorch tok/s (wall / cpu) | engine threads / PyTorch (wall) |');
+  console.log('|---|---|---|---|---|');
+  const ratios: number[] = [];
+  const speedups: number[] = [];
+  let torchInfo = '';
+  for (let r = 0; r < rounds; r++) {
+    const a = await rate(REFERENCE_STEP_TOKENS, one.step, seconds);
+    const b = await rate(REFERENCE_STEP_TOKENS, many.step, seconds);
+    const t = args.includes('--skip-torch') ? null : torchTrain(THREADS, seconds);
+    if (t) torchInfo = `torch ${t.torch} (${t.threads} threads, OPENBLAS_NUM_THREADS=1)`;
+    speedups.push(b.wall / a.wall);
+    if (t) ratios.push(b.wall / t.tokens_per_s);
+    console.log(
+      `| ${r + 1} | ${a.wall.toFixed(0)} / ${a.cpu.toFixed(0)} | ${b.wall.toFixed(0)} / ${b.cpu.toFixed(0)} | ${t ? `${t.tokens_per_s.toFixed(0)} / ${t.tokens_per_cpu_s.toFixed(0)}` : 'n/a'} | ${t ? `${(b.wall / t.tokens_per_s).toFixed(2)}×` : 'n/a'} |`,
+    );
+  }
+  const med = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor((x.length - 1) / 2)];
   console.log(
-    `tokens/s: ${r.wall.toFixed(0)} per wall-second, ${r.cpu.toFixed(0)} per CPU-second (goal ≥ 2,000 on one core; libtorch CPU ≈ 3,000)`,
+    `median: engine ${THREADS} threads / 1 thread ${med(speedups).toFixed(2)}×` +
+      (ratios.length ? `; engine ${THREADS} threads / PyTorch ${med(ratios).toFixed(2)}× (goal ≥ 1.0×; ${torchInfo})` : ''),
   );
-  tr.dispose();
+  one.trainer.dispose();
+  many.trainer.dispose();
+  many.trainer.model.kernels.close();
 }
 
 // ------------------------------------------------------------------------------------------ 3
@@ -117,7 +177,7 @@ async function benchGenerate(): Promise<void> {
   const text = 'The quick brown fox jumps over the lazy dog. Paris is the capital of France. '.repeat(20);
   const hf = new HfTokenizer(trainBpeTokenizer([text], { vocabSize: cfg.vocabSize }));
   if (hf.vocabSize > cfg.vocabSize) throw new Error('tokenizer larger than the model vocab');
-  const model = new Model(cfg, { seed: 3, initStd: 0.1 });
+  const model = new Model(cfg, { seed: 3, initStd: 0.1, kernels: createThreadedKernels(THREADS) });
   const dir = mkdtempSync(join(tmpdir(), 'bench-engine-'));
   const gguf = join(dir, 'reference.gguf');
   const tensors = model.tensors();
@@ -129,16 +189,16 @@ async function benchGenerate(): Promise<void> {
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   const lm = await llama.loadModel({ modelPath: gguf });
   console.log(
-    `\n## generation, reference config, 32-token prompts, ${NEW} new tokens, greedy, 1 thread   load: ${load()}`,
+    `\n## generation, reference config, 32-token prompts, ${NEW} new tokens, greedy, ${THREADS} threads each   load: ${load()}`,
   );
-  console.log('| batch | ours tok/s (wall / cpu) | llama.cpp tok/s (wall / cpu) | ratio (cpu) |');
-  console.log('|---|---|---|---|');
+  console.log('| batch | ours tok/s (wall / cpu) | llama.cpp tok/s (wall / cpu) | ratio (wall) | ratio (cpu) |');
+  console.log('|---|---|---|---|---|');
   for (const B of [1, 16]) {
     const prompts = Array.from({ length: B }, (_, i) => prompt(i));
     const ours = await rate(B * NEW, () =>
       tr.sample({ prompts, maxTokens: NEW, stop: [], temperature: 0, topP: 1 }),
     );
-    const ctx = await lm.createContext({ sequences: B, contextSize: 256 * B, threads: 1, batchSize: 512 });
+    const ctx = await lm.createContext({ sequences: B, contextSize: 256 * B, threads: THREADS, batchSize: 512 });
     const seqs = Array.from({ length: B }, () => ctx.getSequence());
     const theirs = await rate(B * NEW, async () => {
       await Promise.all(
@@ -154,7 +214,7 @@ async function benchGenerate(): Promise<void> {
     });
     await ctx.dispose();
     console.log(
-      `| ${B} | ${ours.wall.toFixed(0)} / ${ours.cpu.toFixed(0)} | ${theirs.wall.toFixed(0)} / ${theirs.cpu.toFixed(0)} | ${(ours.cpu / theirs.cpu).toFixed(2)}× |`,
+      `| ${B} | ${ours.wall.toFixed(0)} / ${ours.cpu.toFixed(0)} | ${theirs.wall.toFixed(0)} / ${theirs.cpu.toFixed(0)} | ${(ours.wall / theirs.wall).toFixed(2)}× | ${(ours.cpu / theirs.cpu).toFixed(2)}× |`,
     );
   }
   console.log('(rates include prefill of the prompts; llama.cpp uses its default f16 KV cache)');
@@ -218,9 +278,12 @@ async function childMain(name: string): Promise<void> {
   );
 }
 
-function runChild(name: string): Record<string, number> {
+function runChild(name: string, threads = THREADS): Record<string, number> {
   const self = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${name}`], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, `--child=${name}`], {
+    encoding: 'utf8',
+    env: { ...process.env, SEARCH_R1_THREADS: String(threads) },
+  });
   if (r.status !== 0) throw new Error(`child ${name} failed: ${r.stderr}`);
   return Object.assign(
     {},
@@ -233,8 +296,11 @@ function runChild(name: string): Record<string, number> {
 
 async function benchMemory(): Promise<void> {
   console.log(`\n## memory (peak RSS of a fresh process)   load: ${load()}`);
+  const t1 = runChild('train-rss', 1);
   const t = runChild('train-rss');
-  console.log(`training the reference config (seq 128 × batch 4, 3 steps): ${t.maxRssMiB.toFixed(0)} MiB`);
+  console.log(
+    `training the reference config (seq 128 × batch 4, 3 steps): ${t1.maxRssMiB.toFixed(0)} MiB on 1 thread, ${t.maxRssMiB.toFixed(0)} MiB on ${THREADS}`,
+  );
   if (!args.includes('--skip-big')) {
     const b = runChild('big-rss');
     console.log(
@@ -265,4 +331,5 @@ else {
   await benchTrain();
   if (!args.includes('--skip-llama')) await benchGenerate();
   await benchMemory();
+  if (!args.includes('--skip-rl')) await benchRlThreads(THREADS, quick ? 1 : 2);
 }
