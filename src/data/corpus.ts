@@ -1,7 +1,9 @@
 // Passage corpora: wiki-18 JSONL (`{"id", "contents": "\"Title\"\nText"}`), `{"id","title","text"}`
-// records, gzipped JSONL, or one JSON array of such objects (e.g. the 2WikiMultihopQA corpus).
+// records, KILT-style pages (`{"_id"|"wikipedia_id", "wikipedia_title", "text": [paragraphs]}`),
+// gzipped JSONL, or one JSON array of such objects (e.g. the 2WikiMultihopQA corpus).
 // JSONL streams line by line; a JSON array is parsed whole (see records.ts for why).
 import { joinContents, splitContents } from '../protocol/passages.ts';
+import { pyStrip } from '../protocol/text.ts';
 import { DataError, expectObject, expectString, jsonTypeName, type RecordLocation } from './errors.ts';
 import type { SkipOptions } from './jsonl.ts';
 import { readRecords, type RecordFormat, type RecordReader } from './records.ts';
@@ -36,11 +38,42 @@ export function toCorpusRecord(
   quoteTitles = true,
 ): CorpusRecord {
   const r = expectObject(raw, loc);
+  // wiki-18 / FlashRAG: id; KILT knowledge source: _id or wikipedia_id.
+  const idField =
+    r.id !== undefined && r.id !== null
+      ? 'id'
+      : r._id !== undefined && r._id !== null
+        ? '_id'
+        : 'wikipedia_id';
+  const rawId = r[idField];
   let id: string;
-  if (r.id === undefined || r.id === null) id = String(ordinal);
-  else if (typeof r.id === 'string') id = r.id;
-  else if (typeof r.id === 'number' && Number.isFinite(r.id)) id = String(r.id);
-  else throw new DataError({ ...loc, field: 'id' }, `expected a string or number, got ${jsonTypeName(r.id)}`);
+  if (rawId === undefined || rawId === null) id = String(ordinal);
+  else if (typeof rawId === 'string') id = rawId;
+  else if (typeof rawId === 'number' && Number.isFinite(rawId)) id = String(rawId);
+  else
+    throw new DataError(
+      { ...loc, field: idField },
+      `expected a string or number, got ${jsonTypeName(rawId)}`,
+    );
+  if (r.contents === undefined && (r.wikipedia_title !== undefined || Array.isArray(r.text))) {
+    // KILT-style page: {wikipedia_title, text: [paragraphs]}; the paragraphs become one text.
+    const rawTitle = expectString(
+      r.wikipedia_title ?? r.title,
+      loc,
+      r.wikipedia_title !== undefined ? 'wikipedia_title' : 'title',
+    );
+    const paragraphs = Array.isArray(r.text) ? r.text : [expectString(r.text, loc, 'text')];
+    const parts = paragraphs
+      .map((p, i) => pyStrip(expectString(p, loc, `text[${i}]`)))
+      .filter((p) => p !== '');
+    if (rawTitle.includes('\n'))
+      throw new DataError({ ...loc, field: 'wikipedia_title' }, 'contains a newline');
+    const title = quoteTitles ? `"${rawTitle}"` : rawTitle;
+    // KILT repeats the title as the first paragraph: drop it so it is not indexed twice.
+    if (parts[0] === rawTitle) parts.shift();
+    const text = parts.join(' ');
+    return { id, title, text, contents: joinContents(title, text) };
+  }
 
   if (r.contents !== undefined) {
     const contents = expectString(r.contents, loc, 'contents');

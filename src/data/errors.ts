@@ -10,7 +10,18 @@ export interface DataErrorLocation {
   field?: string;
 }
 
-/** `data/x.jsonl:17: field "contents": expected a string, got number` */
+/** One problem of a record: the field (dotted path, `prompt[0].role`) and what was expected. */
+export interface DataIssue {
+  field?: string;
+  reason: string;
+}
+
+const issueText = (i: DataIssue) => `${i.field !== undefined ? `field "${i.field}": ` : ''}${i.reason}`;
+
+/**
+ * `data/x.jsonl:17: field "contents": expected a string, got number`; a record with several
+ * problems lists them all, one per line, so one run shows everything to fix.
+ */
 export class DataError extends Error {
   readonly file: string;
   readonly line: number | undefined;
@@ -18,19 +29,31 @@ export class DataError extends Error {
   readonly field: string | undefined;
   /** The message without the location prefix. */
   readonly reason: string;
+  /** Every problem found in the record (one element for a single-problem error). */
+  readonly issues: DataIssue[];
 
-  constructor(loc: DataErrorLocation, reason: string, options?: { cause?: unknown }) {
+  constructor(loc: DataErrorLocation, reason: string, options?: { cause?: unknown; issues?: DataIssue[] }) {
+    const issues = options?.issues ?? [{ ...(loc.field !== undefined ? { field: loc.field } : {}), reason }];
     super(
-      `${formatLocation(loc)}: ${loc.field !== undefined ? `field "${loc.field}": ` : ''}${reason}`,
-      options,
+      issues.length > 1
+        ? `${formatLocation(loc)}: ${issues.length} problems:\n${issues.map((i) => `  - ${issueText(i)}`).join('\n')}`
+        : `${formatLocation(loc)}: ${issueText(issues[0]!)}`,
+      options?.cause !== undefined ? { cause: options.cause } : undefined,
     );
     this.name = 'DataError';
     this.file = loc.file;
     this.line = loc.line;
     this.row = loc.row;
-    this.field = loc.field;
-    this.reason = reason;
+    this.field = issues[0]?.field ?? loc.field;
+    this.reason = issues.length > 1 ? issues.map(issueText).join('; ') : issues[0]!.reason;
+    this.issues = issues;
   }
+}
+
+/** Throw one DataError listing every issue (no-op when there are none). */
+export function throwIssues(loc: RecordLocation, issues: DataIssue[]): void {
+  if (issues.length === 0) return;
+  throw new DataError(loc, issues[0]!.reason, { issues });
 }
 
 function formatLocation(loc: DataErrorLocation): string {

@@ -30,6 +30,46 @@ export interface SkipOptions {
   onProgress?: (stats: Readonly<ReadStats>) => void;
   /** Default 100,000. */
   progressEvery?: number;
+  /**
+   * With skipBadLines: the most bad records a file may have before the read fails anyway
+   * (`{count: 10}` or `{fraction: 0.01}`). Default: fail only when every record was bad.
+   */
+  maxSkipped?: SkipLimit;
+}
+
+export type SkipLimit = { count: number } | { fraction: number };
+
+/** `--max-skipped 100` (records) or `--max-skipped 2%` (of the file's records). */
+export function parseSkipLimit(v: string): SkipLimit {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(v.trim());
+  if (pct) return { fraction: Number(pct[1]) / 100 };
+  if (/^\d+$/.test(v.trim())) return { count: Number(v) };
+  throw new Error(`--max-skipped must be a count (100) or a percentage (2%), got "${v}"`);
+}
+
+/** Fail when more records were skipped than the limit allows (default: all of them). */
+export function checkSkipLimit(file: string, stats: ReadStats, opts: SkipOptions): void {
+  if (stats.skipped === 0) return;
+  const seen = stats.skipped + stats.records;
+  const lim = opts.maxSkipped;
+  const over =
+    lim === undefined
+      ? stats.records === 0
+      : 'count' in lim
+        ? stats.skipped > lim.count
+        : stats.skipped / seen > lim.fraction;
+  if (!over) return;
+  const allowed =
+    lim === undefined
+      ? 'every record was bad'
+      : 'count' in lim
+        ? `more than --max-skipped ${lim.count}`
+        : `more than --max-skipped ${lim.fraction * 100}%`;
+  const first = stats.firstErrors[0];
+  throw new DataError(
+    { file },
+    `skipped ${stats.skipped} bad of ${seen} records (${allowed}); refusing to go on${first ? `. First: ${first.message}` : ''}`,
+  );
 }
 
 /** Call opts.onProgress when the read count reaches a multiple of progressEvery. */
@@ -64,9 +104,17 @@ export function handleBadRecord(err: unknown, stats: ReadStats, opts: SkipOption
   opts.onSkip?.(err);
 }
 
-/** One stderr line when anything was skipped; silent otherwise. */
+/** One stderr line when anything was skipped (silent otherwise); then the skip limit is enforced. */
 export function reportSkipped(file: string, stats: ReadStats, opts: SkipOptions): void {
   if (stats.skipped === 0) return;
+  try {
+    logSkipped(file, stats, opts);
+  } finally {
+    checkSkipLimit(file, stats, opts);
+  }
+}
+
+function logSkipped(file: string, stats: ReadStats, opts: SkipOptions): void {
   const log = opts.log === undefined ? (m: string) => process.stderr.write(`${m}\n`) : opts.log;
   if (!log) return;
   const first = stats.firstErrors[0];

@@ -1,5 +1,6 @@
 // The reference's data-prep step: FlashRAG QA files → one Search-R1 parquet of training rows.
 import type { QaExample } from '../protocol/types.ts';
+import type { SkipLimit } from './jsonl.ts';
 import { readQaFileWithStats } from './qa.ts';
 import { inferDataSource } from './qa.ts';
 import { buildSearchR1Rows, writeSearchR1Parquet } from './searchr1-parquet.ts';
@@ -14,6 +15,10 @@ export interface PrepareOptions {
   /** Output parquet path. */
   out: string;
   skipBadLines?: boolean;
+  /** With skipBadLines: fail past this many bad records per file (default: when all are bad). */
+  maxSkipped?: SkipLimit;
+  /** What a one-string answer list is split on (default `<|answer_split|>`). */
+  answerSeparators?: readonly string[];
   /** Keep at most N examples per input. */
   limit?: number;
   /** Progress lines (default stderr). */
@@ -38,17 +43,30 @@ export async function prepareSearchR1Data(opts: PrepareOptions): Promise<Prepare
   const datasets: { dataSource: string; examples: QaExample[] }[] = [];
   let skipped = 0;
   for (const [i, input] of opts.inputs.entries()) {
-    const dataSource = opts.dataSources?.[i] ?? inferDataSource(input);
+    // A name given by the user renames every row of the input; otherwise rows keep their own
+    // data_source (a mixed file, e.g. Search-R1's test.parquet with seven sources, stays mixed)
+    // and rows without one take the file's name.
+    const named = opts.dataSources?.[i];
     const { examples, stats } = await readQaFileWithStats(input, {
-      dataSource,
+      dataSource: named ?? inferDataSource(input),
+      forceSource: named !== undefined,
       skipBadLines: opts.skipBadLines ?? false,
+      ...(opts.maxSkipped ? { maxSkipped: opts.maxSkipped } : {}),
+      ...(opts.answerSeparators ? { answerSeparators: opts.answerSeparators } : {}),
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
       log,
     });
     skipped += stats.skipped;
-    // Parquet inputs carry their own data_source; the name given here wins so uids stay unique.
-    datasets.push({ dataSource, examples });
-    log(`search-r1 data: ${examples.length} examples from ${input} as "${dataSource}"`);
+    const bySource = new Map<string, QaExample[]>();
+    for (const ex of examples) {
+      const list = bySource.get(ex.dataSource);
+      if (list) list.push(ex);
+      else bySource.set(ex.dataSource, [ex]);
+    }
+    for (const [dataSource, group] of bySource) datasets.push({ dataSource, examples: group });
+    log(
+      `search-r1 data: ${examples.length} examples from ${input} as ${[...bySource.entries()].map(([s, g]) => `"${s}" (${g.length})`).join(', ')}`,
+    );
   }
   const rows = buildSearchR1Rows(datasets, opts.split);
   await writeSearchR1Parquet(opts.out, rows);

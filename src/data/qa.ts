@@ -2,15 +2,8 @@
 // NQ-open JSONL (`question`, `answer`), JSON arrays of either, and Search-R1 parquet rows.
 import { basename, dirname } from 'node:path';
 import type { QaExample } from '../protocol/types.ts';
-import { pyStrip } from '../protocol/text.ts';
-import {
-  DataError,
-  expectObject,
-  expectString,
-  expectStringList,
-  jsonTypeName,
-  type RecordLocation,
-} from './errors.ts';
+import { throwIssues, type DataIssue, type RecordLocation } from './errors.ts';
+import { ANSWERS_SHAPE, answerList, parseRecord, QaRecordSchema } from './shapes.ts';
 import { handleBadRecord, newStats, reportSkipped, type ReadStats, type SkipOptions } from './jsonl.ts';
 import { readRecords, type RecordFormat } from './records.ts';
 import { readSearchR1Parquet, searchR1RowToQa } from './searchr1-parquet.ts';
@@ -21,6 +14,10 @@ export interface QaReadOptions extends SkipOptions {
   format?: RecordFormat;
   /** Keep only the first N examples. */
   limit?: number;
+  /** `dataSource` replaces the rows' own data_source (the user renamed it); default: rows keep theirs. */
+  forceSource?: boolean;
+  /** What a one-string answer list is split on (default `<|answer_split|>`). */
+  answerSeparators?: readonly string[];
 }
 
 const SPLIT_NAMES = new Set(['train', 'dev', 'test', 'val', 'valid', 'validation']);
@@ -36,35 +33,49 @@ export function inferDataSource(file: string): string {
   return parent !== '' && parent !== '.' ? parent : stem || 'unknown';
 }
 
-/** Gold answers: a list of strings, or a single string (taken as one answer, as the reference's em_check does). */
-function goldAnswers(v: unknown, loc: RecordLocation, field: string): string[] {
-  if (typeof v === 'string') return [v];
-  const list = expectStringList(v, loc, field);
-  if (list.length === 0)
-    throw new DataError({ ...loc, field }, 'empty list: a question needs at least one gold answer');
-  return list;
-}
-
-/** One FlashRAG or NQ-open record → QaExample. `index` (0-based line/element) is the id when there is none. */
-export function toQaExample(raw: unknown, loc: RecordLocation, index: number, dataSource: string): QaExample {
-  const r = expectObject(raw, loc);
-  const question = expectString(r.question, loc, 'question');
-  if (pyStrip(question) === '') throw new DataError({ ...loc, field: 'question' }, 'empty');
-  let goldenAnswers: string[];
-  if (r.golden_answers !== undefined) goldenAnswers = goldAnswers(r.golden_answers, loc, 'golden_answers');
-  else if (r.answer !== undefined) goldenAnswers = goldAnswers(r.answer, loc, 'answer');
-  else
-    throw new DataError(
-      { ...loc, field: 'golden_answers' },
-      'missing (a QA record needs "golden_answers" or "answer")',
-    );
-  let id: string;
-  if (r.id === undefined || r.id === null) id = String(index);
-  else if (typeof r.id === 'string' || (typeof r.id === 'number' && Number.isFinite(r.id))) id = String(r.id);
-  else throw new DataError({ ...loc, field: 'id' }, `expected a string or number, got ${jsonTypeName(r.id)}`);
-  const ex: QaExample = { id, question, goldenAnswers, dataSource };
-  if (r.metadata !== undefined && r.metadata !== null)
-    ex.metadata = expectObject(r.metadata, loc, 'metadata');
+/**
+ * One QA record → QaExample. Accepts FlashRAG / NQ-open / HotpotQA / 2WikiMultihopQA / MuSiQue
+ * records (see QaRecordSchema); every problem of a bad record is reported at once. `index`
+ * (0-based line/element) is the id when the record has none. The record's own `data_source`
+ * wins over the file's name unless `forceSource` (the user named the source).
+ */
+export function toQaExample(
+  raw: unknown,
+  loc: RecordLocation,
+  index: number,
+  dataSource: string,
+  opts: { separators?: readonly string[]; forceSource?: boolean } = {},
+): QaExample {
+  const r = parseRecord(QaRecordSchema, raw, loc);
+  const issues: DataIssue[] = [];
+  const field = r.golden_answers !== undefined && r.golden_answers !== null ? 'golden_answers' : 'answer';
+  const given = r[field];
+  let goldenAnswers = given === undefined || given === null ? null : answerList(given, opts.separators);
+  if (given === undefined || given === null)
+    issues.push({
+      field: 'golden_answers',
+      reason: `missing (a QA record needs "golden_answers" or "answer": ${ANSWERS_SHAPE})`,
+    });
+  else if (goldenAnswers === null)
+    issues.push({ field, reason: 'empty list: a question needs at least one gold answer' });
+  throwIssues(loc, issues);
+  // MuSiQue lists other accepted spellings beside its one answer.
+  if (field === 'answer' && r.answer_aliases) goldenAnswers = [...goldenAnswers!, ...r.answer_aliases];
+  const rawId = r.id ?? r._id;
+  const id = rawId === undefined || rawId === null ? String(index) : String(rawId);
+  const source =
+    !opts.forceSource && typeof r.data_source === 'string' && r.data_source !== ''
+      ? r.data_source
+      : dataSource;
+  const ex: QaExample = { id, question: r.question, goldenAnswers: goldenAnswers!, dataSource: source };
+  if (r.metadata !== undefined && r.metadata !== null) ex.metadata = r.metadata;
+  else if (typeof r.type === 'string' || typeof r.level === 'string') {
+    // HotpotQA / 2Wiki originals: keep the question type (bridge, comparison, …) for per-type tables.
+    ex.metadata = {
+      ...(typeof r.type === 'string' ? { type: r.type } : {}),
+      ...(typeof r.level === 'string' ? { level: r.level } : {}),
+    };
+  }
   return ex;
 }
 
@@ -75,12 +86,18 @@ export async function readQaFileWithStats(
 ): Promise<{ examples: QaExample[]; stats: ReadStats }> {
   const limit = opts.limit ?? Infinity;
   if (file.endsWith('.parquet')) {
-    const { rows, stats: pqStats } = await readSearchR1Parquet(file, { ...opts, log: null });
+    const { rows, stats: pqStats } = await readSearchR1Parquet(file, {
+      ...opts,
+      log: null,
+      ...(opts.answerSeparators ? { answerSeparators: opts.answerSeparators } : {}),
+    });
     const stats: ReadStats = { ...pqStats, records: 0 };
     const examples: QaExample[] = [];
     for (let i = 0; i < rows.length && examples.length < limit; i++) {
       try {
-        examples.push(searchR1RowToQa(rows[i]!, { file, row: i }));
+        const ex = searchR1RowToQa(rows[i]!, { file, row: i });
+        if (opts.forceSource && opts.dataSource) ex.dataSource = opts.dataSource;
+        examples.push(ex);
         stats.records++;
       } catch (err) {
         handleBadRecord(err, stats, opts);
@@ -92,7 +109,11 @@ export async function readQaFileWithStats(
   const dataSource = opts.dataSource ?? inferDataSource(file);
   const reader = readRecords(file, {
     ...opts,
-    map: (v, loc, index) => toQaExample(v, loc, index, dataSource),
+    map: (v, loc, index) =>
+      toQaExample(v, loc, index, dataSource, {
+        ...(opts.answerSeparators ? { separators: opts.answerSeparators } : {}),
+        ...(opts.forceSource ? { forceSource: true } : {}),
+      }),
   });
   const examples: QaExample[] = [];
   for await (const ex of reader) {

@@ -6,14 +6,14 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ChatMessage, QaExample } from '../protocol/types.ts';
 import { searchR1UserPrompt } from '../protocol/prompt.ts';
 import { pyStrip } from '../protocol/text.ts';
+import { DataError, throwIssues, type DataIssue, type RecordLocation } from './errors.ts';
 import {
-  DataError,
-  expectObject,
-  expectString,
-  expectStringList,
-  jsonTypeName,
-  type RecordLocation,
-} from './errors.ts';
+  answerList,
+  DEFAULT_ANSWER_SEPARATORS,
+  GROUND_TRUTH_SHAPE,
+  parseRecord,
+  SearchR1RowSchema,
+} from './shapes.ts';
 import { handleBadRecord, newStats, reportSkipped, type ReadStats, type SkipOptions } from './jsonl.ts';
 
 /**
@@ -149,12 +149,6 @@ export async function writeSearchR1Parquet(file: string, rows: SearchR1Row[]): P
   await rename(tmp, file);
 }
 
-const asNumber = (v: unknown): unknown => (typeof v === 'bigint' ? Number(v) : v);
-
-function optionalString(v: unknown, loc: RecordLocation, field: string): string | null {
-  return v === null || v === undefined ? null : expectString(v, loc, field);
-}
-
 /** The question inside a Search-R1 prompt (`… Question: {q}\n`), for files without a `question` column. */
 export function questionFromPrompt(content: string): string | null {
   const at = content.lastIndexOf('Question: ');
@@ -162,72 +156,75 @@ export function questionFromPrompt(content: string): string | null {
   return pyStrip(content.slice(at + 'Question: '.length));
 }
 
-/** Validate one parquet row (hyparquet object) as a SearchR1Row; field paths are dotted. */
-export function toSearchR1Row(raw: unknown, loc: RecordLocation): SearchR1Row {
-  const r = expectObject(raw, loc);
-  const dataSource = expectString(r.data_source, loc, 'data_source');
-  if (!Array.isArray(r.prompt) || r.prompt.length === 0) {
-    throw new DataError(
-      { ...loc, field: 'prompt' },
-      `expected a non-empty list of {role, content}, got ${jsonTypeName(r.prompt)}`,
-    );
+/**
+ * Validate one row (hyparquet object or JSON) as a SearchR1Row; every problem is reported at once
+ * with its dotted field path. Accepted variants (Search-R1 and its follow-ups): ground truth as
+ * `{target: [...]}`, `{target: "a<|answer_split|>b"}`, a list or one separated string; ids and
+ * `extra_info.index` as integers or strings; the prompt as a chat list, the full Search-R1 user
+ * prompt as one string, or the bare question (then the Search-R1 template is applied).
+ */
+export function toSearchR1Row(
+  raw: unknown,
+  loc: RecordLocation,
+  separators: readonly string[] = DEFAULT_ANSWER_SEPARATORS,
+): SearchR1Row {
+  const r = parseRecord(SearchR1RowSchema, raw, loc);
+  const issues: DataIssue[] = [];
+  const target = answerList(r.reward_model.ground_truth, separators);
+  if (target === null)
+    issues.push({
+      field: 'reward_model.ground_truth',
+      reason: `empty: expected ${GROUND_TRUTH_SHAPE} with at least one answer`,
+    });
+  let question = r.question ?? null;
+  let prompt: ChatMessage[];
+  if (typeof r.prompt === 'string') {
+    // The whole user prompt (has "Question: "), or the bare question: build the Search-R1 prompt.
+    const q = questionFromPrompt(r.prompt);
+    if (q === null) {
+      question ??= pyStrip(r.prompt);
+      if (question === '')
+        issues.push({ field: 'prompt', reason: 'empty string: expected the question or the prompt' });
+      prompt = [{ role: 'user', content: question === '' ? '' : searchR1UserPrompt(question) }];
+    } else prompt = [{ role: 'user', content: r.prompt }];
+  } else prompt = r.prompt;
+  const ei = r.extra_info ?? {};
+  // Integers (or bigint from parquet INT64) are the index; a numeric string too; any other string
+  // id keeps the row number as index and becomes the group id's suffix.
+  let idx: number = loc.row ?? 0;
+  let uidSuffix: string | null = null;
+  if (typeof ei.index === 'bigint') idx = Number(ei.index);
+  else if (typeof ei.index === 'number') idx = ei.index;
+  else if (typeof ei.index === 'string') {
+    if (/^\d+$/.test(ei.index)) idx = Number(ei.index);
+    else uidSuffix = ei.index;
   }
-  const prompt = r.prompt.map((m, i) => {
-    const o = expectObject(m, loc, `prompt[${i}]`);
-    const role = expectString(o.role, loc, `prompt[${i}].role`);
-    if (role !== 'user' && role !== 'system' && role !== 'assistant') {
-      throw new DataError(
-        { ...loc, field: `prompt[${i}].role` },
-        `expected user, system or assistant, got "${role}"`,
-      );
-    }
-    return { role, content: expectString(o.content, loc, `prompt[${i}].content`) } as ChatMessage;
-  });
-  const rm = expectObject(r.reward_model, loc, 'reward_model');
-  const gt = expectObject(rm.ground_truth, loc, 'reward_model.ground_truth');
-  const target = expectStringList(gt.target, loc, 'reward_model.ground_truth.target');
-  const style =
-    rm.style === null || rm.style === undefined ? 'rule' : expectString(rm.style, loc, 'reward_model.style');
-  const ei =
-    r.extra_info === null || r.extra_info === undefined ? {} : expectObject(r.extra_info, loc, 'extra_info');
-  const index = asNumber(ei.index);
-  if (index !== undefined && index !== null && (typeof index !== 'number' || !Number.isInteger(index))) {
-    throw new DataError(
-      { ...loc, field: 'extra_info.index' },
-      `expected an integer, got ${jsonTypeName(index)}`,
-    );
-  }
-  // Files written by the reference have no uid and no row index of their own: fall back to the row.
-  const idx = typeof index === 'number' ? index : (loc.row ?? 0);
-  const split =
-    ei.split === null || ei.split === undefined ? '' : expectString(ei.split, loc, 'extra_info.split');
-  const uid =
-    ei.uid === null || ei.uid === undefined
-      ? rowUid(dataSource, idx)
-      : expectString(ei.uid, loc, 'extra_info.uid');
+  throwIssues(loc, issues);
+  const dataSource = r.data_source;
   const goldenAnswers =
-    r.golden_answers === null || r.golden_answers === undefined
+    r.golden_answers === undefined || r.golden_answers === null
       ? null
-      : expectStringList(r.golden_answers, loc, 'golden_answers');
-  const id =
-    r.id === null || r.id === undefined ? null : typeof r.id === 'string' ? r.id : String(asNumber(r.id));
+      : answerList(r.golden_answers, separators);
   return {
-    id,
-    question: optionalString(r.question, loc, 'question'),
+    id: r.id === null || r.id === undefined ? null : String(r.id),
+    question,
     golden_answers: goldenAnswers,
     data_source: dataSource,
     prompt,
-    ability:
-      r.ability === null || r.ability === undefined ? ABILITY : expectString(r.ability, loc, 'ability'),
-    reward_model: { style, ground_truth: { target } },
-    extra_info: { split, index: idx, uid },
+    ability: r.ability ?? ABILITY,
+    reward_model: { style: r.reward_model.style ?? 'rule', ground_truth: { target: target! } },
+    extra_info: {
+      split: ei.split ?? '',
+      index: idx,
+      uid: ei.uid ?? (uidSuffix !== null ? `${dataSource}:${uidSuffix}` : rowUid(dataSource, idx)),
+    },
   };
 }
 
 /** Read and validate every row of a Search-R1 parquet file. Errors name the 0-based row. */
 export async function readSearchR1Parquet(
   file: string,
-  opts: SkipOptions = {},
+  opts: SkipOptions & { answerSeparators?: readonly string[] } = {},
 ): Promise<{ rows: SearchR1Row[]; stats: ReadStats }> {
   const stats = newStats();
   let objects: Record<string, unknown>[];
@@ -242,7 +239,7 @@ export async function readSearchR1Parquet(
   objects.forEach((raw, row) => {
     stats.read++;
     try {
-      rows.push(toSearchR1Row(raw, { file, row }));
+      rows.push(toSearchR1Row(raw, { file, row }, opts.answerSeparators));
       stats.records++;
     } catch (err) {
       handleBadRecord(err, stats, opts);

@@ -67,6 +67,10 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
       for (const ex of d.examples) if (store.has(resultKey(m.name, d.name, ex.id))) done++;
   let newly = 0;
   const started = Date.now();
+  // A prompt at or over the context gets an empty completion: count those, they are not model errors.
+  const overflowed = (out: { finish: string; prompt: string }) =>
+    out.finish === 'prompt_too_long' ||
+    o.sampler.tokenizer.encode(out.prompt).length >= o.opts.maxTotalTokens;
   for (const method of o.methods) {
     for (const ds of o.datasets) {
       const todo = ds.examples.filter((ex) => !store.has(resultKey(method.name, ds.name, ex.id)));
@@ -96,6 +100,7 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
             numSearches: out.numSearches,
             numGenerations: out.numGenerations,
             finish: out.finish,
+            ...(overflowed(out) ? { contextOverflow: true } : {}),
             prompt: out.prompt,
             segments: out.segments,
           };
@@ -135,7 +140,16 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     `- decoding: temperature ${o.opts.temperature}, top-p ${o.opts.topP}; top-k passages ${o.opts.topk}; max turns ${o.opts.maxTurns}`,
     '',
   ].join('\n');
-  const markdown = `${header}\n${markdownTables(table)}`;
+  const overflow = overflowCounts(records);
+  const overflowNote =
+    overflow.total === 0
+      ? ''
+      : `\n**${overflow.total} prompt${overflow.total === 1 ? '' : 's'} did not fit the model's context (${o.opts.maxTotalTokens} tokens)** and scored 0 without an answer: ${overflow.lines.join('; ')}.\n`;
+  if (overflow.total > 0)
+    log(
+      `eval: ${overflow.total} prompts did not fit the context of ${o.opts.maxTotalTokens} tokens (${overflow.lines.join('; ')})`,
+    );
+  const markdown = `${header}${overflowNote}\n${markdownTables(table)}`;
   const files = {
     results: store.files.results,
     trajectories: store.files.trajectories,
@@ -145,7 +159,11 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
   };
   writeFileSync(files.table, markdown);
   // The same numbers for programs (CI regression checks, the lead's BENCHMARKS merge).
-  writeFileSync(files.scores, JSON.stringify({ ...o.runInfo, options: o.opts, ...table }, null, 2) + '\n');
+  writeFileSync(
+    files.scores,
+    JSON.stringify({ ...o.runInfo, options: o.opts, ...table, contextOverflow: overflow.byCell }, null, 2) +
+      '\n',
+  );
   const maxShown = o.maxReportTrajectories ?? 5000;
   const trajectories = store.trajectories(isWanted, maxShown);
   writeFileSync(
@@ -160,6 +178,20 @@ export async function runEval(o: RunEvalOptions): Promise<RunEvalResult> {
     }),
   );
   return { table, markdown, newlyScored: newly, files };
+}
+
+/** Questions whose prompt did not fit the context, per `method / dataset`. */
+function overflowCounts(records: { method: string; dataset: string; contextOverflow?: boolean }[]): {
+  total: number;
+  byCell: Record<string, number>;
+  lines: string[];
+} {
+  const byCell: Record<string, number> = {};
+  for (const r of records)
+    if (r.contextOverflow)
+      byCell[`${r.method} / ${r.dataset}`] = (byCell[`${r.method} / ${r.dataset}`] ?? 0) + 1;
+  const lines = Object.entries(byCell).map(([k, n]) => `${k}: ${n}`);
+  return { total: Object.values(byCell).reduce((a, b) => a + b, 0), byCell, lines };
 }
 
 function formatSeconds(s: number): string {

@@ -95,6 +95,8 @@ export interface ResultRecord {
   numSearches: number;
   numGenerations: number;
   finish: string;
+  /** The prompt did not fit the model's context (maxTotalTokens): no real answer was possible. */
+  contextOverflow?: boolean;
 }
 
 /** A result with its transcript, a line of trajectories.jsonl. */

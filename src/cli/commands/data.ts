@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readCorpus } from '../../data/corpus.ts';
 import { readQaFileWithStats } from '../../data/qa.ts';
+import { parseSkipLimit, type SkipLimit } from '../../data/jsonl.ts';
 import { prepareSearchR1Data, type PrepareResult } from '../../data/prepare.ts';
 import { CATALOG, dataFetch, GROUPS } from '../../hub/catalog.ts';
 import { hubConfig } from '../../hub/config.ts';
@@ -24,8 +25,12 @@ export interface DataPrepareCliOptions {
   split: string;
   out: string;
   skipBadLines?: boolean;
+  maxSkipped?: SkipLimit;
+  answerSeparator?: string[];
   limit?: number;
 }
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** `search-r1 data prepare` as a library function. */
 export async function dataPrepare(o: DataPrepareCliOptions): Promise<PrepareResult> {
@@ -35,6 +40,8 @@ export async function dataPrepare(o: DataPrepareCliOptions): Promise<PrepareResu
     split: o.split,
     out: o.out,
     skipBadLines: o.skipBadLines ?? false,
+    ...(o.maxSkipped ? { maxSkipped: o.maxSkipped } : {}),
+    ...(o.answerSeparator ? { answerSeparators: o.answerSeparator } : {}),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
   });
 }
@@ -42,7 +49,13 @@ export async function dataPrepare(o: DataPrepareCliOptions): Promise<PrepareResu
 /** `search-r1 data inspect` as a library function: counts and the first records. */
 export async function dataInspect(
   file: string,
-  o: { corpus?: boolean; n?: number; skipBadLines?: boolean },
+  o: {
+    corpus?: boolean;
+    n?: number;
+    skipBadLines?: boolean;
+    maxSkipped?: SkipLimit;
+    answerSeparator?: string[];
+  },
 ): Promise<{ records: number; skipped: number; first: unknown[] }> {
   const n = o.n ?? 3;
   const first: unknown[] = [];
@@ -50,6 +63,7 @@ export async function dataInspect(
     let shown = false;
     const reader = readCorpus(file, {
       skipBadLines: o.skipBadLines ?? false,
+      ...(o.maxSkipped ? { maxSkipped: o.maxSkipped } : {}),
       // wiki-18 has 21M lines: say how far we are.
       onProgress: (s) => {
         shown = true;
@@ -61,9 +75,20 @@ export async function dataInspect(
     if (shown) process.stderr.write('\n');
     return { records: reader.stats.records, skipped: reader.stats.skipped, first };
   }
-  const { examples, stats } = await readQaFileWithStats(file, { skipBadLines: o.skipBadLines ?? false });
+  const { examples, stats } = await readQaFileWithStats(file, {
+    skipBadLines: o.skipBadLines ?? false,
+    ...(o.maxSkipped ? { maxSkipped: o.maxSkipped } : {}),
+    ...(o.answerSeparator ? { answerSeparators: o.answerSeparator } : {}),
+  });
   return { records: examples.length, skipped: stats.skipped, first: examples.slice(0, n) };
 }
+
+const MAX_SKIPPED_FLAG = '--max-skipped <n|p%>';
+const MAX_SKIPPED_HELP =
+  'with --skip-bad-lines: fail (exit 1) when a file has more bad records than this count or percentage (default: only when every record is bad)';
+const ANSWER_SEP_FLAG = '--answer-separator <s>';
+const ANSWER_SEP_HELP =
+  'split answers given as one string on this separator (repeatable; default <|answer_split|>)';
 
 export function register(program: Command): void {
   const data = program
@@ -79,7 +104,8 @@ export function register(program: Command): void {
       'after',
       `
 Each row (the reference's parquet schema):
-  data_source    the input's name (--data-source)
+  data_source    the row's own data_source (a mixed file stays mixed), else the input's file name;
+                 --data-source renames every row of that input
   prompt         [{role: "user", content: <Search-R1 instruction>"Question: <question>?\\n"}]
   ability        "fact-reasoning"
   reward_model   {style: "rule", ground_truth: {target: [gold answers]}}
@@ -99,7 +125,7 @@ Example:
     )
     .option(
       '--data-source <names>',
-      'comma-separated dataset names, one per input in the same order (e.g. nq,hotpotqa); default: the file name stem, or its folder when the stem is a split name (nq/test.jsonl → nq)',
+      'comma-separated dataset names, one per input in the same order (e.g. nq,hotpotqa), renaming every row of that input; default: each row keeps its own data_source, else the file name stem, or its folder when the stem is a split name (nq/test.jsonl → nq)',
       list,
     )
     .option('--split <name>', 'value of extra_info.split for every row (train, test, dev)', 'train')
@@ -108,6 +134,8 @@ Example:
       '--skip-bad-lines',
       'skip malformed lines instead of failing; the count of skipped lines is reported',
     )
+    .option(MAX_SKIPPED_FLAG, MAX_SKIPPED_HELP, parseSkipLimit)
+    .option(ANSWER_SEP_FLAG, ANSWER_SEP_HELP, collect)
     .option('--limit <n>', 'keep at most n examples per input', positiveInt)
     .action(async (o: DataPrepareCliOptions) => {
       const r = await dataPrepare(o);
@@ -123,10 +151,23 @@ Example:
     .option('--corpus', 'read as a passage corpus (wiki-18 contents, or title+text) instead of QA')
     .option('-n, --n <n>', 'how many records to print', positiveInt, 3)
     .option('--skip-bad-lines', 'skip malformed lines instead of failing; the count is reported')
-    .action(async (file: string, o: { corpus?: boolean; n: number; skipBadLines?: boolean }) => {
-      const r = await dataInspect(file, o);
-      console.log(JSON.stringify(r, null, 2));
-    });
+    .option(MAX_SKIPPED_FLAG, MAX_SKIPPED_HELP, parseSkipLimit)
+    .option(ANSWER_SEP_FLAG, ANSWER_SEP_HELP, collect)
+    .action(
+      async (
+        file: string,
+        o: {
+          corpus?: boolean;
+          n: number;
+          skipBadLines?: boolean;
+          maxSkipped?: SkipLimit;
+          answerSeparator?: string[];
+        },
+      ) => {
+        const r = await dataInspect(file, o);
+        console.log(JSON.stringify(r, null, 2));
+      },
+    );
 
   data
     .command('fetch')
