@@ -336,23 +336,20 @@ export class Bm25Index implements Retriever {
     return this.topK(this.queryTerms(query), k);
   }
 
-  /** Unpruned reference: scores every posting of every query term (benchmark exactness check). */
+  /** Unpruned reference: scores every posting of every query term (benchmark exactness check).
+   *  Terms are added in query order into a dense accumulator, the same summation order as topK. */
   exhaustiveTopK(terms: QueryTerm[], k: number): TopK {
     if (terms.length === 0 || k <= 0) return EMPTY_TOPK;
-    const sums = new Map<number, Float64Array>();
-    this.cursorsFor(terms).forEach((c, slot) => {
+    const acc = new Float64Array(this.meta.numDocs);
+    const hit = new Uint8Array(this.meta.numDocs);
+    for (const c of this.cursorsFor(terms)) {
       for (; c.doc !== END; c.next()) {
-        let v = sums.get(c.doc);
-        if (!v) sums.set(c.doc, (v = new Float64Array(terms.length)));
-        v[slot] = contribution(this.lucene, c.weight, c.tf(), this.factors[c.doc]);
+        acc[c.doc] += contribution(this.lucene, c.weight, c.tf(), this.factors[c.doc]);
+        hit[c.doc] = 1;
       }
-    });
-    const heap = new TopKHeap(k);
-    for (const d of [...sums.keys()].sort((a, b) => a - b)) {
-      let s = 0;
-      for (const x of sums.get(d)!) s += x;
-      heap.offer(finalScore(this.lucene, s), d);
     }
+    const heap = new TopKHeap(k);
+    for (let d = 0; d < acc.length; d++) if (hit[d]) heap.offer(finalScore(this.lucene, acc[d]), d);
     return heap.sorted();
   }
 
