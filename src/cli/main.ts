@@ -72,6 +72,10 @@ export async function main(argv: string[]): Promise<void> {
     const e = err as Error;
     console.error(`search-r1: ${e.message}`);
     if (process.env.SEARCH_R1_DEBUG) console.error(e.stack);
+    // A run stopped by a signal or a fatal error (RunInterrupted) exits now with its code: work
+    // it abandoned (a rollout waiting on a dead server) must not keep the process alive.
+    const code = (err as { exitCode?: unknown }).exitCode;
+    if (typeof code === 'number') process.exit(code);
     process.exitCode = 1;
   }
 }

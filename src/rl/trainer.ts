@@ -27,6 +27,14 @@ import {
   saveCheckpoint,
   type CheckpointState,
 } from './checkpoint.ts';
+import {
+  resumeCommand,
+  RunInterrupted,
+  signalExitCode,
+  StepAbandoned,
+  type RunInterrupt,
+} from './interrupt.ts';
+import type { LoaderState } from './data-loader.ts';
 
 export interface TrainDeps {
   /** Backend factory (default: src/policy/backends.ts). Tests inject fakes here. */
@@ -37,6 +45,8 @@ export interface TrainDeps {
   data?: { train: QaExample[]; val: QaExample[] };
   /** Progress output (default: stderr). */
   log?: (line: string) => void;
+  /** Stop requests (SIGINT/SIGTERM, installed by the CLI): see src/rl/interrupt.ts. */
+  interrupt?: RunInterrupt;
   /** Called after each step's metrics are written (tests, dashboards). */
   onStep?: (metrics: Record<string, number>) => void;
 }
@@ -283,7 +293,13 @@ export async function train(
     true,
   );
   const strataKeys = cfg.data.stratifyBy
-    ? trainItems.map((it) => stratumKey(it.example as unknown as Record<string, unknown>, cfg.data.stratifyBy!, `training example ${it.example.id}`))
+    ? trainItems.map((it) =>
+        stratumKey(
+          it.example as unknown as Record<string, unknown>,
+          cfg.data.stratifyBy!,
+          `training example ${it.example.id}`,
+        ),
+      )
     : undefined;
   const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle, undefined, strataKeys);
 
@@ -316,8 +332,54 @@ export async function train(
   }
 
   let lastSaveSeconds = 0;
+  let savedStep = startStep; // the newest step with a checkpoint on disk
+  const checkpointState = (step: number, loaderState: LoaderState): CheckpointState => ({
+    format: 'search-r1-rl-checkpoint',
+    version: 1,
+    step,
+    seed: cfg.seed,
+    loader: loaderState,
+    consecutiveBadSteps: consecutiveBad,
+    configHash: hash,
+  });
+  // A stop request or a fatal error while the models still hold step `completed` (docs/faults.md):
+  // checkpoint that step if not on disk yet, and say how to resume.
+  const stopRun = async (completed: number, loaderState: LoaderState, cause: unknown): Promise<Error> => {
+    const signal = cause instanceof StepAbandoned ? cause.signal : null;
+    let where: string;
+    if (completed > savedStep) {
+      try {
+        const dir = await saveCheckpoint(
+          runDir,
+          { policy, critic },
+          checkpointState(completed, loaderState),
+          cfg.checkpoint.keepLast,
+        );
+        savedStep = completed;
+        where = `the checkpoint of step ${completed} is ${dir}`;
+      } catch (e) {
+        where = `no checkpoint of step ${completed}: ${(e as Error).message}`;
+      }
+    } else
+      where =
+        savedStep > 0
+          ? `the newest checkpoint (step ${savedStep}) is on disk`
+          : 'no step completed, nothing to checkpoint';
+    const head = signal
+      ? `${signal}: stopped after step ${completed} of ${cfg.steps}`
+      : `${(cause as Error)?.message ?? String(cause)}\n(stopped after step ${completed} of ${cfg.steps})`;
+    const err = new RunInterrupted(
+      `${head}; ${where}. Resume with: ${resumeCommand()}`,
+      signal ? signalExitCode(signal) : 1,
+    );
+    if (!signal) err.cause = cause;
+    return err;
+  };
   const started = performance.now();
   for (let step = startStep + 1; step <= cfg.steps; step++) {
+    const loaderAtStart = loader.state;
+    if (opts.interrupt?.signal)
+      throw await stopRun(step - 1, loaderAtStart, new StepAbandoned(opts.interrupt.signal));
     const tStep = performance.now();
     const stats: RolloutStats = emptyRolloutStats();
     const sOpts = scoreOptions(cfg);
@@ -333,51 +395,58 @@ export async function train(
     let rolloutsDone = 0;
     const maxRollouts = cfg.dynamicSampling.enabled ? cfg.dynamicSampling.maxRollouts : 1;
     let droppedGroups = 0;
-    while (rolloutsDone < maxRollouts && groupsKept < cfg.promptsPerStep) {
-      const batch = loader.next(cfg.promptsPerStep);
-      const rcfg = rolloutConfig(
-        cfg,
-        deriveSeed(cfg.seed, SEED_PURPOSE.rollout, step, rolloutsDone),
-        false,
-        cfg.rollout.maxTurns,
-      );
-      const out = await runRollouts(
-        policy,
-        retriever,
-        batch.map((b) => b.tokens),
-        cfg.n,
-        rcfg,
-        stats,
-      );
-      const tr = performance.now();
-      const sc = out.map(
-        (t) => scoreDetails(t.responseText, batch[t.promptIndex].example.goldenAnswers, sOpts).score,
-      );
-      const em = out.map((t) =>
-        metricScore('em', extractAnswer(t.responseText), batch[t.promptIndex].example.goldenAnswers),
-      );
-      rewardSeconds += (performance.now() - tr) / 1000;
-      // Group ids: (rollout round, prompt position) — unique within the step whatever the data sources.
-      const gid = out.map((t) => `${rolloutsDone}:${t.promptIndex}`);
-      let keep = out.map(() => true);
-      if (cfg.dynamicSampling.enabled) {
-        const signal = groupsWithSignal(sc, gid);
-        keep = gid.map((g) => signal.has(g));
-        droppedGroups += batch.length - signal.size;
+    // The rollout phase changes no model: a stop request or an error here abandons the step and
+    // leaves the models at the previous one, which stopRun checkpoints.
+    try {
+      while (rolloutsDone < maxRollouts && groupsKept < cfg.promptsPerStep) {
+        const batch = loader.next(cfg.promptsPerStep);
+        const rcfg = rolloutConfig(
+          cfg,
+          deriveSeed(cfg.seed, SEED_PURPOSE.rollout, step, rolloutsDone),
+          false,
+          cfg.rollout.maxTurns,
+        );
+        const rollouts = runRollouts(
+          policy,
+          retriever,
+          batch.map((b) => b.tokens),
+          cfg.n,
+          rcfg,
+          stats,
+        );
+        const out = await (opts.interrupt ? opts.interrupt.abandonable(rollouts) : rollouts);
+        const tr = performance.now();
+        const sc = out.map(
+          (t) => scoreDetails(t.responseText, batch[t.promptIndex].example.goldenAnswers, sOpts).score,
+        );
+        const em = out.map((t) =>
+          metricScore('em', extractAnswer(t.responseText), batch[t.promptIndex].example.goldenAnswers),
+        );
+        rewardSeconds += (performance.now() - tr) / 1000;
+        // Group ids: (rollout round, prompt position) — unique within the step whatever the data sources.
+        const gid = out.map((t) => `${rolloutsDone}:${t.promptIndex}`);
+        let keep = out.map(() => true);
+        if (cfg.dynamicSampling.enabled) {
+          const signal = groupsWithSignal(sc, gid);
+          keep = gid.map((g) => signal.has(g));
+          droppedGroups += batch.length - signal.size;
+        }
+        const keptGroups = new Set<string>();
+        out.forEach((t, i) => {
+          if (!keep[i]) return;
+          if (!keptGroups.has(gid[i]) && groupsKept + keptGroups.size >= cfg.promptsPerStep) return;
+          keptGroups.add(gid[i]);
+          trajs.push(t);
+          scores.push(sc[i]);
+          ems.push(em[i]);
+          groupIds.push(gid[i]);
+          examples.push(batch[t.promptIndex].example);
+        });
+        groupsKept += keptGroups.size;
+        rolloutsDone++;
       }
-      const keptGroups = new Set<string>();
-      out.forEach((t, i) => {
-        if (!keep[i]) return;
-        if (!keptGroups.has(gid[i]) && groupsKept + keptGroups.size >= cfg.promptsPerStep) return;
-        keptGroups.add(gid[i]);
-        trajs.push(t);
-        scores.push(sc[i]);
-        ems.push(em[i]);
-        groupIds.push(gid[i]);
-        examples.push(batch[t.promptIndex].example);
-      });
-      groupsKept += keptGroups.size;
-      rolloutsDone++;
+    } catch (e) {
+      throw await stopRun(step - 1, loaderAtStart, e);
     }
 
     const metrics: Record<string, number> = { step };
@@ -472,17 +541,14 @@ export async function train(
     // ---- checkpoint ----
     if (cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every === 0 || step === cfg.steps)) {
       const ts = performance.now();
-      const state: CheckpointState = {
-        format: 'search-r1-rl-checkpoint',
-        version: 1,
-        step,
-        seed: cfg.seed,
-        loader: loader.state,
-        consecutiveBadSteps: consecutiveBad,
-        configHash: hash,
-      };
       try {
-        await saveCheckpoint(runDir, { policy, critic }, state, cfg.checkpoint.keepLast);
+        await saveCheckpoint(
+          runDir,
+          { policy, critic },
+          checkpointState(step, loader.state),
+          cfg.checkpoint.keepLast,
+        );
+        savedStep = step;
       } catch (e) {
         // A failed write (disk full, no permission) left the previous checkpoint intact; the run
         // goes on and tries again at the next checkpoint, except at the end, where it must exist.

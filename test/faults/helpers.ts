@@ -5,7 +5,7 @@ import { startRetrievalServer, type RetrievalServer } from '../../src/retrieval/
 import { RemoteRetriever } from '../../src/retrieval/remote.ts';
 import type { Trainer } from '../../src/policy/types.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
-import { fakeFactory } from '../rl/task.ts';
+import { fakeConfig, fakeFactory } from '../rl/task.ts';
 import type { TabularPolicy, WordTokenizer } from '../rl/fakes.ts';
 
 export class FlakyRetrievalServer {
@@ -58,4 +58,24 @@ export function searchingFactory(tok: WordTokenizer) {
     for (let a = 0; a < p.V; a++) p.W[a * p.V + search] = 6;
     return p;
   };
+}
+
+/** A retriever whose every search takes `ms` (a remote one, roughly): rollouts then take time. */
+export function slowRetriever(inner: Retriever, ms: number): Retriever {
+  return {
+    search: async (queries, topk) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return inner.search(queries, topk);
+    },
+  };
+}
+
+/** The config of the signal tests: 6 steps, validation every 2, checkpoints only at the end. */
+export function signalTestConfig(runDir: string) {
+  return fakeConfig({
+    runDir,
+    steps: 6,
+    val: { every: 2, beforeTrain: false },
+    checkpoint: { every: 100, keepLast: 3 },
+  });
 }

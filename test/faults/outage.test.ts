@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { train } from '../../src/rl/trainer.ts';
+import { RunInterrupted } from '../../src/rl/interrupt.ts';
+import { RemoteRetrieverError } from '../../src/retrieval/remote.ts';
 import { readMetrics } from '../../src/rl/metrics.ts';
 import { fakeConfig, makeTask, makeTokenizer } from '../rl/task.ts';
 import { comparable, FlakyRetrievalServer, searchingFactory, shortRetryRetriever } from './helpers.ts';
@@ -59,5 +61,66 @@ test('a retriever refused for 5 s after step 2: waits are logged, the run comple
     await server.down();
     rmSync(straight, { recursive: true, force: true });
     rmSync(outage, { recursive: true, force: true });
+  }
+});
+
+test('a retriever that never returns: a clear failure after the budget, the last completed step checkpointed, resume completes', async () => {
+  const task = makeTask();
+  const server = new FlakyRetrievalServer(task.retriever);
+  await server.up();
+  const straight = tmp();
+  const dir = tmp();
+  const cfg = {
+    steps: STEPS,
+    val: { every: 2, beforeTrain: false },
+    checkpoint: { every: 100, keepLast: 3 },
+  };
+  const go = async (d: string, budgetMs: number, resume: boolean, onStep?: (s: number) => void) => {
+    const logs: string[] = [];
+    await train(fakeConfig({ runDir: d, ...cfg }), {
+      resume,
+      createTrainer: searchingFactory(makeTokenizer()),
+      retriever: shortRetryRetriever(server.url, budgetMs, (l) => logs.push(l)),
+      data: { train: task.examples, val: task.examples.slice(0, 5) },
+      log: (s) => logs.push(s),
+      onStep: (m) => onStep?.(m.step),
+    });
+    return logs;
+  };
+  try {
+    await go(straight, 30_000, false);
+    await assert.rejects(
+      go(dir, 1_500, false, (step) => {
+        if (step === 3) void server.down();
+      }),
+      (e: Error) => {
+        assert.ok(e instanceof RunInterrupted, String(e));
+        assert.equal(e.exitCode, 1);
+        assert.ok(e.cause instanceof RemoteRetrieverError);
+        assert.match(
+          e.message,
+          /^POST http:\/\/127\.0\.0\.1:\d+\/retrieve failed after \d+ attempts: connection error: ECONNREFUSED \(gave up after/,
+        );
+        assert.match(
+          e.message,
+          /stopped after step 3 of 4\); the checkpoint of step 3 is \S+step-000003\. Resume with: search-r1 .*--resume$/,
+        );
+        return true;
+      },
+    );
+    await server.up();
+    const logs = await go(dir, 30_000, true);
+    assert.ok(
+      logs.some((l) => /^resumed from .*step-000003 at step 3$/.test(l)),
+      logs.join('\n'),
+    );
+    assert.deepEqual(
+      readMetrics(join(dir, 'metrics.jsonl')).map(comparable),
+      readMetrics(join(straight, 'metrics.jsonl')).map(comparable),
+    );
+  } finally {
+    await server.down();
+    rmSync(straight, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
+import { RunInterrupt } from '../../rl/interrupt.ts';
 import { train } from '../../rl/trainer.ts';
 import { integerOption, numberOption } from '../options.ts';
 import { dashboardCommand } from './dashboard.ts';
@@ -138,7 +139,11 @@ export function register(program: Command): void {
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }
       process.stderr.write(`train: watch it with \`${dashboardCommand(cfg.runDir)}\`\n`);
-      const res = await train(cfg, { resume: f.resume, resumeFrom: f.resumeFrom });
+      // SIGINT/SIGTERM: checkpoint the last completed step and exit with the resume command (docs/faults.md)
+      const interrupt = new RunInterrupt().install();
+      const res = await train(cfg, { resume: f.resume, resumeFrom: f.resumeFrom, interrupt }).finally(() =>
+        interrupt.dispose(),
+      );
       process.stdout.write(
         `${JSON.stringify({ runDir: res.runDir, step: res.lastStep, metrics: res.lastMetrics })}\n`,
       );
