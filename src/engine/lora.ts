@@ -76,6 +76,25 @@ export function parseLoraTargets(spec: string): LoraTarget[] {
   return [...new Set(out)];
 }
 
+/** backendOptions.lora ({rank, alpha?, targets?: "attn,mlp,…"}) → a LoRA config; errors name the field. */
+export function loraFromOptions(o: unknown, seed: number): LoraConfig {
+  const x = (o ?? {}) as { rank?: unknown; alpha?: unknown; targets?: unknown };
+  if (typeof x.rank !== 'number') throw new Error('backendOptions.lora.rank: a number is required');
+  if (x.alpha !== undefined && typeof x.alpha !== 'number')
+    throw new Error('backendOptions.lora.alpha: must be a number');
+  if (x.targets !== undefined && typeof x.targets !== 'string' && !Array.isArray(x.targets))
+    throw new Error('backendOptions.lora.targets: a comma-separated string or a list of modules');
+  const targets = Array.isArray(x.targets)
+    ? x.targets.join(',')
+    : ((x.targets as string | undefined) ?? 'attn,mlp,unembed');
+  return checkLoraConfig({
+    rank: x.rank,
+    alpha: (x.alpha as number | undefined) ?? 32,
+    targets: parseLoraTargets(targets),
+    seed,
+  });
+}
+
 interface Adapter {
   /** PEFT module path, e.g. model.layers.0.self_attn.q_proj (lm_head for the unembedding). */
   module: string;
@@ -90,7 +109,7 @@ interface Adapter {
 
 function modulePath(layer: number, t: LoraTarget): string {
   if (t === 'lm_head') return 'lm_head';
-  const group = t.endsWith('_proj') && ATTN_TARGETS.includes(t) ? 'self_attn' : 'mlp';
+  const group = ATTN_TARGETS.includes(t) ? 'self_attn' : 'mlp';
   return `model.layers.${layer}.${group}.${t}`;
 }
 

@@ -19,13 +19,21 @@ export interface TrainerSpec {
 type Factory = (spec: TrainerSpec) => Promise<Trainer>;
 
 export const TRAINER_BACKENDS: Record<BackendName, Factory> = {
+  // options.lora ({rank, alpha?, targets?}, from train --lora-*): the policy trains LoRA adapters
+  // (docs/lora.md); a critic (valueHead) is trained in full.
   embedded: async (spec) => {
     const { EmbeddedTrainer } = await import('./embedded.ts');
-    return EmbeddedTrainer.load(spec.model, {
+    const { lora, ...options } = spec.options ?? {};
+    const t = await EmbeddedTrainer.load(spec.model, {
       valueHead: spec.valueHead ?? false,
       seed: spec.seed,
-      ...spec.options,
+      ...options,
     });
+    if (lora !== undefined && !spec.valueHead) {
+      const { loraFromOptions } = await import('../engine/lora.ts');
+      t.enableLora(loraFromOptions(lora, spec.seed ?? 0));
+    }
+    return t;
   },
   // Tinker API (hosted, SkyRL, or `search-r1 serve-trainer`). options: baseUrl, apiKey (default
   // $TINKER_BASE_URL / $TINKER_API_KEY), tokenizer (a Tokenizer) or tokenizerDir (HF folder with

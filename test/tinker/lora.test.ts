@@ -12,6 +12,8 @@ import { LoraAdapters, LORA_TARGETS, parseLoraTargets, type LoraConfig } from '.
 import { presetConfig, type Arch } from '../../src/engine/config.ts';
 import { readSafetensors } from '../../src/engine/io/safetensors.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
+import { createTrainer } from '../../src/policy/backends.ts';
+import { flagsToOverrides } from '../../src/cli/commands/train.ts';
 import {
   byteTokenizer,
   f64Model,
@@ -195,9 +197,7 @@ test('EmbeddedTrainer LoRA: a step changes adapter parameters only; sampling see
       assert.deepEqual(p.w.data, base.get(p.name), `${p.name} is frozen`);
       assert.equal(p.g, null);
     }
-    assert.ok(
-      lora.params.every((p) => (p.name.includes('lora_B') ? p.w.data.some((x) => x !== 0) : true)),
-    );
+    assert.ok(lora.params.every((p) => (p.name.includes('lora_B') ? p.w.data.some((x) => x !== 0) : true)));
     assert.ok(lora.params.some((p, i) => p.w.data.some((x, j) => x !== adapter0[i]![j])));
     const st = tr.getState().optimizer;
     assert.deepEqual(
@@ -249,6 +249,36 @@ test('EmbeddedTrainer LoRA: a step changes adapter parameters only; sampling see
     const lpFull = (await full.forward(datums()))[0]!.logprobs;
     for (let i = 0; i < lpFull.length; i++) assert.ok(Math.abs(lpFull[i]! - lpTrained[i]!) < 1e-4);
     for (const x of [tr, tr2, tr3, full]) x.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('train --lora-rank/--lora-alpha/--lora-targets → backendOptions.lora → an embedded LoRA policy (critic in full)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lora-cli-'));
+  try {
+    const o = flagsToOverrides({ loraRank: 4, loraAlpha: 16, loraTargets: 'attn,lm_head' }) as {
+      backendOptions: { lora: unknown };
+    };
+    assert.deepEqual(o.backendOptions.lora, { rank: 4, alpha: 16, targets: 'attn,lm_head' });
+    assert.throws(() => flagsToOverrides({ loraAlpha: 16 }), /need --lora-rank/);
+    await tinyTrainer().saveWeights(join(dir, 'm'));
+    const spec = { backend: 'embedded' as const, model: join(dir, 'm'), seed: 2, options: o.backendOptions };
+    const policy = (await createTrainer(spec)) as EmbeddedTrainer;
+    assert.deepEqual(policy.model.lora?.config, {
+      rank: 4,
+      alpha: 16,
+      targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'lm_head'],
+      seed: 2,
+    });
+    const critic = (await createTrainer({ ...spec, valueHead: true })) as EmbeddedTrainer;
+    assert.equal(critic.model.lora, null);
+    await assert.rejects(
+      createTrainer({ ...spec, options: { lora: { rank: 4, targets: 'attn,foo' } } }),
+      /--lora-targets: unknown "foo"/,
+    );
+    policy.dispose();
+    critic.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

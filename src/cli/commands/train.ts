@@ -43,6 +43,9 @@ export interface TrainFlags {
   checkpointEvery?: number;
   keepLast?: number;
   printConfig?: boolean;
+  loraRank?: number;
+  loraAlpha?: number;
+  loraTargets?: string;
 }
 
 /** Flags → a config layer (only the flags that were given). */
@@ -57,6 +60,15 @@ export function flagsToOverrides(f: TrainFlags): Record<string, unknown> {
   if (f.baseUrl !== undefined) sub('backendOptions').baseUrl = f.baseUrl;
   if (f.baseModel !== undefined) sub('backendOptions').baseModel = f.baseModel;
   if (f.model !== undefined) o.model = f.model;
+  // LoRA (docs/lora.md): backendOptions.lora = {rank, alpha?, targets?}, read by src/policy/backends.ts.
+  if (f.loraRank !== undefined)
+    sub('backendOptions').lora = {
+      rank: f.loraRank,
+      ...(f.loraAlpha !== undefined ? { alpha: f.loraAlpha } : {}),
+      ...(f.loraTargets !== undefined ? { targets: f.loraTargets } : {}),
+    };
+  else if (f.loraAlpha !== undefined || f.loraTargets !== undefined)
+    throw new Error('--lora-alpha / --lora-targets need --lora-rank');
   if (f.criticModel !== undefined) o.criticModel = f.criticModel;
   if (f.seed !== undefined) o.seed = f.seed;
   if (f.train !== undefined) sub('data').train = f.train;
@@ -98,6 +110,20 @@ export function register(program: Command): void {
     .option('--base-url <url>', 'tinker backend: the server (default $TINKER_BASE_URL or the hosted service)')
     .option('--base-model <name>', 'tinker backend: the base model the server trains')
     .option('--model <dir>', 'initial policy (HF folder for the embedded backend)')
+    .option(
+      '--lora-rank <r>',
+      'train LoRA adapters of rank r instead of all weights',
+      integerOption('lora-rank'),
+    )
+    .option(
+      '--lora-alpha <a>',
+      'LoRA scale numerator: s = alpha / rank (default 32)',
+      numberOption('lora-alpha'),
+    )
+    .option(
+      '--lora-targets <list>',
+      'LoRA modules: attn, mlp, unembed or q_proj,…,down_proj,lm_head (default attn,mlp,unembed)',
+    )
     .option('--critic-model <dir>', 'initial critic (default: the policy model + a fresh value head)')
     .option('--seed <n>', 'run seed (sampling, shuffling)', integerOption('seed'))
     .option('--train <file>', 'training QA file (repeatable)', list)

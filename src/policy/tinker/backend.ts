@@ -37,7 +37,7 @@ export async function createTinkerBackend(spec: TinkerBackendSpec): Promise<Tink
     const { loadTokenizer } = await import('../../engine/tokenizer.ts');
     tokenizer = loadTokenizer(dir);
   }
-  const lora = o.lora as TinkerTrainerOptions['lora'];
+  const lora = tinkerLora(o.lora);
   return TinkerTrainer.create({
     baseModel: str(o, 'baseModel') ?? spec.model,
     baseUrl: str(o, 'baseUrl'),
@@ -48,4 +48,37 @@ export async function createTinkerBackend(spec: TinkerBackendSpec): Promise<Tink
     ...(spec.valueHead ? { role: 'critic' as const } : {}),
     ...(lora ? { lora } : {}),
   });
+}
+
+/**
+ * backendOptions.lora → Tinker's lora_config. `targets` (train --lora-targets) map to train_attn /
+ * train_mlp / train_unembed; Tinker's API has no alpha (the server picks it), so one is refused.
+ */
+function tinkerLora(o: unknown): TinkerTrainerOptions['lora'] {
+  if (o === undefined) return undefined;
+  const x = o as { rank?: unknown; alpha?: unknown; targets?: unknown; seed?: unknown } & Record<
+    string,
+    unknown
+  >;
+  // The client's own form ({rank, trainMlp?, trainAttn?, trainUnembed?}) passes through.
+  if (['trainMlp', 'trainAttn', 'trainUnembed'].some((k) => k in x)) return x as TinkerTrainerOptions['lora'];
+  if (typeof x.rank !== 'number') throw new Error('backendOptions.lora.rank: a number is required');
+  if (x.alpha !== undefined)
+    throw new Error(
+      '--lora-alpha: the Tinker API has no alpha (the server chooses it; serve-trainer uses 32)',
+    );
+  const spec = typeof x.targets === 'string' ? x.targets : 'attn,mlp,unembed';
+  const parts = spec.split(',').map((s) => s.trim());
+  for (const p of parts)
+    if (!['attn', 'mlp', 'unembed'].includes(p))
+      throw new Error(
+        `--lora-targets: the Tinker API trains attn, mlp and/or unembed, not ${JSON.stringify(p)}`,
+      );
+  return {
+    rank: x.rank,
+    ...(typeof x.seed === 'number' ? { seed: x.seed } : {}),
+    trainAttn: parts.includes('attn'),
+    trainMlp: parts.includes('mlp'),
+    trainUnembed: parts.includes('unembed'),
+  };
 }

@@ -3,7 +3,7 @@
 // resubmit the original request; `{error, category}` = terminal failure.
 import type { z } from 'zod';
 import { TinkerHttpError, errorDetail, parseBody, type TinkerHttp } from './http.ts';
-import { CompleteMetadata, FutureError, TryAgain, UntypedAck } from './wire.ts';
+import { CompleteMetadata, FutureError, UntypedAck } from './wire.ts';
 
 export class TinkerFutureError extends Error {
   constructor(
@@ -72,16 +72,21 @@ export async function poll<S extends z.ZodType>(
       continue;
     }
     const body = res.body;
-    const tryAgain = TryAgain.safeParse(body);
-    if (tryAgain.success) {
+    // As the SDK: pending is `type == "try_again"` alone (queue fields may be missing), and any
+    // body with an `error` field is a failure.
+    const isObj = typeof body === 'object' && body !== null;
+    if (isObj && (body as { type?: unknown }).type === 'try_again') {
       // A server that long-polls already waited; one that answers at once gets a short backoff.
       if (Date.now() - started < 200) {
         await http.sleep(Math.min(1000, 20 * 2 ** Math.min(quickPolls++, 6)));
       } else quickPolls = 0;
       continue;
     }
-    const failure = FutureError.safeParse(body);
-    if (failure.success) throw new TinkerFutureError(path, failure.data.category, failure.data.error);
+    if (isObj && 'error' in body) {
+      const failure = FutureError.safeParse(body);
+      if (failure.success) throw new TinkerFutureError(path, failure.data.category, failure.data.error);
+      throw new TinkerFutureError(path, 'unknown', JSON.stringify((body as { error: unknown }).error));
+    }
     if (CompleteMetadata.safeParse(body).success) continue; // we always ask for the full payload
     return parseBody(schema, body, `${path} result`);
   }

@@ -159,7 +159,7 @@ export class TinkerTrainer implements Trainer {
       'create_session',
       {
         tags: this.opts.tags ?? ['search-r1'],
-        user_metadata: this.opts.userMetadata,
+        user_metadata: this.opts.userMetadata ?? {}, // the SDK always sends it
         sdk_version: CLIENT_VERSION,
         type: 'create_session',
       },
