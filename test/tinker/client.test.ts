@@ -108,7 +108,7 @@ test('heartbeats every heartbeatMs, none after close', async (t) => {
   await assert.rejects(client.forward([datum()]), /closed/);
 });
 
-test('terminal errors are clear: user errors, refused LoRA, 4xx without retries', async (t) => {
+test('terminal errors are clear: user errors, refused LoRA (an engine without LoRA), 4xx without retries', async (t) => {
   const { proxy, purl } = await setup(t);
   const tok = new BigramTrainer().tokenizer;
   await assert.rejects(
@@ -119,7 +119,7 @@ test('terminal errors are clear: user errors, refused LoRA, 4xx without retries'
       lora: { rank: 8 },
       http: { log: () => {} },
     }),
-    /lora_config: LoRA is not supported/,
+    /lora_config: this engine does not train LoRA adapters/,
   );
   await assert.rejects(
     TinkerTrainer.create({

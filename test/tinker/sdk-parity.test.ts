@@ -1,6 +1,7 @@
 // Our client against a fake Tinker server, on the behaviours where it must match the SDK 0.25.0:
 // create_session always carries user_metadata ({}); a pending future is `type: "try_again"` alone
-// (no queue fields), so a pending optim_step is never taken as done; a body with `error` fails.
+// (no queue fields), so a pending optim_step is never taken as done; a body with `error` fails;
+// 409 is retried.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -9,6 +10,13 @@ import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
 import { CharTokenizer } from './bigram.ts';
 
 type Handler = (route: string, body: Record<string, unknown>) => unknown;
+/** A handler's answer with another status than 200. */
+class Status {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
 
 async function fake(handler: Handler) {
   const seen: { route: string; body: Record<string, unknown> }[] = [];
@@ -20,8 +28,9 @@ async function fake(handler: Handler) {
       const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
       seen.push({ route, body });
       const out = handler(route, body);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(out));
+      const [status, payload] = out instanceof Status ? [out.status, out.body] : [200, out];
+      res.writeHead(status, { 'content-type': 'application/json', 'retry-after-ms': '1' });
+      res.end(JSON.stringify(payload));
     });
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -34,6 +43,7 @@ const ADAM = { learningRate: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDec
 test('SDK parity: user_metadata {} on create_session; try_again without queue fields is pending; error bodies fail', async () => {
   let polls = 0;
   let failNext = false;
+  let conflicts = 0;
   const srv = await fake((route, body) => {
     switch (route) {
       case 'create_session':
@@ -45,6 +55,8 @@ test('SDK parity: user_metadata {} on create_session; try_again without queue fi
       case 'create_model':
         return { request_id: 'cm' };
       case 'optim_step':
+        // The SDK retries 409 (e.g. a transient seq_id conflict); so must we.
+        if (!failNext && conflicts++ < 1) return new Status(409, { detail: 'conflict' });
         return { request_id: failNext ? 'bad' : 'op' };
       case 'unload_model':
         return { request_id: 'un' };
@@ -72,6 +84,7 @@ test('SDK parity: user_metadata {} on create_session; try_again without queue fi
     assert.deepEqual(cs.body.user_metadata, {});
     const m = await client.optimStep(ADAM);
     assert.equal(polls, 4, 'polled through three try_again answers');
+    assert.equal(srv.seen.filter((x) => x.route === 'optim_step').length, 2, 'the 409 was retried');
     assert.equal(m['grad_norm:mean'], 1.5);
     failNext = true;
     await assert.rejects(client.optimStep(ADAM), /boom/);

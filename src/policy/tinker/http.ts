@@ -38,7 +38,8 @@ export interface RawResponse {
   body: unknown;
 }
 
-const RETRY_STATUSES = new Set([408, 429]);
+// 409 too, as the SDK (a conflict that persists fails once the retries run out).
+const RETRY_STATUSES = new Set([408, 409, 429]);
 
 export const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
