@@ -263,7 +263,12 @@ test('train --lora-rank/--lora-alpha/--lora-targets → backendOptions.lora → 
     assert.deepEqual(o.backendOptions.lora, { rank: 4, alpha: 16, targets: 'attn,lm_head' });
     assert.throws(() => flagsToOverrides({ loraAlpha: 16 }), /need --lora-rank/);
     await tinyTrainer().saveWeights(join(dir, 'm'));
-    const spec = { backend: 'embedded' as const, model: join(dir, 'm'), seed: 2, options: o.backendOptions };
+    const spec = {
+      backend: 'embedded' as const,
+      model: join(dir, 'm'),
+      seed: 2,
+      options: { ...o.backendOptions, tokenizer: byteTokenizer(259) },
+    };
     const policy = (await createTrainer(spec)) as EmbeddedTrainer;
     assert.deepEqual(policy.model.lora?.config, {
       rank: 4,
@@ -274,7 +279,7 @@ test('train --lora-rank/--lora-alpha/--lora-targets → backendOptions.lora → 
     const critic = (await createTrainer({ ...spec, valueHead: true })) as EmbeddedTrainer;
     assert.equal(critic.model.lora, null);
     await assert.rejects(
-      createTrainer({ ...spec, options: { lora: { rank: 4, targets: 'attn,foo' } } }),
+      createTrainer({ ...spec, options: { ...spec.options, lora: { rank: 4, targets: 'attn,foo' } } }),
       /--lora-targets: unknown "foo"/,
     );
     policy.dispose();
