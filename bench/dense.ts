@@ -18,7 +18,7 @@ import { writeBertGguf } from '../src/engine/bert/gguf.ts';
 import { BertEncoder } from '../src/engine/bert/encoder.ts';
 import { builtinTokenizerCorpus } from '../src/engine/tokenizer-corpus.ts';
 import { exactSearch } from '../src/retrieval/dense/exact.ts';
-import { Rng } from '../src/engine/rng.ts';
+import { Rng } from '../src/core/rng.ts';
 
 const arg = (name: string, d: number) => {
   const i = process.argv.indexOf(`--${name}`);

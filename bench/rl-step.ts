@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Completion, SampleRequest, Sampler } from '../src/policy/types.ts';
+import type { Completion, SampleRequest, Sampler } from '../src/core/sampler.ts';
 import { createTrainer } from '../src/policy/backends.ts';
 import { Bm25Index, buildIndex } from '../src/retrieval/bm25/index.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld } from '../src/world/world.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import type { AdamWParams, Datum, LossSpec, Trainer } from '../src/policy/types.ts';
+import type { AdamWParams, Datum, LossSpec, Trainer } from '../src/core/trainer.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
 import { HfTokenizer, trainBpeTokenizer } from '../src/engine/tokenizer.ts';
 import { presetConfig } from '../src/engine/config.ts';

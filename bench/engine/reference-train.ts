@@ -5,7 +5,8 @@ import { presetConfig } from '../../src/engine/config.ts';
 import type { Kernels } from '../../src/engine/kernels/index.ts';
 import { Model } from '../../src/engine/model.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import type { AdamWParams, Datum, Metrics, Tokenizer } from '../../src/policy/types.ts';
+import type { AdamWParams, Datum, Metrics } from '../../src/core/trainer.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
 
 /** A tokenizer for benchmarks that feed token ids directly. */
 export const nullTokenizer = (V: number): Tokenizer => ({

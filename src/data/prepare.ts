@@ -1,5 +1,5 @@
 // The reference's data-prep step: FlashRAG QA files → one Search-R1 parquet of training rows.
-import type { QaExample } from '../protocol/types.ts';
+import type { QaExample } from '../core/qa.ts';
 import type { SkipLimit } from './jsonl.ts';
 import { readQaFileWithStats } from './qa.ts';
 import { inferDataSource } from './qa.ts';

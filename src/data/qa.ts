@@ -1,7 +1,7 @@
 // Question–answer files → the common QaExample: FlashRAG JSONL (`question`, `golden_answers`),
 // NQ-open JSONL (`question`, `answer`), JSON arrays of either, and Search-R1 parquet rows.
 import { basename, dirname } from 'node:path';
-import type { QaExample } from '../protocol/types.ts';
+import type { QaExample } from '../core/qa.ts';
 import { throwIssues, type DataIssue, type RecordLocation } from './errors.ts';
 import { ANSWERS_SHAPE, answerList, parseRecord, QaRecordSchema } from './shapes.ts';
 import { handleBadRecord, newStats, reportSkipped, type ReadStats, type SkipOptions } from './jsonl.ts';

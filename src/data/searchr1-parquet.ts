@@ -3,7 +3,8 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import type { ChatMessage, QaExample } from '../protocol/types.ts';
+import type { ChatMessage } from '../core/tokenizer.ts';
+import type { QaExample } from '../core/qa.ts';
 import { searchR1UserPrompt } from '../protocol/prompt.ts';
 import { pyStrip } from '../protocol/text.ts';
 import { DataError, throwIssues, type DataIssue, type RecordLocation } from './errors.ts';

@@ -4,10 +4,12 @@
 // batching), stop strings, EOS ids and a token budget.
 import type { Model } from './model.ts';
 import { KvCache, Inference, type StepItem } from './infer.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 import { sampleToken } from './sampling.ts';
 import type { PrefixCache } from './prefix-cache.ts';
-import type { Completion, SampleRequest, Tokenizer } from '../policy/types.ts';
+import type { Completion, SampleRequest } from '../core/sampler.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
+import { findStop } from '../core/stop.ts';
 
 export interface GenerateOptions {
   /** Max tokens prefilled in one step (bounds activation memory). */
@@ -55,17 +57,6 @@ function seedFor(seed: number, prompt: number, sample: number): number {
   h = Math.imul(h ^ (prompt + 0x7f4a7c15), 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (sample + 0x165667b1), 0xc2b2ae35) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Finds the earliest stop string in `text` (by end position). */
-export function findStop(text: string, stops: readonly string[]): { end: number; stop: string } | null {
-  let best: { end: number; stop: string } | null = null;
-  for (const s of stops) {
-    if (s.length === 0) continue;
-    const i = text.indexOf(s);
-    if (i >= 0 && (!best || i + s.length < best.end)) best = { end: i + s.length, stop: s };
-  }
-  return best;
 }
 
 export async function generate(

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model, Param } from './model.ts';
 import type { Buf } from './memory.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 import { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 
 export const LORA_TARGETS = [

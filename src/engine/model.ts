@@ -4,7 +4,7 @@
 import { validateConfig, parameterShapes, type ModelConfig } from './config.ts';
 import { defaultKernels, type Kernels } from './kernels/index.ts';
 import type { Buf } from './memory.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 import type { LoraAdapters } from './lora.ts';
 
 export interface Param {

@@ -8,7 +8,7 @@
 import type { Param } from './model.ts';
 import type { Kernels } from './kernels/types.ts';
 import type { Buf } from './memory.ts';
-import type { AdamWParams } from '../policy/types.ts';
+import type { AdamWParams } from '../core/trainer.ts';
 
 /** Tensors of at least this many elements are split across the kernel lanes. */
 const LANE_SPLIT = 1 << 15;

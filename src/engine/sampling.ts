@@ -2,7 +2,7 @@
 // The returned log-prob is that of the distribution actually sampled from (after temperature and
 // truncation, renormalised); with temperature 1, top-p 1, no top-k it is the model's
 // log-softmax, i.e. what the training forward computes. Greedy returns the model's log-prob.
-import type { Rng } from './rng.ts';
+import type { Rng } from '../core/rng.ts';
 
 export interface SamplingParams {
   temperature: number;

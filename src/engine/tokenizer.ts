@@ -10,8 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
-import type { ChatMessage } from '../protocol/types.ts';
-import type { Tokenizer } from '../policy/types.ts';
+import type { ChatMessage } from '../core/tokenizer.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 import { renderChatTemplate } from '../protocol/prompt.ts';
 
 export type Json = Record<string, unknown>;

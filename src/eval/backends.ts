@@ -2,9 +2,10 @@
 // `serve-model` so every command accepts the same flags (declared in src/cli/policy-options.ts).
 //   policy:    --model DIR (our engine, HF folder) | --openai-url URL (+ --tokenizer DIR) | --gguf FILE
 //   retriever: --retriever INDEX_DIR (embedded BM25) | --retriever-url URL (Search-R1 /retrieve)
-import type { Sampler, Tokenizer } from '../policy/types.ts';
+import type { Sampler } from '../core/sampler.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 import type { OpenAIMode } from '../policy/openai.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Retriever } from '../core/retriever.ts';
 
 export interface PolicyOptions {
   model?: string;

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readQaFile } from '../data/qa.ts';
-import type { QaExample } from '../protocol/types.ts';
+import type { QaExample } from '../core/qa.ts';
 import type { EvalDataset } from './run.ts';
 
 /** The paper's test sets (Search-R1 Table 2), by the names FlashRAG and Search-R1 use. */

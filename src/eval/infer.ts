@@ -1,6 +1,6 @@
 // `search-r1 infer "question"` as a library function: one question through one method (default
 // the Search-R1 agent), and the transcript printed readably (tags coloured in a terminal).
-import type { QaExample } from '../protocol/types.ts';
+import type { QaExample } from '../core/qa.ts';
 import { METHODS } from './methods/index.ts';
 import type { MethodContext, MethodName, MethodOutput, Segment } from './types.ts';
 

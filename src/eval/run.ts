@@ -3,9 +3,9 @@
 // trajectories and the HTML report written from everything recorded.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Sampler } from '../policy/types.ts';
-import type { QaExample } from '../protocol/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Sampler } from '../core/sampler.ts';
+import type { QaExample } from '../core/qa.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { buildScoreTable, markdownTables, scorePrediction, type ScoreTable } from './metrics.ts';
 import { ResultStore, resultKey } from './store.ts';
 import type { Method, MethodOptions, TrajectoryRecord } from './types.ts';

@@ -1,8 +1,8 @@
 // Types of the evaluation harness: inference methods over the Sampler / Retriever seams, and the
 // records `search-r1 eval` appends to results.jsonl / trajectories.jsonl.
-import type { Sampler } from '../policy/types.ts';
-import type { QaExample } from '../protocol/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Sampler } from '../core/sampler.ts';
+import type { QaExample } from '../core/qa.ts';
+import type { Retriever } from '../core/retriever.ts';
 
 export const METHOD_NAMES = ['direct', 'cot', 'rag', 'ircot', 'search-o1', 'search-r1', 'r1'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];

@@ -1,6 +1,6 @@
 // Trainer backends by name: one small table. Each entry loads the backend lazily so that a
 // backend's dependencies are only needed when it is used.
-import type { Trainer } from './types.ts';
+import type { Trainer } from '../core/trainer.ts';
 
 export type BackendName = 'embedded' | 'tinker';
 

@@ -10,7 +10,7 @@ import { TrainingPass, type SeqIn, type PassOutputs } from '../engine/forward.ts
 import { AdamW, type AdamWState } from '../engine/optim.ts';
 import { generate, type GenerateOptions } from '../engine/generate.ts';
 import { PrefixCache } from '../engine/prefix-cache.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../core/rng.ts';
 import { ADAPTER_CONFIG, LoraAdapters, readAdapterConfig, type LoraConfig } from '../engine/lora.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { Kernels } from '../engine/kernels/index.ts';
@@ -22,18 +22,10 @@ import {
   writeSafetensors,
 } from '../engine/io/safetensors.ts';
 import { HfTokenizer } from '../engine/tokenizer.ts';
-import type {
-  AdamWParams,
-  Completion,
-  Datum,
-  ForwardOutput,
-  LossGradient,
-  LossSpec,
-  Metrics,
-  SampleRequest,
-  Tokenizer,
-  Trainer,
-} from './types.ts';
+import { checkBatch } from '../core/datum.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossGradient, LossSpec, Metrics, Trainer } from '../core/trainer.ts';
+import type { Completion, SampleRequest } from '../core/sampler.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 
 export interface EmbeddedOptions {
   /** Seed of the trainer's RNG (sampling seeds when a request has none). */
@@ -486,34 +478,8 @@ function toOutput(o: PassOutputs, i: number, entropy: boolean): ForwardOutput {
 
 /** Validates datums (errors name the datum and field) and maps them to engine sequences. */
 function toSeqs(batch: Datum[], V: number, rl: boolean): SeqIn[] {
-  if (!Array.isArray(batch)) throw new Error('batch must be an array of datums');
-  return batch.map((d, i) => {
-    const n = d.inputTokens?.length;
-    if (!Array.isArray(d.inputTokens)) throw new Error(`batch[${i}].inputTokens must be an array`);
-    if (!Array.isArray(d.targetTokens) || d.targetTokens.length !== n)
-      throw new Error(
-        `batch[${i}].targetTokens must have the length of inputTokens (${n}), got ${d.targetTokens?.length}`,
-      );
-    for (const [field, arr] of [
-      ['weights', d.weights],
-      ['advantages', d.advantages],
-      ['logprobs', d.logprobs],
-    ] as const)
-      if (arr !== undefined && arr.length !== n)
-        throw new Error(`batch[${i}].${field} has length ${arr.length}, expected ${n}`);
-    if (rl) {
-      if (!d.advantages) throw new Error(`batch[${i}].advantages is required by this loss`);
-      if (!d.logprobs) throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by this loss`);
-    }
-    for (const [field, toks] of [
-      ['inputTokens', d.inputTokens],
-      ['targetTokens', d.targetTokens],
-    ] as const)
-      for (let t = 0; t < toks.length; t++)
-        if (!Number.isInteger(toks[t]) || toks[t] < 0 || toks[t] >= V)
-          throw new Error(`batch[${i}].${field}[${t}] = ${toks[t]} is outside the vocabulary [0, ${V})`);
-    return { inputs: d.inputTokens, targets: d.targetTokens };
-  });
+  checkBatch(batch, { vocabSize: V, require: rl ? ['advantages', 'logprobs'] : [] });
+  return batch.map((d) => ({ inputs: d.inputTokens, targets: d.targetTokens }));
 }
 
 function checkGrad(arr: Float32Array[], field: string, batch: Datum[], required: boolean): void {

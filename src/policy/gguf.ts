@@ -5,10 +5,11 @@
 // Prompts run on a pool of context sequences (llama.cpp batches them together); a sequence keeps
 // its KV cache and only evaluates the part of a new prompt that differs from what it holds, so a
 // multi-turn rollout re-uses the prefix it already computed.
-import type { ChatMessage } from '../protocol/types.ts';
+import type { ChatMessage } from '../core/tokenizer.ts';
 import { renderChatTemplate } from '../protocol/prompt.ts';
-import { findStop } from './openai.ts';
-import type { Completion, SampleRequest, Sampler, Tokenizer } from './types.ts';
+import { findStop } from '../core/stop.ts';
+import type { Completion, SampleRequest, Sampler } from '../core/sampler.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
 export interface GgufSamplerOptions {

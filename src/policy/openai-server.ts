@@ -16,8 +16,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import type { ChatMessage } from '../protocol/types.ts';
-import type { Completion, SampleRequest, Sampler } from './types.ts';
+import type { ChatMessage } from '../core/tokenizer.ts';
+import type { Completion, SampleRequest, Sampler } from '../core/sampler.ts';
 
 export interface OpenAIServerOptions {
   port?: number;

@@ -19,9 +19,10 @@
 // (src/core/retry.ts: exponential backoff with full jitter inside a time budget, default 10 min,
 // `--retry-budget` / SEARCH_R1_RETRY_BUDGET; Retry-After honoured; each wait logged on stderr);
 // the final error names the URL, the number of attempts and the cause. See docs/faults.md.
-import type { ChatMessage } from '../protocol/types.ts';
+import type { ChatMessage, Tokenizer } from '../core/tokenizer.ts';
 import { parseRetryAfter, retryPolicy, withRetries, type RetryHooks } from '../core/retry.ts';
-import type { Completion, FinishReason, SampleRequest, Sampler, Tokenizer } from './types.ts';
+import type { Completion, FinishReason, SampleRequest, Sampler } from '../core/sampler.ts';
+import { cutAfterStop } from '../core/stop.ts';
 
 export type OpenAIMode = 'auto' | 'tokens' | 'text' | 'chat';
 
@@ -69,25 +70,6 @@ export class OpenAIRequestError extends Error {
 }
 
 // ---- stop-string helpers (also used by gguf.ts and openai-server.ts) ----------------------------
-
-/** The stop string whose occurrence in `text` ends earliest (where generation would have stopped). */
-export function findStop(text: string, stops: readonly string[]): { index: number; stop: string } | null {
-  let best: { index: number; stop: string } | null = null;
-  for (const s of stops) {
-    if (s.length === 0) continue;
-    const i = text.indexOf(s);
-    if (i >= 0 && (best === null || i + s.length < best.index + best.stop.length))
-      best = { index: i, stop: s };
-  }
-  return best;
-}
-
-/** `text` cut right after the first stop string it contains (kept), or unchanged. */
-export function cutAfterStop(text: string, stops: readonly string[]): { text: string; stop?: string } {
-  const hit = findStop(text, stops);
-  if (!hit) return { text };
-  return { text: text.slice(0, hit.index + hit.stop.length), stop: hit.stop };
-}
 
 /**
  * Which stop string ended a completion, for servers that strip it without saying which (OpenAI's

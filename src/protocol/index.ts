@@ -4,4 +4,3 @@ export * from './actions.ts';
 export * from './passages.ts';
 export * from './rewards.ts';
 export { pyStrip, pySplit } from './text.ts';
-export type { Passage, ChatMessage, QaExample } from './types.ts';

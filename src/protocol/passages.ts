@@ -1,5 +1,5 @@
 // Passage text as the policy sees it inside <information>…</information>.
-import type { Passage } from './types.ts';
+import type { Passage } from '../core/retriever.ts';
 
 /**
  * Split a wiki-18 `contents` field (`"Title"\nText`) at the first newline. The title keeps its

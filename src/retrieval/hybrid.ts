@@ -2,7 +2,7 @@
 // fusion (Cormack et al. 2009): score(d) = Σ_i w_i / (k + rank_i(d)), rank 1-based, over each
 // retriever's top `depth`. Passages are identified by id; ties keep the order of first appearance
 // (retriever order, then rank). Docs: docs/dense-retrieval.md.
-import type { Hit, Retriever } from './types.ts';
+import type { Hit, Retriever } from '../core/retriever.ts';
 
 export interface HybridOptions {
   /** RRF constant k (60 in the original paper). */

@@ -6,7 +6,7 @@ import { Bm25Index } from './bm25/index.ts';
 import { DenseIndex } from './dense/index.ts';
 import { HybridRetriever, parseWeights } from './hybrid.ts';
 import { RerankRetriever } from './rerank.ts';
-import type { Retriever } from './types.ts';
+import type { Retriever } from '../core/retriever.ts';
 
 export const RETRIEVER_KINDS = ['bm25', 'dense', 'hybrid', 'google', 'serpapi', 'brave'] as const;
 export type RetrieverKind = (typeof RETRIEVER_KINDS)[number];

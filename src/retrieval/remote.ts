@@ -3,7 +3,7 @@
 // retry policy (src/core/retry.ts: exponential backoff with full jitter inside a time budget,
 // default 10 min, `--retry-budget` / SEARCH_R1_RETRY_BUDGET; a Retry-After header is honoured);
 // 4xx other than 429 fail at once. The final error names the URL. See docs/faults.md.
-import type { Hit, Retriever } from './types.ts';
+import type { Hit, Retriever } from '../core/retriever.ts';
 import { fromWireResponse } from './wire.ts';
 import { giveUpNote, parseRetryAfter, retryPolicy, withRetries, type RetryHooks } from '../core/retry.ts';
 

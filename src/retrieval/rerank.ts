@@ -3,7 +3,7 @@
 // scores each (query, passage) pair, and the top-k by that score are returned (score = logit).
 import type { CrossEncoder } from '../engine/bert/encoder.ts';
 import { joinContents } from '../protocol/passages.ts';
-import type { Hit, Retriever } from './types.ts';
+import type { Hit, Retriever } from '../core/retriever.ts';
 
 export class RerankRetriever implements Retriever {
   constructor(

@@ -4,7 +4,7 @@
 // bounded queue (503 beyond it), request timeouts, graceful close (in-flight requests finish).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Retriever } from './types.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { DEFAULT_WIRE_LIMITS, retrieveRequestSchema, toWireResult, type WireLimits } from './wire.ts';
 
 export interface RetrievalServerOptions {

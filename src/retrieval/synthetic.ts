@@ -2,22 +2,12 @@
 // 21M passages): Zipf-distributed words (real English stop words at the top ranks), a vocabulary
 // that grows with the corpus, 100-word passages grouped in titled articles, and queries of 3–6
 // words, half copied from passages (so full of frequent words), half drawn from the vocabulary.
+import { mulberry32 } from '../core/rng.ts';
 import type { CorpusDoc } from './bm25/build.ts';
 import { BinWriter } from './bm25/format.ts';
 
 const GUIDE = 1 << 16;
 
-/** mulberry32: small, fast, seedable PRNG → [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SYLLABLES = [
   'ka',
@@ -98,11 +88,11 @@ export class SyntheticCorpus {
   private readonly rand: () => number;
   constructor(readonly opts: SyntheticOptions) {
     const V = opts.vocabSize ?? defaultVocabSize(opts.numDocs);
-    this.rand = rng(opts.seed ?? 1);
+    this.rand = mulberry32(opts.seed ?? 1);
     const seen = new Set<string>();
     this.vocab = [...STOPS];
     for (const s of STOPS) seen.add(s);
-    const r = rng((opts.seed ?? 1) ^ 0x9e3779b9);
+    const r = mulberry32((opts.seed ?? 1) ^ 0x9e3779b9);
     // 24 syllables × 1–6 → ~200M stems: far more than any vocabSize we ask for.
     if (V > 5_000_000)
       throw new Error(`vocabSize ${V} too large for the synthetic word generator (max 5,000,000)`);

@@ -4,7 +4,7 @@
 //             {"result": [[{"id","contents"}]]}                           (return_scores: false)
 import { z } from 'zod';
 import { joinContents, splitContents } from '../protocol/passages.ts';
-import type { Hit } from './types.ts';
+import type { Hit } from '../core/retriever.ts';
 
 export interface WireLimits {
   maxQueries: number;

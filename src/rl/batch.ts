@@ -1,9 +1,9 @@
 // Turning trajectories into training data: the loss mask and the Trainer's Datum layout.
 //
-// Datum alignment (src/policy/types.ts): full = prompt ++ response, inputTokens = full[:-1],
+// Datum alignment (src/core/trainer.ts): full = prompt ++ response, inputTokens = full[:-1],
 // targetTokens = full[1:]; position p predicts full[p+1], so response token j sits at position
 // P − 1 + j (P = prompt length). Per-token arrays of the RL math are over response tokens only.
-import type { Datum } from '../policy/types.ts';
+import type { Datum } from '../core/trainer.ts';
 import type { Trajectory } from '../rollout/types.ts';
 
 /** The loss mask over the response: the policy mask, or all ones for the state_masking=false ablation. */

@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import type { Trainer } from '../policy/types.ts';
+import type { Trainer } from '../core/trainer.ts';
 import type { LoaderState } from './data-loader.ts';
 
 export interface CheckpointState {

@@ -3,7 +3,8 @@
 // Optionally stratified: with a stratum key per example (e.g. a question's relation), draws go
 // round-robin over the strata (each round in a seeded order), so every batch holds the strata in
 // equal shares however unequal their sizes — rare kinds of question are not drowned by frequent ones.
-import { deriveSeed, permutation, SEED_PURPOSE } from './rng.ts';
+import { deriveSeed, permutation } from '../core/rng.ts';
+import { SEED_PURPOSE } from './rng.ts';
 
 export interface LoaderState {
   epoch: number;

@@ -6,8 +6,8 @@
 // the loss) is marked exactly where the mask is 0 — the mask is the truth, the text is decoded per run.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tokenizer } from '../policy/types.ts';
-import type { QaExample } from '../protocol/types.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
+import type { QaExample } from '../core/qa.ts';
 import type { Trajectory } from '../rollout/types.ts';
 
 /** Bounded: a long run writes this many rollouts per step, not the whole batch. */

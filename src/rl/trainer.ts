@@ -4,9 +4,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Sampler, Tokenizer, Trainer } from '../policy/types.ts';
-import type { QaExample } from '../protocol/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Sampler } from '../core/sampler.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
+import type { Trainer } from '../core/trainer.ts';
+import type { QaExample } from '../core/qa.ts';
+import type { Retriever } from '../core/retriever.ts';
 import type { RolloutConfig, Trajectory } from '../rollout/types.ts';
 import { normalizeQuestion, searchR1UserPrompt } from '../protocol/prompt.ts';
 import { readQaFile } from '../data/qa.ts';
@@ -16,7 +18,8 @@ import { emptyRolloutStats, runRollouts, type RolloutStats } from '../rollout/ro
 import { groupsWithSignal, type GroupId } from './advantages.ts';
 import type { TrainConfig } from './config.ts';
 import { PromptLoader, stratumKey } from './data-loader.ts';
-import { deriveSeed, SEED_PURPOSE } from './rng.ts';
+import { deriveSeed } from '../core/rng.ts';
+import { SEED_PURPOSE } from './rng.ts';
 import { rlUpdate } from './update.ts';
 import { MetricsLog, progressLine, rolloutMetrics } from './metrics.ts';
 import { sampleLine, writeRolloutSamples } from './samples.ts';

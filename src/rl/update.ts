@@ -1,7 +1,7 @@
 // One RL update from scored trajectories: recompute old/ref log-probs (and values), token
 // rewards, advantages, then mini-batch actor (and critic) updates through the Trainer seam's
 // custom loss. Non-finite numbers anywhere skip the update and are reported, never applied.
-import type { AdamWParams, Datum, ForwardOutput, LossGradient, Trainer } from '../policy/types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossGradient, Trainer } from '../core/trainer.ts';
 import type { Trajectory } from '../rollout/types.ts';
 import {
   broadcastToTokens,

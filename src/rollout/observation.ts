@@ -1,7 +1,7 @@
 // Encoding an information block within a token budget. Truncation keeps the closing
 // `</information>` and the trailing "\n\n" (the reference could cut them off), so the policy
 // always sees a well-formed block and the format reward can still parse it.
-import type { Tokenizer } from '../policy/types.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 
 const TAIL = '</information>\n\n';
 

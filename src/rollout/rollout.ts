@@ -10,8 +10,8 @@
 // final turn whose search is NOT executed. Before the final turn the model is told nothing new
 // (as the reference): it sees the last observation and generates once more; a search there ends
 // the trajectory with finish 'max_turns' and nothing is appended after it.
-import type { Completion, Sampler } from '../policy/types.ts';
-import type { Hit, Retriever } from '../retrieval/types.ts';
+import type { Completion, Sampler } from '../core/sampler.ts';
+import type { Hit, Retriever } from '../core/retriever.ts';
 import type { RolloutConfig, Trajectory, TrajectoryFinish, TurnRecord } from './types.ts';
 import {
   parseAction,

@@ -1,6 +1,6 @@
 // The rollout seam: what the multi-turn search loop takes and returns. Produced by `rollout/`,
 // consumed by `rl/` (training) and `eval/` (the Search-R1 method, trajectory viewers).
-import type { Hit } from '../retrieval/types.ts';
+import type { Hit } from '../core/retriever.ts';
 
 export interface RolloutConfig {
   /** Maximum number of generation turns (reference: 2 for NQ-only training, 4 for eval). */

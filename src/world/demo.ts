@@ -6,8 +6,8 @@
 // "instruct" start (the base after a short SFT on well-formed trajectories).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { Trainer } from '../policy/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Trainer } from '../core/trainer.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { createTrainer } from '../policy/backends.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
 import { loadConfig, mergeLayers } from '../rl/config.ts';

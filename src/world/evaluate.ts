@@ -1,8 +1,8 @@
 // Evaluation of a policy on world questions, for the demo's table, through the eval harness's
 // methods (Direct, RAG, Search-R1 and R1 — the latter two run the training rollout loop, greedy),
 // so the demo and `search-r1 eval` score the same way. EM per question type and overall.
-import type { Sampler } from '../policy/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Sampler } from '../core/sampler.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { exactMatch } from '../protocol/rewards.ts';
 import type { Method, MethodOptions } from '../eval/types.ts';
 import { DEFAULT_METHOD_OPTIONS } from '../eval/types.ts';

@@ -5,7 +5,7 @@
 // be answered from memory: 'pretrain' entities are the only ones the base model reads about in
 // pretraining; 'train' entities are the RL training questions (their passages are only in the
 // search corpus); 'test' entities are the held-out evaluation questions.
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export type Split = 'pretrain' | 'train' | 'test';
 

@@ -2,8 +2,8 @@
 // several facts in plain sentences plus fact-free filler. Distractors arise naturally: a film's
 // passage names its director, so a search for the director also returns it, and every person's
 // passage says "was born in" about someone.
-import type { Passage } from '../protocol/types.ts';
-import { Rng } from './rng.ts';
+import type { Passage } from '../core/retriever.ts';
+import { Rng } from '../core/rng.ts';
 import { entity, type Entity, type KnowledgeBase, type Split } from './kb.ts';
 
 export interface WorldPassage extends Passage {

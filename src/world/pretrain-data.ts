@@ -4,11 +4,11 @@
 // model learns the format (tags, search calls, information blocks, copying spans) but not the
 // policy: its most likely first move is a guess, so greedy EM on test questions starts low, and RL
 // has to discover that searching and copying pays.
-import type { Retriever } from '../retrieval/types.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { informationBlock } from '../protocol/actions.ts';
 import { formatPassages } from '../protocol/passages.ts';
 import { normalizeQuestion, searchR1UserPrompt } from '../protocol/prompt.ts';
-import type { Tokenizer } from '../policy/types.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 import { renderPrompt } from '../eval/methods/common.ts';
 import { DIRECT_SYSTEM } from '../eval/methods/direct.ts';
 import { ragSystem } from '../eval/methods/rag.ts';
@@ -16,7 +16,7 @@ import { entity, type Entity, type KnowledgeBase } from './kb.ts';
 import { wikiContents } from './passages.ts';
 import type { WorldQuestion } from './questions.ts';
 import type { World } from './world.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_span';
 export type ExampleKind = 'passage' | 'direct' | 'rag' | TrajectoryMode;

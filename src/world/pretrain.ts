@@ -9,11 +9,12 @@ import type { ModelConfig } from '../engine/config.ts';
 import { countParameters } from '../engine/config.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer, type TokenizerFiles } from '../engine/tokenizer.ts';
 import { parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
-import type { AdamWParams, Datum, Tokenizer, Trainer } from '../policy/types.ts';
+import type { AdamWParams, Datum, Trainer } from '../core/trainer.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
 import { buildPretrainExamples, exampleText, type PretrainExample, type TrajectoryMode } from './pretrain-data.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World } from './world.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export interface PretrainOptions {
   /** Output HF folder. */

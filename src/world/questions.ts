@@ -1,8 +1,8 @@
 // Question sets over the knowledge base: single-hop (one search finds the answer) and two-hop
 // (the first passage names a bridge entity whose passage holds the answer). Each question is
 // about a subject of one split, and its whole chain stays in that split (see kb.ts).
-import type { QaExample } from '../protocol/types.ts';
-import { Rng } from './rng.ts';
+import type { QaExample } from '../core/qa.ts';
+import { Rng } from '../core/rng.ts';
 import { answerNames, entity, type KnowledgeBase, type Split } from './kb.ts';
 
 export type QuestionType = 'single_hop' | 'two_hop';

@@ -2,15 +2,15 @@
 // the RL-train questions, in the Direct prompt) and the "instruct" variant (the base model after a
 // short tuning on well-formed, correct Search-R1 trajectories of pretrain-split questions). Loss on
 // the completion tokens only.
-import type { Trainer } from '../policy/types.ts';
-import type { Retriever } from '../retrieval/types.ts';
+import type { Trainer } from '../core/trainer.ts';
+import type { Retriever } from '../core/retriever.ts';
 import { normalizeQuestion } from '../protocol/prompt.ts';
 import { renderPrompt } from '../eval/methods/common.ts';
 import { DIRECT_SYSTEM } from '../eval/methods/direct.ts';
 import { buildPretrainExamples, type PretrainExample } from './pretrain-data.ts';
 import { encodeExample, lmBatch } from './pretrain.ts';
 import type { World } from './world.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export interface SftOptions {
   steps: number;

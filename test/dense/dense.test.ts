@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/engine/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { exactSearch } from '../../src/retrieval/dense/exact.ts';
 import { openFaissIndex } from '../../src/retrieval/dense/faiss.ts';
 import { hnswSearch } from '../../src/retrieval/dense/hnsw.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HybridRetriever, parseWeights } from '../../src/retrieval/hybrid.ts';
 import { RerankRetriever } from '../../src/retrieval/rerank.ts';
-import type { Hit, Retriever } from '../../src/retrieval/types.ts';
+import type { Hit, Retriever } from '../../src/core/retriever.ts';
 import { initBertFolder } from '../../src/engine/bert/folder.ts';
 import { CrossEncoder } from '../../src/engine/bert/encoder.ts';
 import { buildDenseIndex } from '../../src/retrieval/dense/build.ts';

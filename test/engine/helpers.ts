@@ -3,7 +3,7 @@ import type { ModelConfig, Arch } from '../../src/engine/config.ts';
 import { Model } from '../../src/engine/model.ts';
 import { createRefKernels } from '../../src/engine/kernels/index.ts';
 import { JsArena } from '../../src/engine/memory.ts';
-import type { Tokenizer } from '../../src/policy/types.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
 
 export function microConfig(arch: Arch, extra: Partial<ModelConfig> = {}): ModelConfig {
   return {

@@ -8,7 +8,7 @@ import {
   relaxedSimdAvailable,
 } from '../../src/engine/kernels/wasm.ts';
 import type { Buf } from '../../src/engine/memory.ts';
-import { Rng } from '../../src/engine/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 
 let wasm = createWasmKernels(KERNELS_WASM_PATH);
 const ref = createRefKernels();

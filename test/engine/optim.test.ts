@@ -10,7 +10,7 @@ import { AdamW } from '../../src/engine/optim.ts';
 import { learningRateAt } from '../../src/engine/schedule.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { createWasmKernels } from '../../src/engine/kernels/index.ts';
-import type { AdamWParams, Datum } from '../../src/policy/types.ts';
+import type { AdamWParams, Datum } from '../../src/core/trainer.ts';
 import { microConfig, byteTokenizer, randomTokens } from './helpers.ts';
 
 const kernels = createWasmKernels();

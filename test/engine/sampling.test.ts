@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { createWasmKernels } from '../../src/engine/kernels/index.ts';
-import type { Tokenizer } from '../../src/policy/types.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
 import { microConfig, byteTokenizer, randomTokens } from './helpers.ts';
 
 const kernels = createWasmKernels();

@@ -13,7 +13,7 @@ import { createThreadedKernels, createWasmKernels, type Kernels } from '../../sr
 import { splitCall } from '../../src/engine/kernels/threads.ts';
 import { assignLanes } from '../../src/engine/kernels/lanes.ts';
 import type { Buf } from '../../src/engine/memory.ts';
-import type { Datum } from '../../src/policy/types.ts';
+import type { Datum } from '../../src/core/trainer.ts';
 import { microConfig, byteTokenizer, randomTokens, randomizeNonMatrices } from './helpers.ts';
 
 const serial = createWasmKernels();

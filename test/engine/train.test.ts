@@ -6,7 +6,7 @@ import { Model } from '../../src/engine/model.ts';
 import { presetConfig } from '../../src/engine/config.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { createWasmKernels } from '../../src/engine/kernels/index.ts';
-import type { AdamWParams, Datum, ForwardOutput, LossGradient } from '../../src/policy/types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossGradient } from '../../src/core/trainer.ts';
 import { microConfig, byteTokenizer, randomTokens } from './helpers.ts';
 
 const kernels = createWasmKernels();

@@ -1,9 +1,11 @@
 // Scripted stand-ins for the Sampler and Retriever seams, used by the eval and OpenAI tests.
 // The sampler is a real Sampler (stop strings, token budget, EOS, n) over a scripted "model":
 // a function from the prompt text to the text it would generate.
-import type { ChatMessage, Passage } from '../../src/protocol/types.ts';
-import type { Completion, SampleRequest, Sampler, Tokenizer } from '../../src/policy/types.ts';
-import type { Hit, Retriever } from '../../src/retrieval/types.ts';
+import type { ChatMessage } from '../../src/core/tokenizer.ts';
+import type { Passage } from '../../src/core/retriever.ts';
+import type { Completion, SampleRequest, Sampler } from '../../src/core/sampler.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
+import type { Hit, Retriever } from '../../src/core/retriever.ts';
 
 /** One token per Unicode code point; id 3 is EOS. ChatML chat template. */
 export class CharTokenizer implements Tokenizer {

@@ -14,7 +14,7 @@ import { COT_SYSTEM } from '../../src/eval/methods/cot.ts';
 import { ragSystem } from '../../src/eval/methods/rag.ts';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_METHOD_OPTIONS, type MethodContext } from '../../src/eval/types.ts';
-import type { QaExample } from '../../src/protocol/types.ts';
+import type { QaExample } from '../../src/core/qa.ts';
 import { KeywordRetriever, ScriptedSampler } from './fakes.ts';
 
 const PASSAGES = [

@@ -10,7 +10,7 @@ import { dropPartialTail, forEachLine } from '../../src/eval/store.ts';
 import { METHODS } from '../../src/eval/methods/index.ts';
 import { buildScoreTable } from '../../src/eval/metrics.ts';
 import { DEFAULT_METHOD_OPTIONS } from '../../src/eval/types.ts';
-import type { QaExample } from '../../src/protocol/types.ts';
+import type { QaExample } from '../../src/core/qa.ts';
 import { KeywordRetriever, ScriptedSampler } from './fakes.ts';
 
 const PASSAGES = [

@@ -1,9 +1,9 @@
 // Fault-injection helpers for test/faults: a retrieval server on loopback that can go down
 // (connections refused) and come back on the same port, and a short retry policy for tests.
-import type { Retriever } from '../../src/retrieval/types.ts';
+import type { Retriever } from '../../src/core/retriever.ts';
 import { startRetrievalServer, type RetrievalServer } from '../../src/retrieval/server.ts';
 import { RemoteRetriever } from '../../src/retrieval/remote.ts';
-import type { Trainer } from '../../src/policy/types.ts';
+import type { Trainer } from '../../src/core/trainer.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
 import { fakeConfig, fakeFactory } from '../rl/task.ts';
 import type { TabularPolicy, WordTokenizer } from '../rl/fakes.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { train } from '../../src/rl/trainer.ts';
 import { readMetrics } from '../../src/rl/metrics.ts';
-import { mulberry32 } from '../../src/rl/rng.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 import { makeTask, makeTokenizer } from '../rl/task.ts';
 import { comparable, searchingFactory, signalTestConfig, slowRetriever } from './helpers.ts';
 

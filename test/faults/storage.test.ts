@@ -24,7 +24,7 @@ import {
   verifyCheckpoint,
   type CheckpointState,
 } from '../../src/rl/checkpoint.ts';
-import type { Trainer } from '../../src/policy/types.ts';
+import type { Trainer } from '../../src/core/trainer.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
 import { fakeConfig, fakeFactory, makeTask, makeTokenizer } from '../rl/task.ts';
 import { comparable } from './helpers.ts';

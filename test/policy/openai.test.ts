@@ -4,7 +4,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OpenAISampler, splitChatPrompt, inferStrippedStop, cutAfterStop } from '../../src/policy/openai.ts';
+import { OpenAISampler, splitChatPrompt, inferStrippedStop } from '../../src/policy/openai.ts';
+import { cutAfterStop } from '../../src/core/stop.ts';
 import { createOpenAIHandler, startOpenAIServer } from '../../src/policy/openai-server.ts';
 import { CharTokenizer, ScriptedSampler } from '../eval/fakes.ts';
 

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bm25Index, buildIndex, type CorpusDoc } from '../../src/retrieval/bm25/index.ts';
 import { byte4ToInt, intToByte4 } from '../../src/retrieval/bm25/scoring.ts';
-import { SyntheticCorpus, rng } from '../../src/retrieval/synthetic.ts';
+import { SyntheticCorpus } from '../../src/retrieval/synthetic.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 
 const f32 = Math.fround;
 const SHARED = new URL('../../../shared/data', import.meta.url).pathname;
@@ -111,7 +112,7 @@ const ref = reference(docs.map((d) => analyze(d.contents)));
 
 function queries(): string[][] {
   const syn = new SyntheticCorpus({ numDocs: 0, vocabSize: 1500, seed: 11 });
-  const r = rng(5);
+  const r = mulberry32(5);
   const out: string[][] = [];
   for (let i = 0; i < 60; i++) out.push([syn.vocab[Math.floor(r() * r() * 1500)]]); // single terms, all frequencies
   for (const q of syn.queries(

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnglishAnalyzer } from '../../src/retrieval/analyzer.ts';
 import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
-import { SyntheticCorpus, rng } from '../../src/retrieval/synthetic.ts';
+import { SyntheticCorpus } from '../../src/retrieval/synthetic.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 import type { CorpusDoc } from '../../src/retrieval/bm25/build.ts';
 
 interface Ref {
@@ -99,7 +100,7 @@ function makeCorpus(): CorpusDoc[] {
 
 function queries(docs: CorpusDoc[]): string[] {
   const syn = new SyntheticCorpus({ numDocs: 0, vocabSize: 3000, seed: 7 });
-  const r = rng(99);
+  const r = mulberry32(99);
   const qs = syn.queries(
     300,
     docs.slice(0, 500).map((d) => d.contents.split('\n')[1] ?? ''),

@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
 import { startRetrievalServer } from '../../src/retrieval/server.ts';
 import { RemoteRetriever, RemoteRetrieverError } from '../../src/retrieval/remote.ts';
-import { SyntheticCorpus, rng } from '../../src/retrieval/synthetic.ts';
-import type { Hit, Retriever } from '../../src/retrieval/types.ts';
+import { SyntheticCorpus } from '../../src/retrieval/synthetic.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
+import type { Hit, Retriever } from '../../src/core/retriever.ts';
 import { formatPassages } from '../../src/protocol/passages.ts';
 
 function raw(
@@ -188,7 +189,7 @@ test('fuzz: thousands of hostile requests, no crash, correct answers afterwards'
       maxBodyBytes: 16 * 1024,
       limits: { maxQueries: 16, maxTopk: 100 },
     });
-    const r = rng(12345);
+    const r = mulberry32(12345);
     const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
     const junkString = (): string => {
       const n = Math.floor(r() * 40);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import type { LossSpec, Trainer } from '../../src/policy/types.ts';
+import type { LossSpec, Trainer } from '../../src/core/trainer.ts';
 import { runRollouts } from '../../src/rollout/rollout.ts';
 import { rlUpdate } from '../../src/rl/update.ts';
 import { fakeConfig } from './task.ts';

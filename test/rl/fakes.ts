@@ -3,20 +3,11 @@
 // gradients (logits at position p = W[token_p] + b, a bigram softmax; optional value head).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type {
-  AdamWParams,
-  Completion,
-  Datum,
-  ForwardOutput,
-  LossSpec,
-  Metrics,
-  SampleRequest,
-  Sampler,
-  Tokenizer,
-  Trainer,
-} from '../../src/policy/types.ts';
-import type { ChatMessage } from '../../src/protocol/types.ts';
-import type { Hit, Retriever } from '../../src/retrieval/types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossSpec, Metrics, Trainer } from '../../src/core/trainer.ts';
+import type { Completion, SampleRequest, Sampler } from '../../src/core/sampler.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
+import type { ChatMessage } from '../../src/core/tokenizer.ts';
+import type { Hit, Retriever } from '../../src/core/retriever.ts';
 
 const PIECE_RE = /<\/?[a-z]+>|[A-Za-z0-9]+|\s|[^\sA-Za-z0-9]/g;
 

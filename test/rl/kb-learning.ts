@@ -2,15 +2,15 @@
 // corpus, train and validation entities disjoint (so no memorisation can answer validation).
 // A tiny Qwen2-style model gets a short supervised warm start on mixed-quality trajectories
 // (half search-then-copy, half a direct guess), then RL must raise the search rate.
-import type { QaExample } from '../../src/protocol/types.ts';
+import type { QaExample } from '../../src/core/qa.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import type { ModelConfig } from '../../src/engine/config.ts';
-import type { Datum } from '../../src/policy/types.ts';
+import type { Datum } from '../../src/core/trainer.ts';
 import { INVALID_ACTION_MESSAGE, informationBlock } from '../../src/protocol/actions.ts';
 import { formatPassages } from '../../src/protocol/passages.ts';
-import { mulberry32 } from '../../src/rl/rng.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 import { WordTokenizer } from './fakes.ts';
-import type { Hit, Retriever } from '../../src/retrieval/types.ts';
+import type { Hit, Retriever } from '../../src/core/retriever.ts';
 
 export const KB_TEMPLATE = 'Question: {question}\n';
 const NUM_ENTITIES = 48;

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import type { Datum, ForwardOutput } from '../../src/policy/types.ts';
+import type { Datum, ForwardOutput } from '../../src/core/trainer.ts';
 import { policyLoss } from '../../src/rl/losses.ts';
 import { lossMask, responseSlice, toPositions, trajectoryDatum } from '../../src/rl/batch.ts';
 import { kbTask, tinyConfig } from './kb-learning.ts';

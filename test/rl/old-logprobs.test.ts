@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import type { Trainer } from '../../src/policy/types.ts';
+import type { Trainer } from '../../src/core/trainer.ts';
 import { runRollouts } from '../../src/rollout/rollout.ts';
 import type { Trajectory } from '../../src/rollout/types.ts';
 import { rlUpdate } from '../../src/rl/update.ts';

@@ -1,11 +1,11 @@
 // A tiny generated knowledge-base task for trainer tests: "what is the code of X?" where X's
 // code is only in the corpus. Deterministic from a seed.
-import type { QaExample } from '../../src/protocol/types.ts';
+import type { QaExample } from '../../src/core/qa.ts';
 import { SEARCH_R1_TEMPLATE } from '../../src/protocol/prompt.ts';
 import { INVALID_ACTION_MESSAGE } from '../../src/protocol/actions.ts';
-import { mulberry32 } from '../../src/rl/rng.ts';
+import { mulberry32 } from '../../src/core/rng.ts';
 import { KeywordRetriever, TabularPolicy, WordTokenizer } from './fakes.ts';
-import type { Trainer } from '../../src/policy/types.ts';
+import type { Trainer } from '../../src/core/trainer.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
 import { parseConfig, type TrainConfig, mergeLayers } from '../../src/rl/config.ts';
 

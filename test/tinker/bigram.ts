@@ -4,17 +4,9 @@
 // embedded engine.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type {
-  AdamWParams,
-  Completion,
-  Datum,
-  ForwardOutput,
-  LossSpec,
-  Metrics,
-  SampleRequest,
-  Tokenizer,
-  Trainer,
-} from '../../src/policy/types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossSpec, Metrics, Trainer } from '../../src/core/trainer.ts';
+import type { Completion, SampleRequest } from '../../src/core/sampler.ts';
+import type { Tokenizer } from '../../src/core/tokenizer.ts';
 
 const CHARS = 'abcdefghij <>/?';
 /** Char-level tokenizer: id 0 is EOS, then one id per char of CHARS. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Datum, LossSpec, Metrics } from '../../src/policy/types.ts';
+import type { Datum, LossSpec, Metrics } from '../../src/core/trainer.ts';
 import { TinkerTrainer, CHECKPOINT_POINTER } from '../../src/policy/tinker/index.ts';
 import { startTinkerServer } from '../../src/policy/tinker-server/server.ts';
 import { BigramTrainer } from './bigram.ts';

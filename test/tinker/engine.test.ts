@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AdamWParams } from '../../src/policy/types.ts';
+import type { AdamWParams } from '../../src/core/trainer.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
 import { loadHfFolder } from '../../src/engine/io/hf.ts';
@@ -174,7 +174,7 @@ test('embedded critic over the API: values and a value-loss step equal the in-pr
     return { inputTokens: full.slice(0, -1), targetTokens: full.slice(1) };
   });
   // 0.5·Σ (V − 1)²: the value head learns towards 1.
-  const valueLoss: import('../../src/policy/types.ts').LossSpec = {
+  const valueLoss: import('../../src/core/trainer.ts').LossSpec = {
     type: 'custom',
     fn: (outs) => ({
       loss: outs.reduce((a, o) => a + o.values!.reduce((b, v) => b + 0.5 * (v - 1) ** 2, 0), 0),

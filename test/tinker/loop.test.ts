@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AdamWParams } from '../../src/policy/types.ts';
+import type { AdamWParams } from '../../src/core/trainer.ts';
 import { MODES, rlStep as step } from './rl-step.ts';
 import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
 import { startTinkerServer, type TrainerProvider } from '../../src/policy/tinker-server/server.ts';

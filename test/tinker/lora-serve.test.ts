@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AdamWParams } from '../../src/policy/types.ts';
+import type { AdamWParams } from '../../src/core/trainer.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
 import { readSafetensors } from '../../src/engine/io/safetensors.ts';

@@ -1,7 +1,8 @@
 // Shared by the Tinker tests: one GRPO-style RL step over any Trainer, and the per-prompt sampling
 // wrapper that makes an in-process run sample exactly as the Tinker client does.
 import assert from 'node:assert/strict';
-import type { AdamWParams, Datum, LossSpec, SampleRequest, Trainer } from '../../src/policy/types.ts';
+import type { AdamWParams, Datum, LossSpec, Trainer } from '../../src/core/trainer.ts';
+import type { SampleRequest } from '../../src/core/sampler.ts';
 import { aggregationWeights, policyLoss } from '../../src/rl/losses.ts';
 
 export const MODES = ['custom', 'ppo', 'importance_sampling', 'custom', 'cross_entropy'] as const;

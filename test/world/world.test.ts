@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/world/rng.ts';
+import { Rng } from '../../src/core/rng.ts';
 import { buildWorld, writeWorld } from '../../src/world/world.ts';
 import { entity } from '../../src/world/kb.ts';
 import { readSearchR1Parquet } from '../../src/data/searchr1-parquet.ts';

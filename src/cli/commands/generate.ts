@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadHfFolder, parseHfConfig } from '../../engine/io/hf.ts';
 import { Model } from '../../engine/model.ts';
 import { generate } from '../../engine/generate.ts';
-import type { Completion } from '../../policy/types.ts';
+import type { Completion } from '../../core/sampler.ts';
 import { addThreadsOption } from '../policy-options.ts';
 
 export interface GenerateTextOptions {

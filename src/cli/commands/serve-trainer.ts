@@ -9,7 +9,7 @@ import {
   type TinkerServer,
   type TrainerProvider,
 } from '../../policy/tinker-server/server.ts';
-import type { Trainer } from '../../policy/types.ts';
+import type { Trainer } from '../../core/trainer.ts';
 import { addThreadsOption } from '../policy-options.ts';
 
 export interface ServeTrainerOptions {

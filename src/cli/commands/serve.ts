@@ -5,7 +5,7 @@ import { Bm25Index } from '../../retrieval/bm25/index.ts';
 import { Bm25Pool } from '../../retrieval/bm25/pool.ts';
 import { RemoteRetriever } from '../../retrieval/remote.ts';
 import { startRetrievalServer, type RetrievalServer } from '../../retrieval/server.ts';
-import type { Retriever } from '../../retrieval/types.ts';
+import type { Retriever } from '../../core/retriever.ts';
 import { integerOption, numberOption } from '../options.ts';
 import { openRetriever, RETRIEVER_KINDS, type RetrieverKind } from '../../retrieval/open.ts';
 

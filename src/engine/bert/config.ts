@@ -3,7 +3,7 @@
 // initialisation for tests (`model init --arch bert`). Docs: docs/dense-retrieval.md.
 import type { Json } from '../tokenizer.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 
 export interface BertConfig {
   vocabSize: number;

@@ -3,7 +3,7 @@
 // Deterministic for a seed (engine's xoshiro Rng), so `model init --seed N` is reproducible.
 import { parameterShapes } from '../config.ts';
 import type { ModelConfig } from '../config.ts';
-import { Rng } from '../rng.ts';
+import { Rng } from '../../core/rng.ts';
 import type { TensorMap } from './safetensors.ts';
 
 export function randomTensors(config: ModelConfig, seed: number, opts: { std?: number } = {}): TensorMap {

@@ -1,11 +1,13 @@
 // What the inference methods share: rendering a prompt for the model (its chat template when it
 // has one, else plain text), one batched greedy generation, retrieval, answer extraction.
-import type { Completion, Tokenizer } from '../../policy/types.ts';
+import type { Completion } from '../../core/sampler.ts';
+import type { Tokenizer } from '../../core/tokenizer.ts';
 import { normalizeQuestion } from '../../protocol/prompt.ts';
 import { extractAnswer } from '../../protocol/rewards.ts';
 import { pyStrip } from '../../protocol/text.ts';
-import type { ChatMessage, QaExample } from '../../protocol/types.ts';
-import type { Hit, Retriever } from '../../retrieval/types.ts';
+import type { ChatMessage } from '../../core/tokenizer.ts';
+import type { QaExample } from '../../core/qa.ts';
+import type { Hit, Retriever } from '../../core/retriever.ts';
 import type { MethodContext } from '../types.ts';
 
 /**

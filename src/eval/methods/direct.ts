@@ -1,6 +1,6 @@
 // Direct inference: the question alone, the model answers from its parameters (FlashRAG's
 // "naive generation", the Search-R1 paper's "Direct" row). Prompt text: PROMPTS.md.
-import type { QaExample } from '../../protocol/types.ts';
+import type { QaExample } from '../../core/qa.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';
 import { generate, questionText, renderPrompt, shortAnswer } from './common.ts';
 

@@ -5,8 +5,8 @@
 // (deduplicated, capped). The answer is read from the final CoT. Zero-shot here (the paper uses
 // few-shot demonstrations of the same format). Prompt text: PROMPTS.md.
 import { pyStrip } from '../../protocol/text.ts';
-import type { QaExample } from '../../protocol/types.ts';
-import type { Hit } from '../../retrieval/types.ts';
+import type { QaExample } from '../../core/qa.ts';
+import type { Hit } from '../../core/retriever.ts';
 import type { Method, MethodContext, MethodOutput, Segment } from '../types.ts';
 import {
   cotAnswer,

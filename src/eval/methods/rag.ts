@@ -1,7 +1,7 @@
 // RAG: retrieve top-k passages for the question once and put them in the prompt (FlashRAG's
 // "standard RAG", the Search-R1 paper's "RAG" row with k = 3). Prompt text: PROMPTS.md.
 import { formatPassages } from '../../protocol/passages.ts';
-import type { QaExample } from '../../protocol/types.ts';
+import type { QaExample } from '../../core/qa.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';
 import { generate, questionText, renderPrompt, retrieve, shortAnswer } from './common.ts';
 

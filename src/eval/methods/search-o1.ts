@@ -6,8 +6,8 @@
 // and searches past the limit get the paper's notices instead of results. The final answer is
 // the last `\boxed{…}`. Prompt text: PROMPTS.md.
 import { pyStrip } from '../../protocol/text.ts';
-import type { QaExample } from '../../protocol/types.ts';
-import type { Hit } from '../../retrieval/types.ts';
+import type { QaExample } from '../../core/qa.ts';
+import type { Hit } from '../../core/retriever.ts';
 import type { Method, MethodContext, MethodOutput, Segment } from '../types.ts';
 import { boxedAnswer, cotAnswer, generate, questionText, renderPrompt, retrieve } from './common.ts';
 

@@ -3,7 +3,7 @@
 // max_turns searches, the answer in <answer>. Greedy for evaluation. `r1` is the same loop with
 // search disabled (the paper's R1 baseline: a <search> gets the invalid-action message).
 import { searchR1UserPrompt } from '../../protocol/prompt.ts';
-import type { QaExample } from '../../protocol/types.ts';
+import type { QaExample } from '../../core/qa.ts';
 import { runRollouts } from '../../rollout/rollout.ts';
 import type { RolloutConfig, Trajectory } from '../../rollout/types.ts';
 import type { Method, MethodContext, MethodOutput, Segment } from '../types.ts';

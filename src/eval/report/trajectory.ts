@@ -1,6 +1,6 @@
 // Trajectory → report view. The segments come from the policy mask (rl/samples.ts, which training
 // runs also use for their trajectory files): injected text is marked exactly where the mask is 0.
-import type { Tokenizer } from '../../policy/types.ts';
+import type { Tokenizer } from '../../core/tokenizer.ts';
 import type { Trajectory } from '../../rollout/types.ts';
 import { trajectorySegments } from '../../rl/samples.ts';
 import type { TrajectoryView } from './render.ts';

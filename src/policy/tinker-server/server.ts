@@ -19,7 +19,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
-import type { AdamWParams, Datum, SampleRequest as EngineSampleRequest, Trainer } from '../types.ts';
+import type { AdamWParams, Datum, Trainer } from '../../core/trainer.ts';
+import type { SampleRequest as EngineSampleRequest } from '../../core/sampler.ts';
 import * as W from '../tinker/wire.ts';
 import {
   PROTO_CONTENT_TYPE,

@@ -5,7 +5,7 @@
 //   that is a local folder), lora ({rank, seed?, trainMlp?, trainAttn?, trainUnembed?}).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tokenizer } from '../types.ts';
+import type { Tokenizer } from '../../core/tokenizer.ts';
 import { TinkerTrainer, type TinkerTrainerOptions } from './trainer.ts';
 
 export interface TinkerBackendSpec {

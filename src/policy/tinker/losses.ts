@@ -1,4 +1,4 @@
-// Our LossSpec (src/policy/types.ts) → Tinker forward_backward inputs (TINKER-API.md §5, §9).
+// Our LossSpec (src/core/trainer.ts) → Tinker forward_backward inputs (TINKER-API.md §5, §9).
 // Pure functions: no HTTP here.
 //
 // - cross_entropy → `cross_entropy` with target_tokens + weights (1 when the datum has none).
@@ -8,8 +8,9 @@
 //   (min(r·A·w, clip(r)·A·w) = w·min(r·A, clip(r)·A) only for w ≥ 0).
 // - custom → forward_backward_custom: `forward` (cross_entropy, weights 0) for log-probs, the loss
 //   locally, then `forward_backward` cross_entropy with weights = −∂L/∂logprob.
-import type { Datum, ForwardOutput, LossGradient, LossSpec } from '../types.ts';
+import type { Datum, ForwardOutput, LossGradient, LossSpec } from '../../core/trainer.ts';
 import type { FBInput, TensorData, WireDatum } from './wire.ts';
+import { checkDatum } from '../../core/datum.ts';
 
 export function intTensor(values: ArrayLike<number>): TensorData {
   return { data: Array.from(values), dtype: 'int64', shape: [values.length] };
@@ -17,18 +18,6 @@ export function intTensor(values: ArrayLike<number>): TensorData {
 
 export function floatTensor(values: ArrayLike<number>): TensorData {
   return { data: Array.from(values), dtype: 'float32', shape: [values.length] };
-}
-
-function checkLengths(d: Datum, i: number): number {
-  const N = d.inputTokens.length;
-  if (d.targetTokens.length !== N) {
-    throw new Error(`batch[${i}].targetTokens has length ${d.targetTokens.length}, inputTokens ${N}`);
-  }
-  for (const key of ['weights', 'advantages', 'logprobs'] as const) {
-    const a = d[key];
-    if (a && a.length !== N) throw new Error(`batch[${i}].${key} has length ${a.length}, inputTokens ${N}`);
-  }
-  return N;
 }
 
 function wireDatum(d: Datum, inputs: Record<string, TensorData>): WireDatum {
@@ -51,7 +40,7 @@ export function crossEntropyInput(
   return {
     loss_fn: 'cross_entropy',
     data: batch.map((d, i) => {
-      const N = checkLengths(d, i);
+      const N = checkDatum(d, i);
       const w = weights ? weights[i]! : (d.weights ?? new Float32Array(N).fill(1));
       if (w.length !== N) throw new Error(`weights for batch[${i}] have length ${w.length}, expected ${N}`);
       const extra: Record<string, TensorData> = {};
@@ -69,7 +58,7 @@ export function policyGradientInput(
   config?: Record<string, number>,
 ): FBInput {
   const data = batch.map((d, i) => {
-    const N = checkLengths(d, i);
+    const N = checkDatum(d, i);
     if (!d.advantages) throw new Error(`batch[${i}].advantages is required by the ${lossFn} loss`);
     if (!d.logprobs)
       throw new Error(`batch[${i}].logprobs (sampling log-probs) is required by the ${lossFn} loss`);

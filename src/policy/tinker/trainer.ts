@@ -1,4 +1,4 @@
-// TinkerTrainer: our Trainer seam (src/policy/types.ts) over the Tinker training API
+// TinkerTrainer: our Trainer seam (src/core/trainer.ts) over the Tinker training API
 // (TINKER-API.md), for the hosted service, a SkyRL server, or `search-r1 serve-trainer`.
 //
 // Ordering: every training call takes its `seq_id` synchronously when it is called and its POST is
@@ -8,17 +8,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { z } from 'zod';
-import type {
-  AdamWParams,
-  Completion,
-  Datum,
-  ForwardOutput,
-  LossSpec,
-  Metrics,
-  SampleRequest,
-  Tokenizer,
-  Trainer,
-} from '../types.ts';
+import type { AdamWParams, Datum, ForwardOutput, LossSpec, Metrics, Trainer } from '../../core/trainer.ts';
+import type { Completion, SampleRequest } from '../../core/sampler.ts';
+import type { Tokenizer } from '../../core/tokenizer.ts';
 import { call, submit, type FutureOptions } from './futures.ts';
 import { TinkerHttp, TinkerHttpError, type HttpOptions } from './http.ts';
 import { builtinInput, crossEntropyInput, customLossWeights } from './losses.ts';

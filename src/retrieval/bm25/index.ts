@@ -3,7 +3,7 @@
 // are read per hit) and answers top-k queries exactly with block-max MaxScore.
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ANALYZER_NAME, EnglishAnalyzer } from '../analyzer.ts';
-import type { Hit, Retriever } from '../types.ts';
+import type { Hit, Retriever } from '../../core/retriever.ts';
 import { splitContents } from '../../protocol/passages.ts';
 import {
   BLOCK,

@@ -4,7 +4,7 @@
 // least-busy workers; results come back in query order.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Retriever } from '../types.ts';
+import type { Retriever } from '../../core/retriever.ts';
 import { Bm25Index, type Bm25Options, type StoredHit } from './index.ts';
 
 export interface PoolOptions extends Bm25Options {

@@ -7,7 +7,7 @@
 // shrinking overfull lists with the same heuristic. Distance = −inner product.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../../engine/rng.ts';
+import { Rng } from '../../core/rng.ts';
 import { FILES } from './format.ts';
 import type { HnswMeta } from './format.ts';
 import type { RowSource } from './store.ts';

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BertEncoder } from '../../engine/bert/encoder.ts';
-import type { Hit, Retriever } from '../types.ts';
+import type { Hit, Retriever } from '../../core/retriever.ts';
 import { exactSearch } from './exact.ts';
 import type { TopK } from './exact.ts';
 import { FILES, readDenseMeta } from './format.ts';

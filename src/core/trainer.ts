@@ -1,56 +1,10 @@
-// The two policy seams (ARCHITECTURE.md), modelled on the Tinker training API so the same RL loop
-// runs in process on our engine and remotely on an existing engine.
+// The training seam (docs/architecture.md), modelled on the Tinker training API so the same RL
+// loop runs in process on our engine and remotely on an existing engine.
 //
 // Alignment convention (as Tinker's): a Datum's `inputTokens` are full[:-1] and `targetTokens`
 // are full[1:]; every per-token array has length N = inputTokens.length and position i refers to
 // the prediction of targetTokens[i].
-import type { ChatMessage } from '../protocol/types.ts';
-
-export interface Tokenizer {
-  encode(text: string): number[];
-  decode(ids: readonly number[]): string;
-  /** Token ids that end a sequence (EOS, and e.g. <|im_end|> for chat models). */
-  readonly eosTokenIds: readonly number[];
-  readonly vocabSize: number;
-  /** Renders messages through the model's own chat template; null when the model has none. */
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null;
-}
-
-export type FinishReason = 'stop' | 'length' | 'eos';
-
-export interface SampleRequest {
-  /** Prompt token ids, one array per prompt. */
-  prompts: number[][];
-  /** Per-sequence budget of new tokens. */
-  maxTokens: number;
-  /** Stop strings. A completion that hits one ends with the token that completes it. */
-  stop: string[];
-  temperature: number;
-  topP: number;
-  /** ≤ 0 or undefined: off. */
-  topK?: number;
-  /** Samples per prompt (default 1). */
-  n?: number;
-  seed?: number;
-}
-
-export interface Completion {
-  /** Generated token ids (not including the prompt). */
-  tokens: number[];
-  /** Sampling log-prob of each generated token under the sampling distribution's model. */
-  logprobs: number[];
-  finish: FinishReason;
-  /** Decoded text of `tokens`, cut exactly after the stop string when finish = 'stop' on a string. */
-  text: string;
-  /** The stop string that ended the completion, if any. */
-  stopString?: string;
-}
-
-export interface Sampler {
-  /** result[i][j]: the j-th of n completions of prompts[i]. */
-  sample(req: SampleRequest): Promise<Completion[][]>;
-  readonly tokenizer: Tokenizer;
-}
+import type { Sampler } from './sampler.ts';
 
 export interface Datum {
   inputTokens: number[];
