@@ -16,6 +16,7 @@ import { createTrainer } from '../src/policy/backends.ts';
 import { Bm25Index, buildIndex } from '../src/retrieval/bm25/index.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld } from '../src/world/world.ts';
 import { loadConfig, type TrainConfig } from '../src/rl/config.ts';
+import { WORLD_PRESETS } from '../src/demo/presets.ts';
 import { encodePrompt, rolloutConfig, train } from '../src/rl/trainer.ts';
 import { emptyRolloutStats, runRollouts } from '../src/rollout/rollout.ts';
 import { readQaFile } from '../src/data/qa.ts';
@@ -69,7 +70,7 @@ try {
   let model = args.model ?? 'models/world-base';
   let standIn = false;
   if (!existsSync(join(model, 'config.json'))) {
-    const { pretrain } = await import('../src/world/pretrain.ts');
+    const { pretrain } = await import('../src/demo/pretrain.ts');
     model = join(work, 'stand-in');
     process.stderr.write(
       `[bench] no ${args.model ?? 'models/world-base'}: pretraining a stand-in for a few steps\n`,
@@ -83,6 +84,7 @@ try {
   const base = (algo: string, runDir: string): TrainConfig =>
     loadConfig({
       preset: 'world',
+      presets: WORLD_PRESETS,
       overrides: {
         algo,
         runDir,

@@ -72,8 +72,9 @@ export const TrainConfigSchema = z.strictObject({
     .strictObject({
       lr: z.number().min(0).default(1e-6),
       warmupRatio: prob.default(0.285),
-      clipLow: z.number().min(0).default(0.2),
-      clipHigh: z.number().min(0).default(0.2),
+      /** PPO clip ε below and above 1: the ratio is clipped to [1 − ε_low, 1 + ε_high] (clip-higher: ε_high > ε_low). */
+      clipEpsLow: z.number().min(0).default(0.2),
+      clipEpsHigh: z.number().min(0).default(0.2),
       /** Dual-clip c (> 1), 0 = off. */
       dualClipC: z.number().min(0).default(0),
       entropyCoef: z.number().min(0).default(0.001),
@@ -117,6 +118,10 @@ export const TrainConfigSchema = z.strictObject({
       valueClip: z.number().min(0).default(0.5),
       gradClip: z.number().min(0).default(1.0),
       weightDecay: z.number().min(0).default(0.01),
+      /** The critic's own AdamW moments (the reference's defaults, as the actor's). */
+      beta1: prob.default(0.9),
+      beta2: prob.default(0.999),
+      eps: z.number().gt(0).default(1e-8),
     })
     .prefault({}),
   gae: z.strictObject({ gamma: prob.default(1), lambda: prob.default(1) }).prefault({}),
@@ -164,45 +169,13 @@ export type TrainConfig = ParsedTrainConfig & {
 type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 export type ConfigLayer = DeepPartial<TrainConfigInput> & Record<string, unknown>;
 
-/** Where `search-r1 demo` (and `train --preset world|smoke`) keep the bundled world's files. */
-export const WORLD_DIR = '.cache/search-r1/world-20250101';
-
 /**
- * Presets. `reference` is the schema defaults (spec §3). `world` trains on the bundled world with
- * the tiny base model at a scale a laptop finishes in minutes; `smoke` is a few steps of it.
- * Their data are the world's files in WORLD_DIR (the train command writes them when missing).
+ * Built-in presets. `reference` is the schema defaults (spec §3). Applications add their own
+ * (the bundled world's `world` and `smoke` live in src/demo/presets.ts) through loadConfig's
+ * `presets` argument.
  */
 export const PRESETS: Record<string, ConfigLayer> = {
   reference: {},
-  world: {
-    name: 'world',
-    model: 'models/world-base',
-    data: { train: [`${WORLD_DIR}/train.jsonl`], val: [`${WORLD_DIR}/test.jsonl`], maxValExamples: 64 },
-    retriever: { type: 'bm25', index: `${WORLD_DIR}/bm25` },
-    rollout: { maxTurns: 2, maxTurnTokens: 48, maxObsTokens: 160, maxTotalTokens: 640, maxPromptTokens: 256 },
-    steps: 60,
-    promptsPerStep: 16,
-    miniBatchPrompts: 8,
-    actor: { lr: 2e-4, warmupRatio: 0.05 },
-    critic: { lr: 1e-3 },
-    val: { every: 10, batchSize: 64, maxTurns: 2 },
-    checkpoint: { every: 10, keepLast: 2 },
-  },
-  smoke: {
-    name: 'smoke',
-    model: 'models/world-base',
-    data: { train: [`${WORLD_DIR}/train.jsonl`], val: [`${WORLD_DIR}/test.jsonl`], maxValExamples: 8 },
-    retriever: { type: 'bm25', index: `${WORLD_DIR}/bm25` },
-    rollout: { maxTurns: 2, maxTurnTokens: 32, maxObsTokens: 128, maxTotalTokens: 512, maxPromptTokens: 256 },
-    steps: 3,
-    promptsPerStep: 4,
-    n: 2,
-    miniBatchPrompts: 2,
-    actor: { lr: 1e-4, warmupRatio: 0 },
-    critic: { lr: 1e-3 },
-    val: { every: 3, beforeTrain: false, batchSize: 8, maxTurns: 2 },
-    checkpoint: { every: 3, keepLast: 1 },
-  },
 };
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
@@ -311,16 +284,19 @@ export function readConfigFile(path: string): Record<string, unknown> {
 /** defaults ← preset ← file ← overrides, validated. */
 export function loadConfig(opts: {
   preset?: string;
+  /** The presets `preset` names (default: the built-in ones). */
+  presets?: Record<string, ConfigLayer>;
   file?: string;
   overrides?: Record<string, unknown>;
 }): TrainConfig {
   const layers: Record<string, unknown>[] = [];
+  const presets = opts.presets ?? PRESETS;
   let source = 'flags';
   if (opts.preset !== undefined) {
-    const p = PRESETS[opts.preset];
+    const p = presets[opts.preset];
     if (!p)
       throw new ConfigError(
-        `unknown preset "${opts.preset}" (known: ${Object.keys(PRESETS).join(', ')})`,
+        `unknown preset "${opts.preset}" (known: ${Object.keys(presets).join(', ')})`,
         'preset',
       );
     layers.push(p);

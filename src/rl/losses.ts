@@ -54,8 +54,9 @@ export function klTerm(logp: number, refLogp: number, estimator: KlEstimator): {
 }
 
 export interface PolicyLossOptions {
-  clipLow: number;
-  clipHigh: number;
+  /** Clip ε: the ratio is clipped to [1 − clipEpsLow, 1 + clipEpsHigh]. */
+  clipEpsLow: number;
+  clipEpsHigh: number;
   /** Dual-clip constant c > 1 (bounds the loss of negative-advantage tokens by −A·c); 0/undefined = off. */
   dualClipC?: number;
   /** KL-as-loss coefficient (GRPO); 0 = off. Needs refLogprobs. */
@@ -135,7 +136,7 @@ export function policyLoss(input: PolicyLossInput, opts: PolicyLossOptions): Pol
       const logRatio = logprobs[i][t] - oldLogprobs[i][t];
       const ratio = Math.exp(logRatio);
       const l1 = -A * ratio;
-      const clipped = Math.min(Math.max(ratio, 1 - opts.clipLow), 1 + opts.clipHigh);
+      const clipped = Math.min(Math.max(ratio, 1 - opts.clipEpsLow), 1 + opts.clipEpsHigh);
       const l2 = -A * clipped;
       let l = Math.max(l1, l2);
       // ∂l1/∂logp = −A·ratio; the clipped branch is constant in logp.

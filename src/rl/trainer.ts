@@ -38,6 +38,8 @@ import {
   type RunInterrupt,
 } from './interrupt.ts';
 import type { LoaderState } from './data-loader.ts';
+import type { UpdateModels, UpdateResult } from './update.ts';
+import { timed, type Timing } from './timing.ts';
 
 export interface TrainDeps {
   /** Backend factory (default: src/policy/backends.ts). Tests inject fakes here. */
@@ -221,349 +223,435 @@ export async function validate(
   return m;
 }
 
+/** A training run's long-lived state: what every phase of every step reads. */
+interface Run {
+  cfg: TrainConfig;
+  log: (line: string) => void;
+  runDir: string;
+  configHash: string;
+  /** The checkpoint a resumed run continues from (null: a fresh run, or nothing to resume). */
+  checkpoint: ResumePoint | null;
+  models: UpdateModels;
+  retriever: Retriever | null;
+  /** The retriever is train()'s own (opened from the config), so train() closes it. */
+  ownsRetriever: boolean;
+  loader: PromptLoader<PromptItem>;
+  valItems: PromptItem[];
+  metricsLog: MetricsLog;
+  consecutiveBadSteps: number;
+  /** Seconds the previous checkpoint took (logged with the next step, as the reference). */
+  lastSaveSeconds: number;
+  /** The newest step with a checkpoint on disk. */
+  savedStep: number;
+  interrupt?: RunInterrupt;
+  onStep?: (metrics: Record<string, number>) => void;
+}
+
+/**
+ * Everything one RL step produces, filled phase by phase (as veRL's fit() carries one DataProto):
+ * rollouts → rewards → update → validation → metrics.
+ */
+export interface StepBatch {
+  step: number;
+  trajectories: Trajectory[];
+  /** Reward of each trajectory, its exact match, and its GRPO/RLOO group. */
+  scores: number[];
+  ems: number[];
+  groupIds: GroupId[];
+  /** The question each trajectory answers. */
+  examples: QaExample[];
+  rolloutStats: RolloutStats;
+  update: UpdateResult | null;
+  /** Why the update was skipped (non-finite numbers, nothing left after dynamic sampling). */
+  problems: string[];
+  metrics: Record<string, number>;
+  /** Seconds per phase (`timing_s/*`). */
+  timing: Timing;
+}
+
 export async function train(
   cfg: TrainConfig,
   opts: { resume?: boolean; resumeFrom?: string } & TrainDeps = {},
 ): Promise<TrainResult> {
+  // --resume-from STEP implies --resume; a damaged newest checkpoint is refused (docs/faults.md)
+  const resume = opts.resume === true || opts.resumeFrom !== undefined;
+  const run = await openRun(cfg, { ...opts, resume });
+  const startStep = await restoreRun(run, resume);
+  let lastMetrics = startStep === 0 ? await initialValidation(run) : null;
+  const started = performance.now();
+  for (let step = startStep + 1; step <= cfg.steps; step++) {
+    const loaderAtStart = run.loader.state;
+    if (run.interrupt?.signal)
+      throw await stopRun(run, step - 1, loaderAtStart, new StepAbandoned(run.interrupt.signal));
+    const batch = newStepBatch(step);
+    await timed(batch.timing, 'step', async () => {
+      // The rollout phase changes no model: a stop request or an error here abandons the step and
+      // leaves the models at the previous one, which stopRun checkpoints.
+      try {
+        await rolloutPhase(run, batch);
+      } catch (e) {
+        throw await stopRun(run, step - 1, loaderAtStart, e);
+      }
+      await updatePhase(run, batch);
+      await validationPhase(run, batch);
+    });
+    stepMetrics(run, batch);
+    writeRolloutSamples(
+      run.runDir,
+      step,
+      batch.trajectories.map((traj, i) => ({ traj, example: batch.examples[i], score: batch.scores[i], em: batch.ems[i] })),
+      run.models.policy.tokenizer,
+    );
+    run.metricsLog.append(batch.metrics);
+    lastMetrics = batch.metrics;
+    run.onStep?.(batch.metrics);
+    const elapsed = (performance.now() - started) / 1000;
+    run.log(progressLine(batch.metrics, cfg.steps, elapsed / (step - startStep)));
+    await checkpointPhase(run, step);
+  }
+  if (run.ownsRetriever) await run.retriever?.close?.();
+  return { runDir: run.runDir, lastStep: cfg.steps, lastMetrics };
+}
+
+/** Run folder, models, retriever and data; refuses to overwrite a run unless resuming. */
+type ResumePoint = NonNullable<ReturnType<typeof resumeCheckpoint>>;
+
+async function openRun(
+  cfg: TrainConfig,
+  opts: { resume?: boolean; resumeFrom?: string } & TrainDeps,
+): Promise<Run> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const make = opts.createTrainer ?? defaultCreateTrainer;
   const runDir = cfg.runDir;
   mkdirSync(runDir, { recursive: true });
   mkdirSync(join(runDir, 'val'), { recursive: true });
   const metricsLog = new MetricsLog(join(runDir, 'metrics.jsonl'));
-  const hash = configHash(cfg);
-
-  // --resume-from STEP implies --resume; a damaged newest checkpoint is refused (docs/faults.md)
-  const resume = opts.resume === true || opts.resumeFrom !== undefined;
-  const ck = resume ? resumeCheckpoint(runDir, opts.resumeFrom, log) : null;
-  if (!resume && existsSync(metricsLog.path) && statSync(metricsLog.path).size > 0) {
+  const checkpoint = opts.resume ? resumeCheckpoint(runDir, opts.resumeFrom, log) : null;
+  if (!opts.resume && existsSync(metricsLog.path) && statSync(metricsLog.path).size > 0) {
     throw new Error(
       `${runDir} already holds a run (metrics.jsonl): pass --resume to continue it, or choose another --run-dir`,
     );
   }
-  if (ck && ck.state.configHash !== hash) {
+  const hash = configHash(cfg);
+  if (checkpoint && checkpoint.state.configHash !== hash) {
     throw new Error(
-      `${ck.dir}: the checkpoint was written with a different config (hash ${ck.state.configHash}, now ${hash}); only steps, val and checkpoint settings may change on resume`,
+      `${checkpoint.dir}: the checkpoint was written with a different config (hash ${checkpoint.state.configHash}, now ${hash}); only steps, val and checkpoint settings may change on resume`,
     );
   }
   writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
 
-  // ---- models ----
-  const usesRef = cfg.actor.klLoss.use || cfg.klInReward.use;
-  const policy = await make({
-    backend: cfg.backend,
-    model: cfg.model,
-    seed: cfg.seed,
-    options: cfg.backendOptions,
-  });
-  const ref = usesRef
-    ? await make({ backend: cfg.backend, model: cfg.model, seed: cfg.seed, options: cfg.backendOptions })
-    : null;
-  const critic =
-    cfg.algo === 'ppo'
-      ? await make({
-          backend: cfg.backend,
-          model: cfg.criticModel ?? cfg.model,
-          valueHead: true,
-          seed: cfg.seed,
-          options: cfg.backendOptions,
-        })
-      : null;
-  const retriever = opts.retriever !== undefined ? opts.retriever : await openRetriever(cfg);
+  const models = await openModels(cfg, make);
+  const ownsRetriever = opts.retriever === undefined;
+  const retriever = ownsRetriever ? await openRetriever(cfg) : opts.retriever!;
 
-  // ---- data ----
   const data = opts.data ?? {
     train: await loadExamples(cfg.data.train, cfg.data.maxTrainExamples),
     val: await loadExamples(cfg.data.val, cfg.data.maxValExamples),
   };
-  const tok = policy.tokenizer;
-  const trainItems = buildPrompts(
-    tok,
-    data.train,
-    cfg.rollout.maxPromptTokens,
-    cfg.data.promptTemplate,
-    'training data',
+  const tok = models.policy.tokenizer;
+  const { maxPromptTokens } = cfg.rollout;
+  const template = cfg.data.promptTemplate;
+  const trainItems = buildPrompts(tok, data.train, maxPromptTokens, template, 'training data', log, false);
+  const valItems = buildPrompts(tok, data.val, maxPromptTokens, template, 'validation data', log, true);
+  return {
+    cfg,
     log,
-    false,
-  );
-  const valItems = buildPrompts(
-    tok,
-    data.val,
-    cfg.rollout.maxPromptTokens,
-    cfg.data.promptTemplate,
-    'validation data',
-    log,
-    true,
-  );
-  const strataKeys = cfg.data.stratifyBy
-    ? trainItems.map((it) =>
-        stratumKey(
-          it.example as unknown as Record<string, unknown>,
-          cfg.data.stratifyBy!,
-          `training example ${it.example.id}`,
-        ),
-      )
-    : undefined;
-  const loader = new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle, undefined, strataKeys);
+    runDir,
+    configHash: hash,
+    checkpoint,
+    models,
+    retriever,
+    ownsRetriever,
+    loader: new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle, undefined, strataKeys(cfg, trainItems)),
+    valItems,
+    metricsLog,
+    consecutiveBadSteps: 0,
+    lastSaveSeconds: 0,
+    savedStep: 0,
+    interrupt: opts.interrupt,
+    onStep: opts.onStep,
+  };
+}
 
-  let startStep = 0;
-  let consecutiveBad = 0;
-  if (ck) {
-    await loadCheckpoint(ck.dir, { policy, critic });
-    startStep = ck.state.step;
-    loader.state = ck.state.loader;
-    consecutiveBad = ck.state.consecutiveBadSteps;
-    metricsLog.truncateAfter(startStep, log);
-    log(`resumed from ${ck.dir} at step ${startStep}`);
-  } else if (resume) {
-    metricsLog.truncateAfter(-1, log);
-    log(`no checkpoint in ${runDir}: starting from step 0`);
+/** Stratum of each training prompt when batches are stratified (data.stratifyBy). */
+function strataKeys(cfg: TrainConfig, items: PromptItem[]): string[] | undefined {
+  const by = cfg.data.stratifyBy;
+  if (!by) return undefined;
+  return items.map((it) =>
+    stratumKey(it.example as unknown as Record<string, unknown>, by, `training example ${it.example.id}`),
+  );
+}
+
+/** The policy, the frozen reference (when a KL term is on) and the critic (PPO). */
+async function openModels(
+  cfg: TrainConfig,
+  make: (spec: TrainerSpec) => Promise<Trainer>,
+): Promise<UpdateModels> {
+  const spec = { backend: cfg.backend, model: cfg.model, seed: cfg.seed, options: cfg.backendOptions };
+  const policy = await make(spec);
+  const ref = cfg.actor.klLoss.use || cfg.klInReward.use ? await make(spec) : null;
+  const critic =
+    cfg.algo === 'ppo'
+      ? await make({ ...spec, model: cfg.criticModel ?? cfg.model, valueHead: true })
+      : null;
+  return { policy, ref, critic };
+}
+
+/** On resume: weights, optimiser, data position and counters of the newest checkpoint. Returns its step. */
+async function restoreRun(run: Run, resume: boolean): Promise<number> {
+  if (!resume) return 0;
+  const ck = run.checkpoint;
+  if (!ck) {
+    run.metricsLog.truncateAfter(-1, run.log);
+    run.log(`no checkpoint in ${run.runDir}: starting from step 0`);
+    return 0;
   }
+  await loadCheckpoint(ck.dir, { policy: run.models.policy, critic: run.models.critic });
+  run.loader.state = ck.state.loader;
+  run.consecutiveBadSteps = ck.state.consecutiveBadSteps;
+  run.metricsLog.truncateAfter(ck.state.step, run.log);
+  run.savedStep = ck.state.step;
+  run.log(`resumed from ${ck.dir} at step ${ck.state.step}`);
+  return ck.state.step;
+}
 
-  let lastMetrics: Record<string, number> | null = null;
-  if (startStep === 0 && cfg.val.beforeTrain && valItems.length > 0) {
-    const t0 = performance.now();
-    const vm = await validate(policy, retriever, valItems, cfg, 0, join(runDir, 'val', 'step-000000.jsonl'));
-    lastMetrics = { step: 0, ...vm, 'timing_s/testing': (performance.now() - t0) / 1000 };
-    metricsLog.append(lastMetrics);
-    log(
-      `step 0 validation: ${Object.entries(vm)
-        .filter(([k]) => k.startsWith('val/test_score/'))
-        .map(([k, v]) => `${k}=${v.toFixed(3)}`)
-        .join(' ')}`,
+/** Step-0 validation (val.beforeTrain), logged as the run's first metrics line. */
+async function initialValidation(run: Run): Promise<Record<string, number> | null> {
+  const { cfg } = run;
+  if (!cfg.val.beforeTrain || run.valItems.length === 0) return null;
+  const timing: Timing = {};
+  const vm = await timed(timing, 'testing', () =>
+    validate(run.models.policy, run.retriever, run.valItems, cfg, 0, valFile(run, 0)),
+  );
+  const metrics = { step: 0, ...vm, 'timing_s/testing': timing.testing };
+  run.metricsLog.append(metrics);
+  run.log(
+    `step 0 validation: ${Object.entries(vm)
+      .filter(([k]) => k.startsWith('val/test_score/'))
+      .map(([k, v]) => `${k}=${v.toFixed(3)}`)
+      .join(' ')}`,
+  );
+  return metrics;
+}
+
+function newStepBatch(step: number): StepBatch {
+  return {
+    step,
+    trajectories: [],
+    scores: [],
+    ems: [],
+    groupIds: [],
+    examples: [],
+    rolloutStats: emptyRolloutStats(),
+    update: null,
+    problems: [],
+    metrics: { step },
+    timing: { reward: 0 },
+  };
+}
+
+/**
+ * Rollouts and rewards, with DAPO dynamic sampling when on: more rollout rounds until
+ * promptsPerStep groups with reward signal are kept (or maxRollouts rounds were made).
+ */
+async function rolloutPhase(run: Run, batch: StepBatch): Promise<void> {
+  const { cfg, loader } = run;
+  const sOpts = scoreOptions(cfg);
+  const maxRounds = cfg.dynamicSampling.enabled ? cfg.dynamicSampling.maxRollouts : 1;
+  let groupsKept = 0;
+  let rounds = 0;
+  let droppedGroups = 0;
+  while (rounds < maxRounds && groupsKept < cfg.promptsPerStep) {
+    const prompts = loader.next(cfg.promptsPerStep);
+    const rcfg = rolloutConfig(
+      cfg,
+      deriveSeed(cfg.seed, SEED_PURPOSE.rollout, batch.step, rounds),
+      false,
+      cfg.rollout.maxTurns,
+    );
+    const rollouts = runRollouts(
+      run.models.policy,
+      run.retriever,
+      prompts.map((b) => b.tokens),
+      cfg.n,
+      rcfg,
+      batch.rolloutStats,
+    );
+    const out = await (run.interrupt ? run.interrupt.abandonable(rollouts) : rollouts);
+    const { sc, em } = await timed(batch.timing, 'reward', () => {
+      const gold = (t: Trajectory) => prompts[t.promptIndex].example.goldenAnswers;
+      return {
+        sc: out.map((t) => scoreDetails(t.responseText, gold(t), sOpts).score),
+        em: out.map((t) => metricScore('em', extractAnswer(t.responseText), gold(t))),
+      };
+    });
+    // Group ids: (rollout round, prompt position) — unique within the step whatever the data sources.
+    const gid = out.map((t) => `${rounds}:${t.promptIndex}`);
+    let keep = out.map(() => true);
+    if (cfg.dynamicSampling.enabled) {
+      const signal = groupsWithSignal(sc, gid);
+      keep = gid.map((g) => signal.has(g));
+      droppedGroups += prompts.length - signal.size;
+    }
+    const keptGroups = new Set<string>();
+    out.forEach((t, i) => {
+      if (!keep[i]) return;
+      if (!keptGroups.has(gid[i]) && groupsKept + keptGroups.size >= cfg.promptsPerStep) return;
+      keptGroups.add(gid[i]);
+      batch.trajectories.push(t);
+      batch.scores.push(sc[i]);
+      batch.ems.push(em[i]);
+      batch.groupIds.push(gid[i]);
+      batch.examples.push(prompts[t.promptIndex].example);
+    });
+    groupsKept += keptGroups.size;
+    rounds++;
+  }
+  const m = batch.metrics;
+  Object.assign(m, rolloutMetrics(batch.trajectories));
+  m['train/em'] = batch.ems.length ? batch.ems.reduce((a, b) => a + b, 0) / batch.ems.length : 0;
+  m['train/epoch'] = loader.state.epoch;
+  if (cfg.dynamicSampling.enabled) {
+    m['dapo/rollouts'] = rounds;
+    m['dapo/dropped_groups'] = droppedGroups;
+    m['dapo/kept_groups'] = groupsKept;
+  }
+}
+
+/** The RL update; a step whose numbers are not finite is skipped, and too many in a row stop the run. */
+async function updatePhase(run: Run, batch: StepBatch): Promise<void> {
+  const { cfg } = run;
+  if (batch.trajectories.length === 0) {
+    batch.problems = ['no trajectory left after dynamic sampling (every group had equal rewards)'];
+  } else {
+    batch.update = await rlUpdate(run.models, batch.trajectories, batch.scores, batch.groupIds, cfg, batch.step - 1);
+    batch.problems = batch.update.problems;
+    Object.assign(batch.metrics, batch.update.metrics);
+  }
+  if (batch.problems.length === 0) {
+    run.consecutiveBadSteps = 0;
+    batch.metrics['train/skipped'] = 0;
+    return;
+  }
+  run.consecutiveBadSteps++;
+  batch.metrics['train/skipped'] = 1;
+  run.log(`step ${batch.step}: update skipped: ${batch.problems.join('; ')}`);
+  if (run.consecutiveBadSteps >= cfg.maxConsecutiveBadSteps) {
+    run.metricsLog.append(batch.metrics);
+    throw new TrainingDivergedError(
+      `stopping: ${run.consecutiveBadSteps} consecutive steps had non-finite numbers (last: ${batch.problems.join('; ')}). ` +
+        'Likely causes: a learning rate too high for this model (try a lower actor.lr / critic.lr), exploding log-prob ratios ' +
+        '(check actor.clipEpsLow/clipEpsHigh, dualClipC), or corrupted weights. Resume from the last checkpoint with a lower learning rate.',
     );
   }
+}
 
-  let lastSaveSeconds = 0;
-  let savedStep = startStep; // the newest step with a checkpoint on disk
-  const checkpointState = (step: number, loaderState: LoaderState): CheckpointState => ({
+/** Greedy validation every val.every steps and at the last step. */
+async function validationPhase(run: Run, batch: StepBatch): Promise<void> {
+  const { cfg } = run;
+  batch.timing.testing = 0;
+  const due = cfg.val.every > 0 && (batch.step % cfg.val.every === 0 || batch.step === cfg.steps);
+  if (!due || run.valItems.length === 0) return;
+  const vm = await timed(batch.timing, 'testing', () =>
+    validate(run.models.policy, run.retriever, run.valItems, cfg, batch.step, valFile(run, batch.step)),
+  );
+  Object.assign(batch.metrics, vm);
+}
+
+/** Timings (`timing_s/*`) and throughput (`perf/*`) of a finished step. */
+function stepMetrics(run: Run, batch: StepBatch): void {
+  const m = batch.metrics;
+  const { rolloutStats: stats, timing, update: upd } = batch;
+  const genS = stats.generationMs / 1000;
+  m['timing_s/gen'] = genS;
+  m['timing_s/retrieval'] = stats.retrievalMs / 1000;
+  m['timing_s/reward'] = timing.reward;
+  if (upd) for (const [k, v] of Object.entries(upd.timing)) m[`timing_s/${k}`] = v;
+  m['timing_s/testing'] = timing.testing;
+  m['timing_s/save_checkpoint'] = run.lastSaveSeconds;
+  m['timing_s/step'] = timing.step;
+  const totalTokens = batch.trajectories.reduce((a, t) => a + t.promptTokens.length + t.responseTokens.length, 0);
+  m['perf/total_num_tokens'] = totalTokens;
+  m['perf/tokens_per_s'] = totalTokens / Math.max(1e-9, timing.step - timing.testing);
+  m['perf/gen_tokens_per_s'] = stats.generatedTokens / Math.max(1e-9, genS);
+  if (upd) {
+    const { ref, critic } = run.models;
+    const fwdS = upd.timing.old_log_prob + upd.timing.ref + upd.timing.values;
+    const passes = 1 + (ref ? 1 : 0) + (critic ? 1 : 0);
+    m['perf/forward_tokens_per_s'] = (upd.tokens.forward * passes) / Math.max(1e-9, fwdS);
+    m['perf/update_tokens_per_s'] =
+      (upd.tokens.update * (critic ? 2 : 1)) / Math.max(1e-9, upd.timing.update_actor + upd.timing.update_critic);
+  }
+}
+
+function checkpointState(run: Run, step: number, loader: LoaderState): CheckpointState {
+  return {
     format: 'search-r1-rl-checkpoint',
     version: 1,
     step,
-    seed: cfg.seed,
-    loader: loaderState,
-    consecutiveBadSteps: consecutiveBad,
-    configHash: hash,
-  });
-  // A stop request or a fatal error while the models still hold step `completed` (docs/faults.md):
-  // checkpoint that step if not on disk yet, and say how to resume.
-  const stopRun = async (completed: number, loaderState: LoaderState, cause: unknown): Promise<Error> => {
-    const signal = cause instanceof StepAbandoned ? cause.signal : null;
-    let where: string;
-    if (completed > savedStep) {
-      try {
-        const dir = await saveCheckpoint(
-          runDir,
-          { policy, critic },
-          checkpointState(completed, loaderState),
-          cfg.checkpoint.keepLast,
-        );
-        savedStep = completed;
-        where = `the checkpoint of step ${completed} is ${dir}`;
-      } catch (e) {
-        where = `no checkpoint of step ${completed}: ${(e as Error).message}`;
-      }
-    } else
-      where =
-        savedStep > 0
-          ? `the newest checkpoint (step ${savedStep}) is on disk`
-          : 'no step completed, nothing to checkpoint';
-    const head = signal
-      ? `${signal}: stopped after step ${completed} of ${cfg.steps}`
-      : `${(cause as Error)?.message ?? String(cause)}\n(stopped after step ${completed} of ${cfg.steps})`;
-    const err = new RunInterrupted(
-      `${head}; ${where}. Resume with: ${resumeCommand()}`,
-      signal ? signalExitCode(signal) : 1,
-    );
-    if (!signal) err.cause = cause;
-    return err;
+    seed: run.cfg.seed,
+    loader,
+    consecutiveBadSteps: run.consecutiveBadSteps,
+    configHash: run.configHash,
   };
-  const started = performance.now();
-  for (let step = startStep + 1; step <= cfg.steps; step++) {
-    const loaderAtStart = loader.state;
-    if (opts.interrupt?.signal)
-      throw await stopRun(step - 1, loaderAtStart, new StepAbandoned(opts.interrupt.signal));
-    const tStep = performance.now();
-    const stats: RolloutStats = emptyRolloutStats();
-    const sOpts = scoreOptions(cfg);
+}
 
-    // ---- rollouts (with DAPO dynamic sampling when on) ----
-    const trajs: Trajectory[] = [];
-    const scores: number[] = [];
-    const ems: number[] = [];
-    const groupIds: GroupId[] = [];
-    const examples: QaExample[] = [];
-    let rewardSeconds = 0;
-    let groupsKept = 0;
-    let rolloutsDone = 0;
-    const maxRollouts = cfg.dynamicSampling.enabled ? cfg.dynamicSampling.maxRollouts : 1;
-    let droppedGroups = 0;
-    // The rollout phase changes no model: a stop request or an error here abandons the step and
-    // leaves the models at the previous one, which stopRun checkpoints.
-    try {
-      while (rolloutsDone < maxRollouts && groupsKept < cfg.promptsPerStep) {
-        const batch = loader.next(cfg.promptsPerStep);
-        const rcfg = rolloutConfig(
-          cfg,
-          deriveSeed(cfg.seed, SEED_PURPOSE.rollout, step, rolloutsDone),
-          false,
-          cfg.rollout.maxTurns,
-        );
-        const rollouts = runRollouts(
-          policy,
-          retriever,
-          batch.map((b) => b.tokens),
-          cfg.n,
-          rcfg,
-          stats,
-        );
-        const out = await (opts.interrupt ? opts.interrupt.abandonable(rollouts) : rollouts);
-        const tr = performance.now();
-        const sc = out.map(
-          (t) => scoreDetails(t.responseText, batch[t.promptIndex].example.goldenAnswers, sOpts).score,
-        );
-        const em = out.map((t) =>
-          metricScore('em', extractAnswer(t.responseText), batch[t.promptIndex].example.goldenAnswers),
-        );
-        rewardSeconds += (performance.now() - tr) / 1000;
-        // Group ids: (rollout round, prompt position) — unique within the step whatever the data sources.
-        const gid = out.map((t) => `${rolloutsDone}:${t.promptIndex}`);
-        let keep = out.map(() => true);
-        if (cfg.dynamicSampling.enabled) {
-          const signal = groupsWithSignal(sc, gid);
-          keep = gid.map((g) => signal.has(g));
-          droppedGroups += batch.length - signal.size;
-        }
-        const keptGroups = new Set<string>();
-        out.forEach((t, i) => {
-          if (!keep[i]) return;
-          if (!keptGroups.has(gid[i]) && groupsKept + keptGroups.size >= cfg.promptsPerStep) return;
-          keptGroups.add(gid[i]);
-          trajs.push(t);
-          scores.push(sc[i]);
-          ems.push(em[i]);
-          groupIds.push(gid[i]);
-          examples.push(batch[t.promptIndex].example);
-        });
-        groupsKept += keptGroups.size;
-        rolloutsDone++;
-      }
-    } catch (e) {
-      throw await stopRun(step - 1, loaderAtStart, e);
-    }
-
-    const metrics: Record<string, number> = { step };
-    Object.assign(metrics, rolloutMetrics(trajs));
-    metrics['train/em'] = ems.length ? ems.reduce((a, b) => a + b, 0) / ems.length : 0;
-    metrics['train/epoch'] = loader.state.epoch;
-    if (cfg.dynamicSampling.enabled) {
-      metrics['dapo/rollouts'] = rolloutsDone;
-      metrics['dapo/dropped_groups'] = droppedGroups;
-      metrics['dapo/kept_groups'] = groupsKept;
-    }
-
-    // ---- update ----
-    let problems: string[] = [];
-    let upd: Awaited<ReturnType<typeof rlUpdate>> | null = null;
-    if (trajs.length === 0) {
-      problems = ['no trajectory left after dynamic sampling (every group had equal rewards)'];
-    } else {
-      upd = await rlUpdate({ policy, ref, critic }, trajs, scores, groupIds, cfg, step - 1);
-      problems = upd.problems;
-      Object.assign(metrics, upd.metrics);
-    }
-    if (problems.length > 0) {
-      consecutiveBad++;
-      metrics['train/skipped'] = 1;
-      log(`step ${step}: update skipped: ${problems.join('; ')}`);
-      if (consecutiveBad >= cfg.maxConsecutiveBadSteps) {
-        metricsLog.append(metrics);
-        throw new TrainingDivergedError(
-          `stopping: ${consecutiveBad} consecutive steps had non-finite numbers (last: ${problems.join('; ')}). ` +
-            'Likely causes: a learning rate too high for this model (try a lower actor.lr / critic.lr), exploding log-prob ratios ' +
-            '(check actor.clipLow/clipHigh, dualClipC), or corrupted weights. Resume from the last checkpoint with a lower learning rate.',
-        );
-      }
-    } else {
-      consecutiveBad = 0;
-      metrics['train/skipped'] = 0;
-    }
-
-    // ---- validation ----
-    let testSeconds = 0;
-    if (cfg.val.every > 0 && valItems.length > 0 && (step % cfg.val.every === 0 || step === cfg.steps)) {
-      const tv = performance.now();
-      Object.assign(
-        metrics,
-        await validate(
-          policy,
-          retriever,
-          valItems,
-          cfg,
-          step,
-          join(runDir, 'val', `step-${String(step).padStart(6, '0')}.jsonl`),
-        ),
-      );
-      testSeconds = (performance.now() - tv) / 1000;
-    }
-
-    // ---- timing and throughput ----
-    const stepSeconds = (performance.now() - tStep) / 1000;
-    const genS = stats.generationMs / 1000;
-    metrics['timing_s/gen'] = genS;
-    metrics['timing_s/retrieval'] = stats.retrievalMs / 1000;
-    metrics['timing_s/reward'] = rewardSeconds;
-    if (upd) for (const [k, v] of Object.entries(upd.timing)) metrics[`timing_s/${k}`] = v;
-    metrics['timing_s/testing'] = testSeconds;
-    metrics['timing_s/save_checkpoint'] = lastSaveSeconds;
-    metrics['timing_s/step'] = stepSeconds;
-    const totalTokens = trajs.reduce((a, t) => a + t.promptTokens.length + t.responseTokens.length, 0);
-    metrics['perf/total_num_tokens'] = totalTokens;
-    metrics['perf/tokens_per_s'] = totalTokens / Math.max(1e-9, stepSeconds - testSeconds);
-    metrics['perf/gen_tokens_per_s'] = stats.generatedTokens / Math.max(1e-9, genS);
-    if (upd) {
-      const fwdS = upd.timing.old_log_prob + upd.timing.ref + upd.timing.values;
-      const passes = 1 + (ref ? 1 : 0) + (critic ? 1 : 0);
-      metrics['perf/forward_tokens_per_s'] = (upd.tokens.forward * passes) / Math.max(1e-9, fwdS);
-      metrics['perf/update_tokens_per_s'] =
-        (upd.tokens.update * (critic ? 2 : 1)) /
-        Math.max(1e-9, upd.timing.update_actor + upd.timing.update_critic);
-    }
-    writeRolloutSamples(
-      runDir,
-      step,
-      trajs.map((traj, i) => ({ traj, example: examples[i], score: scores[i], em: ems[i] })),
-      tok,
+/** A checkpoint every checkpoint.every steps and at the last step (atomic, keep-last-K). */
+async function checkpointPhase(run: Run, step: number): Promise<void> {
+  const { cfg } = run;
+  if (!(cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every === 0 || step === cfg.steps))) return;
+  const timing: Timing = {};
+  const models = { policy: run.models.policy, critic: run.models.critic };
+  try {
+    await timed(timing, 'save', () =>
+      saveCheckpoint(run.runDir, models, checkpointState(run, step, run.loader.state), cfg.checkpoint.keepLast),
     );
-    metricsLog.append(metrics);
-    lastMetrics = metrics;
-    opts.onStep?.(metrics);
-    const elapsed = (performance.now() - started) / 1000;
-    log(progressLine(metrics, cfg.steps, elapsed / (step - startStep)));
-
-    // ---- checkpoint ----
-    if (cfg.checkpoint.every > 0 && (step % cfg.checkpoint.every === 0 || step === cfg.steps)) {
-      const ts = performance.now();
-      try {
-        await saveCheckpoint(
-          runDir,
-          { policy, critic },
-          checkpointState(step, loader.state),
-          cfg.checkpoint.keepLast,
-        );
-        savedStep = step;
-      } catch (e) {
-        // A failed write (disk full, no permission) left the previous checkpoint intact; the run
-        // goes on and tries again at the next checkpoint, except at the end, where it must exist.
-        if (!(e instanceof CheckpointWriteError) || step === cfg.steps) throw e;
-        log(
-          `warning: ${e.message}; training continues, the next checkpoint is due at step ${Math.min(cfg.steps, step + cfg.checkpoint.every)}`,
-        );
-      }
-      lastSaveSeconds = (performance.now() - ts) / 1000;
-    }
+    run.savedStep = step;
+  } catch (e) {
+    // A failed write (disk full, no permission) left the previous checkpoint intact; the run
+    // goes on and tries again at the next checkpoint, except at the end, where it must exist.
+    if (!(e instanceof CheckpointWriteError) || step === cfg.steps) throw e;
+    run.log(
+      `warning: ${e.message}; training continues, the next checkpoint is due at step ${Math.min(cfg.steps, step + cfg.checkpoint.every)}`,
+    );
   }
-  // Close only what train() opened itself; an injected retriever belongs to the caller.
-  if (opts.retriever === undefined) await retriever?.close?.();
-  return { runDir, lastStep: cfg.steps, lastMetrics };
+  run.lastSaveSeconds = timing.save;
+}
+
+/**
+ * A stop request or a fatal error while the models still hold step `completed` (docs/faults.md):
+ * checkpoint that step if it is not on disk yet, and say how to resume.
+ */
+async function stopRun(run: Run, completed: number, loader: LoaderState, cause: unknown): Promise<Error> {
+  const { cfg } = run;
+  const signal = cause instanceof StepAbandoned ? cause.signal : null;
+  let where: string;
+  if (completed > run.savedStep) {
+    try {
+      const dir = await saveCheckpoint(
+        run.runDir,
+        { policy: run.models.policy, critic: run.models.critic },
+        checkpointState(run, completed, loader),
+        cfg.checkpoint.keepLast,
+      );
+      run.savedStep = completed;
+      where = `the checkpoint of step ${completed} is ${dir}`;
+    } catch (e) {
+      where = `no checkpoint of step ${completed}: ${(e as Error).message}`;
+    }
+  } else
+    where =
+      run.savedStep > 0
+        ? `the newest checkpoint (step ${run.savedStep}) is on disk`
+        : 'no step completed, nothing to checkpoint';
+  const head = signal
+    ? `${signal}: stopped after step ${completed} of ${cfg.steps}`
+    : `${(cause as Error)?.message ?? String(cause)}\n(stopped after step ${completed} of ${cfg.steps})`;
+  const err = new RunInterrupted(`${head}; ${where}. Resume with: ${resumeCommand()}`, signal ? signalExitCode(signal) : 1);
+  if (!signal) err.cause = cause;
+  return err;
+}
+
+function valFile(run: Run, step: number): string {
+  return join(run.runDir, 'val', `step-${String(step).padStart(6, '0')}.jsonl`);
 }

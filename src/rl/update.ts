@@ -15,6 +15,7 @@ import {
 import { applyKlPenalty, explainedVariance, policyLoss, valueLoss } from './losses.ts';
 import { lossMask, responseSlice, toPositions, trajectoryDatum } from './batch.ts';
 import { lrAt, type TrainConfig } from './config.ts';
+import { timed } from './timing.ts';
 
 export interface UpdateModels {
   policy: Trainer;
@@ -40,8 +41,6 @@ export interface UpdateResult {
   /** Tokens pushed through forward passes per phase (for tokens/s). */
   tokens: { forward: number; update: number };
 }
-
-const now = () => performance.now() / 1000;
 
 function firstNonFinite(arrs: readonly ArrayLike<number>[]): number {
   for (let i = 0; i < arrs.length; i++)
@@ -69,6 +68,36 @@ async function forwardAll(model: Trainer, datums: Datum[], chunk: number): Promi
   return out;
 }
 
+/**
+ * One update's working set, filled phase by phase: the step's trajectories as aligned datums,
+ * then old/reference log-probs and values, then advantages (and returns), then the mini-batch
+ * updates' metrics.
+ */
+interface UpdateBatch {
+  cfg: TrainConfig;
+  /** Prompt and response lengths per trajectory. */
+  P: number[];
+  R: number[];
+  datums: Datum[];
+  /** 1 at policy tokens (rewards go to the last one). */
+  policyMasks: Float32Array[];
+  /** The loss mask: policyMasks, or every response token when state masking is off. */
+  masks: Float32Array[];
+  scores: readonly number[];
+  groupIds: readonly GroupId[];
+  /** Forward passes run in chunks of this many datums (bounded memory on the embedded engine). */
+  chunk: number;
+  oldLogprobs?: Float32Array[];
+  refLogprobs?: Float32Array[];
+  oldValues?: Float32Array[];
+  advantages?: Float32Array[];
+  returns?: Float32Array[];
+  metrics: Record<string, number>;
+  problems: string[];
+  timing: UpdateResult['timing'];
+  tokens: UpdateResult['tokens'];
+}
+
 export async function rlUpdate(
   models: UpdateModels,
   trajectories: readonly Trajectory[],
@@ -80,68 +109,104 @@ export async function rlUpdate(
   const B = trajectories.length;
   if (scores.length !== B || groupIds.length !== B)
     throw new Error(`rlUpdate: ${B} trajectories, ${scores.length} scores, ${groupIds.length} group ids`);
-  const problems: string[] = [];
-  const timing = { old_log_prob: 0, ref: 0, values: 0, adv: 0, update_actor: 0, update_critic: 0 };
-  const P = trajectories.map((t) => t.promptTokens.length);
-  const R = trajectories.map((t) => t.responseTokens.length);
-  const policyMasks = trajectories.map((t) => Float32Array.from(t.policyMask));
+  if ((cfg.actor.klLoss.use || cfg.klInReward.use) && !models.ref)
+    throw new Error('rlUpdate: a KL term is on but no reference model was given');
+  if (cfg.algo === 'ppo' && !models.critic) throw new Error('rlUpdate: PPO needs a critic');
+  const b = updateBatch(trajectories, scores, groupIds, cfg);
+  const result = (): UpdateResult => ({ metrics: b.metrics, problems: b.problems, timing: b.timing, tokens: b.tokens });
+
+  await timed(b.timing, 'old_log_prob', () => oldLogprobPhase(models.policy, trajectories, b));
+  if (models.ref && (cfg.actor.klLoss.use || cfg.klInReward.use))
+    await timed(b.timing, 'ref', () => refLogprobPhase(models.ref!, b));
+  if (cfg.algo === 'ppo') await timed(b.timing, 'values', () => valuePhase(models.critic!, b));
+  checkForwardOutputs(b);
+  if (b.problems.length > 0) return result();
+
+  await timed(b.timing, 'adv', () => advantagePhase(b));
+  if (b.problems.length > 0) return result();
+
+  await miniBatchUpdates(models, b, step);
+  return result();
+}
+
+function updateBatch(
+  trajectories: readonly Trajectory[],
+  scores: readonly number[],
+  groupIds: readonly GroupId[],
+  cfg: TrainConfig,
+): UpdateBatch {
   const masks = trajectories.map((t) => lossMask(t.policyMask, cfg.actor.stateMasking));
   const datums = trajectories.map((t, i) => trajectoryDatum(t, masks[i]));
-  const forwardTokens = datums.reduce((a, d) => a + d.inputTokens.length, 0);
-  const chunk = Math.max(1, cfg.miniBatchPrompts * cfg.n);
-  const usesRef = cfg.actor.klLoss.use || cfg.klInReward.use;
-  if (usesRef && !models.ref) throw new Error('rlUpdate: a KL term is on but no reference model was given');
-  const isPpo = cfg.algo === 'ppo';
-  if (isPpo && !models.critic) throw new Error('rlUpdate: PPO needs a critic');
+  return {
+    cfg,
+    P: trajectories.map((t) => t.promptTokens.length),
+    R: trajectories.map((t) => t.responseTokens.length),
+    datums,
+    policyMasks: trajectories.map((t) => Float32Array.from(t.policyMask)),
+    masks,
+    scores,
+    groupIds,
+    chunk: Math.max(1, cfg.miniBatchPrompts * cfg.n),
+    metrics: {},
+    problems: [],
+    timing: { old_log_prob: 0, ref: 0, values: 0, adv: 0, update_actor: 0, update_critic: 0 },
+    tokens: { forward: datums.reduce((a, d) => a + d.inputTokens.length, 0), update: 0 },
+  };
+}
 
-  // ---- old log-probs, reference log-probs, values (no gradient) ----
-  let t0 = now();
-  const oldLogprobs =
-    cfg.actor.oldLogprobs === 'rollout'
+/** Per-response-token slices of a forward output field. */
+async function responseForward(
+  model: Trainer,
+  b: UpdateBatch,
+  field: 'logprobs' | 'values',
+): Promise<Float32Array[]> {
+  const out = await forwardAll(model, b.datums, b.chunk);
+  return out.map((o, i) => {
+    const a = o[field];
+    if (!a) throw new Error(`rlUpdate: the model returned no ${field} (does the critic have a value head?)`);
+    return Float32Array.from(responseSlice(a, b.P[i], b.R[i]));
+  });
+}
+
+/** π_old: recomputed with the policy after the rollout (spec §3), or the sampler's when configured. */
+async function oldLogprobPhase(policy: Trainer, trajectories: readonly Trajectory[], b: UpdateBatch): Promise<void> {
+  b.oldLogprobs =
+    b.cfg.actor.oldLogprobs === 'rollout'
       ? trajectories.map((t) => Float32Array.from(t.samplingLogprobs))
-      : (await forwardAll(models.policy, datums, chunk)).map((o, i) =>
-          Float32Array.from(responseSlice(o.logprobs, P[i], R[i])),
-        );
-  timing.old_log_prob = now() - t0;
-  let refLogprobs: Float32Array[] | undefined;
-  if (usesRef) {
-    t0 = now();
-    const refOut = await forwardAll(models.ref!, datums, chunk);
-    refLogprobs = refOut.map((o, i) => Float32Array.from(responseSlice(o.logprobs, P[i], R[i])));
-    timing.ref = now() - t0;
-  }
-  let oldValues: Float32Array[] | undefined;
-  if (isPpo) {
-    t0 = now();
-    const vOut = await forwardAll(models.critic!, datums, chunk);
-    oldValues = vOut.map((o, i) => {
-      if (!o.values) throw new Error('rlUpdate: the critic returned no values (does it have a value head?)');
-      return Float32Array.from(responseSlice(o.values, P[i], R[i]));
-    });
-    timing.values = now() - t0;
-  }
+      : await responseForward(policy, b, 'logprobs');
+}
+
+async function refLogprobPhase(ref: Trainer, b: UpdateBatch): Promise<void> {
+  b.refLogprobs = await responseForward(ref, b, 'logprobs');
+}
+
+async function valuePhase(critic: Trainer, b: UpdateBatch): Promise<void> {
+  b.oldValues = await responseForward(critic, b, 'values');
+}
+
+/** Non-finite numbers at loss-mask positions skip the update (reported, never applied). */
+function checkForwardOutputs(b: UpdateBatch): void {
   for (const [name, arr] of [
-    ['old log-probs', oldLogprobs],
-    ['reference log-probs', refLogprobs],
-    ['values', oldValues],
+    ['old log-probs', b.oldLogprobs],
+    ['reference log-probs', b.refLogprobs],
+    ['values', b.oldValues],
   ] as const) {
     if (!arr) continue;
-    const bad = firstNonFinite(arr.map((a, i) => a.map((x, t) => (masks[i][t] !== 0 ? x : 0))));
-    if (bad >= 0) problems.push(`non-finite ${name} (sequence ${bad})`);
+    const bad = firstNonFinite(arr.map((a, i) => a.map((x, t) => (b.masks[i][t] !== 0 ? x : 0))));
+    if (bad >= 0) b.problems.push(`non-finite ${name} (sequence ${bad})`);
   }
-  const metrics: Record<string, number> = {};
-  if (problems.length > 0)
-    return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
+}
 
-  // ---- rewards and advantages ----
-  t0 = now();
-  let tokenRewards = placeOutcomeRewards(scores as number[], policyMasks);
+/** Token rewards (outcome at the last policy token, KL penalty when in the reward) → advantages. */
+function advantagePhase(b: UpdateBatch): void {
+  const { cfg, masks, groupIds, scores, metrics } = b;
+  let tokenRewards = placeOutcomeRewards(scores as number[], b.policyMasks);
   if (cfg.klInReward.use) {
     const kl = applyKlPenalty(
       tokenRewards,
-      oldLogprobs,
-      refLogprobs!,
-      policyMasks,
+      b.oldLogprobs!,
+      b.refLogprobs!,
+      b.policyMasks,
       cfg.klInReward.coef,
       cfg.klInReward.estimator,
     );
@@ -149,35 +214,29 @@ export async function rlUpdate(
     metrics['critic/kl'] = kl.meanKl;
     metrics['critic/kl_coeff'] = cfg.klInReward.coef;
   }
-  const seqRewards = tokenRewards.map((r) => r.reduce((a, b) => a + b, 0));
-  let advantages: Float32Array[];
-  let returns: Float32Array[] | undefined;
+  const seqRewards = tokenRewards.map((r) => r.reduce((a, c) => a + c, 0));
   switch (cfg.algo) {
     case 'ppo': {
-      const g = gae(tokenRewards, oldValues!, masks, {
-        gamma: cfg.gae.gamma,
-        lambda: cfg.gae.lambda,
-        whiten: true,
-      });
-      advantages = g.advantages;
-      returns = g.returns;
+      const g = gae(tokenRewards, b.oldValues!, masks, { gamma: cfg.gae.gamma, lambda: cfg.gae.lambda, whiten: true });
+      b.advantages = g.advantages;
+      b.returns = g.returns;
       break;
     }
     case 'grpo':
-      advantages = broadcastToTokens(grpoAdvantages(seqRewards, groupIds, cfg.grpo), masks);
+      b.advantages = broadcastToTokens(grpoAdvantages(seqRewards, groupIds, cfg.grpo), masks);
       break;
     case 'rloo':
-      advantages = broadcastToTokens(rlooAdvantages(seqRewards, groupIds), masks);
+      b.advantages = broadcastToTokens(rlooAdvantages(seqRewards, groupIds), masks);
       break;
     case 'reinforce_plus_plus': {
       const r = reinforcePlusPlusAdvantages(tokenRewards, masks, cfg.gae.gamma);
-      advantages = r.advantages;
-      returns = r.returns;
+      b.advantages = r.advantages;
+      b.returns = r.returns;
       break;
     }
   }
-  timing.adv = now() - t0;
-  if (firstNonFinite(advantages) >= 0) problems.push('non-finite advantages');
+  const advantages = b.advantages!;
+  if (firstNonFinite(advantages) >= 0) b.problems.push('non-finite advantages');
   metrics['critic/score/mean'] = mean(scores as number[]);
   metrics['critic/score/max'] = Math.max(...scores);
   metrics['critic/score/min'] = Math.min(...scores);
@@ -188,162 +247,159 @@ export async function rlUpdate(
     advantages.map((a) => a.map((x) => -x)),
     masks,
   );
-  if (returns) metrics['critic/returns/mean'] = maskedMean(returns, masks);
-  if (oldValues && returns) {
-    metrics['critic/values/mean'] = maskedMean(oldValues, masks);
-    metrics['critic/vf_explained_var'] = explainedVariance(oldValues, returns, masks);
+  if (b.returns) metrics['critic/returns/mean'] = maskedMean(b.returns, masks);
+  if (b.oldValues && b.returns) {
+    metrics['critic/values/mean'] = maskedMean(b.oldValues, masks);
+    metrics['critic/vf_explained_var'] = explainedVariance(b.oldValues, b.returns, masks);
   }
-  if (problems.length > 0)
-    return { metrics, problems, timing, tokens: { forward: forwardTokens, update: 0 } };
+}
 
-  // ---- mini-batch updates ----
+/** Metric samples of the mini-batches, averaged at the end. */
+type MetricSamples = Map<string, number[]>;
+const pushSample = (acc: MetricSamples, k: string, v: number) => (acc.get(k) ?? acc.set(k, []).get(k)!).push(v);
+
+/** Epochs × mini-batches of actor (and critic) updates through the Trainer seam's custom loss. */
+async function miniBatchUpdates(models: UpdateModels, b: UpdateBatch, step: number): Promise<void> {
+  const { cfg } = b;
+  const B = b.datums.length;
   const mbSize = cfg.miniBatchPrompts * cfg.n;
   const actorLr = lrAt(step, cfg.actor.lr, cfg.actor.warmupRatio, cfg.steps);
   const criticLr = lrAt(step, cfg.critic.lr, cfg.critic.warmupRatio, cfg.steps);
-  metrics['actor/lr'] = actorLr;
-  const acc = new Map<string, number[]>();
-  const push = (k: string, v: number) => (acc.get(k) ?? acc.set(k, []).get(k)!).push(v);
-  let updateTokens = 0;
-  // Entropy is needed for the gradient only with an entropy bonus, but it is worth logging whenever the
-  // backend can return it (the embedded engine computes it in the same pass; hosted Tinker cannot).
-  const wantEntropy = cfg.actor.entropyCoef > 0 || models.policy.providesEntropy === true;
+  b.metrics['actor/lr'] = actorLr;
+  const acc: MetricSamples = new Map();
   for (let epoch = 0; epoch < cfg.epochs; epoch++) {
     for (let start = 0; start < B; start += mbSize) {
       const idx = Array.from({ length: Math.min(mbSize, B - start) }, (_, k) => start + k);
-      const mb = idx.map((i) => datums[i]);
-      updateTokens += mb.reduce((a, d) => a + d.inputTokens.length, 0);
-      // Actor
-      t0 = now();
-      let actorBad: string | null = null;
-      const actorFn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
-        // A zero gradient with loss 0: nothing accumulates, and the optimiser step is skipped below.
-        const zeros = () => ({
-          loss: 0,
-          dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)),
-        });
-        const logp = outputs.map((o, k) => responseSlice(o.logprobs, P[idx[k]], R[idx[k]]));
-        const ent = wantEntropy
-          ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]]))
-          : undefined;
-        const mbMasks = idx.map((i) => masks[i]);
-        const masked = (arrs: ArrayLike<number>[]) =>
-          arrs.map((a, k) => Array.from(a, (x, t) => (mbMasks[k][t] !== 0 ? x : 0)));
-        if (firstNonFinite(masked(logp)) >= 0) {
-          actorBad = 'non-finite log-probs in the actor forward';
-          return zeros();
-        }
-        if (ent && (ent.some((e, k) => e.length !== R[idx[k]]) || firstNonFinite(masked(ent)) >= 0)) {
-          actorBad = 'missing or non-finite entropy in the actor forward';
-          return zeros();
-        }
-        const res = policyLoss(
-          {
-            logprobs: logp,
-            oldLogprobs: idx.map((i) => oldLogprobs[i]),
-            advantages: idx.map((i) => advantages[i]),
-            masks: mbMasks,
-            refLogprobs: refLogprobs && idx.map((i) => refLogprobs![i]),
-            entropy: ent,
-          },
-          {
-            clipLow: cfg.actor.clipLow,
-            clipHigh: cfg.actor.clipHigh,
-            dualClipC: cfg.actor.dualClipC,
-            klCoef: cfg.actor.klLoss.use ? cfg.actor.klLoss.coef : 0,
-            klEstimator: cfg.actor.klLoss.estimator,
-            entropyCoef: cfg.actor.entropyCoef,
-            aggregation: cfg.actor.aggregation,
-          },
-        );
-        if (!Number.isFinite(res.loss)) {
-          actorBad = 'non-finite actor loss';
-          return zeros();
-        }
-        for (const [k, v] of Object.entries(res.metrics))
-          if (ent || k !== 'entropy_loss') push(`actor/${k}`, v);
-        return {
-          loss: res.loss,
-          dLogprobs: batch.map((d, k) => toPositions(res.dLogprobs[k], P[idx[k]], d.inputTokens.length)),
-          dEntropy:
-            ent && cfg.actor.entropyCoef > 0
-              ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length))
-              : undefined,
-        };
-      };
-      await models.policy.forwardBackward(mb, {
-        type: 'custom',
-        needsEntropy: wantEntropy,
-        fn: actorFn,
-      });
-      if (actorBad) {
-        // The returned gradient was all zeros, so the buffers hold nothing: skip the optimiser step.
-        problems.push(actorBad);
-      } else {
-        const gn = await safeOptimStep(models.policy, {
-          learningRate: actorLr,
-          beta1: cfg.actor.beta1,
-          beta2: cfg.actor.beta2,
-          eps: cfg.actor.eps,
-          weightDecay: cfg.actor.weightDecay,
-          gradClipNorm: cfg.actor.gradClip,
-        });
-        if (typeof gn === 'string') problems.push(`actor: ${gn}`);
-        else if (gn !== undefined) push('actor/grad_norm', gn);
-      }
-      timing.update_actor += now() - t0;
-      // Critic
-      if (isPpo) {
-        t0 = now();
-        let criticBad: string | null = null;
-        const criticFn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
-          const zeros = batch.map((d) => new Float32Array(d.inputTokens.length));
-          const vals = outputs.map((o, k) =>
-            responseSlice(o.values ?? new Float32Array(0), P[idx[k]], R[idx[k]]),
-          );
-          if (vals.some((v, k) => v.length !== R[idx[k]]) || firstNonFinite(vals) >= 0) {
-            criticBad = 'missing or non-finite values in the critic forward';
-            return { loss: 0, dLogprobs: zeros, dValues: zeros };
-          }
-          const res = valueLoss(
-            vals,
-            idx.map((i) => oldValues![i]),
-            idx.map((i) => returns![i]),
-            idx.map((i) => masks[i]),
-            { clip: cfg.critic.valueClip, aggregation: cfg.actor.aggregation },
-          );
-          if (!Number.isFinite(res.loss)) {
-            criticBad = 'non-finite value loss';
-            return { loss: 0, dLogprobs: zeros, dValues: zeros };
-          }
-          push('critic/vf_loss', res.metrics.vf_loss);
-          push('critic/vf_clipfrac', res.metrics.vf_clipfrac);
-          return {
-            loss: res.loss,
-            dLogprobs: zeros,
-            dValues: batch.map((d, k) => toPositions(res.dValues[k], P[idx[k]], d.inputTokens.length)),
-          };
-        };
-        await models.critic!.forwardBackward(mb, { type: 'custom', fn: criticFn });
-        if (criticBad) problems.push(criticBad);
-        else {
-          const gn = await safeOptimStep(models.critic!, {
-            learningRate: criticLr,
-            beta1: cfg.actor.beta1,
-            beta2: cfg.actor.beta2,
-            eps: cfg.actor.eps,
-            weightDecay: cfg.critic.weightDecay,
-            gradClipNorm: cfg.critic.gradClip,
-          });
-          if (typeof gn === 'string') problems.push(`critic: ${gn}`);
-          else if (gn !== undefined) push('critic/grad_norm', gn);
-        }
-        timing.update_critic += now() - t0;
-      }
+      b.tokens.update += idx.reduce((a, i) => a + b.datums[i].inputTokens.length, 0);
+      await timed(b.timing, 'update_actor', () => actorUpdate(models.policy, b, idx, actorLr, acc));
+      if (cfg.algo === 'ppo')
+        await timed(b.timing, 'update_critic', () => criticUpdate(models.critic!, b, idx, criticLr, acc));
     }
   }
-  for (const [k, v] of acc) metrics[k] = mean(v);
-  if (isPpo) metrics['critic/lr'] = criticLr;
-  return { metrics, problems, timing, tokens: { forward: forwardTokens, update: updateTokens } };
+  for (const [k, v] of acc) b.metrics[k] = mean(v);
+  if (cfg.algo === 'ppo') b.metrics['critic/lr'] = criticLr;
+}
+
+/** One actor mini-batch: clipped policy loss (+ KL loss, entropy bonus), then AdamW. */
+async function actorUpdate(policy: Trainer, b: UpdateBatch, idx: number[], lr: number, acc: MetricSamples): Promise<void> {
+  const { cfg, P, R } = b;
+  // Entropy is needed for the gradient only with an entropy bonus, but it is worth logging whenever the
+  // backend can return it (the embedded engine computes it in the same pass; hosted Tinker cannot).
+  const wantEntropy = cfg.actor.entropyCoef > 0 || policy.providesEntropy === true;
+  let bad: string | null = null;
+  const fn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
+    // A zero gradient with loss 0: nothing accumulates, and the optimiser step is skipped below.
+    const zeros = () => ({ loss: 0, dLogprobs: batch.map((d) => new Float32Array(d.inputTokens.length)) });
+    const logp = outputs.map((o, k) => responseSlice(o.logprobs, P[idx[k]], R[idx[k]]));
+    const ent = wantEntropy
+      ? outputs.map((o, k) => responseSlice(o.entropy ?? new Float32Array(0), P[idx[k]], R[idx[k]]))
+      : undefined;
+    const mbMasks = idx.map((i) => b.masks[i]);
+    const masked = (arrs: ArrayLike<number>[]) => arrs.map((a, k) => Array.from(a, (x, t) => (mbMasks[k][t] !== 0 ? x : 0)));
+    if (firstNonFinite(masked(logp)) >= 0) {
+      bad = 'non-finite log-probs in the actor forward';
+      return zeros();
+    }
+    if (ent && (ent.some((e, k) => e.length !== R[idx[k]]) || firstNonFinite(masked(ent)) >= 0)) {
+      bad = 'missing or non-finite entropy in the actor forward';
+      return zeros();
+    }
+    const res = policyLoss(
+      {
+        logprobs: logp,
+        oldLogprobs: idx.map((i) => b.oldLogprobs![i]),
+        advantages: idx.map((i) => b.advantages![i]),
+        masks: mbMasks,
+        refLogprobs: b.refLogprobs && idx.map((i) => b.refLogprobs![i]),
+        entropy: ent,
+      },
+      {
+        clipEpsLow: cfg.actor.clipEpsLow,
+        clipEpsHigh: cfg.actor.clipEpsHigh,
+        dualClipC: cfg.actor.dualClipC,
+        klCoef: cfg.actor.klLoss.use ? cfg.actor.klLoss.coef : 0,
+        klEstimator: cfg.actor.klLoss.estimator,
+        entropyCoef: cfg.actor.entropyCoef,
+        aggregation: cfg.actor.aggregation,
+      },
+    );
+    if (!Number.isFinite(res.loss)) {
+      bad = 'non-finite actor loss';
+      return zeros();
+    }
+    for (const [k, v] of Object.entries(res.metrics)) if (ent || k !== 'entropy_loss') pushSample(acc, `actor/${k}`, v);
+    return {
+      loss: res.loss,
+      dLogprobs: batch.map((d, k) => toPositions(res.dLogprobs[k], P[idx[k]], d.inputTokens.length)),
+      dEntropy:
+        ent && cfg.actor.entropyCoef > 0
+          ? batch.map((d, k) => toPositions(res.dEntropy[k], P[idx[k]], d.inputTokens.length))
+          : undefined,
+    };
+  };
+  await policy.forwardBackward(
+    idx.map((i) => b.datums[i]),
+    { type: 'custom', needsEntropy: wantEntropy, fn },
+  );
+  // A bad mini-batch returned an all-zero gradient, so the buffers hold nothing: skip the optimiser step.
+  if (bad) return void b.problems.push(bad);
+  const gn = await safeOptimStep(policy, {
+    learningRate: lr,
+    beta1: cfg.actor.beta1,
+    beta2: cfg.actor.beta2,
+    eps: cfg.actor.eps,
+    weightDecay: cfg.actor.weightDecay,
+    gradClipNorm: cfg.actor.gradClip,
+  });
+  if (typeof gn === 'string') b.problems.push(`actor: ${gn}`);
+  else if (gn !== undefined) pushSample(acc, 'actor/grad_norm', gn);
+}
+
+/** One critic mini-batch (PPO): clipped value loss, then the critic's own AdamW. */
+async function criticUpdate(critic: Trainer, b: UpdateBatch, idx: number[], lr: number, acc: MetricSamples): Promise<void> {
+  const { cfg, P, R } = b;
+  let bad: string | null = null;
+  const fn = (outputs: ForwardOutput[], batch: Datum[]): LossGradient => {
+    const zeros = batch.map((d) => new Float32Array(d.inputTokens.length));
+    const vals = outputs.map((o, k) => responseSlice(o.values ?? new Float32Array(0), P[idx[k]], R[idx[k]]));
+    if (vals.some((v, k) => v.length !== R[idx[k]]) || firstNonFinite(vals) >= 0) {
+      bad = 'missing or non-finite values in the critic forward';
+      return { loss: 0, dLogprobs: zeros, dValues: zeros };
+    }
+    const res = valueLoss(
+      vals,
+      idx.map((i) => b.oldValues![i]),
+      idx.map((i) => b.returns![i]),
+      idx.map((i) => b.masks[i]),
+      { clip: cfg.critic.valueClip, aggregation: cfg.actor.aggregation },
+    );
+    if (!Number.isFinite(res.loss)) {
+      bad = 'non-finite value loss';
+      return { loss: 0, dLogprobs: zeros, dValues: zeros };
+    }
+    pushSample(acc, 'critic/vf_loss', res.metrics.vf_loss);
+    pushSample(acc, 'critic/vf_clipfrac', res.metrics.vf_clipfrac);
+    return {
+      loss: res.loss,
+      dLogprobs: zeros,
+      dValues: batch.map((d, k) => toPositions(res.dValues[k], P[idx[k]], d.inputTokens.length)),
+    };
+  };
+  await critic.forwardBackward(
+    idx.map((i) => b.datums[i]),
+    { type: 'custom', fn },
+  );
+  if (bad) return void b.problems.push(bad);
+  const gn = await safeOptimStep(critic, {
+    learningRate: lr,
+    beta1: cfg.critic.beta1,
+    beta2: cfg.critic.beta2,
+    eps: cfg.critic.eps,
+    weightDecay: cfg.critic.weightDecay,
+    gradClipNorm: cfg.critic.gradClip,
+  });
+  if (typeof gn === 'string') b.problems.push(`critic: ${gn}`);
+  else if (gn !== undefined) pushSample(acc, 'critic/grad_norm', gn);
 }
 
 /**

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pretrain } from '../../src/world/pretrain.ts';
-import { formatTable, rerenderReport, runDemo } from '../../src/world/demo.ts';
+import { pretrain } from '../../src/demo/pretrain.ts';
+import { formatTable, rerenderReport, runDemo } from '../../src/demo/demo.ts';
 
 test('demo: pretrain → baselines → GRPO → eval → report, seeded', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-e2e-'));

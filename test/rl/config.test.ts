@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, parseConfig, lrAt, ConfigError, PRESETS } from '../../src/rl/config.ts';
+import { loadConfig, parseConfig, lrAt, ConfigError } from '../../src/rl/config.ts';
+import { WORLD_PRESETS } from '../../src/demo/presets.ts';
 import { flagsToOverrides } from '../../src/cli/commands/train.ts';
 
 const data = { data: { train: ['t.jsonl'] }, retriever: { type: 'none' } };
@@ -16,7 +17,7 @@ test('defaults are the reference values (spec §3), algorithm-dependent ones res
   assert.equal(grpo.actor.klLoss.estimator, 'low_var_kl');
   assert.equal(grpo.actor.klLoss.coef, 0.001);
   assert.equal(grpo.klInReward.use, false);
-  assert.equal(grpo.actor.clipLow, 0.2);
+  assert.equal(grpo.actor.clipEpsLow, 0.2);
   assert.equal(grpo.actor.entropyCoef, 0.001);
   assert.equal(grpo.actor.gradClip, 1);
   assert.equal(grpo.actor.aggregation, 'token-mean');
@@ -86,6 +87,7 @@ test('layers: preset ← file ← flags (flags win, objects merge key by key)', 
   writeFileSync(file, JSON.stringify({ steps: 9, actor: { entropyCoef: 0 }, rollout: { maxTurns: 3 } }));
   const cfg = loadConfig({
     preset: 'smoke',
+    presets: WORLD_PRESETS,
     file,
     overrides: flagsToOverrides({ steps: 4, lr: 0.5, stateMasking: false, algo: 'ppo', noRetriever: true }),
   });
@@ -94,7 +96,7 @@ test('layers: preset ← file ← flags (flags win, objects merge key by key)', 
   assert.equal(cfg.actor.entropyCoef, 0);
   assert.equal(cfg.actor.stateMasking, false);
   assert.equal(cfg.rollout.maxTurns, 3);
-  assert.equal(cfg.rollout.maxTurnTokens, (PRESETS.smoke.rollout as { maxTurnTokens: number }).maxTurnTokens);
+  assert.equal(cfg.rollout.maxTurnTokens, (WORLD_PRESETS.smoke.rollout as { maxTurnTokens: number }).maxTurnTokens);
   assert.equal(cfg.algo, 'ppo');
   assert.equal(cfg.retriever.type, 'none');
   assert.equal(cfg.n, 2); // the preset's n

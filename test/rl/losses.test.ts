@@ -95,8 +95,8 @@ test('policy loss gradients match finite differences (every aggregation, KL esti
       for (const dualClipC of [0, 3]) {
         finiteDiffCheck(
           {
-            clipLow: 0.2,
-            clipHigh: 0.28,
+            clipEpsLow: 0.2,
+            clipEpsHigh: 0.28,
             dualClipC,
             klCoef: 0.05,
             klEstimator,
@@ -116,8 +116,8 @@ test('policy loss by hand on one token (ratio clipping and dual clip)', () => {
     klEstimator: 'k1' as const,
     entropyCoef: 0,
     aggregation: 'token-mean' as const,
-    clipLow: 0.2,
-    clipHigh: 0.2,
+    clipEpsLow: 0.2,
+    clipEpsHigh: 0.2,
   };
   const one = (logp: number, adv: number, dualClipC = 0) =>
     policyLoss(
@@ -154,8 +154,8 @@ test('entropy without a bonus: measured (token mean over the mask), no gradient,
     klCoef: 0,
     klEstimator: 'k1' as const,
     aggregation: 'token-mean' as const,
-    clipLow: 0.2,
-    clipHigh: 0.2,
+    clipEpsLow: 0.2,
+    clipEpsHigh: 0.2,
   };
   const withEnt = policyLoss({ ...input, entropy: [[1.5, 9, 0.5]] }, { ...opts, entropyCoef: 0 });
   assert.ok(Math.abs(withEnt.metrics.entropy_loss - 1) < 1e-12); // (1.5 + 0.5) / 2; the masked 9 is ignored

@@ -68,8 +68,8 @@ async function paramGrads(stateMasking: boolean, perturb: boolean): Promise<Floa
           masks: [mask],
         },
         {
-          clipLow: 0.2,
-          clipHigh: 0.28,
+          clipEpsLow: 0.2,
+          clipEpsHigh: 0.28,
           dualClipC: 3,
           klCoef: 0.01,
           klEstimator: 'low_var_kl',

@@ -45,8 +45,8 @@ function run(
   adv: number[][],
 ) {
   const opts: PolicyLossOptions = {
-    clipLow: 0.2,
-    clipHigh: 0.2,
+    clipEpsLow: 0.2,
+    clipEpsHigh: 0.2,
     dualClipC: 3,
     klCoef: 0.1,
     klEstimator: 'low_var_kl',

@@ -108,8 +108,8 @@ export async function rlStep(
             entropy: outs.map((o) => o.entropy!),
           },
           {
-            clipLow: 0.2,
-            clipHigh: 0.2,
+            clipEpsLow: 0.2,
+            clipEpsHigh: 0.2,
             klCoef: 0.5,
             klEstimator: 'k3',
             entropyCoef: 0.05,

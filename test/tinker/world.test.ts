@@ -15,6 +15,7 @@ import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer } from '../../src/engine
 import { loadHfFolder } from '../../src/engine/io/hf.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { loadConfig } from '../../src/rl/config.ts';
+import { WORLD_PRESETS } from '../../src/demo/presets.ts';
 import { train } from '../../src/rl/trainer.ts';
 import type { TrainerSpec } from '../../src/policy/backends.ts';
 import { serveTrainer } from '../../src/cli/commands/serve-trainer.ts';
@@ -76,7 +77,7 @@ test('world smoke preset: GRPO through --backend tinker equals the in-process ru
   const quiet = { log: () => {} };
 
   // In process (sampling split per prompt as the Tinker client does; grads zeroed, see the note).
-  await train(loadConfig({ preset: 'smoke', overrides: overrides('local') }), {
+  await train(loadConfig({ preset: 'smoke', presets: WORLD_PRESETS, overrides: overrides('local') }), {
     ...quiet,
     createTrainer: async (spec: TrainerSpec) => {
       const e = await EmbeddedTrainer.load(spec.model, { seed: spec.seed });
@@ -95,6 +96,7 @@ test('world smoke preset: GRPO through --backend tinker equals the in-process ru
   t.after(() => server.close());
   const cfg = loadConfig({
     preset: 'smoke',
+    presets: WORLD_PRESETS,
     overrides: overrides('remote', {
       backend: 'tinker',
       backendOptions: { baseUrl: url, baseModel: 'world-tiny' },

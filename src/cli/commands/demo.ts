@@ -1,7 +1,7 @@
 // `search-r1 demo` (= `npm start`): the main job on the bundled world; prints the EM table.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { DEFAULT_DEMO, formatTable, rerenderReport, runDemo } from '../../world/demo.ts';
+import { DEFAULT_DEMO, formatTable, rerenderReport, runDemo } from '../../demo/demo.ts';
 import { readConfigFile } from '../../rl/config.ts';
 import { integerOption } from '../options.ts';
 import { addThreadsOption } from '../policy-options.ts';

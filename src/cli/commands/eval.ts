@@ -54,7 +54,7 @@ async function resolveWorld(o: EvalCliOptions): Promise<EvalCliOptions> {
     throw new Error(
       `${defaultModel}: no world base model here; make it with \`search-r1 pretrain\` or pass --model DIR`,
     );
-  const { prepareWorld } = await import('../../world/demo.ts');
+  const { prepareWorld } = await import('../../demo/world-cache.ts');
   const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
   const log = o.quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`);
   const { files, indexDir } = await prepareWorld(

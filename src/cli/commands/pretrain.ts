@@ -1,6 +1,6 @@
 // `search-r1 pretrain`: reproduce the bundled world's tiny base model (models/world-base).
 import type { Command } from 'commander';
-import { DEFAULT_PRETRAIN, parseMix, pretrain } from '../../world/pretrain.ts';
+import { DEFAULT_PRETRAIN, parseMix, pretrain } from '../../demo/pretrain.ts';
 import { integerOption, numberOption } from '../options.ts';
 import { addThreadsOption } from '../policy-options.ts';
 

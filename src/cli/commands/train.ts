@@ -2,8 +2,10 @@
 // Config layers: reference defaults ← --preset ← --config FILE ← flags.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { loadConfig, PRESETS, WORLD_DIR } from '../../rl/config.ts';
+import { loadConfig } from '../../rl/config.ts';
 import { RunInterrupt } from '../../rl/interrupt.ts';
+import { ALL_PRESETS } from '../../demo/presets.ts';
+import { WORLD_DIR } from '../../demo/world-cache.ts';
 import { train } from '../../rl/trainer.ts';
 import { integerOption, numberOption } from '../options.ts';
 import { dashboardCommand } from './dashboard.ts';
@@ -96,7 +98,7 @@ export function register(program: Command): void {
       'Train a search agent with GRPO or PPO (retrieved-token masking, checkpoints, exact --resume)',
     )
     .option('--config <file>', 'JSON config file (keys as in src/rl/config.ts)')
-    .option('--preset <name>', `preset under the file and flags (${Object.keys(PRESETS).join(', ')})`)
+    .option('--preset <name>', `preset under the file and flags (${Object.keys(ALL_PRESETS).join(', ')})`)
     .option('--algo <name>', 'grpo | ppo | rloo | reinforce_plus_plus')
     .option('--steps <n>', 'training steps', integerOption('steps'))
     .option('--run-dir <dir>', 'run folder (default runs/<name>)')
@@ -150,7 +152,7 @@ export function register(program: Command): void {
     .action(async (flags: TrainFlags & { retriever?: boolean }) => {
       // commander turns --no-retriever into retriever=false and --no-state-masking into stateMasking=false
       const f: TrainFlags = { ...flags, noRetriever: flags.retriever === false };
-      const cfg = loadConfig({ preset: f.preset, file: f.config, overrides: flagsToOverrides(f) });
+      const cfg = loadConfig({ preset: f.preset, presets: ALL_PRESETS, file: f.config, overrides: flagsToOverrides(f) });
       if (f.printConfig) {
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return;
@@ -160,7 +162,7 @@ export function register(program: Command): void {
         p.startsWith(WORLD_DIR),
       );
       if (usesWorld && !existsSync(`${WORLD_DIR}/bm25`)) {
-        const { prepareWorld } = await import('../../world/demo.ts');
+        const { prepareWorld } = await import('../../demo/world-cache.ts');
         const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
       }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildWorld, writeWorld } from '../../src/world/world.ts';
 import { entity } from '../../src/world/kb.ts';
-import { buildPretrainExamples, exampleText } from '../../src/world/pretrain-data.ts';
+import { buildPretrainExamples, exampleText } from '../../src/demo/pretrain-data.ts';
 import { Bm25Index, buildIndex } from '../../src/retrieval/bm25/index.ts';
 import { parseAction } from '../../src/protocol/actions.ts';
 import { extractAnswer, exactMatch, isValidSequence } from '../../src/protocol/rewards.ts';

@@ -7,7 +7,7 @@ import { exactMatch } from '../protocol/rewards.ts';
 import type { Method, MethodOptions } from '../eval/types.ts';
 import { DEFAULT_METHOD_OPTIONS } from '../eval/types.ts';
 import type { TrajectorySegment } from '../eval/report/render.ts';
-import type { QuestionType, WorldQuestion } from './questions.ts';
+import type { QuestionType, WorldQuestion } from '../world/questions.ts';
 
 export interface EvalRow {
   id: string;

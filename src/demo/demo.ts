@@ -19,7 +19,9 @@ import { rag } from '../eval/methods/rag.ts';
 import { r1, searchR1 } from '../eval/methods/search-r1.ts';
 import type { Method, MethodOptions } from '../eval/types.ts';
 import { renderReport, type Chart, type Table, type TrajectoryView } from '../eval/report/render.ts';
-import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World, type WorldFiles } from './world.ts';
+import { DEFAULT_WORLD_SEED, type World } from '../world/world.ts';
+import { prepareWorld } from './world-cache.ts';
+import { WORLD_PRESETS } from './presets.ts';
 import { emByRelation, emByType, evalMethod, evalSubset, type EmTable, type EvalRow } from './evaluate.ts';
 import { instructExamples, sftExamples, supervisedTune } from './sft.ts';
 
@@ -124,22 +126,6 @@ const METHOD_LABEL: Record<string, string> = {
   'search-r1-instruct': 'Search-R1 (GRPO from instruct)',
 };
 
-export async function prepareWorld(worldSeed: number, cacheDir: string, log: (l: string) => void): Promise<{ world: World; files: WorldFiles; indexDir: string }> {
-  const dir = resolve(cacheDir, `world-${worldSeed}`);
-  const world = buildWorld({ seed: worldSeed });
-  const files = await writeWorld(world, dir);
-  const indexDir = join(dir, 'bm25');
-  // The corpus is a pure function of the seed, so a built index of the same corpus is reused.
-  const stamp = join(indexDir, 'world-corpus.json');
-  const want = JSON.stringify({ worldSeed, passages: world.passages.length, bytes: readFileSync(files.corpus).length });
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
-    log(`[demo] indexing ${world.passages.length} passages with BM25 → ${indexDir}`);
-    await buildIndex(files.corpus, indexDir);
-    writeFileSync(stamp, want);
-  }
-  return { world, files, indexDir };
-}
-
 /** The policy at the end of a training run: its newest checkpoint. */
 async function trainedPolicy(runDir: string, seed: number): Promise<Trainer> {
   const ck = latestCheckpoint(runDir);
@@ -211,6 +197,7 @@ export async function runDemo(options: Partial<DemoOptions> & { name: string }):
     const dir = join(runDir, 'train', key);
     const cfg = loadConfig({
       preset: 'world',
+      presets: WORLD_PRESETS,
       overrides: mergeLayers(
         {
           name: `${o.name}-${key}`,

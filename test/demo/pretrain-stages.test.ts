@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatMix, parseMix, pretrain } from '../../src/world/pretrain.ts';
+import { formatMix, parseMix, pretrain } from '../../src/demo/pretrain.ts';
 
 test('--mix: parsed, printed back, bad modes and values named', () => {
   const mix = parseMix('guess=0.6,search_copy=0.4');

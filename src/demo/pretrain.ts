@@ -8,12 +8,16 @@ import { tmpdir } from 'node:os';
 import type { ModelConfig } from '../engine/config.ts';
 import { countParameters } from '../engine/config.ts';
 import { HfTokenizer, SEARCH_R1_TAGS, trainBpeTokenizer, type TokenizerFiles } from '../engine/tokenizer.ts';
-import { parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
+import { loadHfFolder, parseHfConfig, saveHfFolder } from '../engine/io/hf.ts';
+import { Model } from '../engine/model.ts';
+import { EmbeddedTrainer } from '../policy/embedded.ts';
+import { encodeExample, lmBatch } from './lm-batch.ts';
+import { supervisedTune } from './sft.ts';
 import type { AdamWParams, Datum, Trainer } from '../core/trainer.ts';
 import type { Tokenizer } from '../core/tokenizer.ts';
 import { Bm25Index, buildIndex } from '../retrieval/bm25/index.ts';
 import { buildPretrainExamples, exampleText, type PretrainExample, type TrajectoryMode } from './pretrain-data.ts';
-import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World } from './world.ts';
+import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World } from '../world/world.ts';
 import { Rng } from '../core/rng.ts';
 
 export interface PretrainOptions {
@@ -106,36 +110,9 @@ export function lrAt(step: number, total: number, peak: number, warmupFrac: numb
 }
 
 /** Token ids of one example, encoded piece by piece as a rollout does (prompt, turns, injected blocks), then EOS. */
-export function encodeExample(tok: Pick<Tokenizer, 'encode'>, e: PretrainExample, maxLen: number, eos: number): number[] {
-  const ids: number[] = e.prompt ? tok.encode(e.prompt) : [];
-  for (const s of e.segments) ids.push(...tok.encode(s.text));
-  ids.push(eos);
-  return ids.slice(0, maxLen);
-}
-
-/**
- * Mean-token cross-entropy batch: weights 1/T so the summed loss is the mean over the batch's
- * trained tokens. `from[i]` (optional): the first position of sequence i whose token is trained
- * (SFT trains only the completion, not the prompt).
- */
-export function lmBatch(seqs: number[][], from?: number[]): Datum[] {
-  const start = (i: number) => Math.max(1, from?.[i] ?? 1);
-  const T = seqs.reduce((a, s, i) => a + Math.max(0, s.length - start(i)), 0);
-  return seqs.map((s, i) => {
-    const w = new Float32Array(s.length - 1);
-    // Position j predicts token j+1: train positions j ≥ start−1.
-    for (let j = start(i) - 1; j < w.length; j++) w[j] = 1 / Math.max(1, T);
-    return { inputTokens: s.slice(0, -1), targetTokens: s.slice(1), weights: w };
-  });
-}
-
 /** A fresh embedded trainer (engine-core's EmbeddedTrainer over a randomly initialised Model). */
-export async function freshEmbeddedTrainer(config: ModelConfig, tokenizer: HfTokenizer, seed: number): Promise<Trainer & { model?: unknown }> {
-  const { Model } = await import('../engine/model.ts');
-  const embedded = (await import(new URL('../policy/embedded.ts', import.meta.url).href)) as {
-    EmbeddedTrainer: { fromModel(model: unknown, tokenizer: HfTokenizer, opts?: Record<string, unknown>): Trainer };
-  };
-  return embedded.EmbeddedTrainer.fromModel(new Model(config, { seed }), tokenizer, {});
+export function freshEmbeddedTrainer(config: ModelConfig, tokenizer: HfTokenizer, seed: number): Trainer {
+  return EmbeddedTrainer.fromModel(new Model(config, { seed }), tokenizer, {});
 }
 
 /** Every pretraining example: the real world's pretrain split, then the shadow worlds'. Deterministic. */
@@ -282,8 +259,6 @@ export async function pretrain(options: Partial<PretrainOptions> & { out: string
  * running it on a saved phase-1 model gives the same result as one `pretrain` run.
  */
 export async function readingPhase(o: PretrainOptions, examples: PretrainExample[], log: (l: string) => void): Promise<void> {
-  const { EmbeddedTrainer } = await import('../policy/embedded.ts');
-  const { supervisedTune } = await import('./sft.ts');
   // RAG examples whose answer is in the documents, and correct search-and-copy trajectories: both
   // trained on their final answer only, so copying is learned in both formats while the first
   // move of a trajectory (guess or search) is left as phase 1 made it.
@@ -295,7 +270,6 @@ export async function readingPhase(o: PretrainOptions, examples: PretrainExample
   await supervisedTune(trainer, reading, { steps: o.readingSteps, batchSize: 16, learningRate: o.readingLr, seed: o.seed, lastSegmentOnly: true, log: (l) => log(l.replace('[sft]', '[pretrain] reading')) });
   const tmp = `${o.out}.reading-${process.pid}`;
   await trainer.saveWeights(tmp);
-  const { loadHfFolder } = await import('../engine/io/hf.ts');
   const loaded = loadHfFolder(tmp, {});
   const tokFiles = { tokenizerJson: JSON.parse(readFileSync(join(o.out, 'tokenizer.json'), 'utf8')), tokenizerConfig: JSON.parse(readFileSync(join(o.out, 'tokenizer_config.json'), 'utf8')) };
   saveHfFolder(o.out, { config: loaded.config, tensors: loaded.tensors, tokenizer: tokFiles, dtype: 'F32' });
@@ -318,7 +292,6 @@ async function saveModel(trainer: Trainer, config: ModelConfig, tokFiles: Tokeni
   // files so the folder is complete and canonical whatever the trainer adds.
   const tmp = `${scratch}-final`;
   await trainer.saveWeights(tmp);
-  const { loadHfFolder } = await import('../engine/io/hf.ts');
   const loaded = loadHfFolder(tmp, {});
   saveHfFolder(o.out, { config, tensors: loaded.tensors, tokenizer: tokFiles, dtype: 'F32' });
   rmSync(tmp, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lmBatch, lrAt, modelConfigFor } from '../../src/world/pretrain.ts';
+import { lrAt, modelConfigFor } from '../../src/demo/pretrain.ts';
+import { lmBatch } from '../../src/demo/lm-batch.ts';
 import { countParameters } from '../../src/engine/config.ts';
 
 test('lrAt: linear warmup to the peak, cosine down to 10%', () => {

@@ -12,10 +12,10 @@ import type { Tokenizer } from '../core/tokenizer.ts';
 import { renderPrompt } from '../eval/methods/common.ts';
 import { DIRECT_SYSTEM } from '../eval/methods/direct.ts';
 import { ragSystem } from '../eval/methods/rag.ts';
-import { entity, type Entity, type KnowledgeBase } from './kb.ts';
-import { wikiContents } from './passages.ts';
-import type { WorldQuestion } from './questions.ts';
-import type { World } from './world.ts';
+import { entity, type Entity, type KnowledgeBase } from '../world/kb.ts';
+import { wikiContents } from '../world/passages.ts';
+import type { WorldQuestion } from '../world/questions.ts';
+import type { World } from '../world/world.ts';
 import { Rng } from '../core/rng.ts';
 
 export type TrajectoryMode = 'search_copy' | 'guess' | 'wrong_query' | 'wrong_span';

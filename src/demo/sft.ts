@@ -8,8 +8,8 @@ import { normalizeQuestion } from '../protocol/prompt.ts';
 import { renderPrompt } from '../eval/methods/common.ts';
 import { DIRECT_SYSTEM } from '../eval/methods/direct.ts';
 import { buildPretrainExamples, type PretrainExample } from './pretrain-data.ts';
-import { encodeExample, lmBatch } from './pretrain.ts';
-import type { World } from './world.ts';
+import { encodeExample, lmBatch } from './lm-batch.ts';
+import type { World } from '../world/world.ts';
 import { Rng } from '../core/rng.ts';
 
 export interface SftOptions {
