@@ -19,6 +19,7 @@ import { loadConfig, type TrainConfig } from '../src/rl/config.ts';
 import { WORLD_PRESETS } from '../src/demo/presets.ts';
 import { encodePrompt, rolloutConfig, train } from '../src/rl/trainer.ts';
 import { emptyRolloutStats, runRollouts } from '../src/rollout/rollout.ts';
+import { searchR1Env } from '../src/rollout/search-env.ts';
 import { readQaFile } from '../src/data/qa.ts';
 
 const { values: args } = parseArgs({
@@ -174,11 +175,11 @@ try {
   let wasted = 0;
   for (let r = 0; r < reps; r++) {
     const a = emptyRolloutStats();
-    await runRollouts(policy, idx, ids, n, rc, a);
+    await runRollouts(policy, searchR1Env({ retriever: idx }), ids, n, rc, a);
     if (r === 0 || a.generationMs < ours.generationMs) ours = a;
     const peer = new NoStopSampler(policy);
     const b = emptyRolloutStats();
-    await runRollouts(peer, idx, ids, n, rc, b);
+    await runRollouts(peer, searchR1Env({ retriever: idx }), ids, n, rc, b);
     if (r === 0 || b.generationMs < theirs.generationMs) {
       theirs = b;
       wasted = peer.wastedTokens;

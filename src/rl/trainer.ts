@@ -12,7 +12,9 @@ import type { Retriever } from '../core/retriever.ts';
 import type { RolloutConfig, Trajectory } from '../rollout/types.ts';
 import { normalizeQuestion, searchR1UserPrompt } from '../protocol/prompt.ts';
 import { readQaFile } from '../data/qa.ts';
-import { extractAnswer, metricScore, scoreDetails, type ScoreOptions } from '../protocol/rewards.ts';
+import { extractAnswer, metricScore, type ScoreOptions } from '../protocol/rewards.ts';
+import type { Env } from '../core/env.ts';
+import { searchR1Env } from '../rollout/search-env.ts';
 import { createTrainer as defaultCreateTrainer, type TrainerSpec } from '../policy/backends.ts';
 import { emptyRolloutStats, runRollouts, type RolloutStats } from '../rollout/rollout.ts';
 import { groupsWithSignal, type GroupId } from './advantages.ts';
@@ -154,8 +156,12 @@ export function rolloutConfig(
     topP: greedy ? 1 : r.topP,
     topK: greedy ? undefined : r.topK || undefined,
     seed,
-    searchEnabled: r.searchEnabled, // runRollouts also needs a retriever to search
   };
+}
+
+/** A run's environment: Search-R1 over its retriever (none when rollout.searchEnabled is off), its reward. */
+export function runEnv(cfg: TrainConfig, retriever: Retriever | null): Env {
+  return searchR1Env({ retriever: cfg.rollout.searchEnabled ? retriever : null, score: scoreOptions(cfg) });
 }
 
 function scoreOptions(cfg: TrainConfig): ScoreOptions {
@@ -168,7 +174,7 @@ function scoreOptions(cfg: TrainConfig): ScoreOptions {
 /** Greedy validation over EVERY validation question (the last partial batch included). */
 export async function validate(
   sampler: Sampler,
-  retriever: Retriever | null,
+  env: Env,
   items: PromptItem[],
   cfg: TrainConfig,
   step: number,
@@ -187,21 +193,21 @@ export async function validate(
     );
     const trajs = await runRollouts(
       sampler,
-      retriever,
+      env,
       batch.map((x) => x.tokens),
       1,
       rcfg,
     );
     trajs.forEach((t) => {
       const ex = batch[t.promptIndex].example;
-      const d = scoreDetails(t.responseText, ex.goldenAnswers, scoreOptions(cfg));
+      const score = env.reward(t.responseText, ex.goldenAnswers);
       const em = metricScore('em', extractAnswer(t.responseText), ex.goldenAnswers);
       const s =
         perSource.get(ex.dataSource) ??
         perSource.set(ex.dataSource, { score: [], em: [] }).get(ex.dataSource)!;
-      s.score.push(d.score);
+      s.score.push(score);
       s.em.push(em);
-      if (outFile) lines.push(JSON.stringify(sampleLine(t, ex, d.score, em, sampler.tokenizer)));
+      if (outFile) lines.push(JSON.stringify(sampleLine(t, ex, score, em, sampler.tokenizer)));
     });
     all.push(...trajs);
   }
@@ -233,6 +239,8 @@ interface Run {
   checkpoint: ResumePoint | null;
   models: UpdateModels;
   retriever: Retriever | null;
+  /** The task's environment (Search-R1 over `retriever`) that rollouts drive. */
+  env: Env;
   /** The retriever is train()'s own (opened from the config), so train() closes it. */
   ownsRetriever: boolean;
   loader: PromptLoader<PromptItem>;
@@ -361,6 +369,7 @@ async function openRun(
     checkpoint,
     models,
     retriever,
+    env: runEnv(cfg, retriever),
     ownsRetriever,
     loader: new PromptLoader(trainItems, cfg.seed, cfg.data.shuffle, undefined, strataKeys(cfg, trainItems)),
     valItems,
@@ -421,7 +430,7 @@ async function initialValidation(run: Run): Promise<Record<string, number> | nul
   if (!cfg.val.beforeTrain || run.valItems.length === 0) return null;
   const timing: Timing = {};
   const vm = await timed(timing, 'testing', () =>
-    validate(run.models.policy, run.retriever, run.valItems, cfg, 0, valFile(run, 0)),
+    validate(run.models.policy, run.env, run.valItems, cfg, 0, valFile(run, 0)),
   );
   const metrics = { step: 0, ...vm, 'timing_s/testing': timing.testing };
   run.metricsLog.append(metrics);
@@ -456,7 +465,6 @@ function newStepBatch(step: number): StepBatch {
  */
 async function rolloutPhase(run: Run, batch: StepBatch): Promise<void> {
   const { cfg, loader } = run;
-  const sOpts = scoreOptions(cfg);
   const maxRounds = cfg.dynamicSampling.enabled ? cfg.dynamicSampling.maxRollouts : 1;
   let groupsKept = 0;
   let rounds = 0;
@@ -471,7 +479,7 @@ async function rolloutPhase(run: Run, batch: StepBatch): Promise<void> {
     );
     const rollouts = runRollouts(
       run.models.policy,
-      run.retriever,
+      run.env,
       prompts.map((b) => b.tokens),
       cfg.n,
       rcfg,
@@ -481,7 +489,7 @@ async function rolloutPhase(run: Run, batch: StepBatch): Promise<void> {
     const { sc, em } = await timed(batch.timing, 'reward', () => {
       const gold = (t: Trajectory) => prompts[t.promptIndex].example.goldenAnswers;
       return {
-        sc: out.map((t) => scoreDetails(t.responseText, gold(t), sOpts).score),
+        sc: out.map((t) => run.env.reward(t.responseText, gold(t))),
         em: out.map((t) => metricScore('em', extractAnswer(t.responseText), gold(t))),
       };
     });
@@ -553,7 +561,7 @@ async function validationPhase(run: Run, batch: StepBatch): Promise<void> {
   const due = cfg.val.every > 0 && (batch.step % cfg.val.every === 0 || batch.step === cfg.steps);
   if (!due || run.valItems.length === 0) return;
   const vm = await timed(batch.timing, 'testing', () =>
-    validate(run.models.policy, run.retriever, run.valItems, cfg, batch.step, valFile(run, batch.step)),
+    validate(run.models.policy, run.env, run.valItems, cfg, batch.step, valFile(run, batch.step)),
   );
   Object.assign(batch.metrics, vm);
 }

@@ -1,26 +1,19 @@
-// The multi-turn Search-R1 rollout (spec §1, the paper's Algorithm 1) over a batch.
+// The multi-turn rollout (the paper's Algorithm 1, docs/protocol.md) over a batch, driving an Env
+// (src/core/env.ts; Search-R1's is src/rollout/search-env.ts).
 //
 // Each turn: every active trajectory's context goes to ONE sampler.sample call (the first turn
-// samples n completions per prompt), every search query of the turn goes to ONE retriever.search
-// call, and the environment's reply (information block or invalid-action message) is appended as
-// injected tokens (mask 0). Token-in/token-out: policy tokens are kept exactly as sampled; only
-// injected text is encoded.
+// samples n completions per prompt), every tool call of the turn goes to ONE env.call (Search-R1:
+// one retriever.search), and the environment's reply (information block or invalid-action
+// message) is appended as injected tokens (mask 0). Token-in/token-out: policy tokens are kept
+// exactly as sampled; only injected text is encoded.
 //
 // Turn budget: `maxTurns` turns whose search is executed (the reference's max_turns), then one
 // final turn whose search is NOT executed. Before the final turn the model is told nothing new
 // (as the reference): it sees the last observation and generates once more; a search there ends
 // the trajectory with finish 'max_turns' and nothing is appended after it.
 import type { Completion, Sampler } from '../core/sampler.ts';
-import type { Hit, Retriever } from '../core/retriever.ts';
+import type { Env, ToolResult } from '../core/env.ts';
 import type { RolloutConfig, Trajectory, TrajectoryFinish, TurnRecord } from './types.ts';
-import {
-  parseAction,
-  informationBlock,
-  INVALID_ACTION_MESSAGE,
-  STOP_SEQUENCES,
-} from '../protocol/actions.ts';
-import { formatPassages } from '../protocol/passages.ts';
-import { encodeObservation } from './observation.ts';
 
 /** Work counters of one rollout call, for timings and tokens/s. */
 export interface RolloutStats {
@@ -68,7 +61,7 @@ function turnSeed(seed: number | undefined, turn: number): number | undefined {
 
 export async function runRollouts(
   sampler: Sampler,
-  retriever: Retriever | null,
+  env: Env,
   prompts: number[][],
   n: number,
   cfg: RolloutConfig,
@@ -102,7 +95,6 @@ export async function runRollouts(
       });
     }
   });
-  const searchOn = cfg.searchEnabled && retriever !== null;
 
   const append = (s: State, tokens: number[], text: string, policy: boolean, logprobs?: number[]) => {
     for (let k = 0; k < tokens.length; k++) {
@@ -132,7 +124,7 @@ export async function runRollouts(
     const out = await sampler.sample({
       prompts: contexts,
       maxTokens,
-      stop: [...STOP_SEQUENCES],
+      stop: [...env.stop],
       temperature: cfg.temperature,
       topP: cfg.topP,
       topK: cfg.topK,
@@ -168,19 +160,22 @@ export async function runRollouts(
       }
       append(s, c.tokens, text, true, c.logprobs);
       stats.generatedTokens += c.tokens.length;
-      const action = parseAction(text);
-      const record: TurnRecord = { text, action: action ? action.type : 'invalid' };
+      const action = env.parse(text);
+      const record: TurnRecord = {
+        text,
+        action: action.type === 'answer' ? 'answer' : action.type === 'call' ? 'search' : 'invalid',
+      };
       s.turns.push(record);
-      if (action?.type === 'answer') {
+      if (action.type === 'answer') {
         record.answer = action.content;
         s.answer = action.content;
         s.numValidActions++;
         s.finish = 'answer';
-      } else if (action?.type === 'search') {
+      } else if (action.type === 'call') {
         record.query = action.content;
-        if (searchOn) s.numValidActions++;
+        if (action.valid) s.numValidActions++;
         if (finalTurn) s.finish = 'max_turns';
-        else if (!searchOn) injectInvalid(s);
+        else if (!action.valid) injectInvalid(s);
         else searches.push({ s, record });
       } else if (finish === 'eos') {
         s.finish = 'eos';
@@ -193,10 +188,10 @@ export async function runRollouts(
       }
     });
 
-    // ---- retrieval: one call for all of the turn's queries ----
+    // ---- tool calls (retrieval): one call for all of the turn's queries ----
     if (searches.length > 0) {
       const t1 = performance.now();
-      const results: Hit[][] = await retriever!.search(
+      const results: ToolResult[] = await env.call(
         searches.map((q) => q.record.query!),
         cfg.topk,
       );
@@ -204,14 +199,14 @@ export async function runRollouts(
       stats.searchCalls++;
       if (results.length !== searches.length) {
         throw new Error(
-          `runRollouts: the retriever returned ${results.length} result lists for ${searches.length} queries`,
+          `runRollouts: the environment returned ${results.length} results for ${searches.length} calls`,
         );
       }
       searches.forEach(({ s, record }, k) => {
-        record.hits = results[k];
+        if (results[k].hits) record.hits = results[k].hits;
         s.numSearches++;
         const budgetObs = Math.min(cfg.maxObsTokens, remaining(s));
-        const obs = encodeObservation(tok, informationBlock(formatPassages(results[k])), budgetObs);
+        const obs = env.encodeReply(tok, results[k].reply, budgetObs);
         if (obs === null) {
           s.finish = 'length';
           return;
@@ -224,13 +219,13 @@ export async function runRollouts(
   }
 
   function injectInvalid(s: State): void {
-    const ids = tok.encode(INVALID_ACTION_MESSAGE);
-    if (ids.length > remaining(s)) {
+    const reply = env.encodeReply(tok, env.invalidReply, remaining(s));
+    if (reply === null) {
       s.finish = 'length';
       return;
     }
-    append(s, ids, INVALID_ACTION_MESSAGE, false);
-    stats.injectedTokens += ids.length;
+    append(s, reply.tokens, reply.text, false);
+    stats.injectedTokens += reply.tokens.length;
   }
 
   return states.map((s) => ({

@@ -17,8 +17,6 @@ export interface RolloutConfig {
   topP: number;
   topK?: number;
   seed?: number;
-  /** false: the R1 baseline (no retriever); a <search> gets the invalid-action message. */
-  searchEnabled: boolean;
 }
 
 export type TurnAction = 'search' | 'answer' | 'invalid';

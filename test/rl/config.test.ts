@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig, lrAt, ConfigError } from '../../src/rl/config.ts';
-import { WORLD_PRESETS } from '../../src/demo/presets.ts';
+import { ALL_PRESETS, WORLD_PRESETS } from '../../src/demo/presets.ts';
 import { flagsToOverrides } from '../../src/cli/commands/train.ts';
 
 const data = { data: { train: ['t.jsonl'] }, retriever: { type: 'none' } };
@@ -71,7 +71,7 @@ test('unknown and mistyped keys are reported by their path, with the file name',
     new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`),
   );
   assert.throws(
-    () => loadConfig({ preset: 'nope' }),
+    () => loadConfig({ preset: 'nope', presets: ALL_PRESETS }),
     /unknown preset "nope" \(known: reference, world, smoke\)/,
   );
   assert.throws(

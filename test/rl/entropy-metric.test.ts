@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import type { LossSpec, Trainer } from '../../src/core/trainer.ts';
 import { runRollouts } from '../../src/rollout/rollout.ts';
+import { searchR1Env } from '../../src/rollout/search-env.ts';
 import { rlUpdate } from '../../src/rl/update.ts';
 import { fakeConfig } from './task.ts';
 import { KB_TEMPLATE, kbTask, tinyConfig } from './kb-learning.ts';
@@ -15,7 +16,7 @@ test('entropy is measured with entropyCoef 0 when the policy provides it, and no
   const prompts = task.train
     .slice(0, 2)
     .map((q) => task.tok.encode(KB_TEMPLATE.replace('{question}', q.question)));
-  const trajectories = await runRollouts(policy, task.retriever, prompts, 2, {
+  const trajectories = await runRollouts(policy, searchR1Env({ retriever: task.retriever }), prompts, 2, {
     maxTurns: 1,
     topk: 1,
     maxTurnTokens: 6,
@@ -23,7 +24,6 @@ test('entropy is measured with entropyCoef 0 when the policy provides it, and no
     maxTotalTokens: 120,
     temperature: 1,
     topP: 1,
-    searchEnabled: true,
     seed: 1,
   });
   const scores = trajectories.map((t) => t.sampleIndex);

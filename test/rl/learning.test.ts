@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import { parseConfig } from '../../src/rl/config.ts';
-import { encodePrompt, train, validate } from '../../src/rl/trainer.ts';
+import { encodePrompt, runEnv, train, validate } from '../../src/rl/trainer.ts';
 import { readMetrics } from '../../src/rl/metrics.ts';
 import { kbTask, warmStartedModel, KB_TEMPLATE } from './kb-learning.ts';
 
@@ -96,7 +96,7 @@ async function learn(algo: 'grpo' | 'ppo') {
     example: e,
     tokens: encodePrompt(task.tok, e.question, KB_TEMPLATE),
   }));
-  const noSearch = await validate(trained, null, items, cfg, 0);
+  const noSearch = await validate(trained, runEnv(cfg, null), items, cfg, 0);
   assert.ok(
     noSearch['val/em/kb'] <= 0.2,
     `${algo}: without the retriever val EM is ${noSearch['val/em/kb']}`,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
 import type { Trainer } from '../../src/core/trainer.ts';
 import { runRollouts } from '../../src/rollout/rollout.ts';
+import { searchR1Env } from '../../src/rollout/search-env.ts';
 import type { Trajectory } from '../../src/rollout/types.ts';
 import { rlUpdate } from '../../src/rl/update.ts';
 import { ConfigError } from '../../src/rl/config.ts';
@@ -21,7 +22,6 @@ const ROLLOUT = {
   maxTotalTokens: 200,
   temperature: 1,
   topP: 1,
-  searchEnabled: true,
 };
 
 function config(oldLogprobs: 'recompute' | 'rollout') {
@@ -78,7 +78,7 @@ test('old log-probs from the rollout: the same update as recomputing them, witho
   const prompts = task.train
     .slice(0, 6)
     .map((q) => task.tok.encode(KB_TEMPLATE.replace('{question}', q.question)));
-  const trajectories = await runRollouts(sampler, task.retriever, prompts, 4, { ...ROLLOUT, seed: 5 });
+  const trajectories = await runRollouts(sampler, searchR1Env({ retriever: task.retriever }), prompts, 4, { ...ROLLOUT, seed: 5 });
   sampler.dispose();
   // Any reward with variance inside the groups gives non-zero advantages.
   const scores = trajectories.map((t) => (t.sampleIndex % 2 === 0 ? 1 : 0));

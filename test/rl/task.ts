@@ -94,7 +94,6 @@ export function fakeConfig(overrides: Record<string, unknown> = {}): TrainConfig
           maxObsTokens: 40,
           maxTotalTokens: 400,
           maxPromptTokens: 300,
-          searchEnabled: true,
         },
         steps: 6,
         promptsPerStep: 4,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runRollouts, emptyRolloutStats } from '../../src/rollout/rollout.ts';
+import { searchR1Env } from '../../src/rollout/search-env.ts';
 import type { RolloutConfig, Trajectory } from '../../src/rollout/types.ts';
 import { INVALID_ACTION_MESSAGE, informationBlock } from '../../src/protocol/actions.ts';
 import { formatPassages } from '../../src/protocol/passages.ts';
@@ -15,7 +16,6 @@ const cfg: RolloutConfig = {
   temperature: 1,
   topP: 1,
   seed: 7,
-  searchEnabled: true,
 };
 
 const HITS = {
@@ -47,7 +47,7 @@ test('answer on turn 1: generation stops at </answer>, one sample call, no retri
     () => '<think> easy </think> <answer> Paris </answer> trailing words',
   );
   const retriever = new ScriptedRetriever(HITS);
-  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: capital of france?')], 1, cfg);
+  const [t] = await runRollouts(sampler, searchR1Env({ retriever: retriever }), [tok.encode('Q: capital of france?')], 1, cfg);
   checkInvariants(tok, t);
   assert.equal(t.finish, 'answer');
   assert.equal(t.answer, 'Paris');
@@ -68,7 +68,7 @@ test('search then answer: observation injected with mask 0, exact text, query re
   );
   const retriever = new ScriptedRetriever(HITS);
   const stats = emptyRolloutStats();
-  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: capital of france?')], 1, cfg, stats);
+  const [t] = await runRollouts(sampler, searchR1Env({ retriever: retriever }), [tok.encode('Q: capital of france?')], 1, cfg, stats);
   checkInvariants(tok, t);
   const obs = informationBlock(formatPassages(HITS['capital of france']));
   assert.equal(
@@ -102,7 +102,7 @@ test('invalid action then recovery: the invalid-action message is injected and t
   const sampler = new ScriptedSampler(tok, (ctx) =>
     ctx.includes('invalid') ? '<answer> Paris </answer>' : 'I think the answer is Paris',
   );
-  const [t] = await runRollouts(sampler, new ScriptedRetriever(HITS), [tok.encode('Q: x?')], 1, cfg);
+  const [t] = await runRollouts(sampler, searchR1Env({ retriever: new ScriptedRetriever(HITS) }), [tok.encode('Q: x?')], 1, cfg);
   checkInvariants(tok, t);
   assert.equal(
     t.responseText,
@@ -122,7 +122,7 @@ test('max turns: maxTurns searches are executed, then one final turn whose searc
   const tok = new WordTokenizer();
   const sampler = new ScriptedSampler(tok, () => '<search> capital of france </search>');
   const retriever = new ScriptedRetriever(HITS);
-  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: x?')], 1, cfg);
+  const [t] = await runRollouts(sampler, searchR1Env({ retriever: retriever }), [tok.encode('Q: x?')], 1, cfg);
   checkInvariants(tok, t);
   assert.equal(t.finish, 'max_turns');
   assert.equal(t.numTurns, cfg.maxTurns + 1);
@@ -144,7 +144,7 @@ test('observation truncation keeps </information> and the trailing newlines with
   const stats = emptyRolloutStats();
   const [t] = await runRollouts(
     sampler,
-    new ScriptedRetriever({ long }),
+    searchR1Env({ retriever: new ScriptedRetriever({ long }) }),
     [tok.encode('Q: x?')],
     1,
     { ...cfg, maxObsTokens: 30 },
@@ -175,7 +175,7 @@ test('mixed finish times: one sample call and one retriever call per turn over t
   });
   const retriever = new ScriptedRetriever(HITS);
   const prompts = ['Q: A', 'Q: B', 'Q: C'].map((q) => tok.encode(q));
-  const trajs = await runRollouts(sampler, retriever, prompts, 2, { ...cfg, maxTurns: 3 });
+  const trajs = await runRollouts(sampler, searchR1Env({ retriever: retriever }), prompts, 2, { ...cfg, maxTurns: 3 });
   assert.equal(trajs.length, 6);
   for (const t of trajs) checkInvariants(tok, t);
   assert.deepEqual(
@@ -215,14 +215,14 @@ test('mixed finish times: one sample call and one retriever call per turn over t
 test('EOS without an action ends the trajectory; total budget ends it with "length"', async () => {
   const tok = new WordTokenizer();
   const s1 = new ScriptedSampler(tok, () => ({ text: 'no idea', eos: true }));
-  const [t1] = await runRollouts(s1, null, [tok.encode('Q: x?')], 1, cfg);
+  const [t1] = await runRollouts(s1, searchR1Env({ retriever: null }), [tok.encode('Q: x?')], 1, cfg);
   checkInvariants(tok, t1);
   assert.equal(t1.finish, 'eos');
   assert.equal(t1.responseTokens[t1.responseTokens.length - 1], tok.eosTokenIds[0]);
 
   const s2 = new ScriptedSampler(tok, () => 'blah blah blah blah blah blah blah blah blah blah');
   const prompt = tok.encode('Q: x?');
-  const [t2] = await runRollouts(s2, null, [prompt], 1, { ...cfg, maxTotalTokens: prompt.length + 12 });
+  const [t2] = await runRollouts(s2, searchR1Env({ retriever: null }), [prompt], 1, { ...cfg, maxTotalTokens: prompt.length + 12 });
   checkInvariants(tok, t2);
   assert.equal(t2.finish, 'length');
   assert.ok(prompt.length + t2.responseTokens.length <= prompt.length + 12);
@@ -234,10 +234,7 @@ test('search disabled (R1 baseline): a search gets the invalid-action message an
     ctx.includes('invalid') ? '<answer> y </answer>' : '<search> capital of france </search>',
   );
   const retriever = new ScriptedRetriever(HITS);
-  const [t] = await runRollouts(sampler, retriever, [tok.encode('Q: x?')], 1, {
-    ...cfg,
-    searchEnabled: false,
-  });
+  const [t] = await runRollouts(sampler, searchR1Env({ retriever: null }), [tok.encode('Q: x?')], 1, cfg);
   assert.equal(retriever.calls.length, 0);
   assert.ok(t.responseText.includes(INVALID_ACTION_MESSAGE));
   assert.deepEqual([t.numSearches, t.numValidActions, t.finish], [0, 1, 'answer']);

@@ -5,6 +5,7 @@
 import { searchR1UserPrompt } from '../../protocol/prompt.ts';
 import type { QaExample } from '../../core/qa.ts';
 import { runRollouts } from '../../rollout/rollout.ts';
+import { searchR1Env } from '../../rollout/search-env.ts';
 import type { RolloutConfig, Trajectory } from '../../rollout/types.ts';
 import type { Method, MethodContext, MethodOutput, Segment } from '../types.ts';
 import { requireRetriever } from './common.ts';
@@ -49,7 +50,6 @@ function makeMethod(name: 'search-r1' | 'r1', searchEnabled: boolean): Method {
         temperature: opts.temperature,
         topP: opts.topP,
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-        searchEnabled,
       };
       // A prompt that fills the context cannot be answered: scored as no answer instead of
       // failing the batch (the rollout refuses such prompts).
@@ -59,7 +59,7 @@ function makeMethod(name: 'search-r1' | 'r1', searchEnabled: boolean): Method {
         fits.length > 0
           ? await runRollouts(
               sampler,
-              retriever,
+              searchR1Env({ retriever }),
               fits.map((i) => ids[i]),
               1,
               cfg,
