@@ -1,4 +1,4 @@
-// The Search-R1 prompt (SEARCH-R1.md §1) and chat-template rendering.
+// The Search-R1 prompt (docs/protocol.md §1) and chat-template rendering.
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage } from '../core/tokenizer.ts';
 import { pyStrip } from './text.ts';

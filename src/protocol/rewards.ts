@@ -1,4 +1,4 @@
-// Rule-based outcome rewards (SEARCH-R1.md §2): SQuAD normalisation, EM / SubEM / token F1,
+// Rule-based outcome rewards (docs/protocol.md §2): SQuAD normalisation, EM / SubEM / token F1,
 // answer extraction from the response only, and the reference v0.3 format-aware score.
 import { PY_WORD_CLASS, pySplit, pyStrip } from './text.ts';
 

@@ -1,4 +1,4 @@
-// The Search-R1 `/retrieve` wire format (SEARCH-R1.md §4), shared by server and client.
+// The Search-R1 `/retrieve` wire format (docs/protocol.md §4), shared by server and client.
 //   request:  {"queries": [string], "topk": int?, "return_scores": bool?}
 //   response: {"result": [[{"document": {"id","contents"}, "score"}]]}   (return_scores: true)
 //             {"result": [[{"id","contents"}]]}                           (return_scores: false)

@@ -1,4 +1,4 @@
-// Advantage estimators (spec §3). Pure functions over jagged per-sequence arrays: index t of a
+// Advantage estimators (docs/rl.md). Pure functions over jagged per-sequence arrays: index t of a
 // sequence is its t-th RESPONSE token; `mask[t]` is 1 where the policy generated the token.
 //
 // Masking decision for GAE: the time steps of the MDP are the policy tokens only. An injected

@@ -1,4 +1,4 @@
-// The training configuration: one zod schema (defaults = the reference's, spec §3), presets,
+// The training configuration: one zod schema (defaults = the reference's, docs/rl.md), presets,
 // and the merge order defaults ← preset ← config file ← command-line flags.
 // Unknown or mistyped keys are errors that name the key path.
 import { readFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ export const TrainConfigSchema = z.strictObject({
      * values of that field round-robin, in equal shares (data-loader.ts). Unset: plain shuffled epochs.
      */
     stratifyBy: z.string().min(1).optional(),
-    /** The user-message template with `{question}`; default the Search-R1 instruction (spec §1). */
+    /** The user-message template with `{question}`; default the Search-R1 instruction (docs/protocol.md §1). */
     promptTemplate: z.string().includes('{question}', { message: 'must contain {question}' }).optional(),
   }),
   retriever: z
@@ -131,7 +131,7 @@ export const TrainConfigSchema = z.strictObject({
   reward: z
     .strictObject({
       metric: z.enum(['em', 'subem', 'f1']).default('em'),
-      /** The v0.3 format-aware reward (spec §2); false = plain EM. */
+      /** The v0.3 format-aware reward (docs/protocol.md §2); false = plain EM. */
       format: z.boolean().default(false),
       retrievalBonus: z.number().default(0),
     })
@@ -170,7 +170,7 @@ type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } 
 export type ConfigLayer = DeepPartial<TrainConfigInput> & Record<string, unknown>;
 
 /**
- * Built-in presets. `reference` is the schema defaults (spec §3). Applications add their own
+ * Built-in presets. `reference` is the schema defaults (docs/rl.md). Applications add their own
  * (the bundled world's `world` and `smoke` live in src/demo/presets.ts) through loadConfig's
  * `presets` argument.
  */
@@ -222,7 +222,7 @@ export function parseConfig(raw: unknown, source = 'config'): TrainConfig {
   return resolveDefaults(r.data);
 }
 
-/** Fills the defaults that depend on the algorithm (spec §3). */
+/** Fills the defaults that depend on the algorithm (docs/rl.md). */
 export function resolveDefaults(c: ParsedTrainConfig): TrainConfig {
   const grouped = c.algo === 'grpo' || c.algo === 'rloo';
   const klLossUse = c.actor.klLoss.use ?? c.algo === 'grpo';

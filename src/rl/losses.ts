@@ -1,4 +1,4 @@
-// RL losses (spec §3) with their exact gradients. Every loss here is a weighted sum over tokens,
+// RL losses (docs/rl.md) with their exact gradients. Every loss here is a weighted sum over tokens,
 // loss = Σ_i Σ_t w[i][t] · ℓ(i, t), where the aggregation weights w carry both the loss mask
 // (0 at injected and prompt tokens) and the normalisation (token-mean, seq-mean-…). So the
 // gradient with respect to the log-prob at (i, t) is w[i][t] · ∂ℓ/∂logp, and a token with

@@ -1,4 +1,4 @@
-// Per-step metrics with the reference's names (spec §3), the metrics.jsonl writer and the live
+// Per-step metrics with the reference's names (docs/rl.md), the metrics.jsonl writer and the live
 // progress line.
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Trajectory } from '../rollout/types.ts';

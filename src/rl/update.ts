@@ -168,7 +168,7 @@ async function responseForward(
   });
 }
 
-/** π_old: recomputed with the policy after the rollout (spec §3), or the sampler's when configured. */
+/** π_old: recomputed with the policy after the rollout (docs/rl.md), or the sampler's when configured. */
 async function oldLogprobPhase(policy: Trainer, trajectories: readonly Trajectory[], b: UpdateBatch): Promise<void> {
   b.oldLogprobs =
     b.cfg.actor.oldLogprobs === 'rollout'

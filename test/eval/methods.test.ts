@@ -233,8 +233,8 @@ test('search-r1: a prompt longer than the context is scored as no answer, the re
   assert.equal(sampler.calls[0].prompts.length, 1);
 });
 
-test('PROMPTS.md documents the exact prompt strings of the code', () => {
-  const doc = readFileSync(new URL('../../src/eval/methods/PROMPTS.md', import.meta.url), 'utf8');
+test('docs/eval-prompts.md documents the exact prompt strings of the code', () => {
+  const doc = readFileSync(new URL('../../docs/eval-prompts.md', import.meta.url), 'utf8');
   // The indented code blocks of the document, indentation removed.
   const blocks: string[] = [];
   let cur: string[] | null = null;

@@ -13,7 +13,7 @@ import {
 const fixture = (name: string): string =>
   readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
 
-// The reference's prefix, written out independently as one literal (SEARCH-R1.md §1).
+// The reference's prefix, written out independently as one literal (docs/protocol.md §1).
 const EXPECTED_PREFIX =
   'Answer the given question. You must conduct reasoning inside <think> and </think> first every time you get new information. After reasoning, if you find you lack some knowledge, you can call a search engine by <search> query </search> and it will return the top searched results between <information> and </information>. You can search as many times as your want. If you find no further external knowledge needed, you can directly provide the answer inside <answer> and </answer>, without detailed illustrations. For example, <answer> Beijing </answer>. Question: ';
 

@@ -9,7 +9,7 @@ import { flagsToOverrides } from '../../src/cli/commands/train.ts';
 
 const data = { data: { train: ['t.jsonl'] }, retriever: { type: 'none' } };
 
-test('defaults are the reference values (spec §3), algorithm-dependent ones resolved', () => {
+test('defaults are the reference values (docs/rl.md), algorithm-dependent ones resolved', () => {
   const grpo = parseConfig({ ...data, algo: 'grpo' });
   assert.equal(grpo.n, 5);
   assert.equal(grpo.actor.lr, 1e-6);

@@ -1,4 +1,4 @@
-// Requests and responses against the field tables of TINKER-API.md: required fields, defaults,
+// Requests and responses against the field tables of docs/tinker-api.md: required fields, defaults,
 // ignored `type` and unknown fields, error statuses (404/409/410/422), LoRA/critic refusal,
 // seq_id ordering, sessions, checkpoints, sampling sources.
 import { test } from 'node:test';

@@ -1,5 +1,5 @@
 // Chain-of-thought: the model reasons step by step before a final "So the answer is: X."
-// (Wei et al. 2022; the answer format of the IRCoT demonstrations). Prompt text: PROMPTS.md.
+// (Wei et al. 2022; the answer format of the IRCoT demonstrations). Prompt text: docs/eval-prompts.md.
 import type { QaExample } from '../../core/qa.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';
 import { cotAnswer, generate, questionText, renderPrompt } from './common.ts';

@@ -1,5 +1,5 @@
 // Direct inference: the question alone, the model answers from its parameters (FlashRAG's
-// "naive generation", the Search-R1 paper's "Direct" row). Prompt text: PROMPTS.md.
+// "naive generation", the Search-R1 paper's "Direct" row). Prompt text: docs/eval-prompts.md.
 import type { QaExample } from '../../core/qa.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';
 import { generate, questionText, renderPrompt, shortAnswer } from './common.ts';

@@ -3,7 +3,7 @@
 // collected so far, the question and the CoT so far; stop when the sentence says "answer is";
 // otherwise the sentence is the next retrieval query and its passages join the collection
 // (deduplicated, capped). The answer is read from the final CoT. Zero-shot here (the paper uses
-// few-shot demonstrations of the same format). Prompt text: PROMPTS.md.
+// few-shot demonstrations of the same format). Prompt text: docs/eval-prompts.md.
 import { pyStrip } from '../../protocol/text.ts';
 import type { QaExample } from '../../core/qa.ts';
 import type { Hit } from '../../core/retriever.ts';

@@ -1,5 +1,5 @@
 // RAG: retrieve top-k passages for the question once and put them in the prompt (FlashRAG's
-// "standard RAG", the Search-R1 paper's "RAG" row with k = 3). Prompt text: PROMPTS.md.
+// "standard RAG", the Search-R1 paper's "RAG" row with k = 3). Prompt text: docs/eval-prompts.md.
 import { formatPassages } from '../../protocol/passages.ts';
 import type { QaExample } from '../../core/qa.ts';
 import type { Method, MethodContext, MethodOutput } from '../types.ts';

@@ -4,7 +4,7 @@
 // helps the query given the reasoning so far; its "**Final Information**" is inserted as
 // `<|begin_search_result|> … <|end_search_result|>` and the reasoning continues. Repeated queries
 // and searches past the limit get the paper's notices instead of results. The final answer is
-// the last `\boxed{…}`. Prompt text: PROMPTS.md.
+// the last `\boxed{…}`. Prompt text: docs/eval-prompts.md.
 import { pyStrip } from '../../protocol/text.ts';
 import type { QaExample } from '../../core/qa.ts';
 import type { Hit } from '../../core/retriever.ts';

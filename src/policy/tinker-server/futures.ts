@@ -1,4 +1,4 @@
-// The server's future machinery (TINKER-API.md §2): a store of futures with long-poll waiting and
+// The server's future machinery (docs/tinker-api.md §2): a store of futures with long-poll waiting and
 // expiry (→ 410), a per-model queue that runs requests in seq_id order, an executor that runs one
 // job at a time per engine instance, and the (model_id, seq_id) idempotency table (→ 409).
 import { createHash } from 'node:crypto';

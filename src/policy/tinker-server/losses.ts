@@ -1,4 +1,4 @@
-// The Tinker loss functions (TINKER-API.md §5 "Loss functions") as pure functions of the learner's
+// The Tinker loss functions (docs/tinker-api.md §5 "Loss functions") as pure functions of the learner's
 // per-token log-probs p: elementwise loss and ∂loss/∂p. The server runs every loss through the
 // engine's `custom` LossSpec with these gradients, which also hands it the log-probs the
 // ForwardBackwardOutput must return. Sum over tokens, no normalisation (the client's job).

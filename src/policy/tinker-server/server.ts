@@ -1,5 +1,5 @@
 // `search-r1 serve-trainer`: any Trainer (our embedded engine) behind the Tinker training API
-// (TINKER-API.md), JSON transport. Futures run per model in seq_id order; (model_id, seq_id) is an
+// (docs/tinker-api.md), JSON transport. Futures run per model in seq_id order; (model_id, seq_id) is an
 // idempotency key (same body → the original request_id, other body → 409).
 //
 // Decisions where the document leaves room (see notes/issue-8-tinker.md):

@@ -1,4 +1,4 @@
-// Futures (TINKER-API.md §2): a heavy call returns `{request_id}` at once; the result is fetched by
+// Futures (docs/tinker-api.md §2): a heavy call returns `{request_id}` at once; the result is fetched by
 // polling `retrieve_future`. 408 = long-poll timeout → poll again at once; 410 = promise expired →
 // resubmit the original request; `{error, category}` = terminal failure.
 import type { z } from 'zod';

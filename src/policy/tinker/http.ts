@@ -1,4 +1,4 @@
-// JSON over HTTP with the Tinker SDK's retry policy (TINKER-API.md §1): retry 408, 429, ≥500 and
+// JSON over HTTP with the Tinker SDK's retry policy (docs/tinker-api.md §1): retry 408, 429, ≥500 and
 // dropped connections with exponential backoff (0.5 s → 10 s), honouring `Retry-After` /
 // `retry-after-ms` (≤ 60 s) and `x-should-retry`. Responses are validated with zod.
 import { randomUUID } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Our LossSpec (src/core/trainer.ts) → Tinker forward_backward inputs (TINKER-API.md §5, §9).
+// Our LossSpec (src/core/trainer.ts) → Tinker forward_backward inputs (docs/tinker-api.md §5, §9).
 // Pure functions: no HTTP here.
 //
 // - cross_entropy → `cross_entropy` with target_tokens + weights (1 when the datum has none).

@@ -1,5 +1,5 @@
 // TinkerTrainer: our Trainer seam (src/core/trainer.ts) over the Tinker training API
-// (TINKER-API.md), for the hosted service, a SkyRL server, or `search-r1 serve-trainer`.
+// (docs/tinker-api.md), for the hosted service, a SkyRL server, or `search-r1 serve-trainer`.
 //
 // Ordering: every training call takes its `seq_id` synchronously when it is called and its POST is
 // chained after the previous one, so calls made without awaiting (forwardBackward(); optimStep())

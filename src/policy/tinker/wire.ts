@@ -1,4 +1,4 @@
-// Wire types of the Tinker training API (docs TINKER-API.md §2–§6), as zod schemas shared by the
+// Wire types of the Tinker training API (docs/tinker-api.md §2–§6), as zod schemas shared by the
 // client (src/policy/tinker) and our server (src/policy/tinker-server).
 //
 // Conventions, straight from the document's field tables:
