@@ -2,7 +2,7 @@
 // written once per world seed and reused (the corpus is a pure function of the seed).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildIndex } from '../retrieval/bm25/index.ts';
+import { buildIndex, isCurrentIndex } from '../retrieval/bm25/index.ts';
 import { buildWorld, DEFAULT_WORLD_SEED, writeWorld, type World, type WorldFiles } from '../world/world.ts';
 
 /** The cache folder of `search-r1 demo`, `train --preset world|smoke` and `eval` on the world. */
@@ -19,7 +19,8 @@ export async function prepareWorld(worldSeed: number, cacheDir: string, log: (l:
   // The corpus is a pure function of the seed, so a built index of the same corpus is reused.
   const stamp = join(indexDir, 'world-corpus.json');
   const want = JSON.stringify({ worldSeed, passages: world.passages.length, bytes: readFileSync(files.corpus).length });
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
+  // An index of an older format (or analyzer) is rebuilt too, not reused and refused later.
+  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want || !isCurrentIndex(indexDir)) {
     log(`[demo] indexing ${world.passages.length} passages with BM25 → ${indexDir}`);
     await buildIndex(files.corpus, indexDir);
     writeFileSync(stamp, want);

@@ -1,7 +1,6 @@
 // `search-r1 train`: GRPO / PPO training of a search agent. Thin wrapper over src/rl/trainer.ts.
 // Config layers: reference defaults ← --preset ← --config FILE ← flags.
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { loadConfig } from '../../rl/config.ts';
 import { RunInterrupt } from '../../rl/interrupt.ts';
 import { ALL_PRESETS } from '../../demo/presets.ts';
@@ -157,11 +156,11 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
         return;
       }
-      // The world presets read the bundled world's files: write them (and the BM25 index) once.
+      // The world presets read the bundled world's files: written once, the index rebuilt when stale.
       const usesWorld = [...cfg.data.train, ...cfg.data.val, cfg.retriever.index ?? ''].some((p) =>
         p.startsWith(WORLD_DIR),
       );
-      if (usesWorld && !existsSync(`${WORLD_DIR}/bm25`)) {
+      if (usesWorld) {
         const { prepareWorld } = await import('../../demo/world-cache.ts');
         const { DEFAULT_WORLD_SEED } = await import('../../world/world.ts');
         await prepareWorld(DEFAULT_WORLD_SEED, '.cache/search-r1', (l) => process.stderr.write(l + '\n'));
