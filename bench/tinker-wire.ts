@@ -20,7 +20,8 @@ import { Model } from '../src/engine/model.ts';
 import type { ModelConfig } from '../src/engine/config.ts';
 import { EmbeddedTrainer } from '../src/policy/embedded.ts';
 import { LORA_TARGETS } from '../src/engine/lora.ts';
-import type { Datum, Tokenizer } from '../src/policy/types.ts';
+import type { Datum } from '../src/core/trainer.ts';
+import type { Tokenizer } from '../src/core/tokenizer.ts';
 
 const { values: args } = parseArgs({
   options: {
