@@ -1,6 +1,7 @@
 // Test doubles for the RL layer: a word-level tokenizer, a scripted sampler and retriever for
 // rollout scenarios, and a small tabular policy implementing the full Trainer seam with exact
 // gradients (logits at position p = W[token_p] + b, a bigram softmax; optional value head).
+import { mulberry32 } from '../../src/core/rng.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdamWParams, Datum, ForwardOutput, LossSpec, Metrics, Trainer } from '../../src/core/trainer.ts';
@@ -151,18 +152,6 @@ export class KeywordRetriever implements Retriever {
         .slice(0, topk);
     });
   }
-}
-
-/** mulberry32: tiny seeded generator for the fake's sampling. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function f32ToB64(a: Float32Array): string {

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/core/rng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -11,17 +12,8 @@ import {
   type KlEstimator,
 } from '../../src/rl/losses.ts';
 
-// Small seeded generator so the cases are reproducible.
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The cases draw from the project's seeded generator, so they are reproducible.
+const rng = mulberry32;
 
 function makeCase(seed: number) {
   const r = rng(seed);
