@@ -18,6 +18,7 @@ import { CHECKPOINT_POINTER } from '../../src/policy/tinker/index.ts';
 import { MODES, perPromptSampling, rlStep } from './rl-step.ts';
 import { readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
+import { writeTinyModel } from './tiny-model.ts';
 
 const ADAM: AdamWParams = {
   learningRate: 0.01,
@@ -31,16 +32,7 @@ const ADAM: AdamWParams = {
 test('embedded engine behind serve-trainer: RL steps through the client equal the in-process run', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tinker-engine-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd< ej< abcdefghij <>/? aaaa>'], { vocabSize: 300 }));
-  const config = {
-    ...presetConfig('tiny'),
-    vocabSize: tok.vocabSize,
-    hiddenSize: 32,
-    intermediateSize: 64,
-    headDim: 8,
-  };
-  const modelDir = join(dir, 'tiny-model');
-  await EmbeddedTrainer.create(config, tok, { seed: 11 }).saveWeights(modelDir);
+  const { tok, modelDir } = await writeTinyModel(dir, 'tiny-model');
   const STEPS = MODES.length;
 
   // In process.

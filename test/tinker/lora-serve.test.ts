@@ -8,15 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdamWParams } from '../../src/core/trainer.ts';
 import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
 import { readSafetensors } from '../../src/engine/io/safetensors.ts';
-import { presetConfig } from '../../src/engine/config.ts';
 import { LORA_TARGETS } from '../../src/engine/lora.ts';
 import { serveTrainer } from '../../src/cli/commands/serve-trainer.ts';
 import { TinkerTrainer } from '../../src/policy/tinker/trainer.ts';
 import { CHECKPOINT_POINTER } from '../../src/policy/tinker/index.ts';
 import * as W from '../../src/policy/tinker/wire.ts';
 import { MODES, perPromptSampling, rlStep } from './rl-step.ts';
+import { writeTinyModel } from './tiny-model.ts';
 
 const ADAM: AdamWParams = {
   learningRate: 0.02,
@@ -30,16 +29,7 @@ const ADAM: AdamWParams = {
 test('LoRA through serve-trainer equals the in-process LoRA run; get_info/weights_info report it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tinker-lora-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd< ej< abcdefghij <>/? aaaa>'], { vocabSize: 300 }));
-  const config = {
-    ...presetConfig('tiny'),
-    vocabSize: tok.vocabSize,
-    hiddenSize: 32,
-    intermediateSize: 64,
-    headDim: 8,
-  };
-  const modelDir = join(dir, 'tiny-model');
-  await EmbeddedTrainer.create(config, tok, { seed: 11 }).saveWeights(modelDir);
+  const { tok, modelDir } = await writeTinyModel(dir, 'tiny-model');
   const STEPS = MODES.length;
 
   // In process: rank 4, alpha 32 (serve-trainer's default), every target (train_attn/mlp/unembed), seed 3.

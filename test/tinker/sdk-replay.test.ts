@@ -7,24 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { EmbeddedTrainer } from '../../src/policy/embedded.ts';
-import { HfTokenizer, trainBpeTokenizer } from '../../src/engine/tokenizer.ts';
-import { presetConfig } from '../../src/engine/config.ts';
 import { serveTrainer } from '../../src/cli/commands/serve-trainer.ts';
+import { writeTinyModel } from './tiny-model.ts';
 
 test('Python (Debian packages only) replays the SDK 0.25.0 call sequence against serve-trainer', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tinker-replay-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const tok = new HfTokenizer(trainBpeTokenizer(['ab< cd< ej< abcdefghij <>/? aaaa>'], { vocabSize: 300 }));
-  const config = {
-    ...presetConfig('tiny'),
-    vocabSize: tok.vocabSize,
-    hiddenSize: 32,
-    intermediateSize: 64,
-    headDim: 8,
-  };
-  const modelDir = join(dir, 'replay-model');
-  await EmbeddedTrainer.create(config, tok, { seed: 11 }).saveWeights(modelDir);
+  const { tok, modelDir } = await writeTinyModel(dir, 'replay-model');
   const { server, url } = await serveTrainer({ model: modelDir, port: 0, checkpointDir: join(dir, 'ck') });
   t.after(() => server.close());
   const script = join(import.meta.dirname, '..', '..', 'scripts', 'tinker-sdk-replay.py');
